@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what gradattr needs to build and test, from Debian 12's packages only. Idempotent:
+# does nothing (not even apt-get update) when everything is already installed.
+# Usage (as root): bash scripts/install-deps.sh [--tools]
+#   --tools  also installs what tools/ and benchmarks/compare_pytorch.py need (python3-torch...)
+set -euo pipefail
+
+packages=(
+  g++ cmake make pkg-config
+  libeigen3-dev libxsimd-dev            # dense algebra, SIMD
+  catch2                                 # tests (v2.13: catch2/catch.hpp, Catch.cmake)
+  libstb-dev                             # stb_image, stb_image_write
+  nlohmann-json3-dev libcli11-dev        # safetensors headers, the CLI
+  libbenchmark-dev                       # benchmarks/
+  dataset-fashion-mnist                  # the training data of the shipped model
+)
+if [[ "${1:-}" == "--tools" ]]; then
+  packages+=(python3 python3-numpy python3-torch python3-torchvision libopenblas0-pthread)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,70 @@
+#include <catch2/catch.hpp>
+
+#include "gradattr/core/tensor.hpp"
+
+using gradattr::Shape;
+using gradattr::ShapeError;
+using gradattr::Tensor;
+
+TEST_CASE("Shape counts elements and rejects bad extents", "[core]") {
+  Shape s{2, 3, 4, 5};
+  REQUIRE(s.rank() == 4);
+  REQUIRE(s.numel() == 120);
+  REQUIRE(s.stride(0) == 60);
+  REQUIRE(s.dim(-1) == 5);
+  REQUIRE(Shape{}.numel() == 1);
+  REQUIRE(s.str() == "[2, 3, 4, 5]");
+  REQUIRE_THROWS_AS((Shape{1, 2, 3, 4, 5}), ShapeError);
+  REQUIRE_THROWS_AS((Shape{2, -1}), ShapeError);
+  REQUIRE_THROWS_AS((Shape{1LL << 40, 1LL << 40}), ShapeError);
+  REQUIRE_THROWS_AS(s.dim(4), ShapeError);
+}
+
+TEST_CASE("Tensor is aligned, zero-filled and shares its buffer on copy", "[core]") {
+  Tensor<float> t(Shape{2, 3});
+  REQUIRE(reinterpret_cast<std::uintptr_t>(t.data()) % 64 == 0);
+  for (float v : t) REQUIRE(v == 0.0f);
+  Tensor<float> u = t;  // shared
+  u[4] = 7;
+  REQUIRE(t[4] == 7);
+  Tensor<float> c = t.clone();  // independent
+  c[4] = 1;
+  REQUIRE(t[4] == 7);
+  REQUIRE_FALSE(c.shares_buffer_with(t));
+}
+
+TEST_CASE("Tensor indexing is row-major NCHW", "[core]") {
+  Tensor<double> t(Shape{2, 3, 4, 5});
+  for (std::int64_t i = 0; i < t.numel(); ++i) t[i] = static_cast<double>(i);
+  REQUIRE(t(1, 2, 3, 4) == 119);
+  REQUIRE(t(1, 0, 2, 1) == 60 + 10 + 1);
+  REQUIRE(t.at({0, 1, 0, 0}) == 20);
+  REQUIRE_THROWS_AS(t.at({0, 3, 0, 0}), ShapeError);
+  REQUIRE_THROWS_AS(t.at({0, 0}), ShapeError);
+}
+
+TEST_CASE("Tensor reshape, slice_batch and cast", "[core]") {
+  Tensor<float> t(Shape{2, 6}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
+  auto r = t.reshape(Shape{3, 4});
+  REQUIRE(r(2, 1) == 9);
+  REQUIRE(r.shares_buffer_with(t));
+  REQUIRE_THROWS_AS(t.reshape(Shape{5}), ShapeError);
+  auto s = t.slice_batch(1);
+  REQUIRE(s.shape() == Shape{1, 6});
+  REQUIRE(s[0] == 6);
+  REQUIRE_THROWS_AS(t.slice_batch(2), ShapeError);
+  auto d = t.cast<double>();
+  REQUIRE(d[11] == 11.0);
+  REQUIRE(t.matrix().rows() == 2);
+  REQUIRE(t.matrix()(1, 2) == 8);
+  REQUIRE_THROWS_AS((Tensor<float>(Shape{2}, {1, 2, 3})), ShapeError);
+}
+
+TEST_CASE("An empty tensor has no elements", "[core]") {
+  Tensor<float> t;
+  REQUIRE(t.empty());
+  REQUIRE(t.numel() == 0);
+  REQUIRE(t.clone().empty());
+  Tensor<float> z(Shape{0, 3});
+  REQUIRE(z.numel() == 0);
+}
