@@ -2,23 +2,39 @@
 // conv2d kernels as the rest of the library calls them. float goes to the fast path when one
 // exists for the shape; double (gradient checks) and unsupported shapes use the reference.
 // Outputs must be allocated with kernels::conv2d_output_shape; outputs are assigned.
+#include <memory>
+
 #include "gradattr/kernels/call_counts.hpp"
 #include "gradattr/kernels/params.hpp"
 #include "gradattr/kernels/reference/conv2d.hpp"
 
 namespace gradattr::kernels {
 
+// Weights transformed once (at load time) for the fast paths, e.g. packed or Winograd-
+// transformed filters for forward and for backward-data. Owned by whoever owns the weights
+// (nn::Conv2d) and passed to the kernels; a null pointer means "transform on the fly".
+// Immutable after prepare(), so one instance may be shared by threads.
+template <class T>
+struct Conv2dPrepared {
+  static std::shared_ptr<const Conv2dPrepared> prepare(const Tensor<T>& /*w*/, const Conv2dParams& /*p*/) {
+    return std::make_shared<const Conv2dPrepared>();
+  }
+};
+
 // y [N, Co, OH, OW] = x [N, Ci, H, W] (*) w [Co, Ci, KH, KW] + b [Co] (b may be empty)
 template <class T>
 void conv2d_forward(Tensor<T>& y, const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& b,
-                    const Conv2dParams& p) noexcept {
+                    const Conv2dParams& p, const Conv2dPrepared<T>* prepared = nullptr) noexcept {
+  (void)prepared;
   detail::count_call(KernelId::conv2d_forward);
   reference::conv2d_forward(y, x, w, b, p);
 }
 
 // dx [N, Ci, H, W] from dy [N, Co, OH, OW]
 template <class T>
-void conv2d_backward_data(Tensor<T>& dx, const Tensor<T>& dy, const Tensor<T>& w, const Conv2dParams& p) noexcept {
+void conv2d_backward_data(Tensor<T>& dx, const Tensor<T>& dy, const Tensor<T>& w, const Conv2dParams& p,
+                          const Conv2dPrepared<T>* prepared = nullptr) noexcept {
+  (void)prepared;
   detail::count_call(KernelId::conv2d_backward_data);
   reference::conv2d_backward_data(dx, dy, w, p);
 }
