@@ -1,0 +1,162 @@
+#pragma once
+// The shipped score policies (METHODS.md §1), each a model of ScoreSpace:
+//
+//   policy      S                    ∂S/∂z                 shift-invariant
+//   Pre         z_c                  e_c                   no (∂S/∂u gains ∂t/∂u under z + t·1)
+//   Post        y_c = softmax(z)_c   y_c (e_c − y)         yes
+//   LogSoftmax  log y_c              e_c − y               yes
+//   Contrast    z_c − z_c′           e_c − e_c′            yes
+//
+// Post and LogSoftmax go through the stable log-softmax (max subtraction, log-sum-exp); y is
+// exp(log_softmax), never a division. Post's seed is computed as y_c times LogSoftmax's seed,
+// element by element, so Post = y_c · LogSoftmax holds bit for bit at the seed.
+//
+// Shift invariance at this level: for z + t·1 with a constant t all four seeds are unchanged
+// (Pre's seed e_c trivially so). What differs for Pre is downstream: when t = f(x) is built by
+// the network, the backward pass adds ∂f/∂u to Pre's gradient, while the seeds of the
+// shift-invariant policies sum to zero over classes and so cancel it.
+#include <cmath>
+#include <cstdint>
+#include <string_view>
+
+#include "gradattr/core/tensor.hpp"
+#include "gradattr/kernels/softmax.hpp"
+#include "gradattr/score/score_space.hpp"
+
+namespace gradattr::score {
+
+// S = z_c, the pre-softmax logit.
+struct Pre {
+  static constexpr std::string_view name = "pre";
+  static constexpr bool shift_invariant = false;
+
+  template <class T>
+  static Tensor<T> score(const Tensor<T>& z, Classes classes) {
+    check_logits_and_classes(z, classes, "score::Pre");
+    const auto N = z.dim(0);
+    auto s = Tensor<T>::uninitialized({N});
+    for (std::int64_t n = 0; n < N; ++n) s[n] = z(n, classes[static_cast<std::size_t>(n)]);  // METHODS §1: S = z_c
+    return s;
+  }
+  template <class T>
+  static Tensor<T> seed(const Tensor<T>& z, Classes classes) {
+    check_logits_and_classes(z, classes, "score::Pre");
+    Tensor<T> d(z.shape());
+    for (std::int64_t n = 0; n < z.dim(0); ++n) d(n, classes[static_cast<std::size_t>(n)]) = T{1};  // METHODS §1: e_c
+    return d;
+  }
+};
+
+// S = log y_c = z_c − logsumexp(z). Minus the cross-entropy loss of class c.
+struct LogSoftmax {
+  static constexpr std::string_view name = "log";
+  static constexpr bool shift_invariant = true;
+
+  template <class T>
+  static Tensor<T> score(const Tensor<T>& z, Classes classes) {
+    check_logits_and_classes(z, classes, "score::LogSoftmax");
+    const auto ls = log_probabilities(z);
+    auto s = Tensor<T>::uninitialized({z.dim(0)});
+    for (std::int64_t n = 0; n < z.dim(0); ++n) s[n] = ls(n, classes[static_cast<std::size_t>(n)]);  // METHODS §1: log y_c
+    return s;
+  }
+  template <class T>
+  static Tensor<T> seed(const Tensor<T>& z, Classes classes) {
+    check_logits_and_classes(z, classes, "score::LogSoftmax");
+    auto d = log_probabilities(z);
+    const auto C = z.dim(1);
+    for (std::int64_t n = 0; n < z.dim(0); ++n) {
+      const auto c = classes[static_cast<std::size_t>(n)];
+      for (std::int64_t j = 0; j < C; ++j) d(n, j) = (j == c ? T{1} : T{0}) - std::exp(d(n, j));  // METHODS §1: e_c − y
+    }
+    return d;
+  }
+
+  // Row-wise log-softmax of z (stable), shared by LogSoftmax and Post.
+  template <class T>
+  static Tensor<T> log_probabilities(const Tensor<T>& z) {
+    auto ls = Tensor<T>::uninitialized(z.shape());
+    kernels::log_softmax(ls, z);
+    return ls;
+  }
+};
+
+// S = y_c = softmax(z)_c, the probability.
+struct Post {
+  static constexpr std::string_view name = "post";
+  static constexpr bool shift_invariant = true;
+
+  template <class T>
+  static Tensor<T> score(const Tensor<T>& z, Classes classes) {
+    check_logits_and_classes(z, classes, "score::Post");
+    auto s = LogSoftmax::score(z, classes);
+    for (auto& v : s) v = std::exp(v);  // METHODS §1: y_c = exp(log y_c)
+    return s;
+  }
+  template <class T>
+  static Tensor<T> seed(const Tensor<T>& z, Classes classes) {
+    check_logits_and_classes(z, classes, "score::Post");
+    const auto ls = LogSoftmax::log_probabilities(z);
+    auto d = Tensor<T>::uninitialized(z.shape());
+    const auto C = z.dim(1);
+    for (std::int64_t n = 0; n < z.dim(0); ++n) {
+      const auto c = classes[static_cast<std::size_t>(n)];
+      const T yc = std::exp(ls(n, c));
+      // METHODS §1: y_c (e_c − y), as y_c times LogSoftmax's seed (same rounding, so exact)
+      for (std::int64_t j = 0; j < C; ++j) d(n, j) = yc * ((j == c ? T{1} : T{0}) - std::exp(ls(n, j)));
+    }
+    return d;
+  }
+};
+
+// S = z_c − z_c′: the evidence for c against one competitor c′ (METHODS §1, "worth
+// shipping"). Carries state (c′), which the concept allows. When c′ = c the score and the
+// seed are zero.
+struct Contrast {
+  static constexpr std::string_view name = "contrast";
+  static constexpr bool shift_invariant = true;
+
+  std::int64_t other = 0;  // the contrast class c′
+
+  Contrast() = default;
+  explicit Contrast(std::int64_t other_class) : other(other_class) {}
+
+  template <class T>
+  Tensor<T> score(const Tensor<T>& z, Classes classes) const {
+    check(z, classes);
+    auto s = Tensor<T>::uninitialized({z.dim(0)});
+    for (std::int64_t n = 0; n < z.dim(0); ++n)
+      s[n] = z(n, classes[static_cast<std::size_t>(n)]) - z(n, other);  // S = z_c − z_c′
+    return s;
+  }
+  template <class T>
+  Tensor<T> seed(const Tensor<T>& z, Classes classes) const {
+    check(z, classes);
+    Tensor<T> d(z.shape());
+    for (std::int64_t n = 0; n < z.dim(0); ++n) {
+      d(n, classes[static_cast<std::size_t>(n)]) += T{1};  // e_c − e_c′ (zero when c′ = c)
+      d(n, other) -= T{1};
+    }
+    return d;
+  }
+
+ private:
+  template <class T>
+  void check(const Tensor<T>& z, Classes classes) const {
+    check_logits_and_classes(z, classes, "score::Contrast");
+    if (other < 0 || other >= z.dim(1))
+      throw ArgumentError("score::Contrast: contrast class " + std::to_string(other) + " is outside [0, " +
+                          std::to_string(z.dim(1)) + ")");
+  }
+};
+
+static_assert(ScoreSpace<Pre> && ScoreSpace<Post> && ScoreSpace<LogSoftmax> && ScoreSpace<Contrast>);
+
+}  // namespace gradattr::score
+
+namespace gradattr {
+using score::Contrast;
+using score::LogSoftmax;
+using score::Post;
+using score::Pre;
+}  // namespace gradattr
