@@ -1,0 +1,281 @@
+#pragma once
+// The differentiable functions: what models and attribution methods call on Vars.
+//
+// Each function validates its inputs, computes its value with the op struct's forward (which
+// calls the gradattr::kernels entry points for the heavy work) and then:
+//  - if no input is tracked, returns a constant and records nothing (a plain forward pass,
+//    e.g. a model run without a tape, or the weights of a frozen model);
+//  - otherwise appends one record to the inputs' tape and returns a tracked Var.
+// Errors: ShapeError naming the op and the shapes; ArgumentError for bad indices, for inputs
+// from different tapes and for inputs from a cleared tape.
+// Arguments after the first accept a Tensor where a Var is expected (a constant), so
+// `ad::conv2d(x, layer.weight, layer.bias, p)` works with plain weight tensors.
+#include <cstdint>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "gradattr/autodiff/tape.hpp"
+#include "gradattr/autodiff/var.hpp"
+
+namespace gradattr::ad {
+
+template <class T>
+using Same = std::type_identity_t<T>;  // keeps an argument out of template deduction
+
+namespace detail {
+// Records `o` on the tape shared by the tracked inputs, or returns a constant if there is none.
+template <class T, class O>
+Var<T> record(O&& o, Tensor<T> value, const std::vector<const Var<T>*>& inputs) {
+  using Op = std::decay_t<O>;
+  Tape<T>* tape = nullptr;
+  for (const Var<T>* in : inputs) {
+    if (!in->tracked()) continue;
+    if (tape && in->tape() != tape) throw ArgumentError(std::string(Op::name) + ": inputs are recorded on different tapes");
+    tape = in->tape();
+  }
+  if (!tape) return Var<T>(std::move(value));
+  std::vector<std::int32_t> indices;
+  indices.reserve(inputs.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const Var<T>& in = *inputs[i];
+    if (in.tracked()) tape->check(in, std::string(Op::name) + ": input " + std::to_string(i));
+    indices.push_back(in.tracked() ? in.index() : -1);
+  }
+  return tape->push(std::forward<O>(o), std::move(value), std::move(indices));
+}
+}  // namespace detail
+
+// ---- elementwise ----
+
+template <class T>
+Var<T> add(const Var<T>& a, const Same<Var<T>>& b) {
+  op::Add<T> o;
+  Tensor<T> y = o.forward(a.value(), b.value());
+  return detail::record(std::move(o), std::move(y), {&a, &b});
+}
+
+template <class T>
+Var<T> sub(const Var<T>& a, const Same<Var<T>>& b) {
+  op::Sub<T> o;
+  Tensor<T> y = o.forward(a.value(), b.value());
+  return detail::record(std::move(o), std::move(y), {&a, &b});
+}
+
+template <class T>
+Var<T> mul(const Var<T>& a, const Same<Var<T>>& b) {
+  op::Mul<T> o;
+  Tensor<T> y = o.forward(a.value(), b.value());
+  // a is only needed for db and b only for da: keep neither alive for a constant's sake.
+  if (!b.tracked()) o.a = Tensor<T>();
+  if (!a.tracked()) o.b = Tensor<T>();
+  return detail::record(std::move(o), std::move(y), {&a, &b});
+}
+
+// x [N, C] + col [N] or [N, 1], the column broadcast along each row.
+template <class T>
+Var<T> add_column(const Var<T>& x, const Same<Var<T>>& col) {
+  op::AddColumn<T> o;
+  Tensor<T> y = o.forward(x.value(), col.value());
+  return detail::record(std::move(o), std::move(y), {&x, &col});
+}
+
+template <class T>
+Var<T> scale(const Var<T>& x, Same<T> s) {
+  op::Scale<T> o{s};
+  Tensor<T> y = o.forward(x.value());
+  return detail::record(std::move(o), std::move(y), {&x});
+}
+
+template <class T>
+Var<T> add_scalar(const Var<T>& x, Same<T> s) {
+  op::AddScalar<T> o{s};
+  Tensor<T> y = o.forward(x.value());
+  return detail::record(std::move(o), std::move(y), {&x});
+}
+
+template <class T>
+Var<T> exp(const Var<T>& x) {
+  op::Exp<T> o;
+  Tensor<T> y = o.forward(x.value());
+  return detail::record(std::move(o), std::move(y), {&x});
+}
+
+template <class T>
+Var<T> log(const Var<T>& x) {
+  op::Log<T> o;
+  Tensor<T> y = o.forward(x.value());
+  return detail::record(std::move(o), std::move(y), {&x});
+}
+
+template <class T>
+Var<T> operator+(const Var<T>& a, const Var<T>& b) { return add(a, b); }
+template <class T>
+Var<T> operator-(const Var<T>& a, const Var<T>& b) { return sub(a, b); }
+template <class T>
+Var<T> operator*(const Var<T>& a, const Var<T>& b) { return mul(a, b); }
+template <class T>
+Var<T> operator-(const Var<T>& x) { return scale(x, T{-1}); }
+template <class T>
+Var<T> operator*(const Var<T>& x, Same<T> s) { return scale(x, s); }
+template <class T>
+Var<T> operator*(Same<T> s, const Var<T>& x) { return scale(x, s); }
+template <class T>
+Var<T> operator+(const Var<T>& x, Same<T> s) { return add_scalar(x, s); }
+template <class T>
+Var<T> operator-(const Var<T>& x, Same<T> s) { return add_scalar(x, -s); }
+
+// ---- reductions ----
+
+// Σ of every element, as a rank-0 scalar.
+template <class T>
+Var<T> sum(const Var<T>& x) {
+  op::Sum<T> o;
+  Tensor<T> y = o.forward(x.value());
+  return detail::record(std::move(o), std::move(y), {&x});
+}
+
+// Mean of every element, as a rank-0 scalar.
+template <class T>
+Var<T> mean(const Var<T>& x) {
+  op::Mean<T> o;
+  Tensor<T> y = o.forward(x.value());
+  return detail::record(std::move(o), std::move(y), {&x});
+}
+
+// [N, C] -> [N], [N, C, H] -> [N, H], [N, C, H, W] -> [N, H, W]: the sum over dimension 1.
+template <class T>
+Var<T> sum_dim1(const Var<T>& x) {
+  op::SumDim1<T> o;
+  Tensor<T> y = o.forward(x.value());
+  return detail::record(std::move(o), std::move(y), {&x});
+}
+
+// ---- moving elements ----
+
+template <class T>
+Var<T> reshape(const Var<T>& x, const Shape& shape) {
+  op::Reshape<T> o;
+  Tensor<T> y = o.forward(x.value(), shape);
+  return detail::record(std::move(o), std::move(y), {&x});
+}
+
+// [N, ...] -> [N, rest], as torch.flatten(x, 1).
+template <class T>
+Var<T> flatten(const Var<T>& x) {
+  const Shape& s = x.shape();
+  if (s.rank() < 1) throw ShapeError("flatten: input must have a batch dimension, got " + s.str());
+  return reshape(x, Shape{s[0], s.stride(0)});
+}
+
+// [N, C, H, W] -> [N, C]: the activations at one spatial position (h, w).
+template <class T>
+Var<T> select_position(const Var<T>& x, std::int64_t h, std::int64_t w) {
+  op::SelectPosition<T> o;
+  o.h = h;
+  o.w = w;
+  Tensor<T> y = o.forward(x.value());
+  return detail::record(std::move(o), std::move(y), {&x});
+}
+
+// [N, C] and one class per row -> [N]: y[n] = x[n, classes[n]].
+template <class T>
+Var<T> gather(const Var<T>& x, const std::vector<std::int64_t>& classes) {
+  op::Gather<T> o;
+  Tensor<T> y = o.forward(x.value(), classes);
+  return detail::record(std::move(o), std::move(y), {&x});
+}
+
+// Concatenation along dimension 0 (e.g. many masked or interpolated images as one batch).
+template <class T>
+Var<T> concat_batch(const std::vector<Var<T>>& xs) {
+  std::vector<const Tensor<T>*> values;
+  std::vector<const Var<T>*> inputs;
+  for (const Var<T>& x : xs) {
+    values.push_back(&x.value());
+    inputs.push_back(&x);
+  }
+  op::ConcatBatch<T> o;
+  Tensor<T> y = o.forward(values);
+  return detail::record(std::move(o), std::move(y), inputs);
+}
+
+// Rows [start, start + count) along dimension 0; the inverse of concat_batch.
+template <class T>
+Var<T> slice_batch(const Var<T>& x, std::int64_t start, std::int64_t count) {
+  op::SliceBatch<T> o;
+  o.start = start;
+  o.count = count;
+  Tensor<T> y = o.forward(x.value());
+  return detail::record(std::move(o), std::move(y), {&x});
+}
+
+// ---- layers ----
+
+// x [N, In], w [Out, In], b [Out] or empty -> [N, Out]
+template <class T>
+Var<T> linear(const Var<T>& x, const Same<Var<T>>& w, const Same<Var<T>>& b = Same<Var<T>>()) {
+  op::Linear<T> o;
+  Tensor<T> y = o.forward(x.value(), w.value(), b.value());
+  // Keep a layer's input alive only for a weight gradient, and its weight only for an input
+  // gradient: a Grad-CAM head with frozen weights then holds no activations at all.
+  if (!w.tracked() && !b.tracked()) o.x = Tensor<T>();
+  if (!x.tracked()) o.w = Tensor<T>();
+  return detail::record(std::move(o), std::move(y), {&x, &w, &b});
+}
+
+// x [N, Ci, H, W], w [Co, Ci, KH, KW], b [Co] or empty -> [N, Co, OH, OW]. `prepared` (may be
+// null) must stay alive until the last grad() over this record.
+template <class T>
+Var<T> conv2d(const Var<T>& x, const Same<Var<T>>& w, const Same<Var<T>>& b, const kernels::Conv2dParams& p = {},
+              const kernels::Conv2dPrepared<T>* prepared = nullptr) {
+  op::Conv2d<T> o;
+  o.p = p;
+  o.prepared = prepared;
+  Tensor<T> y = o.forward(x.value(), w.value(), b.value());
+  if (!w.tracked() && !b.tracked()) o.x = Tensor<T>();  // as linear
+  if (!x.tracked()) o.w = Tensor<T>();
+  return detail::record(std::move(o), std::move(y), {&x, &w, &b});
+}
+
+template <class T>
+Var<T> max_pool2d(const Var<T>& x, const kernels::Pool2dParams& p = {}) {
+  op::MaxPool2d<T> o;
+  o.p = p;
+  Tensor<T> y = o.forward(x.value());
+  return detail::record(std::move(o), std::move(y), {&x});
+}
+
+template <class T>
+Var<T> adaptive_avg_pool2d(const Var<T>& x, std::int64_t out_h, std::int64_t out_w) {
+  op::AdaptiveAvgPool2d<T> o;
+  o.out_h = out_h;
+  o.out_w = out_w;
+  Tensor<T> y = o.forward(x.value());
+  return detail::record(std::move(o), std::move(y), {&x});
+}
+
+template <class T>
+Var<T> relu(const Var<T>& x) {
+  op::Relu<T> o;
+  Tensor<T> y = o.forward(x.value());
+  return detail::record(std::move(o), std::move(y), {&x});
+}
+
+// Row-wise over logits [N, C].
+template <class T>
+Var<T> softmax(const Var<T>& x) {
+  op::Softmax<T> o;
+  Tensor<T> y = o.forward(x.value());
+  return detail::record(std::move(o), std::move(y), {&x});
+}
+
+// Row-wise over logits [N, C], by log-sum-exp (never log(softmax)).
+template <class T>
+Var<T> log_softmax(const Var<T>& x) {
+  op::LogSoftmax<T> o;
+  Tensor<T> y = o.forward(x.value());
+  return detail::record(std::move(o), std::move(y), {&x});
+}
+
+}  // namespace gradattr::ad

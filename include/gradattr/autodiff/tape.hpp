@@ -1,0 +1,141 @@
+#pragma once
+// Tape<T>: the record of one differentiable computation.
+//
+// Promises:
+//  - Records live in an arena (a std::vector) in creation order and are addressed by index.
+//    An op can only consume values that already exist, so creation order is a topological
+//    order: grad() is one reverse sweep, with no recursion and no sort.
+//  - Each record holds one op from a closed set (the std::variant Op<T> below) with exactly what
+//    that op's backward needs, the indices of its inputs (-1 for a constant) and its output
+//    shape. An op type without `backward(dy, ctx)` does not compile.
+//  - Only ops with at least one tracked input are recorded (see ops.hpp): the same model code
+//    runs a plain forward on constants and leaves the tape empty.
+//  - clear() drops every record and bumps the generation; a Var made before clear() is then
+//    rejected with an ArgumentError by every op and by grad().
+//  - grad() does not consume the tape: it may run several times (e.g. with different seeds).
+// Thread safety: a tape is single-threaded (one computation, one thread). Distinct tapes may be
+// used by distinct threads at once; nothing is global.
+// Lifetime: not copyable or movable, since Vars point at it; it must outlive its Vars.
+#include <concepts>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "gradattr/autodiff/backward_context.hpp"
+#include "gradattr/autodiff/ops/activation.hpp"
+#include "gradattr/autodiff/ops/conv.hpp"
+#include "gradattr/autodiff/ops/dense.hpp"
+#include "gradattr/autodiff/ops/elementwise.hpp"
+#include "gradattr/autodiff/ops/pool.hpp"
+#include "gradattr/autodiff/ops/reduce.hpp"
+#include "gradattr/autodiff/ops/shape.hpp"
+#include "gradattr/autodiff/ops/softmax.hpp"
+#include "gradattr/autodiff/var.hpp"
+#include "gradattr/core/error.hpp"
+
+namespace gradattr::ad {
+
+namespace op {
+// A tape variable: where gradients stop.
+template <class T>
+struct Leaf {
+  static constexpr const char* name = "variable";
+  void backward(const Tensor<T>&, BackwardContext<T>&) const noexcept {}
+};
+}  // namespace op
+
+// The closed set of recorded ops. Adding an op = writing its struct and listing it here.
+template <class T>
+using Op = std::variant<op::Leaf<T>,                                                          //
+                        op::Add<T>, op::Sub<T>, op::Mul<T>, op::AddColumn<T>, op::Scale<T>,    //
+                        op::AddScalar<T>, op::Exp<T>, op::Log<T>,                              //
+                        op::Sum<T>, op::Mean<T>, op::SumDim1<T>,                               //
+                        op::Reshape<T>, op::SelectPosition<T>, op::Gather<T>, op::ConcatBatch<T>,
+                        op::SliceBatch<T>,                                                     //
+                        op::Conv2d<T>, op::Linear<T>, op::MaxPool2d<T>, op::AdaptiveAvgPool2d<T>,
+                        op::Relu<T>, op::Softmax<T>, op::LogSoftmax<T>>;
+
+// What every recorded op must provide.
+template <class O, class T>
+concept RecordedOp = requires(const O& o, const Tensor<T>& dy, BackwardContext<T>& ctx) {
+  { O::name } -> std::convertible_to<const char*>;
+  o.backward(dy, ctx);
+};
+
+namespace detail {
+template <class T, class... Os>
+consteval bool all_recorded_ops(std::variant<Os...>*) {
+  return (RecordedOp<Os, T> && ...);
+}
+}  // namespace detail
+
+template <class T>
+struct Record {
+  Op<T> op;
+  std::vector<std::int32_t> inputs;  // record index per op input, -1 for a constant
+  Shape shape;                       // of the output
+
+  const char* name() const {
+    return std::visit([](const auto& o) { return std::decay_t<decltype(o)>::name; }, op);
+  }
+};
+
+template <class T>
+class Tape {
+  static_assert(detail::all_recorded_ops<T>(static_cast<Op<T>*>(nullptr)),
+                "every op in gradattr::ad::Op needs `name` and `backward(dy, BackwardContext&) const`");
+
+ public:
+  Tape() = default;
+  Tape(const Tape&) = delete;
+  Tape& operator=(const Tape&) = delete;
+
+  // A tracked leaf holding `value` (shared, not copied). Gradients can be asked for it.
+  Var<T> variable(Tensor<T> value) {
+    if (value.empty()) throw ArgumentError("Tape::variable: the tensor is empty");
+    return push(op::Leaf<T>{}, std::move(value), {});
+  }
+
+  void clear() noexcept {
+    records_.clear();
+    ++generation_;
+  }
+
+  std::size_t size() const noexcept { return records_.size(); }
+  std::uint64_t generation() const noexcept { return generation_; }
+  const Record<T>& record(std::size_t i) const noexcept { return records_[i]; }
+
+  // Debugging aid (dlib-style): gradient buffers handed to kernels start as NaN instead of
+  // uninitialised memory, so an op that accumulates into a buffer instead of assigning it
+  // produces NaN in grad()'s results.
+  void poison_gradient_buffers(bool on) noexcept { poison_ = on; }
+  bool poisons_gradient_buffers() const noexcept { return poison_; }
+
+  // Throws ArgumentError unless v is a live variable of this tape. `what` names the caller.
+  void check(const Var<T>& v, const std::string& what) const {
+    if (v.tape() != this)
+      throw ArgumentError(what + (v.tracked() ? " is recorded on another tape" : " is a constant, not a tape variable"));
+    if (v.generation() != generation_ || v.index() < 0 || static_cast<std::size_t>(v.index()) >= records_.size())
+      throw ArgumentError(what + " is from before Tape::clear() (generation " + std::to_string(v.generation()) +
+                          ", the tape is at generation " + std::to_string(generation_) + ")");
+  }
+
+  // Appends a record; used by the functions in ops.hpp after they have computed `value`.
+  template <class O>
+  Var<T> push(O&& o, Tensor<T> value, std::vector<std::int32_t> inputs) {
+    if (records_.size() >= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
+      throw ArgumentError("Tape: too many records");
+    const auto index = static_cast<std::int32_t>(records_.size());
+    records_.push_back(Record<T>{Op<T>(std::forward<O>(o)), std::move(inputs), value.shape()});
+    return Var<T>(std::move(value), this, index, generation_);
+  }
+
+ private:
+  std::vector<Record<T>> records_;
+  std::uint64_t generation_ = 0;
+  bool poison_ = false;
+};
+
+}  // namespace gradattr::ad
