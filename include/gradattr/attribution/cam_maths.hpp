@@ -1,0 +1,225 @@
+#pragma once
+// The maths of the gradient CAM methods (METHODS.md §2), as pure functions on a batch.
+//
+//   A [N, K, H, W]  the target layer's activations,
+//   g [N, K, H, W]  ∂S/∂A for the chosen score policy (one image's own score per row),
+//   weights [N, K], raw map [N, H, W]: signed, at the layer's resolution, before any ReLU.
+//
+// Sums run in double whatever T is, then round once to T. Shapes are checked (ShapeError)
+// before any parallel region. The functors (GradCam<Score>, ...) call these after their
+// forward/backward passes; Score-CAM's and RSI Grad-CAM's maths live in score_cam_maths.hpp
+// and rsi_accumulator.hpp.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "gradattr/core/error.hpp"
+#include "gradattr/core/parallel.hpp"
+#include "gradattr/core/tensor.hpp"
+
+namespace gradattr::cam {
+
+// Grad-CAM++'s ε in α's denominator (pytorch-grad-cam, METHODS.md §2).
+inline constexpr double kGradCamPPEps = 1e-6;
+// XGrad-CAM's ε in the activation sum (pytorch-grad-cam, METHODS.md §2).
+inline constexpr double kXGradCamEps = 1e-7;
+
+namespace detail {
+inline void require_nkhw(const Shape& s, const char* who, const char* what) {
+  if (s.rank() != 4)
+    throw ShapeError(std::string(who) + ": " + what + " must be [N, K, H, W], got " + s.str());
+}
+template <class T>
+void check_activations_gradients(const Tensor<T>& A, const Tensor<T>& g, const char* who) {
+  require_nkhw(A.shape(), who, "activations");
+  require_same_shape(A, g, std::string(who) + " (activations vs gradients)");
+}
+// out[n, k] = f(a_nk, g_nk, Z) for each channel plane, over N·K planes in parallel.
+template <class T, class F>
+Tensor<T> per_channel(const Tensor<T>& A, const Tensor<T>& g, F&& f) {
+  const auto N = A.dim(0), K = A.dim(1), Z = A.dim(2) * A.dim(3);
+  auto w = Tensor<T>::uninitialized({N, K});
+  parallel_for(0, N * K, [&](std::int64_t nk) { w[nk] = static_cast<T>(f(A.data() + nk * Z, g.data() + nk * Z, Z)); });
+  return w;
+}
+// map[n] = Σ_k f(a_nk, g_nk) element-wise over planes.
+template <class T, class F>
+Tensor<T> sum_over_channels(const Tensor<T>& A, const Tensor<T>& g, F&& f) {
+  const auto N = A.dim(0), K = A.dim(1), H = A.dim(2), W = A.dim(3), Z = H * W;
+  auto m = Tensor<T>::uninitialized({N, H, W});
+  parallel_for(0, N, [&](std::int64_t n) {
+    for (std::int64_t ij = 0; ij < Z; ++ij) {
+      double s = 0;
+      for (std::int64_t k = 0; k < K; ++k) {
+        const auto o = (n * K + k) * Z + ij;
+        s += f(static_cast<double>(A[o]), static_cast<double>(g[o]));
+      }
+      m[n * Z + ij] = static_cast<T>(s);
+    }
+  });
+  return m;
+}
+inline double relu(double v) noexcept { return v > 0 ? v : 0.0; }
+}  // namespace detail
+
+// map[n] = Σ_k w[n, k] A[n, k]: the map of every weight-based CAM.   A [N,K,H,W], w [N,K] -> [N,H,W]
+template <class T>
+Tensor<T> weighted_sum_map(const Tensor<T>& A, const Tensor<T>& w) {
+  detail::require_nkhw(A.shape(), "cam::weighted_sum_map", "activations");
+  if (w.shape() != Shape{A.dim(0), A.dim(1)})
+    throw ShapeError("cam::weighted_sum_map: weights " + w.shape().str() + " do not match activations " +
+                     A.shape().str());
+  const auto N = A.dim(0), K = A.dim(1), Z = A.dim(2) * A.dim(3);
+  auto m = Tensor<T>::uninitialized({N, A.dim(2), A.dim(3)});
+  parallel_for(0, N, [&](std::int64_t n) {
+    for (std::int64_t ij = 0; ij < Z; ++ij) {
+      double s = 0;
+      for (std::int64_t k = 0; k < K; ++k)
+        s += static_cast<double>(w[n * K + k]) * static_cast<double>(A[(n * K + k) * Z + ij]);  // Σ_k w_k A_k
+      m[n * Z + ij] = static_cast<T>(s);
+    }
+  });
+  return m;
+}
+
+// Grad-CAM: w_k = (1/Z) Σ_ij g_kij (METHODS.md §2).                    g [N,K,H,W] -> [N,K]
+template <class T>
+Tensor<T> gradcam_weights(const Tensor<T>& g) {
+  detail::require_nkhw(g.shape(), "cam::gradcam_weights", "gradients");
+  return detail::per_channel(g, g, [](const T*, const T* gk, std::int64_t Z) {
+    double s = 0;
+    for (std::int64_t i = 0; i < Z; ++i) s += gk[i];
+    return s / static_cast<double>(Z);  // METHODS §2 Grad-CAM: mean of g over ij
+  });
+}
+
+// Grad-CAM+ (positive gradients, Lerma & Lucas): w_k = Σ_ij ReLU(g_kij) (METHODS.md §2).
+template <class T>
+Tensor<T> gradcam_plus_weights(const Tensor<T>& g) {
+  detail::require_nkhw(g.shape(), "cam::gradcam_plus_weights", "gradients");
+  return detail::per_channel(g, g, [](const T*, const T* gk, std::int64_t Z) {
+    double s = 0;
+    for (std::int64_t i = 0; i < Z; ++i) s += detail::relu(gk[i]);  // METHODS §2 Grad-CAM+: Σ ReLU(g)
+    return s;
+  });
+}
+
+// Grad-CAM++ as pytorch-grad-cam (the default form, METHODS.md §2):
+//   s_k = Σ_ab A_kab, α_kij = g² / (2g² + s_k g³ + 1e-6), α = 0 where g = 0,
+//   w_k = Σ_ij α_kij ReLU(g_kij).                                       -> [N,K]
+// The closed form is exact only for S = exp(piecewise-linear score); with Post/LogSoftmax it
+// is the common heuristic, and it is not scale-invariant in g (so Post ≠ LogSoftmax).
+template <class T>
+Tensor<T> gradcam_pp_weights(const Tensor<T>& A, const Tensor<T>& g) {
+  detail::check_activations_gradients(A, g, "cam::gradcam_pp_weights");
+  return detail::per_channel(A, g, [](const T* ak, const T* gk, std::int64_t Z) {
+    double sk = 0;
+    for (std::int64_t i = 0; i < Z; ++i) sk += ak[i];  // s_k = Σ_ab A_kab
+    double w = 0;
+    for (std::int64_t i = 0; i < Z; ++i) {
+      const double gi = gk[i], g2 = gi * gi, g3 = g2 * gi;
+      if (gi == 0) continue;                                // α = 0 where g = 0
+      const double alpha = g2 / (2 * g2 + sk * g3 + kGradCamPPEps);  // METHODS §2 Grad-CAM++ α
+      w += alpha * detail::relu(gi);                        // w_k = Σ α ReLU(g)
+    }
+    return w;
+  });
+}
+
+// Grad-CAM++ as the original paper's code (Chattopadhay et al. 2018, adityac94/Grad_CAM_plus_plus),
+// the "paper" option of METHODS.md §2. The paper differentiates exp(S): first, second and third
+// derivatives are exp(S)·g, exp(S)·g², exp(S)·g³, and then
+//   α_kij = exp(S)g² / (2 exp(S)g² + s_k exp(S)g³) = g² / (2g² + s_k g³)   (no ε; α = 0 where the
+//           denominator is 0, which includes g = 0 — the code's "denominator := 1" guard gives
+//           the same for g = 0),
+//   α is kept only where ReLU(exp(S)g) > 0, i.e. g > 0, and normalised per channel so that
+//           Σ_ij α_kij = 1 (a zero sum is left unnormalised, as the code does),
+//   w_k = Σ_ij α_kij ReLU(exp(S) g_kij) = exp(S) · Σ_ij α_kij ReLU(g_kij).
+// exp(S) cancels in α, so it is never formed there; in w it is applied in log space,
+// w = exp(S + log Σ), in double: finite unless the true weight overflows T.
+//   A, g [N,K,H,W], S [N] (each image's score under the policy) -> [N,K]
+template <class T>
+Tensor<T> gradcam_pp_paper_weights(const Tensor<T>& A, const Tensor<T>& g, const Tensor<T>& S) {
+  detail::check_activations_gradients(A, g, "cam::gradcam_pp_paper_weights");
+  if (S.numel() != A.dim(0) || S.rank() > 1)
+    throw ShapeError("cam::gradcam_pp_paper_weights: scores " + S.shape().str() + " must be [N] for activations " +
+                     A.shape().str());
+  const auto K = A.dim(1);
+  const auto N = A.dim(0), Z = A.dim(2) * A.dim(3);
+  auto w = Tensor<T>::uninitialized({N, K});
+  parallel_for(0, N * K, [&](std::int64_t nk) {
+    const T* ak = A.data() + nk * Z;
+    const T* gk = g.data() + nk * Z;
+    double sk = 0;
+    for (std::int64_t i = 0; i < Z; ++i) sk += ak[i];  // s_k = Σ_ab A_kab
+    double alpha_sum = 0, raw = 0;
+    for (std::int64_t i = 0; i < Z; ++i) {
+      const double gi = gk[i];
+      if (!(gi > 0)) continue;  // α thresholded where ReLU(g) = 0
+      const double g2 = gi * gi, den = 2 * g2 + sk * g2 * gi;
+      const double alpha = den != 0 ? g2 / den : 0.0;  // α = g² / (2g² + s_k g³)
+      alpha_sum += alpha;
+      raw += alpha * gi;                                 // Σ α ReLU(g), before normalisation
+    }
+    const double norm = alpha_sum != 0 ? alpha_sum : 1.0;  // Σ_ij α = 1 per channel
+    const double sum = raw / norm;
+    const double s = static_cast<double>(S[nk / K]);
+    w[nk] = static_cast<T>(sum > 0 ? std::exp(s + std::log(sum)) : sum);  // exp(S) Σ α ReLU(g), log space
+  });
+  return w;
+}
+
+// XGrad-CAM: w_k = Σ_ij g_kij A_kij / (Σ_ij A_kij + 1e-7) (METHODS.md §2).   -> [N,K]
+template <class T>
+Tensor<T> xgradcam_weights(const Tensor<T>& A, const Tensor<T>& g) {
+  detail::check_activations_gradients(A, g, "cam::xgradcam_weights");
+  return detail::per_channel(A, g, [](const T* ak, const T* gk, std::int64_t Z) {
+    double ga = 0, sa = 0;
+    for (std::int64_t i = 0; i < Z; ++i) {
+      ga += static_cast<double>(gk[i]) * static_cast<double>(ak[i]);
+      sa += ak[i];
+    }
+    return ga / (sa + kXGradCamEps);  // METHODS §2 XGrad-CAM
+  });
+}
+
+// HiResCAM: map = Σ_k g_k ⊙ A_k (METHODS.md §2).                       -> [N,H,W]
+template <class T>
+Tensor<T> hirescam_map(const Tensor<T>& A, const Tensor<T>& g) {
+  detail::check_activations_gradients(A, g, "cam::hirescam_map");
+  return detail::sum_over_channels(A, g, [](double a, double gi) { return gi * a; });  // METHODS §2 HiResCAM
+}
+
+// LayerCAM: map = Σ_k ReLU(g_k) ⊙ A_k (METHODS.md §2).                 -> [N,H,W]
+template <class T>
+Tensor<T> layercam_map(const Tensor<T>& A, const Tensor<T>& g) {
+  detail::check_activations_gradients(A, g, "cam::layercam_map");
+  return detail::sum_over_channels(A, g, [](double a, double gi) { return detail::relu(gi) * a; });  // METHODS §2 LayerCAM
+}
+
+// The raw maps of the weight-based methods: Σ_k w_k A_k with their weights.
+template <class T>
+Tensor<T> gradcam_map(const Tensor<T>& A, const Tensor<T>& g) {
+  detail::check_activations_gradients(A, g, "cam::gradcam_map");
+  return weighted_sum_map(A, gradcam_weights(g));
+}
+template <class T>
+Tensor<T> gradcam_plus_map(const Tensor<T>& A, const Tensor<T>& g) {
+  detail::check_activations_gradients(A, g, "cam::gradcam_plus_map");
+  return weighted_sum_map(A, gradcam_plus_weights(g));
+}
+template <class T>
+Tensor<T> gradcam_pp_map(const Tensor<T>& A, const Tensor<T>& g) {
+  return weighted_sum_map(A, gradcam_pp_weights(A, g));
+}
+template <class T>
+Tensor<T> gradcam_pp_paper_map(const Tensor<T>& A, const Tensor<T>& g, const Tensor<T>& S) {
+  return weighted_sum_map(A, gradcam_pp_paper_weights(A, g, S));
+}
+template <class T>
+Tensor<T> xgradcam_map(const Tensor<T>& A, const Tensor<T>& g) {
+  return weighted_sum_map(A, xgradcam_weights(A, g));
+}
+
+}  // namespace gradattr::cam
