@@ -3,8 +3,10 @@
 // exists for the shape; double (gradient checks) and unsupported shapes use the reference.
 // Outputs must be allocated with kernels::conv2d_output_shape; outputs are assigned.
 #include <memory>
+#include <type_traits>
 
 #include "gradattr/kernels/call_counts.hpp"
+#include "gradattr/kernels/fast/conv3x3.hpp"
 #include "gradattr/kernels/params.hpp"
 #include "gradattr/kernels/reference/conv2d.hpp"
 
@@ -16,8 +18,15 @@ namespace gradattr::kernels {
 // Immutable after prepare(), so one instance may be shared by threads.
 template <class T>
 struct Conv2dPrepared {
-  static std::shared_ptr<const Conv2dPrepared> prepare(const Tensor<T>& /*w*/, const Conv2dParams& /*p*/) {
-    return std::make_shared<const Conv2dPrepared>();
+  // float 3x3 / stride 1 / pad 1: Winograd filters for forward and backward-data
+  // (kernels/fast/conv3x3.hpp); empty otherwise.
+  fast::Conv3x3Filters conv3x3;
+
+  static std::shared_ptr<const Conv2dPrepared> prepare(const Tensor<T>& w, const Conv2dParams& p) {
+    auto r = std::make_shared<Conv2dPrepared>();
+    if constexpr (std::is_same_v<T, float>)
+      if (fast::conv3x3_applies(w.shape(), p)) r->conv3x3 = fast::conv3x3_prepare(w);
+    return r;
   }
 };
 
@@ -27,6 +36,12 @@ void conv2d_forward(Tensor<T>& y, const Tensor<T>& x, const Tensor<T>& w, const 
                     const Conv2dParams& p, const Conv2dPrepared<T>* prepared = nullptr) noexcept {
   (void)prepared;
   detail::count_call(KernelId::conv2d_forward);
+  if constexpr (std::is_same_v<T, float>) {  // 3x3 s1 p1: Winograd (kernels/fast/conv3x3.hpp)
+    if (fast::conv3x3_applies(w.shape(), p)) {
+      fast::conv3x3_forward(y, x, w, b, false, prepared ? &prepared->conv3x3 : nullptr);
+      return;
+    }
+  }
   reference::conv2d_forward(y, x, w, b, p);
 }
 
@@ -36,6 +51,12 @@ void conv2d_backward_data(Tensor<T>& dx, const Tensor<T>& dy, const Tensor<T>& w
                           const Conv2dPrepared<T>* prepared = nullptr) noexcept {
   (void)prepared;
   detail::count_call(KernelId::conv2d_backward_data);
+  if constexpr (std::is_same_v<T, float>) {  // 3x3 s1 p1: Winograd (kernels/fast/conv3x3.hpp)
+    if (fast::conv3x3_applies(w.shape(), p)) {
+      fast::conv3x3_backward_data(dx, dy, w, prepared ? &prepared->conv3x3 : nullptr);
+      return;
+    }
+  }
   reference::conv2d_backward_data(dx, dy, w, p);
 }
 

@@ -1,0 +1,116 @@
+#pragma once
+// Fast float 3x3 / stride 1 / pad 1 convolution (VGG's hot path): Winograd F(4x4, 3x3) with
+// the batched-GEMM formulation, forward (bias, optional fused ReLU) and backward-data.
+// Internals and data layouts: kernels/fast/detail/winograd_f43.hpp.
+//
+// Contract:
+//  - Shapes are validated by the caller (kernels::conv2d_output_shape); x is NCHW, w is
+//    [K, C, 3, 3], y is [N, K, H, W] (same H, W as x). Outputs are assigned.
+//  - Results do not depend on the thread count or on how the work is split: every output is
+//    computed by the same sequence of float operations whatever the plan (bitwise equal).
+//  - Accuracy (forward error, u = 2^-24, first order): with C the reduction length,
+//      |y_hat - y| <= u * (C + 12) * 3200 * max|w| * max|x|  + u * |y|
+//    where 3200 bounds  sum_xi |A_i,xi A_j,xi| (|G| 1 |G|^T)_xi (|B|^T 1 |B|)_xi  over the 36
+//    Winograd points (computed in tests/kernels/conv3x3.cpp). Direct convolution's analogue is
+//    u * 9C * max|w| max|x|; the ratio ~350/1 is the price of F(4x4,3x3). Observed errors are
+//    about 100x below the bound on random data (errors add like a random walk).
+//  - Non-finite values: every output that direct convolution makes NaN is NaN here too. A NaN
+//    (or Inf, since Inf - Inf = NaN in the transform) input pixel also makes NaN the other
+//    outputs of the 4x4 output tiles whose 6x6 input window contains it (at most 8x8 outputs
+//    per channel around the pixel instead of 3x3), and an Inf input may give NaN where direct
+//    convolution gives +-Inf.
+//  - Threads: a const Conv3x3Filters may be shared; each call allocates its own workspace
+//    (per thread: 36 * tiles_per_block * (C + K_group) floats plus a 6-row input strip).
+#include <memory>
+
+#include "gradattr/core/tensor.hpp"
+#include "gradattr/kernels/fast/detail/winograd_f43.hpp"
+#include "gradattr/kernels/params.hpp"
+
+namespace gradattr::kernels::fast {
+
+// True when the fast 3x3 path applies: 3x3 kernel, stride 1, padding 1 (any N, C, K, H, W).
+inline bool conv3x3_applies(const Shape& w, const Conv2dParams& p) noexcept {
+  return w.rank() == 4 && w[2] == 3 && w[3] == 3 && p == Conv2dParams{1, 1, 1, 1};
+}
+
+// Winograd-transformed filters for both directions, computed once (in double, rounded once).
+// Arch independent, so it may be shared between translation units built with different flags.
+struct Conv3x3Filters {
+  detail::WinogradFilterPack forward;        // reduction over C, produces K
+  detail::WinogradFilterPack backward_data;  // reduction over K, produces C (flipped, swapped)
+  std::int64_t K = 0, C = 0;
+  bool matches(const Shape& w) const noexcept { return !forward.empty() && w[0] == K && w[1] == C; }
+};
+
+// w [K, C, 3, 3] -> forward filters U[xi][c][k] = (G w[k][c] G^T)[xi]
+inline detail::WinogradFilterPack conv3x3_forward_filters(const Tensor<float>& w) {
+  const std::int64_t K = w.dim(0), C = w.dim(1);
+  const float* pw = w.data();
+  return detail::winograd_pack_filters(C, K, [&](std::int64_t k, std::int64_t c, int r, int s) {
+    return static_cast<double>(pw[((k * C + c) * 3 + r) * 3 + s]);
+  });
+}
+
+// Backward-data of a 3x3 s1 p1 conv is a 3x3 s1 p1 conv of dy with w flipped spatially and its
+// channels swapped: w'[c][k][r][s] = w[k][c][2-r][2-s].
+inline detail::WinogradFilterPack conv3x3_backward_data_filters(const Tensor<float>& w) {
+  const std::int64_t K = w.dim(0), C = w.dim(1);
+  const float* pw = w.data();
+  return detail::winograd_pack_filters(K, C, [&](std::int64_t c, std::int64_t k, int r, int s) {
+    return static_cast<double>(pw[((k * C + c) * 3 + (2 - r)) * 3 + (2 - s)]);
+  });
+}
+
+inline Conv3x3Filters conv3x3_prepare(const Tensor<float>& w) {
+  Conv3x3Filters f;
+  f.K = w.dim(0);
+  f.C = w.dim(1);
+  f.forward = conv3x3_forward_filters(w);
+  f.backward_data = conv3x3_backward_data_filters(w);
+  return f;
+}
+
+// y [N, K, H, W] = x [N, C, H, W] (*) w [K, C, 3, 3] + b [K] (b may be empty), then ReLU if
+// relu. filters: from conv3x3_prepare(w), or null to transform w on the fly.
+template <class Arch = xsimd::default_arch>
+void conv3x3_forward(Tensor<float>& y, const Tensor<float>& x, const Tensor<float>& w, const Tensor<float>& b,
+                     bool relu = false, const Conv3x3Filters* filters = nullptr) noexcept {
+  detail::WinogradFilterPack local;
+  const detail::WinogradFilterPack* f = nullptr;
+  if (filters && filters->matches(w.shape())) {
+    f = &filters->forward;
+  } else {
+    local = conv3x3_forward_filters(w);
+    f = &local;
+  }
+  const detail::WinogradArgs args{y.data(), x.data(), b.empty() ? nullptr : b.data(),
+                                  x.dim(0), x.dim(1), w.dim(0), x.dim(2), x.dim(3), relu};
+  detail::winograd_conv3x3<Arch>(args, *f);
+}
+
+// The same with ReLU fused: y = max(conv(x) + b, 0), NaN kept (as torch.relu).
+template <class Arch = xsimd::default_arch>
+void conv3x3_relu_forward(Tensor<float>& y, const Tensor<float>& x, const Tensor<float>& w, const Tensor<float>& b,
+                          const Conv3x3Filters* filters = nullptr) noexcept {
+  conv3x3_forward<Arch>(y, x, w, b, true, filters);
+}
+
+// dx [N, C, H, W] from dy [N, K, H, W] and w [K, C, 3, 3] (assigned).
+template <class Arch = xsimd::default_arch>
+void conv3x3_backward_data(Tensor<float>& dx, const Tensor<float>& dy, const Tensor<float>& w,
+                           const Conv3x3Filters* filters = nullptr) noexcept {
+  detail::WinogradFilterPack local;
+  const detail::WinogradFilterPack* f = nullptr;
+  if (filters && filters->matches(w.shape())) {
+    f = &filters->backward_data;
+  } else {
+    local = conv3x3_backward_data_filters(w);
+    f = &local;
+  }
+  const detail::WinogradArgs args{dx.data(), dy.data(), nullptr, dy.dim(0), dy.dim(1), w.dim(1), dy.dim(2), dy.dim(3),
+                                  false};
+  detail::winograd_conv3x3<Arch>(args, *f);
+}
+
+}  // namespace gradattr::kernels::fast

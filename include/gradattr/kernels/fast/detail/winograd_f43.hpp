@@ -1,0 +1,456 @@
+#pragma once
+// Winograd F(4x4, 3x3) internals for kernels/fast/conv3x3.hpp: filter packing (arch
+// independent), the tile transforms, the batched-GEMM micro-kernel and the driver (templated
+// on the xsimd architecture so TUs built with different -m flags get distinct symbols).
+//
+// Algorithm (Lavin & Gray 2016), for one 4x4 output tile and one (k, c) pair:
+//   Y = A^T [ (G g G^T) .* (B^T d B) ] A,   d: 6x6 input patch, g: 3x3 filter.
+// Summed over c, the 36 element-wise products become 36 independent GEMMs
+//   M[xi][t][k] = sum_c V[xi][t][c] U[xi][c][k],  xi in 0..35, t = tile.
+//
+// Data layouts (all float, 64-byte aligned):
+//   U (packed filters)  [36][K blocks of 64][C][bw]   bw = block width (64, last block 16..64);
+//                        K padded to a multiple of 16 with zero columns.
+//   strip (per thread)  [6 rows][Ws cols][Cp]         NCHW input rows converted to channel-minor,
+//                        zero outside the image and for c >= C (Cp = C rounded up to 16).
+//   V (per thread)      [36][Tb][Cp]                  transformed input of one tile block.
+//   M (per thread)      [36][Tb][Kg]                  GEMM output for one group of Kg channels.
+// Work item = (image, rectangular block of tiles, group of output channels); each item is
+// independent (no reduction across items or threads), so results do not depend on the plan or
+// on the thread count. The plan (block shape, channel group) comes from a small cost model.
+#include <xsimd/xsimd.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "gradattr/core/aligned.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace gradattr::kernels::fast::detail {
+
+inline constexpr int kWinoPoints = 36;    // 6x6 transformed tile
+inline constexpr std::int64_t kWinoPad = 16;   // channel padding (arch independent)
+inline constexpr std::int64_t kWinoKBlock = 64;  // packed filter column block
+
+inline constexpr std::int64_t winograd_round_up(std::int64_t v, std::int64_t m) { return (v + m - 1) / m * m; }
+
+// Packed filters of one direction. C = reduction channels, K = produced channels.
+struct WinogradFilterPack {
+  std::int64_t C = 0, K = 0, Kp = 0;
+  std::shared_ptr<float[]> u;
+  bool empty() const noexcept { return !u; }
+  // offset of U[xi][c][k] in u
+  std::int64_t offset(int xi, std::int64_t c, std::int64_t k) const noexcept {
+    const std::int64_t blk = k / kWinoKBlock, bw = std::min(kWinoKBlock, Kp - blk * kWinoKBlock);
+    return xi * C * Kp + blk * kWinoKBlock * C + c * bw + (k - blk * kWinoKBlock);
+  }
+  const float* block(int xi, std::int64_t blk) const noexcept {
+    return u.get() + xi * C * Kp + blk * kWinoKBlock * C;
+  }
+};
+
+// U = G g G^T in double, rounded once to float. g(k, c, r, s) returns the 3x3 filter tap.
+template <class Tap>
+WinogradFilterPack winograd_pack_filters(std::int64_t C, std::int64_t K, Tap g) {
+  static constexpr double G[6][3] = {{1.0 / 4, 0, 0},
+                                     {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                     {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                     {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                     {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                     {0, 0, 1}};
+  WinogradFilterPack f;
+  f.C = C;
+  f.K = K;
+  f.Kp = winograd_round_up(K, kWinoPad);
+  const std::int64_t n = kWinoPoints * C * f.Kp;
+  f.u = make_aligned_buffer<float>(static_cast<std::size_t>(n));
+  std::fill(f.u.get(), f.u.get() + n, 0.0f);
+  for (std::int64_t k = 0; k < K; ++k)
+    for (std::int64_t c = 0; c < C; ++c) {
+      double t[6][3];  // G g
+      for (int a = 0; a < 6; ++a)
+        for (int s = 0; s < 3; ++s) {
+          double acc = 0;
+          for (int r = 0; r < 3; ++r) acc += G[a][r] * g(k, c, r, s);
+          t[a][s] = acc;
+        }
+      for (int a = 0; a < 6; ++a)
+        for (int b = 0; b < 6; ++b) {
+          double acc = 0;
+          for (int s = 0; s < 3; ++s) acc += t[a][s] * G[b][s];
+          f.u[f.offset(a * 6 + b, c, k)] = static_cast<float>(acc);
+        }
+    }
+  return f;
+}
+
+// ---- plan ----------------------------------------------------------------------------------
+
+struct WinogradPlan {
+  std::int64_t th = 0, tw = 0;   // tiles per image
+  std::int64_t rb = 1, cb = 1;   // tile block: rb tile rows x cb tile columns
+  std::int64_t kg = 0;           // output channels per group (multiple of 64, or Kp)
+  std::int64_t nby = 0, nbx = 0, nkg = 0;
+  std::int64_t items() const noexcept { return nby * nbx * nkg; }
+};
+
+// Cost model in (rough) cycles: GEMM at 32 flop/cycle, transforms per 16-lane vector, filter
+// traffic when a group's filters do not fit L2, and V/M spills when a block's workspace does
+// not. Work items are dealt out dynamically, so the makespan is estimated by list scheduling.
+inline WinogradPlan winograd_plan(std::int64_t N, std::int64_t C, std::int64_t K, std::int64_t H, std::int64_t W,
+                                  int threads) {
+  const std::int64_t Cp = winograd_round_up(C, kWinoPad), Kp = winograd_round_up(K, kWinoPad);
+  WinogradPlan best;
+  best.th = (H + 3) / 4;
+  best.tw = (W + 3) / 4;
+  const double l2 = 1.5e6;
+  double best_cost = 1e300;
+  std::vector<std::int64_t> kgs;
+  for (std::int64_t g = kWinoKBlock; g < Kp; g *= 2) kgs.push_back(g);
+  kgs.push_back(Kp);
+  const double nthreads = static_cast<double>(std::max(threads, 1));
+  for (std::int64_t kg : kgs)
+    for (std::int64_t rb = 1; rb <= best.th; ++rb)
+      for (std::int64_t nbx = 1; nbx <= (rb == 1 ? best.tw : 1); ++nbx) {
+        // multi-row blocks span whole tile rows; single-row blocks may split a row
+        const std::int64_t cb = (best.tw + nbx - 1) / nbx;
+        if ((best.tw + cb - 1) / cb != nbx) continue;
+        const std::int64_t tb = rb * cb;
+        const double ws = 144.0 * static_cast<double>(tb) * static_cast<double>(Cp + kg);
+        if (ws > 16e6 && tb > 1) continue;  // keep the per-thread workspace bounded
+        WinogradPlan p = best;
+        p.rb = rb;
+        p.cb = cb;
+        p.kg = kg;
+        p.nby = (best.th + rb - 1) / rb;
+        p.nbx = nbx;
+        p.nkg = (Kp + kg - 1) / kg;
+        auto item_cost = [&](std::int64_t rows, std::int64_t cols, std::int64_t kw) {
+          const double t = static_cast<double>(rows * cols);
+          const double tpad = static_cast<double>(winograd_round_up(rows * cols, 6));
+          const double gemm = 36.0 * tpad * static_cast<double>(C) * static_cast<double>(kw) / 32.0;
+          const double in = t * static_cast<double>(Cp) / 16.0 * 80.0 +
+                            6.0 * static_cast<double>(rows * (4 * cols + 2) * Cp) / 16.0 * 8.0;
+          const double out = t * static_cast<double>(kw) / 16.0 * 120.0;
+          const double ubytes = 144.0 * static_cast<double>(C) * static_cast<double>(kw);
+          const double utraffic = ubytes > l2 ? ubytes / 12.0 : ubytes / 64.0;
+          const double wsb = 144.0 * t * static_cast<double>(Cp + kw);
+          const double spill = wsb > l2 ? 2.0 * wsb / 16.0 : 0.0;
+          return gemm + in + out + utraffic + spill + 2000.0;
+        };
+        // the few distinct item sizes (full, edge row / column / channel group) with their counts
+        const std::int64_t rows_last = best.th - (p.nby - 1) * rb, cols_last = best.tw - (nbx - 1) * cb;
+        const std::int64_t kw_last = Kp - (p.nkg - 1) * kg;
+        double total = 0, largest = 0;
+        for (int ey = 0; ey < 2; ++ey)
+          for (int ex = 0; ex < 2; ++ex)
+            for (int ek = 0; ek < 2; ++ek) {
+              const std::int64_t count = N * (ey ? 1 : p.nby - 1) * (ex ? 1 : nbx - 1) * (ek ? 1 : p.nkg - 1);
+              if (count == 0) continue;
+              const double c = item_cost(ey ? rows_last : rb, ex ? cols_last : cb, ek ? kw_last : kg);
+              total += static_cast<double>(count) * c;
+              largest = std::max(largest, c);
+            }
+        // list-scheduling bound for dynamically dealt items, plus a little for total work
+        const double cost = total / nthreads + largest * (1.0 - 1.0 / nthreads) + 0.02 * total;
+        if (cost < best_cost) {
+          best_cost = cost;
+          best = p;
+        }
+      }
+  return best;
+}
+
+// ---- transforms ----------------------------------------------------------------------------
+
+// t = B^T d along one dimension (6 -> 6). Only the non-zero coefficients are used, so a NaN
+// spreads exactly to the entries whose coefficient is non-zero.
+template <class B>
+inline void winograd_input_1d(const B& d0, const B& d1, const B& d2, const B& d3, const B& d4, const B& d5, B& t0,
+                              B& t1, B& t2, B& t3, B& t4, B& t5) noexcept {
+  const B four(4.0f), five(5.0f), two(2.0f);
+  t0 = xsimd::fma(four, d0, xsimd::fnma(five, d2, d4));
+  const B s12 = d1 + d2, s34 = d3 + d4, m12 = d1 - d2, m43 = d4 - d3, m42 = d4 - d2, m31 = d3 - d1;
+  t1 = xsimd::fnma(four, s12, s34);
+  t2 = xsimd::fma(four, m12, m43);
+  t3 = xsimd::fma(two, m31, m42);
+  t4 = xsimd::fnma(two, m31, m42);
+  t5 = xsimd::fma(four, d1, xsimd::fnma(five, d3, d5));
+}
+
+// o = A^T m along one dimension (6 -> 4).
+template <class B>
+inline void winograd_output_1d(const B& m0, const B& m1, const B& m2, const B& m3, const B& m4, const B& m5, B& o0,
+                               B& o1, B& o2, B& o3) noexcept {
+  const B s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
+  o0 = m0 + s12 + s34;
+  o1 = xsimd::fma(B(2.0f), d34, d12);
+  o2 = xsimd::fma(B(4.0f), s34, s12);
+  o3 = xsimd::fma(B(8.0f), d34, d12) + m5;
+}
+
+// ---- GEMM micro-kernel ---------------------------------------------------------------------
+
+// m[r][v*W..] = sum_c v[r*ldv + c] * u[c*ldu + v*W..] for r < RT, v < NV (assigned).
+template <class Arch, int RT, int NV>
+inline void winograd_ukernel(const float* v, std::int64_t ldv, const float* u, std::int64_t ldu, std::int64_t C,
+                             float* m, std::int64_t ldm) noexcept {
+  using B = xsimd::batch<float, Arch>;
+  constexpr int W = static_cast<int>(B::size);
+  B acc[RT][NV];
+#pragma GCC unroll 8
+  for (int r = 0; r < RT; ++r)
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) acc[r][j] = B(0.0f);
+  for (std::int64_t c = 0; c < C; ++c) {
+    B uu[NV];
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) uu[j] = B::load_aligned(u + c * ldu + j * W);
+#pragma GCC unroll 8
+    for (int r = 0; r < RT; ++r) {
+      const B a(v[r * ldv + c]);
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; ++j) acc[r][j] = xsimd::fma(a, uu[j], acc[r][j]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < RT; ++r)
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) acc[r][j].store_aligned(m + r * ldm + j * W);
+}
+
+inline constexpr int kWinoRT = 6;  // tiles per micro-kernel call
+
+template <class Arch, int NV>
+inline void winograd_ukernel_rows(int rt, const float* v, std::int64_t ldv, const float* u, std::int64_t ldu,
+                                  std::int64_t C, float* m, std::int64_t ldm) noexcept {
+  switch (rt) {
+    case 6: winograd_ukernel<Arch, 6, NV>(v, ldv, u, ldu, C, m, ldm); break;
+    case 5: winograd_ukernel<Arch, 5, NV>(v, ldv, u, ldu, C, m, ldm); break;
+    case 4: winograd_ukernel<Arch, 4, NV>(v, ldv, u, ldu, C, m, ldm); break;
+    case 3: winograd_ukernel<Arch, 3, NV>(v, ldv, u, ldu, C, m, ldm); break;
+    case 2: winograd_ukernel<Arch, 2, NV>(v, ldv, u, ldu, C, m, ldm); break;
+    default: winograd_ukernel<Arch, 1, NV>(v, ldv, u, ldu, C, m, ldm); break;
+  }
+}
+
+template <class Arch>
+inline void winograd_ukernel_dispatch(int rt, int nv, const float* v, std::int64_t ldv, const float* u,
+                                      std::int64_t ldu, std::int64_t C, float* m, std::int64_t ldm) noexcept {
+  switch (nv) {
+    case 4: winograd_ukernel_rows<Arch, 4>(rt, v, ldv, u, ldu, C, m, ldm); break;
+    case 3: winograd_ukernel_rows<Arch, 3>(rt, v, ldv, u, ldu, C, m, ldm); break;
+    case 2: winograd_ukernel_rows<Arch, 2>(rt, v, ldv, u, ldu, C, m, ldm); break;
+    default: winograd_ukernel_rows<Arch, 1>(rt, v, ldv, u, ldu, C, m, ldm); break;
+  }
+}
+
+// ---- driver --------------------------------------------------------------------------------
+
+struct WinogradArgs {
+  float* y;          // [N, K, H, W]
+  const float* x;    // [N, C, H, W]
+  const float* bias; // [K] or null
+  std::int64_t N, C, K, H, W;
+  bool relu;
+};
+
+template <class Arch>
+struct WinogradWorker {
+  using B = xsimd::batch<float, Arch>;
+  static constexpr std::int64_t LW = static_cast<std::int64_t>(B::size);
+  static constexpr int NVMAX = static_cast<int>(kWinoKBlock / LW) < 4 ? static_cast<int>(kWinoKBlock / LW) : 4;
+
+  const WinogradArgs& a;
+  const WinogradFilterPack& f;
+  const WinogradPlan& p;
+  const float* bias_padded;  // [Kp]
+  std::int64_t Cp, Ws, tbmax;
+  float* strip;
+  float* V;
+  float* M;
+
+  static std::int64_t floats_per_thread(const WinogradPlan& p, std::int64_t Cp) noexcept {
+    const std::int64_t tb = p.rb * p.cb, ws = 4 * p.cb + 2;
+    return winograd_round_up(6 * ws * Cp, 16) + kWinoPoints * tb * Cp + kWinoPoints * tb * p.kg + 16 * 64;
+  }
+
+  // strip[rr][col][c] = x[n][c][4ty-1+rr][4tx0-1+col], zero outside the image / for c >= C.
+  void fill_strip(std::int64_t n, std::int64_t ty, std::int64_t tx0, std::int64_t ncols) const noexcept {
+    const std::int64_t H = a.H, W = a.W, C = a.C;
+    const std::int64_t ws = 4 * ncols + 2;
+    const std::int64_t w0 = 4 * tx0 - 1;
+    for (std::int64_t rr = 0; rr < 6; ++rr) {
+      float* srow = strip + rr * ws * Cp;
+      const std::int64_t h = 4 * ty - 1 + rr;
+      if (h < 0 || h >= H) {
+        std::memset(srow, 0, static_cast<std::size_t>(ws * Cp) * sizeof(float));
+        continue;
+      }
+      const std::int64_t lo = std::max<std::int64_t>(0, -w0), hi = std::min<std::int64_t>(ws, W - w0);
+      for (std::int64_t col = 0; col < lo; ++col) std::memset(srow + col * Cp, 0, Cp * sizeof(float));
+      for (std::int64_t col = std::max(hi, lo); col < ws; ++col) std::memset(srow + col * Cp, 0, Cp * sizeof(float));
+      if (hi <= lo) continue;
+      transpose_rows(srow, n, h, w0, lo, hi);
+      if (Cp > C)
+        for (std::int64_t col = lo; col < hi; ++col)
+          std::memset(srow + col * Cp + C, 0, static_cast<std::size_t>(Cp - C) * sizeof(float));
+    }
+  }
+
+  // srow[col][c] = x[n][c][h][w0 + col] for col in [lo, hi), c < C.
+  void transpose_rows(float* srow, std::int64_t n, std::int64_t h, std::int64_t w0, std::int64_t lo,
+                      std::int64_t hi) const noexcept {
+    const std::int64_t H = a.H, W = a.W, C = a.C;
+    const float* xr = a.x + (n * C * H + h) * W + w0;
+    for (std::int64_t c = 0; c < C; ++c) {
+      const float* xc = xr + c * H * W;
+      for (std::int64_t col = lo; col < hi; ++col) srow[col * Cp + c] = xc[col];
+    }
+  }
+
+  void input_transform(std::int64_t n, std::int64_t ty0, std::int64_t rows, std::int64_t tx0,
+                       std::int64_t cols) const noexcept {
+    const std::int64_t tb = rows * cols, ws = 4 * cols + 2;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      fill_strip(n, ty0 + r, tx0, cols);
+      for (std::int64_t j = 0; j < cols; ++j) {
+        const std::int64_t t = r * cols + j;
+        for (std::int64_t cv = 0; cv < Cp; cv += LW) {
+          B tmp[6][6];
+          for (int s = 0; s < 6; ++s) {
+            const float* col = strip + (4 * j + s) * Cp + cv;
+            B d[6];
+            for (int rr = 0; rr < 6; ++rr) d[rr] = B::load_aligned(col + rr * ws * Cp);
+            winograd_input_1d(d[0], d[1], d[2], d[3], d[4], d[5], tmp[0][s], tmp[1][s], tmp[2][s], tmp[3][s],
+                              tmp[4][s], tmp[5][s]);
+          }
+          for (int i = 0; i < 6; ++i) {
+            B o[6];
+            winograd_input_1d(tmp[i][0], tmp[i][1], tmp[i][2], tmp[i][3], tmp[i][4], tmp[i][5], o[0], o[1], o[2],
+                              o[3], o[4], o[5]);
+            for (int jj = 0; jj < 6; ++jj) o[jj].store_aligned(V + ((i * 6 + jj) * tb + t) * Cp + cv);
+          }
+        }
+      }
+    }
+  }
+
+  void gemm(std::int64_t tb, std::int64_t k0, std::int64_t kw) const noexcept {
+    const std::int64_t C = a.C;
+    for (int xi = 0; xi < kWinoPoints; ++xi) {
+      const float* vx = V + xi * tb * Cp;
+      float* mx = M + xi * tb * p.kg;
+      for (std::int64_t kb = k0; kb < k0 + kw; kb += kWinoKBlock) {
+        const std::int64_t blk = kb / kWinoKBlock, bw = std::min(kWinoKBlock, f.Kp - kb);
+        const float* ub = f.block(xi, blk);
+        for (std::int64_t sub = 0; sub < bw; sub += NVMAX * LW) {
+          const int nv = static_cast<int>(std::min<std::int64_t>(NVMAX, (bw - sub) / LW));
+          for (std::int64_t t0 = 0; t0 < tb; t0 += kWinoRT) {
+            const int rt = static_cast<int>(std::min<std::int64_t>(kWinoRT, tb - t0));
+            winograd_ukernel_dispatch<Arch>(rt, nv, vx + t0 * Cp, Cp, ub + sub, bw, C, mx + t0 * p.kg + (kb - k0) + sub,
+                                            p.kg);
+          }
+        }
+      }
+    }
+  }
+
+  void output_transform(std::int64_t n, std::int64_t ty0, std::int64_t rows, std::int64_t tx0, std::int64_t cols,
+                        std::int64_t k0, std::int64_t kw) const noexcept {
+    const std::int64_t tb = rows * cols, H = a.H, W = a.W, K = a.K;
+    alignas(64) float buf[16 * 64];
+    for (std::int64_t t = 0; t < tb; ++t) {
+      const std::int64_t oh0 = 4 * (ty0 + t / cols), ow0 = 4 * (tx0 + t % cols);
+      const std::int64_t nh = std::min<std::int64_t>(4, H - oh0), nw = std::min<std::int64_t>(4, W - ow0);
+      for (std::int64_t kv = 0; kv < kw; kv += LW) {
+        const std::int64_t kbase = k0 + kv;
+        if (kbase >= K) break;
+        const float* m = M + t * p.kg + kv;
+        B tmp[4][6];
+        for (int j = 0; j < 6; ++j) {
+          B c0 = B::load_aligned(m + (0 * 6 + j) * tb * p.kg), c1 = B::load_aligned(m + (1 * 6 + j) * tb * p.kg),
+            c2 = B::load_aligned(m + (2 * 6 + j) * tb * p.kg), c3 = B::load_aligned(m + (3 * 6 + j) * tb * p.kg),
+            c4 = B::load_aligned(m + (4 * 6 + j) * tb * p.kg), c5 = B::load_aligned(m + (5 * 6 + j) * tb * p.kg);
+          winograd_output_1d(c0, c1, c2, c3, c4, c5, tmp[0][j], tmp[1][j], tmp[2][j], tmp[3][j]);
+        }
+        const B bias = B::load_aligned(bias_padded + kbase);
+        for (int i = 0; i < 4; ++i) {
+          B o[4];
+          winograd_output_1d(tmp[i][0], tmp[i][1], tmp[i][2], tmp[i][3], tmp[i][4], tmp[i][5], o[0], o[1], o[2],
+                             o[3]);
+          for (int j = 0; j < 4; ++j) {
+            B v = o[j] + bias;
+            if (a.relu) v = xsimd::select(v < B(0.0f), B(0.0f), v);  // keeps NaN, like torch.relu
+            v.store_aligned(buf + (i * 4 + j) * LW);
+          }
+        }
+        const std::int64_t nk = std::min<std::int64_t>(LW, K - kbase);
+        for (std::int64_t kk = 0; kk < nk; ++kk) {
+          float* yk = a.y + ((n * K + kbase + kk) * H + oh0) * W + ow0;
+          for (std::int64_t i = 0; i < nh; ++i)
+            for (std::int64_t j = 0; j < nw; ++j) yk[i * W + j] = buf[(i * 4 + j) * LW + kk];
+        }
+      }
+    }
+  }
+
+  void run_item(std::int64_t item) const noexcept {
+    const std::int64_t g = item % p.nkg, rest = item / p.nkg;
+    const std::int64_t bx = rest % p.nbx, by = (rest / p.nbx) % p.nby, n = rest / (p.nbx * p.nby);
+    const std::int64_t ty0 = by * p.rb, rows = std::min(p.rb, p.th - ty0);
+    const std::int64_t tx0 = bx * p.cb, cols = std::min(p.cb, p.tw - tx0);
+    const std::int64_t k0 = g * p.kg, kw = std::min(p.kg, f.Kp - k0);
+    input_transform(n, ty0, rows, tx0, cols);
+    gemm(rows * cols, k0, kw);
+    output_transform(n, ty0, rows, tx0, cols, k0, kw);
+  }
+};
+
+template <class Arch>
+void winograd_conv3x3(const WinogradArgs& a, const WinogradFilterPack& f) noexcept {
+  int threads = 1;
+#ifdef _OPENMP
+  if (!omp_in_parallel()) threads = omp_get_max_threads();
+#endif
+  const WinogradPlan p = winograd_plan(a.N, a.C, a.K, a.H, a.W, threads);
+  const std::int64_t Cp = winograd_round_up(a.C, kWinoPad);
+  const std::int64_t items = a.N * p.items();
+  threads = static_cast<int>(std::min<std::int64_t>(threads, items));
+  const std::int64_t per = WinogradWorker<Arch>::floats_per_thread(p, Cp);
+  auto ws = make_aligned_buffer<float>(static_cast<std::size_t>(per * threads + f.Kp));
+  float* bias_padded = ws.get() + per * threads;
+  for (std::int64_t k = 0; k < f.Kp; ++k) bias_padded[k] = (a.bias && k < a.K) ? a.bias[k] : 0.0f;
+  auto body = [&](int tid, std::int64_t item) {
+    float* base = ws.get() + per * tid;
+    const std::int64_t tb = p.rb * p.cb;
+    WinogradWorker<Arch> w{a, f, p, bias_padded, Cp, 4 * p.cb + 2, tb, base,
+                           base + winograd_round_up(6 * (4 * p.cb + 2) * Cp, 16), nullptr};
+    w.M = w.V + kWinoPoints * tb * Cp;
+    w.run_item(item);
+  };
+#ifdef _OPENMP
+  if (threads > 1) {
+#pragma omp parallel num_threads(threads)
+    {
+      const int tid = omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1)
+      for (std::int64_t i = 0; i < items; ++i) body(tid, i);
+    }
+    return;
+  }
+#endif
+  for (std::int64_t i = 0; i < items; ++i) body(0, i);
+}
+
+}  // namespace gradattr::kernels::fast::detail
