@@ -7,6 +7,7 @@
 
 #include "gradattr/kernels/call_counts.hpp"
 #include "gradattr/kernels/fast/conv3x3.hpp"
+#include "gradattr/kernels/fast/conv_gemm.hpp"
 #include "gradattr/kernels/params.hpp"
 #include "gradattr/kernels/reference/conv2d.hpp"
 
@@ -42,7 +43,10 @@ void conv2d_forward(Tensor<T>& y, const Tensor<T>& x, const Tensor<T>& w, const 
       return;
     }
   }
-  reference::conv2d_forward(y, x, w, b, p);
+  if constexpr (std::is_same_v<T, float>)
+    fast::conv2d_gemm_forward(y, x, w, b, p);
+  else
+    reference::conv2d_forward(y, x, w, b, p);
 }
 
 // dx [N, Ci, H, W] from dy [N, Co, OH, OW]
@@ -57,7 +61,10 @@ void conv2d_backward_data(Tensor<T>& dx, const Tensor<T>& dy, const Tensor<T>& w
       return;
     }
   }
-  reference::conv2d_backward_data(dx, dy, w, p);
+  if constexpr (std::is_same_v<T, float>)
+    fast::conv2d_gemm_backward_data(dx, dy, w, p);
+  else
+    reference::conv2d_backward_data(dx, dy, w, p);
 }
 
 // dw [Co, Ci, KH, KW], db [Co] (may be empty) from dy and x
@@ -65,7 +72,10 @@ template <class T>
 void conv2d_backward_weights(Tensor<T>& dw, Tensor<T>& db, const Tensor<T>& dy, const Tensor<T>& x,
                              const Conv2dParams& p) noexcept {
   detail::count_call(KernelId::conv2d_backward_weights);
-  reference::conv2d_backward_weights(dw, db, dy, x, p);
+  if constexpr (std::is_same_v<T, float>)
+    fast::conv2d_gemm_backward_weights(dw, db, dy, x, p);
+  else
+    reference::conv2d_backward_weights(dw, db, dy, x, p);
 }
 
 }  // namespace gradattr::kernels

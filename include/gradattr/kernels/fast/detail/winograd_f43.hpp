@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "gradattr/core/aligned.hpp"
@@ -255,6 +256,45 @@ inline void winograd_ukernel_dispatch(int rt, int nv, const float* v, std::int64
   }
 }
 
+// ---- AVX-512 16x16 transpose (layout conversion at the NCHW boundary) ----------------------
+
+template <class Arch>
+inline constexpr bool winograd_avx512 =
+#if defined(__AVX512F__)
+    std::is_base_of_v<xsimd::avx512f, Arch>;
+#else
+    false;
+#endif
+
+#if defined(__AVX512F__)
+// r[i][j] -> r[j][i] for a 16x16 float block held in 16 registers.
+// (The maskz forms with a full mask compile to the plain instructions; they avoid GCC 12's
+// false -Wmaybe-uninitialized on _mm512_undefined_ps inside the unmasked intrinsics.)
+inline void winograd_transpose16(__m512 r[16]) noexcept {
+  constexpr __mmask16 kAll = 0xFFFF;
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_maskz_unpacklo_ps(kAll, r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_maskz_unpackhi_ps(kAll, r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[4 * i] = _mm512_maskz_shuffle_ps(kAll, t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 1] = _mm512_maskz_shuffle_ps(kAll, t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[4 * i + 2] = _mm512_maskz_shuffle_ps(kAll, t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 3] = _mm512_maskz_shuffle_ps(kAll, t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 4; ++j) {
+      t[8 * i + j] = _mm512_maskz_shuffle_f32x4(kAll, r[8 * i + j], r[8 * i + 4 + j], 0x88);
+      t[8 * i + 4 + j] = _mm512_maskz_shuffle_f32x4(kAll, r[8 * i + j], r[8 * i + 4 + j], 0xdd);
+    }
+  for (int j = 0; j < 8; ++j) {
+    r[j] = _mm512_maskz_shuffle_f32x4(kAll, t[j], t[8 + j], 0x88);
+    r[8 + j] = _mm512_maskz_shuffle_f32x4(kAll, t[j], t[8 + j], 0xdd);
+  }
+}
+#endif
+
 // ---- driver --------------------------------------------------------------------------------
 
 struct WinogradArgs {
@@ -302,7 +342,7 @@ struct WinogradWorker {
       for (std::int64_t col = std::max(hi, lo); col < ws; ++col) std::memset(srow + col * Cp, 0, Cp * sizeof(float));
       if (hi <= lo) continue;
       transpose_rows(srow, n, h, w0, lo, hi);
-      if (Cp > C)
+      if (!winograd_avx512<Arch> && Cp > C)
         for (std::int64_t col = lo; col < hi; ++col)
           std::memset(srow + col * Cp + C, 0, static_cast<std::size_t>(Cp - C) * sizeof(float));
     }
@@ -313,6 +353,23 @@ struct WinogradWorker {
                       std::int64_t hi) const noexcept {
     const std::int64_t H = a.H, W = a.W, C = a.C;
     const float* xr = a.x + (n * C * H + h) * W + w0;
+#if defined(__AVX512F__)
+    if constexpr (winograd_avx512<Arch>) {
+      for (std::int64_t c0 = 0; c0 < C; c0 += 16) {
+        const std::int64_t nc = std::min<std::int64_t>(16, C - c0);
+        for (std::int64_t col = lo; col < hi; col += 16) {
+          const std::int64_t nw = std::min<std::int64_t>(16, hi - col);
+          const __mmask16 m = static_cast<__mmask16>((1u << nw) - 1u);
+          __m512 r[16];
+          for (std::int64_t i = 0; i < 16; ++i)
+            r[i] = i < nc ? _mm512_maskz_loadu_ps(m, xr + (c0 + i) * H * W + col) : _mm512_setzero_ps();
+          winograd_transpose16(r);
+          for (std::int64_t j = 0; j < nw; ++j) _mm512_store_ps(srow + (col + j) * Cp + c0, r[j]);
+        }
+      }
+      return;
+    }
+#endif
     for (std::int64_t c = 0; c < C; ++c) {
       const float* xc = xr + c * H * W;
       for (std::int64_t col = lo; col < hi; ++col) srow[col * Cp + c] = xc[col];
@@ -385,6 +442,7 @@ struct WinogradWorker {
           winograd_output_1d(c0, c1, c2, c3, c4, c5, tmp[0][j], tmp[1][j], tmp[2][j], tmp[3][j]);
         }
         const B bias = B::load_aligned(bias_padded + kbase);
+        B px[16];
         for (int i = 0; i < 4; ++i) {
           B o[4];
           winograd_output_1d(tmp[i][0], tmp[i][1], tmp[i][2], tmp[i][3], tmp[i][4], tmp[i][5], o[0], o[1], o[2],
@@ -392,10 +450,28 @@ struct WinogradWorker {
           for (int j = 0; j < 4; ++j) {
             B v = o[j] + bias;
             if (a.relu) v = xsimd::select(v < B(0.0f), B(0.0f), v);  // keeps NaN, like torch.relu
-            v.store_aligned(buf + (i * 4 + j) * LW);
+            px[i * 4 + j] = v;
           }
         }
         const std::int64_t nk = std::min<std::int64_t>(LW, K - kbase);
+#if defined(__AVX512F__)
+        if constexpr (winograd_avx512<Arch>) {
+          if (nw == 4) {
+            __m512 r[16];
+            for (int i = 0; i < 16; ++i) r[i] = px[i];
+            winograd_transpose16(r);  // r[kk] = the 4x4 tile of channel kbase + kk
+            for (std::int64_t kk = 0; kk < nk; ++kk) {
+              float* yk = a.y + ((n * K + kbase + kk) * H + oh0) * W + ow0;
+              _mm_storeu_ps(yk, _mm512_maskz_extractf32x4_ps(0xF, r[kk], 0));
+              if (nh > 1) _mm_storeu_ps(yk + W, _mm512_maskz_extractf32x4_ps(0xF, r[kk], 1));
+              if (nh > 2) _mm_storeu_ps(yk + 2 * W, _mm512_maskz_extractf32x4_ps(0xF, r[kk], 2));
+              if (nh > 3) _mm_storeu_ps(yk + 3 * W, _mm512_maskz_extractf32x4_ps(0xF, r[kk], 3));
+            }
+            continue;
+          }
+        }
+#endif
+        for (int i = 0; i < 16; ++i) px[i].store_aligned(buf + i * LW);
         for (std::int64_t kk = 0; kk < nk; ++kk) {
           float* yk = a.y + ((n * K + kbase + kk) * H + oh0) * W + ow0;
           for (std::int64_t i = 0; i < nh; ++i)

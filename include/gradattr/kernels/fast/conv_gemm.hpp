@@ -1,0 +1,321 @@
+#pragma once
+// conv2d for float with any kernel size, stride and padding (groups = 1, dilation = 1):
+// im2col (the input itself for 1x1 / stride 1 / pad 0) and Eigen's GEMM.
+//
+//   forward           y[n]  [Co, P] = w [Co, K] * col[n] [K, P] + b      (K = Ci*KH*KW, P = OH*OW)
+//   backward-data     dcol  [K, P]  = w^T [K, Co] * dy[n] [Co, P], then col2im (adds into dx)
+//   backward-weights  dw    [Co, K] = sum_n dy[n] [Co, P] * col[n]^T [P, K];  db = row sums of dy
+//
+// The output columns are cut into chunks (a range of output rows of one image, or several
+// whole images) whose column matrix fits kColBudget floats, so the workspace is bounded
+// whatever the batch and image size. One OpenMP team walks the chunks: it fills the column
+// matrix (rows split over threads), then computes GEMM tiles, Eigen running serially inside
+// the team. Chunks and tiles depend only on the shapes, never on the thread count, and every
+// output element is produced by one tile in a fixed order (dw accumulates over chunks in chunk
+// order), so results are bitwise identical for any number of threads.
+#include "gradattr/kernels/fast/intrinsics.hpp"  // first: see there
+#include <Eigen/Core>
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "gradattr/core/aligned.hpp"
+#include "gradattr/core/tensor.hpp"
+#include "gradattr/kernels/params.hpp"
+
+namespace gradattr::kernels::fast {
+namespace conv_detail {
+
+using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using Stride = Eigen::OuterStride<>;
+using MatMap = Eigen::Map<RowMat, Eigen::Unaligned, Stride>;
+using ConstMatMap = Eigen::Map<const RowMat, Eigen::Unaligned, Stride>;
+
+// Largest column matrix (floats) a chunk may need: 16 MiB. Big enough that the GEMM depth of a
+// VGG layer's backward-weights is a whole image for 512@28 (K = 4608, P = 784), small enough to
+// stay in this machine's L3.
+inline constexpr std::int64_t kColBudget = std::int64_t{4} << 20;
+
+// A per-calling-thread scratch buffer that only grows (to at most kColBudget floats): repeated
+// calls do not pay for fresh pages. Shared by the OpenMP team the calling thread starts.
+inline float* workspace(std::int64_t n) {
+  thread_local std::shared_ptr<float[]> buf;
+  thread_local std::int64_t capacity = 0;
+  if (n > capacity) {
+    buf = make_aligned_buffer<float>(static_cast<std::size_t>(n));
+    capacity = n;
+  }
+  return buf.get();
+}
+
+struct Geometry {
+  std::int64_t N, Ci, H, W, Co, KH, KW, OH, OW, sh, sw, ph, pw;
+  std::int64_t K() const noexcept { return Ci * KH * KW; }
+  std::int64_t HW() const noexcept { return H * W; }
+  std::int64_t OHW() const noexcept { return OH * OW; }
+  // The input is its own column matrix.
+  bool pointwise() const noexcept { return KH == 1 && KW == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
+};
+
+inline Geometry geometry(const Shape& x, const Shape& w, const Shape& y, const Conv2dParams& p) noexcept {
+  return {x[0], x[1], x[2], x[3], w[0], w[2], w[3], y[2], y[3], p.stride_h, p.stride_w, p.pad_h, p.pad_w};
+}
+
+// Output rows [oh0, oh1) of images [n0, n1) (all rows when there are several images).
+struct Chunk {
+  std::int64_t n0, n1, oh0, oh1;
+  std::int64_t images() const noexcept { return n1 - n0; }
+  std::int64_t segment(const Geometry& g) const noexcept { return (oh1 - oh0) * g.OW; }  // columns per image
+  std::int64_t columns(const Geometry& g) const noexcept { return images() * segment(g); }
+};
+
+inline std::vector<Chunk> plan_chunks(const Geometry& g) {
+  std::vector<Chunk> chunks;
+  if (g.pointwise()) {
+    chunks.push_back({0, g.N, 0, g.OH});
+    return chunks;
+  }
+  const std::int64_t rows = std::max<std::int64_t>(1, kColBudget / (g.K() * g.OW));
+  if (rows >= g.OH) {
+    const std::int64_t imgs = std::max<std::int64_t>(1, rows / g.OH);
+    for (std::int64_t n = 0; n < g.N; n += imgs) chunks.push_back({n, std::min(g.N, n + imgs), 0, g.OH});
+  } else {
+    const std::int64_t parts = (g.OH + rows - 1) / rows, step = (g.OH + parts - 1) / parts;
+    for (std::int64_t n = 0; n < g.N; ++n)
+      for (std::int64_t r = 0; r < g.OH; r += step) chunks.push_back({n, n + 1, r, std::min(g.OH, r + step)});
+  }
+  return chunks;
+}
+
+// [0, total) in parts of at most max_block, sizes rounded up to a multiple of align.
+struct Split {
+  std::int64_t total, size, parts;
+  std::int64_t begin(std::int64_t i) const noexcept { return i * size; }
+  std::int64_t end(std::int64_t i) const noexcept { return std::min(total, (i + 1) * size); }
+};
+inline Split split(std::int64_t total, std::int64_t max_block, std::int64_t align = 16) noexcept {
+  const std::int64_t parts = (total + max_block - 1) / max_block;
+  std::int64_t size = (total + parts - 1) / parts;
+  size = std::min(total, (size + align - 1) / align * align);
+  return {total, size, (total + size - 1) / size};
+}
+
+// Output columns ow whose tap kw lands inside the input row: [lo, hi).
+inline void valid_columns(std::int64_t kw, const Geometry& g, std::int64_t& lo, std::int64_t& hi) noexcept {
+  const std::int64_t first = g.pw - kw;  // ow * sw >= first
+  lo = first > 0 ? (first + g.sw - 1) / g.sw : 0;
+  const std::int64_t last = g.W - 1 + g.pw - kw;  // ow * sw <= last
+  hi = last < 0 ? 0 : std::min(g.OW, last / g.sw + 1);
+  lo = std::min(lo, g.OW);
+  hi = std::max(hi, lo);
+}
+
+// One row (ci, kh, kw) of the column matrix for output rows [oh0, oh1) of one image plane.
+inline void im2col_row(float* dst, const float* plane, std::int64_t kh, std::int64_t kw, std::int64_t oh0,
+                       std::int64_t oh1, const Geometry& g) noexcept {
+  std::int64_t lo, hi;
+  valid_columns(kw, g, lo, hi);
+  for (std::int64_t oh = oh0; oh < oh1; ++oh, dst += g.OW) {
+    const std::int64_t ih = oh * g.sh - g.ph + kh;
+    if (ih < 0 || ih >= g.H) {
+      std::fill(dst, dst + g.OW, 0.0f);
+      continue;
+    }
+    const float* src = plane + ih * g.W - g.pw + kw;
+    std::fill(dst, dst + lo, 0.0f);
+    if (g.sw == 1) {
+      if (hi > lo) std::memcpy(dst + lo, src + lo, static_cast<std::size_t>(hi - lo) * sizeof(float));
+    } else {
+      for (std::int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow * g.sw];
+    }
+    std::fill(dst + hi, dst + g.OW, 0.0f);
+  }
+}
+
+// The adjoint of im2col_row: adds the row back into the image plane.
+inline void col2im_row(float* plane, const float* src, std::int64_t kh, std::int64_t kw, std::int64_t oh0,
+                       std::int64_t oh1, const Geometry& g) noexcept {
+  std::int64_t lo, hi;
+  valid_columns(kw, g, lo, hi);
+  for (std::int64_t oh = oh0; oh < oh1; ++oh, src += g.OW) {
+    const std::int64_t ih = oh * g.sh - g.ph + kh;
+    if (ih < 0 || ih >= g.H) continue;
+    float* dst = plane + ih * g.W - g.pw + kw;
+    if (g.sw == 1) {
+      for (std::int64_t ow = lo; ow < hi; ++ow) dst[ow] += src[ow];
+    } else {
+      for (std::int64_t ow = lo; ow < hi; ++ow) dst[ow * g.sw] += src[ow];
+    }
+  }
+}
+
+// Where image gi of a chunk finds row k, column 0 of its column matrix, and the row stride.
+struct Columns {
+  float* base;
+  std::int64_t row_stride, image_stride;
+  float* at(std::int64_t gi, std::int64_t k) const noexcept { return base + gi * image_stride + k * row_stride; }
+};
+
+// The column matrix of a chunk: the input itself for pointwise convolutions, else the workspace.
+inline Columns chunk_columns(float* col, const float* x, const Chunk& c, const Geometry& g) noexcept {
+  if (g.pointwise()) return {const_cast<float*>(x) + c.n0 * g.Ci * g.HW() + c.oh0 * g.OW, g.HW(), g.Ci * g.HW()};
+  return {col, c.columns(g), c.segment(g)};
+}
+
+// Inside a team: fills the column matrix of chunk c (nothing to do when pointwise).
+inline void im2col_chunk(const Columns& cols, const float* x, const Chunk& c, const Geometry& g) noexcept {
+  if (g.pointwise()) return;
+  const std::int64_t K = g.K(), rows = c.images() * K;
+#pragma omp for schedule(static)
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const std::int64_t gi = r / K, k = r % K, ci = k / (g.KH * g.KW), kh = (k / g.KW) % g.KH, kw = k % g.KW;
+    im2col_row(cols.at(gi, k), x + ((c.n0 + gi) * g.Ci + ci) * g.HW(), kh, kw, c.oh0, c.oh1, g);
+  }
+}
+
+inline std::int64_t max_chunk_columns(const std::vector<Chunk>& chunks, const Geometry& g) noexcept {
+  std::int64_t m = 0;
+  for (const auto& c : chunks) m = std::max(m, c.columns(g));
+  return m;
+}
+
+}  // namespace conv_detail
+
+// y [N, Co, OH, OW] = x [N, Ci, H, W] (*) w [Co, Ci, KH, KW] + b [Co] (b may be empty)
+inline void conv2d_gemm_forward(Tensor<float>& y, const Tensor<float>& x, const Tensor<float>& w,
+                                const Tensor<float>& b, const Conv2dParams& p) noexcept {
+  using namespace conv_detail;
+  const Geometry g = geometry(x.shape(), w.shape(), y.shape(), p);
+  const std::int64_t K = g.K();
+  const auto chunks = plan_chunks(g);
+  float* col = g.pointwise() ? nullptr : workspace(K * max_chunk_columns(chunks, g));
+  const Split co_split = split(g.Co, 256);
+  const float* xd = x.data();
+  const float* wd = w.data();
+  const float* bd = b.empty() ? nullptr : b.data();
+  float* yd = y.data();
+#pragma omp parallel
+  for (const Chunk& c : chunks) {
+    const Columns cols = chunk_columns(col, xd, c, g);
+    im2col_chunk(cols, xd, c, g);
+    const std::int64_t S = c.segment(g);
+    const Split col_split = split(S, 512);
+    const std::int64_t tiles = c.images() * co_split.parts * col_split.parts;
+#pragma omp for schedule(dynamic, 1)
+    for (std::int64_t t = 0; t < tiles; ++t) {
+      const std::int64_t gi = t / (co_split.parts * col_split.parts);
+      const std::int64_t mb = (t / col_split.parts) % co_split.parts, nb = t % col_split.parts;
+      const std::int64_t co0 = co_split.begin(mb), co1 = co_split.end(mb);
+      const std::int64_t c0 = col_split.begin(nb), c1 = col_split.end(nb);
+      ConstMatMap wm(wd + co0 * K, co1 - co0, K, Stride(K));
+      ConstMatMap xm(cols.at(gi, 0) + c0, K, c1 - c0, Stride(cols.row_stride));
+      MatMap ym(yd + ((c.n0 + gi) * g.Co + co0) * g.OHW() + c.oh0 * g.OW + c0, co1 - co0, c1 - c0, Stride(g.OHW()));
+      ym.noalias() = wm * xm;
+      if (bd)
+        for (std::int64_t i = 0; i < co1 - co0; ++i) ym.row(i).array() += bd[co0 + i];
+    }
+  }
+}
+
+// dx [N, Ci, H, W] (assigned) from dy [N, Co, OH, OW] and w [Co, Ci, KH, KW]
+inline void conv2d_gemm_backward_data(Tensor<float>& dx, const Tensor<float>& dy, const Tensor<float>& w,
+                                      const Conv2dParams& p) noexcept {
+  using namespace conv_detail;
+  const Geometry g = geometry(dx.shape(), w.shape(), dy.shape(), p);
+  const std::int64_t K = g.K();
+  const auto chunks = plan_chunks(g);
+  float* col = g.pointwise() ? nullptr : workspace(K * max_chunk_columns(chunks, g));
+  const Split k_split = split(K, 256);
+  const float* dyd = dy.data();
+  const float* wd = w.data();
+  float* dxd = dx.data();
+  const std::int64_t planes = g.N * g.Ci;
+#pragma omp parallel
+  {
+    if (!g.pointwise()) {
+#pragma omp for schedule(static)
+      for (std::int64_t i = 0; i < planes; ++i) std::fill(dxd + i * g.HW(), dxd + (i + 1) * g.HW(), 0.0f);
+    }
+    for (const Chunk& c : chunks) {
+      const Columns cols = chunk_columns(g.pointwise() ? dxd : col, dxd, c, g);
+      const std::int64_t S = c.segment(g);
+      const Split col_split = split(S, 512);
+      const std::int64_t tiles = c.images() * k_split.parts * col_split.parts;
+#pragma omp for schedule(dynamic, 1)
+      for (std::int64_t t = 0; t < tiles; ++t) {
+        const std::int64_t gi = t / (k_split.parts * col_split.parts);
+        const std::int64_t kb = (t / col_split.parts) % k_split.parts, nb = t % col_split.parts;
+        const std::int64_t k0 = k_split.begin(kb), k1 = k_split.end(kb);
+        const std::int64_t c0 = col_split.begin(nb), c1 = col_split.end(nb);
+        ConstMatMap wm(wd + k0, g.Co, k1 - k0, Stride(K));
+        ConstMatMap dym(dyd + (c.n0 + gi) * g.Co * g.OHW() + c.oh0 * g.OW + c0, g.Co, c1 - c0, Stride(g.OHW()));
+        MatMap dcol(cols.at(gi, k0) + c0, k1 - k0, c1 - c0, Stride(cols.row_stride));
+        dcol.noalias() = wm.transpose() * dym;
+      }
+      if (g.pointwise()) continue;
+      const std::int64_t tasks = c.images() * g.Ci;
+#pragma omp for schedule(static)
+      for (std::int64_t t = 0; t < tasks; ++t) {
+        const std::int64_t gi = t / g.Ci, ci = t % g.Ci;
+        float* plane = dxd + ((c.n0 + gi) * g.Ci + ci) * g.HW();
+        for (std::int64_t kh = 0; kh < g.KH; ++kh)
+          for (std::int64_t kw = 0; kw < g.KW; ++kw)
+            col2im_row(plane, cols.at(gi, (ci * g.KH + kh) * g.KW + kw), kh, kw, c.oh0, c.oh1, g);
+      }
+    }
+  }
+}
+
+// dw [Co, Ci, KH, KW] and db [Co] (may be empty: not computed), both assigned, from dy and x
+inline void conv2d_gemm_backward_weights(Tensor<float>& dw, Tensor<float>& db, const Tensor<float>& dy,
+                                         const Tensor<float>& x, const Conv2dParams& p) noexcept {
+  using namespace conv_detail;
+  const Geometry g = geometry(x.shape(), dw.shape(), dy.shape(), p);
+  const std::int64_t K = g.K();
+  const auto chunks = plan_chunks(g);
+  float* col = g.pointwise() ? nullptr : workspace(K * max_chunk_columns(chunks, g));
+  const Split co_split = split(g.Co, 128), k_split = split(K, 512);
+  const std::int64_t tiles = co_split.parts * k_split.parts;
+  const float* dyd = dy.data();
+  const float* xd = x.data();
+  float* dwd = dw.data();
+  float* dbd = db.empty() ? nullptr : db.data();
+#pragma omp parallel
+  {
+    if (dbd) {
+#pragma omp for schedule(static) nowait
+      for (std::int64_t co = 0; co < g.Co; ++co) {
+        float s = 0;
+        for (std::int64_t n = 0; n < g.N; ++n)
+          s += Eigen::Map<const Eigen::VectorXf>(dyd + (n * g.Co + co) * g.OHW(), g.OHW()).sum();
+        dbd[co] = s;
+      }
+    }
+    bool first = true;
+    for (const Chunk& c : chunks) {
+      const Columns cols = chunk_columns(col, xd, c, g);
+      im2col_chunk(cols, xd, c, g);
+      const std::int64_t S = c.segment(g);
+#pragma omp for schedule(dynamic, 1)
+      for (std::int64_t t = 0; t < tiles; ++t) {
+        const std::int64_t mb = t / k_split.parts, kb = t % k_split.parts;
+        const std::int64_t co0 = co_split.begin(mb), co1 = co_split.end(mb);
+        const std::int64_t k0 = k_split.begin(kb), k1 = k_split.end(kb);
+        MatMap dwm(dwd + co0 * K + k0, co1 - co0, k1 - k0, Stride(K));
+        for (std::int64_t gi = 0; gi < c.images(); ++gi) {
+          ConstMatMap dym(dyd + ((c.n0 + gi) * g.Co + co0) * g.OHW() + c.oh0 * g.OW, co1 - co0, S, Stride(g.OHW()));
+          ConstMatMap xm(cols.at(gi, k0), k1 - k0, S, Stride(cols.row_stride));
+          if (first && gi == 0)
+            dwm.noalias() = dym * xm.transpose();
+          else
+            dwm.noalias() += dym * xm.transpose();
+        }
+      }
+      first = false;
+    }
+  }
+}
+
+}  // namespace gradattr::kernels::fast

@@ -1,0 +1,476 @@
+// The fast float kernels (everything but the 3x3/s1/p1 Winograd path) against their reference
+// twins in kernels/reference/.
+//
+// Error bounds. A fast result that is a sum of L products is compared with the double-precision
+// reference on the same (float) inputs, element by element:
+//     |fast - ref| <= 2 (L + 2) u sum|terms|,   u = 2^-24 (float unit roundoff),
+// where sum|terms| is the reference run on |inputs| (so it is per element) and L is the
+// reduction length: Ci*KH*KW (+ bias) for conv forward, Co*KH*KW for backward-data,
+// N*OH*OW for backward-weights, In / Out / N for the three linear kernels. This is the
+// classical worst-case bound gamma_L with a factor 2 of slack; no reassociation can exceed it.
+// Max-pool, ReLU and adaptive average pooling do no reassociation: they must equal the float
+// reference bit for bit (NaN and argmax included). Softmax uses xsimd's exp (a few ulp):
+// relative 1e-5 against double.
+//
+// Threads: every fast kernel cuts its work by shape only and computes each output in one
+// task, with no cross-thread reduction, so 1 and 2 OpenMP threads must agree bit for bit
+// (conv fwd/bwd-data/bwd-weights, linear x3, pools, relu, softmax).
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "gradattr/kernels/activation.hpp"
+#include "gradattr/kernels/conv2d.hpp"
+#include "gradattr/kernels/dense.hpp"
+#include "gradattr/kernels/fast/conv_gemm.hpp"
+#include "gradattr/kernels/pool.hpp"
+#include "gradattr/kernels/softmax.hpp"
+#include "support/testing.hpp"
+
+using namespace gradattr;
+namespace ref = gradattr::kernels::reference;
+namespace fast = gradattr::kernels::fast;
+using gradattr::testing::random_tensor;
+
+namespace {
+
+constexpr double kU = 1.0 / (1 << 24);
+
+Tensor<double> to_double(const Tensor<float>& t) { return t.empty() ? Tensor<double>() : t.cast<double>(); }
+Tensor<double> abs_of(const Tensor<float>& t) {
+  Tensor<double> a = to_double(t);
+  for (auto& v : a) v = std::abs(v);
+  return a;
+}
+
+// |got - want| <= 2 (L + 2) u mag, element-wise.
+void require_bounded(const Tensor<float>& got, const Tensor<double>& want, const Tensor<double>& mag, double L,
+                     const std::string& what) {
+  INFO(what);
+  REQUIRE(got.shape() == want.shape());
+  double worst = 0;
+  std::int64_t worst_i = -1;
+  for (std::int64_t i = 0; i < got.numel(); ++i) {
+    const double err = std::abs(static_cast<double>(got[i]) - want[i]);
+    const double bound = 2 * (L + 2) * kU * mag[i] + 1e-30;
+    if (!(err <= bound) && (worst_i < 0 || err / bound > worst)) {
+      worst = err / bound;
+      worst_i = i;
+    }
+  }
+  INFO("worst element " << worst_i << ": " << (worst_i >= 0 ? got[worst_i] : 0.0f) << " vs "
+                        << (worst_i >= 0 ? want[worst_i] : 0.0) << ", " << worst << "x the bound");
+  REQUIRE(worst_i < 0);
+}
+
+template <class T>
+bool bitwise_equal(const Tensor<T>& a, const Tensor<T>& b) {
+  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.numel()) * sizeof(T)) == 0;
+}
+
+void set_threads(int n) {
+#ifdef _OPENMP
+  omp_set_num_threads(n);
+#else
+  (void)n;
+#endif
+}
+
+// Runs f at 1 and at 2 threads, restoring the default.
+template <class F>
+void at_1_and_2_threads(F&& f) {
+#ifdef _OPENMP
+  const int saved = omp_get_max_threads();
+#else
+  const int saved = 1;
+#endif
+  set_threads(1);
+  f(0);
+  set_threads(2);
+  f(1);
+  set_threads(saved);
+}
+
+struct ConvCase {
+  Shape x, w;
+  kernels::Conv2dParams p;
+  bool bias;
+};
+
+std::string describe(const ConvCase& c) {
+  return "x " + c.x.str() + " w " + c.w.str() + " stride " + std::to_string(c.p.stride_h) + "x" +
+         std::to_string(c.p.stride_w) + " pad " + std::to_string(c.p.pad_h) + "x" + std::to_string(c.p.pad_w);
+}
+
+std::vector<ConvCase> conv_cases() {
+  return {
+      {{1, 1, 9, 11}, {1, 1, 1, 1}, {1, 1, 0, 0}, true},     // pointwise, 1 channel
+      {{3, 17, 13, 10}, {5, 17, 1, 1}, {1, 1, 0, 0}, true},  // pointwise, batch 3
+      {{2, 3, 15, 13}, {4, 3, 1, 1}, {2, 2, 0, 0}, false},   // 1x1 stride 2 (im2col path)
+      {{1, 3, 17, 19}, {17, 3, 2, 2}, {2, 2, 0, 0}, true},
+      {{3, 17, 19, 23}, {5, 17, 3, 3}, {1, 1, 1, 1}, true},  // VGG-like 3x3/s1/p1
+      {{1, 64, 11, 13}, {3, 64, 3, 3}, {2, 2, 1, 1}, true},
+      {{3, 3, 21, 18}, {17, 3, 3, 3}, {1, 1, 0, 0}, false},
+      {{1, 17, 17, 15}, {3, 17, 5, 5}, {1, 1, 2, 2}, true},
+      {{3, 1, 23, 20}, {3, 1, 5, 5}, {2, 2, 2, 2}, true},
+      {{1, 3, 29, 31}, {64, 3, 7, 7}, {2, 2, 2, 2}, true},   // ResNet-stem-like
+      {{1, 3, 15, 17}, {2, 3, 7, 7}, {1, 1, 0, 0}, false},
+      {{3, 3, 12, 17}, {4, 3, 3, 2}, {2, 1, 1, 0}, true},    // mixed strides and pads
+      {{1, 2, 4, 5}, {3, 2, 5, 3}, {1, 2, 2, 1}, true},      // kernel taller than the input
+      {{1, 64, 100, 100}, {2, 64, 3, 3}, {1, 1, 1, 1}, true},  // several row chunks per image
+      {{5, 64, 48, 48}, {2, 64, 3, 3}, {1, 1, 1, 1}, false},   // chunks of several images
+  };
+}
+
+}  // namespace
+
+TEST_CASE("fast conv2d (im2col + GEMM) matches the reference within the reduction bound", "[kernels][fast]") {
+  for (const auto& c : conv_cases()) {
+    INFO(describe(c));
+    const auto x = random_tensor<float>(c.x, 11), w = random_tensor<float>(c.w, 12);
+    const auto b = c.bias ? random_tensor<float>(Shape{c.w[0]}, 13) : Tensor<float>();
+    const Shape ys = kernels::conv2d_output_shape(c.x, c.w, c.p);
+    const auto dy = random_tensor<float>(ys, 14);
+    const double KHW = static_cast<double>(c.w[2] * c.w[3]);
+
+    // forward
+    auto y = Tensor<float>::uninitialized(ys);
+    fast::conv2d_gemm_forward(y, x, w, b, c.p);
+    Tensor<double> yr(ys), ym(ys);
+    ref::conv2d_forward(yr, to_double(x), to_double(w), to_double(b), c.p);
+    ref::conv2d_forward(ym, abs_of(x), abs_of(w), abs_of(b), c.p);
+    require_bounded(y, yr, ym, static_cast<double>(c.x[1]) * KHW + 1, "forward");
+
+    // backward-data
+    auto dx = Tensor<float>::full(c.x, 1e30f);  // garbage: must be assigned
+    fast::conv2d_gemm_backward_data(dx, dy, w, c.p);
+    Tensor<double> dxr(c.x), dxm(c.x);
+    ref::conv2d_backward_data(dxr, to_double(dy), to_double(w), c.p);
+    ref::conv2d_backward_data(dxm, abs_of(dy), abs_of(w), c.p);
+    require_bounded(dx, dxr, dxm, static_cast<double>(c.w[0]) * KHW, "backward-data");
+
+    // backward-weights (with and without db)
+    auto dw = Tensor<float>::full(c.w, 1e30f);
+    auto db = Tensor<float>::full(Shape{c.w[0]}, 1e30f);
+    Tensor<float> no_db;
+    fast::conv2d_gemm_backward_weights(dw, c.bias ? db : no_db, dy, x, c.p);
+    Tensor<double> dwr(c.w), dwm(c.w), dbr(Shape{c.w[0]}), dbm(Shape{c.w[0]});
+    ref::conv2d_backward_weights(dwr, dbr, to_double(dy), to_double(x), c.p);
+    ref::conv2d_backward_weights(dwm, dbm, abs_of(dy), abs_of(x), c.p);
+    const double L = static_cast<double>(ys[0] * ys[2] * ys[3]);
+    require_bounded(dw, dwr, dwm, L, "backward-weights dw");
+    if (c.bias) require_bounded(db, dbr, dbm, L, "backward-weights db");
+  }
+}
+
+TEST_CASE("conv2d entry points run the fast path for float and the reference for double", "[kernels][fast]") {
+  // A 5x5 convolution: not the 3x3 path, so dispatch reaches the im2col kernels.
+  const ConvCase c{{2, 3, 11, 9}, {4, 3, 5, 5}, {1, 1, 2, 2}, true};
+  const auto x = random_tensor<float>(c.x, 1), w = random_tensor<float>(c.w, 2), b = random_tensor<float>(Shape{4}, 3);
+  const Shape ys = kernels::conv2d_output_shape(c.x, c.w, c.p);
+  auto y = Tensor<float>::uninitialized(ys), y_fast = Tensor<float>::uninitialized(ys);
+  kernels::conv2d_forward(y, x, w, b, c.p);
+  fast::conv2d_gemm_forward(y_fast, x, w, b, c.p);
+  REQUIRE(bitwise_equal(y, y_fast));
+  Tensor<double> yd(ys), yr(ys);
+  kernels::conv2d_forward(yd, to_double(x), to_double(w), to_double(b), c.p);
+  ref::conv2d_forward(yr, to_double(x), to_double(w), to_double(b), c.p);
+  REQUIRE(std::memcmp(yd.data(), yr.data(), sizeof(double) * static_cast<std::size_t>(yd.numel())) == 0);
+}
+
+TEST_CASE("fast conv2d gives bitwise the same result at 1 and 2 threads", "[kernels][fast][threads]") {
+  for (const auto& c : {conv_cases()[4], conv_cases()[9], conv_cases()[13], conv_cases()[14], conv_cases()[1]}) {
+    INFO(describe(c));
+    const auto x = random_tensor<float>(c.x, 21), w = random_tensor<float>(c.w, 22), b = random_tensor<float>(Shape{c.w[0]}, 23);
+    const Shape ys = kernels::conv2d_output_shape(c.x, c.w, c.p);
+    const auto dy = random_tensor<float>(ys, 24);
+    Tensor<float> y[2], dx[2], dw[2], db[2];
+    at_1_and_2_threads([&](int i) {
+      y[i] = Tensor<float>::uninitialized(ys);
+      dx[i] = Tensor<float>::uninitialized(c.x);
+      dw[i] = Tensor<float>::uninitialized(c.w);
+      db[i] = Tensor<float>::uninitialized(Shape{c.w[0]});
+      fast::conv2d_gemm_forward(y[i], x, w, b, c.p);
+      fast::conv2d_gemm_backward_data(dx[i], dy, w, c.p);
+      fast::conv2d_gemm_backward_weights(dw[i], db[i], dy, x, c.p);
+    });
+    REQUIRE(bitwise_equal(y[0], y[1]));
+    REQUIRE(bitwise_equal(dx[0], dx[1]));
+    REQUIRE(bitwise_equal(dw[0], dw[1]));
+    REQUIRE(bitwise_equal(db[0], db[1]));
+  }
+}
+
+namespace {
+
+// Max-pool inputs with many ties (values from a set of 3) and NaN / -inf / +inf at chosen
+// input positions.
+Tensor<float> tie_tensor(const Shape& s, std::uint64_t seed) {
+  auto t = random_tensor<float>(s, seed, 0.0, 3.0);
+  for (auto& v : t) v = std::floor(v);
+  return t;
+}
+
+void check_pool(const Tensor<float>& x, const kernels::Pool2dParams& p) {
+  const Shape ys = kernels::pool2d_output_shape(x.shape(), p);
+  auto y = Tensor<float>::uninitialized(ys), yr = Tensor<float>::uninitialized(ys);
+  auto a = Tensor<std::int32_t>::uninitialized(ys), ar = Tensor<std::int32_t>::uninitialized(ys);
+  kernels::max_pool2d_forward(y, a, x, p);
+  ref::max_pool2d_forward(yr, ar, x, p);
+  REQUIRE(std::memcmp(y.data(), yr.data(), sizeof(float) * static_cast<std::size_t>(y.numel())) == 0);
+  REQUIRE(bitwise_equal(a, ar));
+  const auto dy = random_tensor<float>(ys, 99);
+  auto dx = Tensor<float>::full(x.shape(), 1e30f), dxr = Tensor<float>::uninitialized(x.shape());
+  kernels::max_pool2d_backward(dx, dy, a);
+  ref::max_pool2d_backward(dxr, dy, ar);
+  REQUIRE(bitwise_equal(dx, dxr));
+}
+
+}  // namespace
+
+TEST_CASE("fast max_pool2d equals the reference bit for bit: ties, NaN in SIMD body and tail", "[kernels][fast][pool]") {
+  using P = kernels::Pool2dParams;
+  const std::vector<Shape> shapes = {{1, 1, 2, 2}, {1, 3, 7, 9}, {3, 17, 37, 38}, {1, 64, 35, 67}, {2, 3, 64, 65}};
+  const std::vector<P> params = {P{2, 2, 2, 2, 0, 0}, P{3, 3, 2, 2, 1, 1}, P{2, 2, 1, 1, 0, 0}, P{3, 2, 3, 1, 1, 1},
+                                 P{5, 5, 2, 2, 2, 2}, P{2, 3, 2, 2, 0, 1}};
+  for (const auto& s : shapes)
+    for (const auto& p : params) {
+      if (s[2] + 2 * p.pad_h < p.kernel_h || s[3] + 2 * p.pad_w < p.kernel_w) continue;
+      INFO("x " << s.str() << " kernel " << p.kernel_h << "x" << p.kernel_w << " stride " << p.stride_h << "x"
+                << p.stride_w << " pad " << p.pad_h << "x" << p.pad_w);
+      auto x = tie_tensor(s, 5);
+      check_pool(x, p);
+      // Specials: with W = 37 or 38 and 2x2/s2, OW = 18 or 19: windows 0..15 are one AVX-512
+      // body (0..7 and 8..15 for AVX2), 16.. the scalar tail. Columns 0, 1 (window 0), 5, 31
+      // (body) and 33, 35, 36 (tail), in both rows of a window; several NaNs in one window.
+      const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+      const std::int64_t H = s[2], W = s[3];
+      const std::vector<std::pair<std::int64_t, std::int64_t>> spots = {{0, 0}, {0, 1}, {1, 5},  {2, 31}, {3, 31},
+                                                                        {0, 33}, {1, 35}, {1, 36}, {5, 3}, {4, 20}};
+      for (std::int64_t nc = 0; nc < s[0] * s[1]; nc += 2) {
+        int k = 0;
+        for (auto [h, w] : spots) {
+          if (h < H && w < W) x[(nc * H + h) * W + w] = (k % 3 == 0) ? -inf : (k % 3 == 1 ? nan : inf);
+          ++k;
+        }
+        if (H > 1 && W > 1) x[(nc * H + 1) * W + 1] = -nan;  // two NaNs in window (0, 0): the last wins
+      }
+      check_pool(x, p);
+      // All -inf planes: the first element of each window wins.
+      auto m = Tensor<float>::full(s, -inf);
+      check_pool(m, p);
+    }
+}
+
+TEST_CASE("fast adaptive_avg_pool2d equals the reference bit for bit", "[kernels][fast][pool]") {
+  struct Case { Shape x; std::int64_t oh, ow; };
+  for (const auto& c : {Case{{2, 17, 7, 7}, 7, 7}, Case{{1, 3, 14, 21}, 7, 7}, Case{{3, 1, 10, 13}, 7, 7},
+                        Case{{1, 64, 5, 3}, 7, 7}, Case{{2, 3, 9, 11}, 1, 1}, Case{{1, 2, 6, 5}, 4, 2}}) {
+    INFO("x " << c.x.str() << " -> " << c.oh << "x" << c.ow);
+    const auto x = random_tensor<float>(c.x, 7);
+    const Shape ys = kernels::adaptive_pool2d_output_shape(c.x, c.oh, c.ow);
+    auto y = Tensor<float>::uninitialized(ys), yr = Tensor<float>::uninitialized(ys);
+    kernels::adaptive_avg_pool2d_forward(y, x);
+    ref::adaptive_avg_pool2d_forward(yr, x);
+    REQUIRE(bitwise_equal(y, yr));
+    const auto dy = random_tensor<float>(ys, 8);
+    auto dx = Tensor<float>::full(c.x, 1e30f), dxr = Tensor<float>::uninitialized(c.x);
+    kernels::adaptive_avg_pool2d_backward(dx, dy);
+    ref::adaptive_avg_pool2d_backward(dxr, dy);
+    REQUIRE(bitwise_equal(dx, dxr));
+  }
+}
+
+TEST_CASE("fast relu equals the reference bit for bit, NaN in SIMD body and tail", "[kernels][fast][relu]") {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  // 37: one body batch (16 or 8 lanes) plus a tail; 32768 + 45: a second block with its own tail.
+  for (std::int64_t n : {1, 15, 37, 32768 + 45}) {
+    INFO("numel " << n);
+    auto x = random_tensor<float>(Shape{n}, 3);
+    auto y = random_tensor<float>(Shape{n}, 4);  // a forward output for the backward: some zeros and NaNs too
+    const std::vector<std::int64_t> spots = {0, 3, 9, 17, 33, 34, 36, 32768 + 2, 32768 + 40, n - 1};
+    int k = 0;
+    for (auto i : spots)
+      if (i < n) {
+        const float v[] = {nan, -nan, -0.0f, 0.0f, inf, -inf};
+        x[i] = v[k % 6];
+        y[i] = v[(k + 1) % 6];
+        ++k;
+      }
+    for (std::int64_t i = 0; i < n; i += 7) y[i] = 0.0f;
+    auto out = Tensor<float>::uninitialized(x.shape()), out_r = Tensor<float>::uninitialized(x.shape());
+    kernels::relu_forward(out, x);
+    ref::relu_forward(out_r, x);
+    REQUIRE(bitwise_equal(out, out_r));
+    const auto dy = random_tensor<float>(Shape{n}, 5);
+    auto dx = Tensor<float>::uninitialized(x.shape()), dx_r = Tensor<float>::uninitialized(x.shape());
+    kernels::relu_backward(dx, dy, y);
+    ref::relu_backward(dx_r, dy, y);
+    REQUIRE(bitwise_equal(dx, dx_r));
+    // NaN gradients propagate where y > 0, as the reference
+    auto dy_nan = dy.clone();
+    for (auto i : spots)
+      if (i < n) dy_nan[i] = nan;
+    kernels::relu_backward(dx, dy_nan, y);
+    ref::relu_backward(dx_r, dy_nan, y);
+    REQUIRE(bitwise_equal(dx, dx_r));
+  }
+}
+
+TEST_CASE("fast linear matches the reference within the reduction bound", "[kernels][fast][dense]") {
+  struct Case { std::int64_t N, In, Out; bool bias; };
+  for (const auto& c : {Case{1, 37, 19, true}, Case{3, 100, 300, false}, Case{1, 1500, 700, true},
+                        Case{3, 2049, 517, true}, Case{17, 64, 1, true}}) {
+    INFO("N " << c.N << " In " << c.In << " Out " << c.Out);
+    const auto x = random_tensor<float>(Shape{c.N, c.In}, 1), w = random_tensor<float>(Shape{c.Out, c.In}, 2);
+    const auto b = c.bias ? random_tensor<float>(Shape{c.Out}, 3) : Tensor<float>();
+    const auto dy = random_tensor<float>(Shape{c.N, c.Out}, 4);
+    auto y = Tensor<float>::uninitialized(Shape{c.N, c.Out});
+    kernels::linear_forward(y, x, w, b);
+    Tensor<double> yr(y.shape()), ym(y.shape());
+    ref::linear_forward(yr, to_double(x), to_double(w), to_double(b));
+    ref::linear_forward(ym, abs_of(x), abs_of(w), abs_of(b));
+    require_bounded(y, yr, ym, static_cast<double>(c.In) + 1, "forward");
+
+    auto dx = Tensor<float>::full(x.shape(), 1e30f);
+    kernels::linear_backward_data(dx, dy, w);
+    Tensor<double> dxr(x.shape()), dxm(x.shape());
+    ref::linear_backward_data(dxr, to_double(dy), to_double(w));
+    ref::linear_backward_data(dxm, abs_of(dy), abs_of(w));
+    require_bounded(dx, dxr, dxm, static_cast<double>(c.Out), "backward-data");
+
+    auto dw = Tensor<float>::full(w.shape(), 1e30f), db = Tensor<float>::full(Shape{c.Out}, 1e30f);
+    Tensor<float> no_db;
+    kernels::linear_backward_weights(dw, c.bias ? db : no_db, dy, x);
+    Tensor<double> dwr(w.shape()), dwm(w.shape()), dbr(Shape{c.Out}), dbm(Shape{c.Out});
+    ref::linear_backward_weights(dwr, dbr, to_double(dy), to_double(x));
+    ref::linear_backward_weights(dwm, dbm, abs_of(dy), abs_of(x));
+    require_bounded(dw, dwr, dwm, static_cast<double>(c.N), "backward-weights dw");
+    if (c.bias) require_bounded(db, dbr, dbm, static_cast<double>(c.N), "backward-weights db");
+  }
+}
+
+TEST_CASE("fast softmax and log_softmax match the reference; extreme rows stay finite", "[kernels][fast][softmax]") {
+  const float big = 1e30f;
+  for (std::int64_t C : {1, 7, 33, 1000}) {
+    INFO("C " << C);
+    // Ordinary rows (random in [-20, 20), all equal) against the double reference.
+    auto x = random_tensor<float>(Shape{3, C}, 6, -20, 20);
+    for (std::int64_t c = 0; c < C; ++c) x[1 * C + c] = 3.5f;
+    const auto xd = to_double(x);
+    auto y = Tensor<float>::uninitialized(x.shape()), ly = Tensor<float>::uninitialized(x.shape());
+    kernels::softmax(y, x);
+    kernels::log_softmax(ly, x);
+    Tensor<double> yr(x.shape()), lyr(x.shape());
+    ref::softmax(yr, xd);
+    ref::log_softmax(lyr, xd);
+    REQUIRE_CLOSE(y, yr, 1e-7, 1e-5);
+    REQUIRE_CLOSE(ly, lyr, 1e-6, 1e-5);
+    const auto dy = random_tensor<float>(x.shape(), 7);
+    auto dx = Tensor<float>::uninitialized(x.shape()), dlx = Tensor<float>::uninitialized(x.shape());
+    kernels::softmax_backward(dx, dy, y);
+    kernels::log_softmax_backward(dlx, dy, ly);
+    Tensor<double> dxr(x.shape()), dlxr(x.shape());
+    ref::softmax_backward(dxr, to_double(dy), to_double(y));
+    ref::log_softmax_backward(dlxr, to_double(dy), to_double(ly));
+    REQUIRE_CLOSE(dx, dxr, 1e-6, 1e-5);
+    REQUIRE_CLOSE(dlx, dlxr, 1e-6, 1e-5);
+
+    // Huge logits: +-1e30 alternating (k = C/2 tied maxima), all -1e30, all +1e30. The exact
+    // answers are 1/k and -log(k) at the maxima, 0 and -2e30 elsewhere. (The reference forms
+    // m + log(k) first, which rounds to m at this magnitude; these rows are checked directly.)
+    auto xe = Tensor<float>::uninitialized(Shape{3, C});
+    for (std::int64_t c = 0; c < C; ++c) {
+      xe[c] = (c % 2 || C == 1) ? big : -big;
+      xe[C + c] = -big;
+      xe[2 * C + c] = big;
+    }
+    auto ye = Tensor<float>::uninitialized(xe.shape()), lye = Tensor<float>::uninitialized(xe.shape());
+    kernels::softmax(ye, xe);
+    kernels::log_softmax(lye, xe);
+    for (std::int64_t n = 0; n < 3; ++n) {
+      std::int64_t k = 0;
+      for (std::int64_t c = 0; c < C; ++c) k += xe[n * C + c] == (n == 1 ? -big : big);
+      double sum = 0;
+      for (std::int64_t c = 0; c < C; ++c) {
+        const bool is_max = xe[n * C + c] == (n == 1 ? -big : big);
+        INFO("row " << n << " column " << c << ": " << ye[n * C + c] << ", " << lye[n * C + c]);
+        REQUIRE(std::isfinite(ye[n * C + c]));
+        REQUIRE(std::isfinite(lye[n * C + c]));
+        REQUIRE(ye[n * C + c] == Approx(is_max ? 1.0 / static_cast<double>(k) : 0.0).epsilon(1e-6));
+        REQUIRE(lye[n * C + c] == Approx(is_max ? -std::log(static_cast<double>(k)) : -2e30).epsilon(1e-6).margin(1e-6));
+        sum += ye[n * C + c];
+      }
+      REQUIRE(sum == Approx(1.0).epsilon(1e-5));
+    }
+  }
+  // NaN (in the SIMD body or the tail) makes its row NaN; +inf and all -inf rows as the reference.
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  auto x = random_tensor<float>(Shape{4, 37}, 8);
+  x[0 * 37 + 3] = nan;
+  x[1 * 37 + 35] = nan;
+  x[2 * 37 + 20] = inf;
+  for (std::int64_t c = 0; c < 37; ++c) x[3 * 37 + c] = -inf;
+  auto y = Tensor<float>::uninitialized(x.shape()), yr = Tensor<float>::uninitialized(x.shape());
+  for (int log = 0; log < 2; ++log) {
+    if (log) {
+      kernels::log_softmax(y, x);
+      ref::log_softmax(yr, x);
+    } else {
+      kernels::softmax(y, x);
+      ref::softmax(yr, x);
+    }
+    for (std::int64_t i = 0; i < x.numel(); ++i) {
+      INFO("log " << log << " element " << i << ": " << y[i] << " vs " << yr[i]);
+      REQUIRE(std::isnan(y[i]) == std::isnan(yr[i]));
+      if (!std::isnan(yr[i])) REQUIRE(y[i] == yr[i]);
+    }
+  }
+}
+
+TEST_CASE("fast pool, relu, linear and softmax give bitwise the same result at 1 and 2 threads",
+          "[kernels][fast][threads]") {
+  const auto x = random_tensor<float>(Shape{3, 17, 37, 38}, 1);
+  const kernels::Pool2dParams p{2, 2, 2, 2, 0, 0};
+  const Shape ys = kernels::pool2d_output_shape(x.shape(), p);
+  const auto dy = random_tensor<float>(ys, 2);
+  const auto xl = random_tensor<float>(Shape{3, 2049}, 3), w = random_tensor<float>(Shape{517, 2049}, 4);
+  const auto bl = random_tensor<float>(Shape{517}, 5), dyl = random_tensor<float>(Shape{3, 517}, 6);
+  Tensor<float> py[2], pdx[2], ry[2], ly[2], ldx[2], ldw[2], ldb[2], sy[2];
+  Tensor<std::int32_t> pa[2];
+  at_1_and_2_threads([&](int i) {
+    py[i] = Tensor<float>::uninitialized(ys);
+    pa[i] = Tensor<std::int32_t>::uninitialized(ys);
+    pdx[i] = Tensor<float>::uninitialized(x.shape());
+    kernels::max_pool2d_forward(py[i], pa[i], x, p);
+    kernels::max_pool2d_backward(pdx[i], dy, pa[i]);
+    ry[i] = Tensor<float>::uninitialized(x.shape());
+    kernels::relu_forward(ry[i], x);
+    ly[i] = Tensor<float>::uninitialized(Shape{3, 517});
+    ldx[i] = Tensor<float>::uninitialized(xl.shape());
+    ldw[i] = Tensor<float>::uninitialized(w.shape());
+    ldb[i] = Tensor<float>::uninitialized(Shape{517});
+    kernels::linear_forward(ly[i], xl, w, bl);
+    kernels::linear_backward_data(ldx[i], dyl, w);
+    kernels::linear_backward_weights(ldw[i], ldb[i], dyl, xl);
+    sy[i] = Tensor<float>::uninitialized(ly[i].shape());
+    kernels::log_softmax(sy[i], ly[i]);
+  });
+  REQUIRE(bitwise_equal(py[0], py[1]));
+  REQUIRE(bitwise_equal(pa[0], pa[1]));
+  REQUIRE(bitwise_equal(pdx[0], pdx[1]));
+  REQUIRE(bitwise_equal(ry[0], ry[1]));
+  REQUIRE(bitwise_equal(ly[0], ly[1]));
+  REQUIRE(bitwise_equal(ldx[0], ldx[1]));
+  REQUIRE(bitwise_equal(ldw[0], ldw[1]));
+  REQUIRE(bitwise_equal(ldb[0], ldb[1]));
+  REQUIRE(bitwise_equal(sy[0], sy[1]));
+}
