@@ -71,7 +71,13 @@ TEMPLATE_TEST_CASE("Grad-CAM++ (paper form), hand-computed", "[attribution]", fl
   // Channel 0, positive g only: α = 1/12 (g = 1), 1/22 (g = 2); Σα = 17/132; Σ α g = 23/132
   //   -> w0 = exp(S) · 23/17. Channel 1: α = 1/4, 1/4 (g = 1, 1) -> w1 = exp(S) · (1/2)/(1/2).
   const Tensor<TestType> S({1}, {TestType(std::log(2.0))});
+  REQUIRE_CLOSE(cam::gradcam_pp_paper_unscaled_weights(A, g), Tensor<TestType>({1, 2}, {TestType(23.0 / 17), 1}), 0,
+                1e-6);
   REQUIRE_CLOSE(cam::gradcam_pp_paper_weights(A, g, S), Tensor<TestType>({1, 2}, {TestType(46.0 / 17), 2}), 0, 1e-6);
+  REQUIRE_CLOSE(cam::gradcam_pp_paper_map(A, g, S),
+                Tensor<TestType>({1, 2, 2}, {TestType(46.0 / 17), TestType(92.0 / 17 + 2), TestType(138.0 / 17 + 2),
+                                             TestType(184.0 / 17)}),
+                0, 1e-6);
   // exp(S) is applied in log space: S = 200 stays finite in double (e^200 · 23/17).
   const Tensor<double> Sbig({1}, {200});
   const auto wbig = cam::gradcam_pp_paper_weights(hand_A<double>(), hand_g<double>(), Sbig);

@@ -2,7 +2,11 @@
 #include "gradattr/attribution/display.hpp"
 
 #include <cmath>
+#include <cstdint>
+#include <fstream>
 #include <limits>
+#include <sstream>
+#include <string>
 
 #include "support/testing.hpp"
 
@@ -38,4 +42,45 @@ TEST_CASE("display_map rejects NaN and infinity, and bad shapes", "[attribution]
   REQUIRE_THROWS_AS(display_map(m, 4, 4), ArgumentError);
   REQUIRE_THROWS_AS(display_map(Tensor<float>({1, 1, 2, 2}), 4, 4), ShapeError);
   REQUIRE_THROWS_AS(display_map(Tensor<float>({2, 2}), 0, 4), ArgumentError);
+}
+
+namespace {
+// Reads a little-endian float64 C-order NPY file (enough for the reference fixtures).
+Tensor<double> read_npy_f64(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  REQUIRE(f.good());
+  char magic[8];
+  f.read(magic, 8);
+  REQUIRE(std::string(magic + 1, 5) == "NUMPY");
+  std::uint32_t header_len = 0;
+  if (magic[6] == 1) {
+    std::uint16_t h;
+    f.read(reinterpret_cast<char*>(&h), 2);
+    header_len = h;
+  } else {
+    f.read(reinterpret_cast<char*>(&header_len), 4);
+  }
+  std::string header(header_len, ' ');
+  f.read(header.data(), header_len);
+  REQUIRE(header.find("'<f8'") != std::string::npos);
+  REQUIRE(header.find("'fortran_order': False") != std::string::npos);
+  const auto open = header.find('(', header.find("shape")), close = header.find(')', open);
+  Shape shape;
+  std::stringstream dims(header.substr(open + 1, close - open - 1));
+  for (std::string d; std::getline(dims, d, ',');)
+    if (d.find_first_not_of(' ') != std::string::npos) shape.push(std::stoll(d));
+  auto t = Tensor<double>::uninitialized(shape);
+  f.read(reinterpret_cast<char*>(t.data()), static_cast<std::streamsize>(t.numel() * 8));
+  REQUIRE(f.good());
+  return t;
+}
+}  // namespace
+
+TEST_CASE("display_map reproduces the PyTorch reference (gradcam_display_post)", "[attribution]") {
+  const std::string dir = GRADATTR_TEST_DATA_DIR "/attribution/";
+  const auto raw = read_npy_f64(dir + "gradcam_post.npy");              // [2, 4, 4]
+  const auto expected = read_npy_f64(dir + "gradcam_display_post.npy");  // [2, 64, 64]
+  REQUIRE(raw.shape() == Shape{2, 4, 4});
+  REQUIRE_CLOSE(display_map(raw, 64, 64), expected, 1e-12, 0);
+  REQUIRE_CLOSE(display_map(raw.cast<float>(), 64, 64), expected.cast<float>(), 1e-6, 0);
 }

@@ -9,10 +9,11 @@
 using namespace gradattr;
 using gradattr::testing::random_tensor;
 
-TEST_CASE("Score-CAM masks: aligned-corner upsampling then (u − min)/(max − min + 1e-8)", "[attribution]") {
+TEST_CASE("Score-CAM masks, pytorch-grad-cam convention: aligned corners, (u − min)/(max − min + 1e-8)",
+          "[attribution]") {
   // [[0,1],[2,3]] to 3×3 with aligned corners: the corners stay, the rest interpolates.
   const Tensor<double> A({1, 2, 2, 2}, {0, 1, 2, 3, 7, 7, 7, 7});
-  const auto M = cam::scorecam_masks(A, 3, 3);
+  const auto M = cam::scorecam_masks(A, 3, 3, cam::ScoreCamMaskOptions::pytorch_grad_cam());
   const double r = 3 + 1e-8;
   const Tensor<double> expected({1, 1, 3, 3}, {0, 0.5 / r, 1 / r, 1 / r, 1.5 / r, 2 / r, 2 / r, 2.5 / r, 3 / r});
   REQUIRE_CLOSE(M.reshape({2, 1, 3, 3}).slice_batch(0), expected, 1e-15, 1e-14);
@@ -20,19 +21,20 @@ TEST_CASE("Score-CAM masks: aligned-corner upsampling then (u − min)/(max − 
   for (std::int64_t i = 9; i < 18; ++i) REQUIRE(M[i] == 0.0);
 }
 
-TEST_CASE("Score-CAM masks with half-pixel upsampling follow kernels::upsample_bilinear", "[attribution]") {
+TEST_CASE("Score-CAM masks by default: half-pixel upsampling (kernels::upsample_bilinear), ε = 1e-7",
+          "[attribution]") {
   const auto A = random_tensor<float>({2, 3, 4, 4}, 71);
-  const auto M = cam::scorecam_masks(A, 9, 7, {.upsampling = cam::ScoreCamUpsampling::HalfPixel});
+  const auto M = cam::scorecam_masks(A, 9, 7);
   auto up = Tensor<float>::uninitialized({2, 3, 9, 7});
   kernels::upsample_bilinear(up, A);
   for (std::int64_t p = 0; p < 6; ++p) {
     float mn = up[p * 63], mx = up[p * 63];
     for (std::int64_t i = 0; i < 63; ++i) mn = std::min(mn, up[p * 63 + i]), mx = std::max(mx, up[p * 63 + i]);
     for (std::int64_t i = 0; i < 63; ++i)
-      REQUIRE(M[p * 63 + i] == Approx((up[p * 63 + i] - mn) / (double(mx) - mn + 1e-8)).margin(1e-6));
+      REQUIRE(M[p * 63 + i] == Approx((up[p * 63 + i] - mn) / (double(mx) - mn + 1e-7)).margin(1e-6));
   }
   // Every mask spans [0, 1).
-  const auto Ma = cam::scorecam_masks(A, 8, 8);
+  const auto Ma = cam::scorecam_masks(A, 8, 8, cam::ScoreCamMaskOptions::pytorch_grad_cam());
   for (std::int64_t p = 0; p < 6; ++p) {
     const auto [lo, hi] = std::minmax_element(Ma.data() + p * 64, Ma.data() + (p + 1) * 64);
     REQUIRE(*lo == 0.0f);

@@ -128,45 +128,50 @@ Tensor<T> gradcam_pp_weights(const Tensor<T>& A, const Tensor<T>& g) {
 }
 
 // Grad-CAM++ as the original paper's code (Chattopadhay et al. 2018, adityac94/Grad_CAM_plus_plus),
-// the "paper" option of METHODS.md §2. The paper differentiates exp(S): first, second and third
-// derivatives are exp(S)·g, exp(S)·g², exp(S)·g³, and then
-//   α_kij = exp(S)g² / (2 exp(S)g² + s_k exp(S)g³) = g² / (2g² + s_k g³)   (no ε; α = 0 where the
-//           denominator is 0, which includes g = 0 — the code's "denominator := 1" guard gives
-//           the same for g = 0),
-//   α is kept only where ReLU(exp(S)g) > 0, i.e. g > 0, and normalised per channel so that
-//           Σ_ij α_kij = 1 (a zero sum is left unnormalised, as the code does),
-//   w_k = Σ_ij α_kij ReLU(exp(S) g_kij) = exp(S) · Σ_ij α_kij ReLU(g_kij).
-// exp(S) cancels in α, so it is never formed there; in w it is applied in log space,
-// w = exp(S + log Σ), in double: finite unless the true weight overflows T.
-//   A, g [N,K,H,W], S [N] (each image's score under the policy) -> [N,K]
+// the "paper" option of METHODS.md §2, with the policy's score S_n in the role of the paper's
+// Y^c (tests/data/attribution/README.md, gradcampp_paper_*). The paper differentiates exp(S):
+// the first, second and third derivatives are e^S·g, e^S·g², e^S·g³, so
+//   α_kij = e^S g² / (2 e^S g² + s_k e^S g³) = g² / (2g² + s_k g³)   (e^S cancels; no ε;
+//           α = 0 where the denominator is exactly 0, which includes g = 0),
+//   normalised per channel over the positions where ReLU(e^S g) > 0, i.e. g > 0:
+//           c_k = Σ_{ij: g > 0} α_kij (c_k := 1 when it is 0),
+//   ŵ_k = Σ_ij (α_kij / c_k) ReLU(g_kij)           gradcam_pp_paper_unscaled_weights   [N,K]
+//   w_k = e^{S_n} ŵ_k                              gradcam_pp_paper_weights            [N,K]
+// The exponential is applied once at the end, in double as exp(S + log ŵ) ("log space"): it is
+// a positive per-image factor, so it never changes the displayed map; in float32 e^S overflows
+// for S > 88, where the caller should keep S and the unscaled weights instead.
 template <class T>
-Tensor<T> gradcam_pp_paper_weights(const Tensor<T>& A, const Tensor<T>& g, const Tensor<T>& S) {
-  detail::check_activations_gradients(A, g, "cam::gradcam_pp_paper_weights");
-  if (S.numel() != A.dim(0) || S.rank() > 1)
-    throw ShapeError("cam::gradcam_pp_paper_weights: scores " + S.shape().str() + " must be [N] for activations " +
-                     A.shape().str());
-  const auto K = A.dim(1);
-  const auto N = A.dim(0), Z = A.dim(2) * A.dim(3);
-  auto w = Tensor<T>::uninitialized({N, K});
-  parallel_for(0, N * K, [&](std::int64_t nk) {
-    const T* ak = A.data() + nk * Z;
-    const T* gk = g.data() + nk * Z;
+Tensor<T> gradcam_pp_paper_unscaled_weights(const Tensor<T>& A, const Tensor<T>& g) {
+  detail::check_activations_gradients(A, g, "cam::gradcam_pp_paper_unscaled_weights");
+  return detail::per_channel(A, g, [](const T* ak, const T* gk, std::int64_t Z) {
     double sk = 0;
     for (std::int64_t i = 0; i < Z; ++i) sk += ak[i];  // s_k = Σ_ab A_kab
     double alpha_sum = 0, raw = 0;
     for (std::int64_t i = 0; i < Z; ++i) {
       const double gi = gk[i];
-      if (!(gi > 0)) continue;  // α thresholded where ReLU(g) = 0
+      if (!(gi > 0)) continue;  // only where ReLU(g) > 0
       const double g2 = gi * gi, den = 2 * g2 + sk * g2 * gi;
       const double alpha = den != 0 ? g2 / den : 0.0;  // α = g² / (2g² + s_k g³)
       alpha_sum += alpha;
-      raw += alpha * gi;                                 // Σ α ReLU(g), before normalisation
+      raw += alpha * gi;  // Σ α ReLU(g)
     }
-    const double norm = alpha_sum != 0 ? alpha_sum : 1.0;  // Σ_ij α = 1 per channel
-    const double sum = raw / norm;
-    const double s = static_cast<double>(S[nk / K]);
-    w[nk] = static_cast<T>(sum > 0 ? std::exp(s + std::log(sum)) : sum);  // exp(S) Σ α ReLU(g), log space
+    return raw / (alpha_sum != 0 ? alpha_sum : 1.0);  // ŵ_k = Σ (α / c_k) ReLU(g)
   });
+}
+
+//   A, g [N,K,H,W], S [N] (each image's score under the policy) -> [N,K]
+template <class T>
+Tensor<T> gradcam_pp_paper_weights(const Tensor<T>& A, const Tensor<T>& g, const Tensor<T>& S) {
+  detail::check_activations_gradients(A, g, "cam::gradcam_pp_paper_weights");
+  if (S.numel() != A.dim(0) || S.rank() != 1)
+    throw ShapeError("cam::gradcam_pp_paper_weights: scores " + S.shape().str() + " must be [N] for activations " +
+                     A.shape().str());
+  auto w = gradcam_pp_paper_unscaled_weights(A, g);
+  const auto K = A.dim(1);
+  for (std::int64_t nk = 0; nk < w.numel(); ++nk) {
+    const double u = w[nk];
+    w[nk] = static_cast<T>(u > 0 ? std::exp(static_cast<double>(S[nk / K]) + std::log(u)) : u);  // w = e^S ŵ
+  }
   return w;
 }
 
@@ -212,6 +217,10 @@ Tensor<T> gradcam_plus_map(const Tensor<T>& A, const Tensor<T>& g) {
 template <class T>
 Tensor<T> gradcam_pp_map(const Tensor<T>& A, const Tensor<T>& g) {
   return weighted_sum_map(A, gradcam_pp_weights(A, g));
+}
+template <class T>
+Tensor<T> gradcam_pp_paper_unscaled_map(const Tensor<T>& A, const Tensor<T>& g) {
+  return weighted_sum_map(A, gradcam_pp_paper_unscaled_weights(A, g));
 }
 template <class T>
 Tensor<T> gradcam_pp_paper_map(const Tensor<T>& A, const Tensor<T>& g, const Tensor<T>& S) {

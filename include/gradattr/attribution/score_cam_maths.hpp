@@ -7,14 +7,17 @@
 //   w = scorecam_weights(s)                          softmax_k(s_k) (default) or s_k
 //   map = cam::weighted_sum_map(A, w)
 //
-// Mask convention — pytorch-grad-cam's exactly (pytorch_grad_cam/score_cam.py):
-//   upsampled = torch.nn.UpsamplingBilinear2d(size=input.shape[-2:])(A), which is bilinear with
-//               ALIGNED CORNERS (not the half-pixel centres of the displayed map),
-//   M = (upsampled − min) / (max − min + 1e-8), min and max per image and channel,
-// so a constant channel gives an all-zero mask, never a division by zero. The half-pixel
-// variant (kernels::upsample_bilinear, as the displayed map) is an option.
+// Mask conventions (M_k = A_k upsampled to the input size, then min–max normalised per image
+// and channel; a constant channel gives an all-zero mask, never a division by zero):
+//   default (ScoreCamMaskOptions{}): half-pixel bilinear (kernels::upsample_bilinear, as the
+//       displayed map), M = (u − min)/(max − min + 1e-7) — the convention of the reference
+//       fixtures (tests/data/attribution/README.md, scorecam_*);
+//   ScoreCamMaskOptions::pytorch_grad_cam(): pytorch-grad-cam's exactly
+//       (pytorch_grad_cam/score_cam.py): torch.nn.UpsamplingBilinear2d, which is bilinear with
+//       ALIGNED CORNERS, then (u − min)/(max − min + 1e-8) (fixtures scorecam_pgc_*).
 // Weights: pytorch-grad-cam takes torch.nn.Softmax(dim=-1) over the K channel scores of each
-// image (the default); the paper and tf-keras-vis use the raw scores (ScoreCamWeighting::Raw).
+// image (the default here too); the paper and tf-keras-vis use the raw scores
+// (ScoreCamWeighting::Raw). pytorch-grad-cam scores with the raw logit (policy Pre).
 #include <algorithm>
 #include <cstdint>
 #include <limits>
@@ -30,8 +33,8 @@
 namespace gradattr::cam {
 
 enum class ScoreCamUpsampling {
-  AlignCorners,  // torch.nn.UpsamplingBilinear2d, as pytorch-grad-cam (default)
-  HalfPixel,     // interpolate(align_corners=False), as the displayed map
+  HalfPixel,     // interpolate(align_corners=False), as the displayed map (default)
+  AlignCorners,  // torch.nn.UpsamplingBilinear2d, as pytorch-grad-cam
 };
 enum class ScoreCamWeighting {
   Softmax,  // w = softmax_k(s_k), pytorch-grad-cam (default)
@@ -39,8 +42,13 @@ enum class ScoreCamWeighting {
 };
 
 struct ScoreCamMaskOptions {
-  ScoreCamUpsampling upsampling = ScoreCamUpsampling::AlignCorners;
-  double eps = 1e-8;  // added to max − min, as pytorch-grad-cam
+  ScoreCamUpsampling upsampling = ScoreCamUpsampling::HalfPixel;
+  double eps = 1e-7;  // added to max − min
+
+  // pytorch-grad-cam's exact convention: aligned corners, ε = 1e-8.
+  static constexpr ScoreCamMaskOptions pytorch_grad_cam() noexcept {
+    return {ScoreCamUpsampling::AlignCorners, 1e-8};
+  }
 };
 
 // M [N, K, out_h, out_w] from A [N, K, H, W]: upsampled, then min–max normalised per channel.
@@ -56,14 +64,14 @@ Tensor<T> scorecam_masks(const Tensor<T>& A, std::int64_t out_h, std::int64_t ou
   if (options.upsampling == ScoreCamUpsampling::AlignCorners)
     detail::upsample_bilinear_align_corners(M, A);  // pytorch-grad-cam: UpsamplingBilinear2d
   else
-    kernels::upsample_bilinear(M, A);
+    kernels::upsample_bilinear(M, A);  // half-pixel centres
   const auto planes = A.dim(0) * A.dim(1), P = out_h * out_w;
   const double eps = options.eps;
   parallel_for(0, planes, [&](std::int64_t p) {
     T* m = M.data() + p * P;
     const auto [lo, hi] = std::minmax_element(m, m + P);
     const double mn = *lo, range = static_cast<double>(*hi) - mn + eps;
-    for (std::int64_t i = 0; i < P; ++i) m[i] = static_cast<T>((m[i] - mn) / range);  // (u − min)/(max − min + ε)
+    for (std::int64_t i = 0; i < P; ++i) m[i] = static_cast<T>((m[i] - mn) / range);  // METHODS §2 Score-CAM: (u − min)/(max − min + ε)
   });
   return M;
 }

@@ -1,0 +1,241 @@
+#pragma once
+// Internals shared by the attribution functors: a non-owning type-erased view of a Classifier
+// (so that `GradCam<Post> cam(model, layer)` needs no model type argument), input checks, the
+// recorded head pass, and filling an Attribution's score fields.
+//
+// ClassifierRef keeps a pointer to the model: the model must outlive every functor made from
+// it. Every call makes its own tape and buffers, so one const functor (and one const model) may
+// serve several threads at once.
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "gradattr/attribution/result.hpp"
+#include "gradattr/attribution/target.hpp"
+#include "gradattr/autodiff/grad.hpp"
+#include "gradattr/autodiff/tape.hpp"
+#include "gradattr/autodiff/var.hpp"
+#include "gradattr/core/error.hpp"
+#include "gradattr/core/tensor.hpp"
+#include "gradattr/models/classifier.hpp"
+#include "gradattr/score/evaluate.hpp"
+#include "gradattr/score/score_space.hpp"
+
+namespace gradattr {
+
+// Progress of a long run: done out of total units (path points, masked forwards, samples).
+using ProgressCallback = std::function<void(std::size_t done, std::size_t total)>;
+
+// The layer a CAM method uses when none is given: the model's `default_cam_layer()` if it has
+// one, else resolve_layer("last_conv") (an alias the VGG models provide for their last feature
+// layer). ArgumentError (from the model) when neither exists.
+template <models::Classifier M>
+std::string default_cam_layer(const M& model) {
+  if constexpr (requires { { model.default_cam_layer() } -> std::convertible_to<std::string>; })
+    return model.default_cam_layer();
+  else
+    return model.resolve_layer("last_conv");
+}
+
+namespace attr_detail {
+
+template <class T>
+struct ModelOps {
+  Tensor<T> (*forward)(const void*, const Tensor<T>&) = nullptr;
+  Tensor<T> (*forward_until)(const void*, const Tensor<T>&, const std::string&) = nullptr;
+  ad::Var<T> (*forward_from)(const void*, const ad::Var<T>&, const std::string&, ad::Tape<T>&) = nullptr;
+};
+
+class ClassifierRef {
+ public:
+  template <models::Classifier M>
+  explicit ClassifierRef(const M& m) : model_(&m), num_classes_(static_cast<std::int64_t>(m.num_classes())) {
+    using T = typename M::scalar_type;
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "models must be float or double");
+    ModelOps<T> ops;
+    ops.forward = [](const void* p, const Tensor<T>& x) { return static_cast<const M*>(p)->forward(x); };
+    ops.forward_until = [](const void* p, const Tensor<T>& x, const std::string& l) {
+      return static_cast<const M*>(p)->forward_until(x, l);
+    };
+    ops.forward_from = [](const void* p, const ad::Var<T>& a, const std::string& l, ad::Tape<T>& t) {
+      return static_cast<const M*>(p)->forward_from(a, l, t);
+    };
+    if constexpr (std::is_same_v<T, float>) f32_ = ops; else f64_ = ops;
+    is_double_ = std::is_same_v<T, double>;
+  }
+
+  std::int64_t num_classes() const noexcept { return num_classes_; }
+
+  template <class T>
+  Tensor<T> forward(const Tensor<T>& x) const { return ops<T>().forward(model_, x); }
+  template <class T>
+  Tensor<T> forward_until(const Tensor<T>& x, const std::string& layer) const {
+    return ops<T>().forward_until(model_, x, layer);
+  }
+  template <class T>
+  ad::Var<T> forward_from(const ad::Var<T>& a, const std::string& layer, ad::Tape<T>& tape) const {
+    return ops<T>().forward_from(model_, a, layer, tape);
+  }
+
+  template <class T>
+  const ModelOps<T>& ops() const {
+    constexpr bool want_double = std::is_same_v<T, double>;
+    if (want_double != is_double_)
+      throw ArgumentError(std::string("attribution: the input is ") + (want_double ? "double" : "float") +
+                          " but the model computes in " + (is_double_ ? "double" : "float"));
+    if constexpr (want_double) return f64_; else return f32_;
+  }
+
+ private:
+  const void* model_;
+  std::int64_t num_classes_;
+  bool is_double_ = false;
+  ModelOps<float> f32_;
+  ModelOps<double> f64_;
+};
+
+// x must be a non-empty [N, C, H, W] batch; with check_finite, no NaN or infinity.
+template <class T>
+void check_input(const Tensor<T>& x, bool check_finite, const std::string& who) {
+  if (x.empty() || x.rank() != 4 || x.dim(0) < 1)
+    throw ShapeError(who + ": the input must be a non-empty [N, C, H, W] batch, got " + x.shape().str());
+  if (!check_finite) return;
+  for (std::int64_t i = 0; i < x.numel(); ++i)
+    if (!std::isfinite(x[i]))
+      throw ArgumentError(who + ": the input has a non-finite value (" + std::to_string(static_cast<double>(x[i])) +
+                          ") in image " + std::to_string(i / x.shape().stride(0)) +
+                          " (pass Options{.check_finite = false} to skip this check)");
+}
+
+template <class T>
+void check_spatial(const Tensor<T>& A, const std::string& layer, const std::string& who) {
+  if (A.rank() != 4 || A.dim(2) < 1 || A.dim(3) < 1)
+    throw ArgumentError(who + ": layer '" + layer + "' has no spatial dimensions (its activation is " + A.shape().str() +
+                        "); CAM methods need an [N, K, H, W] layer");
+}
+
+template <class T>
+void check_baseline(const Tensor<T>& baseline, const Tensor<T>& x, const std::string& who) {
+  if (baseline.empty()) return;
+  const bool one = baseline.rank() == 4 && baseline.dim(0) == 1 && baseline.dim(1) == x.dim(1) &&
+                   baseline.dim(2) == x.dim(2) && baseline.dim(3) == x.dim(3);
+  if (baseline.shape() != x.shape() && !one)
+    throw ShapeError(who + ": baseline " + baseline.shape().str() + " does not match the input " + x.shape().str() +
+                     " (give [N, C, H, W] or [1, C, H, W])");
+}
+
+// The baseline for image n as a view [1, C, H, W]: zero when none was given.
+template <class T>
+Tensor<T> baseline_batch(const Tensor<T>& baseline, const Tensor<T>& x) {
+  if (baseline.empty()) return Tensor<T>(x.shape());
+  if (baseline.shape() == x.shape()) return baseline;
+  auto b = Tensor<T>::uninitialized(x.shape());
+  const auto P = x.shape().stride(0);
+  for (std::int64_t n = 0; n < x.dim(0); ++n) std::copy(baseline.begin(), baseline.end(), b.data() + n * P);
+  return b;
+}
+
+// One recorded head pass from an activation batch A [R, ...] at `layer`: the logits, the
+// gradient of each row's own score, and each row's score. classes_of(z) gives each row's class
+// (and may resolve the target from the logits first). A zero row of `row_weight` is still
+// evaluated but its seed is zeroed (used for rows that only supply logits).
+template <class T>
+struct HeadPass {
+  Tensor<T> z;      // [R, C]
+  Tensor<T> g;      // ∂S/∂A, A's shape
+  Tensor<T> score;  // [R]
+};
+
+template <class T, class Score, class ClassesOf>
+HeadPass<T> head_pass(const ClassifierRef& model, const std::string& layer, const Tensor<T>& A, const Score& policy,
+                      ClassesOf&& classes_of) {
+  ad::Tape<T> tape;
+  const ad::Var<T> a = tape.variable(A);
+  const ad::Var<T> z = model.forward_from(a, layer, tape);
+  if (z.shape().rank() != 2 || z.shape()[0] != A.dim(0))
+    throw ShapeError("attribution: the model's logits " + z.shape().str() + " do not match the batch " + A.shape().str());
+  const std::vector<std::int64_t> classes = classes_of(z.value());
+  HeadPass<T> r;
+  r.z = z.value();
+  r.score = policy.score(z.value(), classes);
+  const Tensor<T> seed = policy.seed(z.value(), classes);
+  if (z.tracked())
+    r.g = ad::grad(tape, z, {a}, seed)[0];
+  else
+    r.g = Tensor<T>(A.shape());  // the logits do not depend on A
+  return r;
+}
+
+// Logits from an activation at `layer`, nothing recorded (a head-only forward).
+template <class T>
+Tensor<T> head_forward(const ClassifierRef& model, const std::string& layer, const Tensor<T>& A) {
+  ad::Tape<T> tape;
+  return model.forward_from(ad::Var<T>(A), layer, tape).value();
+}
+
+// ‖·‖₂ of each image's slice.
+template <class T>
+std::vector<double> row_norms(const Tensor<T>& g) {
+  const auto N = g.dim(0), P = g.shape().stride(0);
+  std::vector<double> out(static_cast<std::size_t>(N));
+  for (std::int64_t n = 0; n < N; ++n) {
+    double s = 0;
+    for (std::int64_t i = 0; i < P; ++i) s += static_cast<double>(g[n * P + i]) * static_cast<double>(g[n * P + i]);
+    out[static_cast<std::size_t>(n)] = std::sqrt(s);
+  }
+  return out;
+}
+
+// Fills method, policy, layer, classes, S, y_c, z_c, saturation and the warning from the
+// logits at x.
+template <class T, class Score>
+void fill_scores(Attribution<T>& r, const Score& policy, const Tensor<T>& z, const std::vector<std::int64_t>& classes,
+                 std::string method, std::string layer) {
+  const auto rep = score::evaluate_score(policy, z, classes);
+  r.method = std::move(method);
+  r.score_space = std::string(Score::name);
+  r.layer = std::move(layer);
+  r.classes = classes;
+  r.score = rep.score;
+  r.probability = rep.probability;
+  r.logit = rep.logit;
+  r.saturated = rep.saturated;
+  std::string which;
+  for (std::size_t n = 0; n < rep.saturated.size(); ++n)
+    if (rep.saturated[n]) which += (which.empty() ? "" : ", ") + std::to_string(n);
+  if (!which.empty())
+    r.warning = "saturated softmax (1 - y_c < 1e-4) for image(s) " + which +
+                ": post/log gradients there are mostly rounding error";
+}
+
+// Repeats each image's class for `reps` consecutive blocks of N rows: row r -> classes[r % N].
+inline std::vector<std::int64_t> tile_classes(const std::vector<std::int64_t>& classes, std::int64_t rows) {
+  std::vector<std::int64_t> out(static_cast<std::size_t>(rows));
+  const auto N = static_cast<std::int64_t>(classes.size());
+  for (std::int64_t r = 0; r < rows; ++r) out[static_cast<std::size_t>(r)] = classes[static_cast<std::size_t>(r % N)];
+  return out;
+}
+
+// Stacks tensors of shape [n_i, ...] along dimension 0.
+template <class T>
+Tensor<T> concat_rows(const std::vector<Tensor<T>>& parts) {
+  std::int64_t rows = 0;
+  for (const auto& p : parts) rows += p.dim(0);
+  Shape s;
+  s.push(rows);
+  for (int i = 1; i < parts.front().rank(); ++i) s.push(parts.front().dim(i));
+  auto out = Tensor<T>::uninitialized(s);
+  T* o = out.data();
+  for (const auto& p : parts) o = std::copy(p.begin(), p.end(), o);
+  return out;
+}
+
+inline void require_positive(std::int64_t v, const char* what, const std::string& who) {
+  if (v < 1) throw ArgumentError(who + ": " + what + " must be at least 1, got " + std::to_string(v));
+}
+
+}  // namespace attr_detail
+}  // namespace gradattr

@@ -1,0 +1,89 @@
+#pragma once
+// ScoreCam<Score>: Score-CAM (Wang et al. 2020; METHODS.md §2), maths in score_cam_maths.hpp.
+//
+//   ScoreCam<Post> sc(model, "features.35", {.batch_size = 16});
+//   auto r = sc(x);      // r.weights [N, K] = softmax_k(s_k) (or s_k), r.raw [N, H, W]
+//
+// Cost: forward_until(x, layer) once (A, and the logits at x through the head only), then
+// K masked forwards per image, batch_size masked images per forward call —
+// model_evaluations = 1 + K. Progress: one tick per batched forward (total = number of
+// batches). No gradient is taken, so gradient_norm is empty.
+// Conventions (Options): mask upsampling and eps from cam::ScoreCamMaskOptions (default
+// pytorch-grad-cam's: align-corners bilinear, eps 1e-8; {HalfPixel, 1e-7} is the paper-style
+// variant), weighting softmax (default) or raw scores.
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "gradattr/attribution/cam_maths.hpp"
+#include "gradattr/attribution/detail/engine.hpp"
+#include "gradattr/attribution/score_cam_maths.hpp"
+#include "gradattr/score/policies.hpp"
+
+namespace gradattr {
+
+struct ScoreCamOptions {
+  bool check_finite = true;
+  std::int64_t batch_size = 32;  // masked images per forward call
+  cam::ScoreCamWeighting weighting = cam::ScoreCamWeighting::Softmax;
+  cam::ScoreCamMaskOptions masks = {};
+  ProgressCallback progress = {};
+};
+
+template <ScoreSpace Score = Post>
+class ScoreCam {
+ public:
+  using Options = ScoreCamOptions;
+
+  template <models::Classifier M>
+  ScoreCam(const M& model, const std::string& layer, Options options = {}, Score policy = {})
+      : model_(model), layer_(model.resolve_layer(layer)), options_(std::move(options)), policy_(std::move(policy)) {}
+  template <models::Classifier M>
+  explicit ScoreCam(const M& model, Options options = {}, Score policy = {})
+      : ScoreCam(model, default_cam_layer(model), std::move(options), std::move(policy)) {}
+
+  const std::string& layer() const noexcept { return layer_; }
+
+  template <class T>
+  Attribution<T> operator()(const Tensor<T>& x, const Target& target = {}) const {
+    const std::string who = "scorecam";
+    attr_detail::check_input(x, options_.check_finite, who);
+    attr_detail::require_positive(options_.batch_size, "batch_size", who);
+    const Tensor<T> A = model_.forward_until(x, layer_);
+    attr_detail::check_spatial(A, layer_, who);
+    const Tensor<T> z = attr_detail::head_forward(model_, layer_, A);
+    const auto classes = target.resolve(z, who);
+    Attribution<T> r;
+    attr_detail::fill_scores(r, policy_, z, classes, who, layer_);
+
+    const auto N = x.dim(0), K = A.dim(1);
+    const Tensor<T> masks = cam::scorecam_masks(A, x.dim(2), x.dim(3), options_.masks);
+    Tensor<T> s({N, K});
+    const std::int64_t per_image = (K + options_.batch_size - 1) / options_.batch_size;
+    const auto total = static_cast<std::size_t>(N * per_image);
+    std::size_t done = 0;
+    for (std::int64_t n = 0; n < N; ++n) {
+      for (std::int64_t k0 = 0; k0 < K; k0 += options_.batch_size) {
+        const auto count = std::min(options_.batch_size, K - k0);
+        const Tensor<T> xm = cam::masked_inputs(x, masks, n, k0, count);
+        const Tensor<T> zm = model_.forward(xm);
+        const std::vector<std::int64_t> cls(static_cast<std::size_t>(count), classes[static_cast<std::size_t>(n)]);
+        const Tensor<T> sk = policy_.score(zm, cls);  // s_k = S(x ⊙ M_k)
+        for (std::int64_t j = 0; j < count; ++j) s(n, k0 + j) = sk[j];
+        if (options_.progress) options_.progress(++done, total);
+      }
+    }
+    r.weights = cam::scorecam_weights(s, options_.weighting);
+    r.raw = cam::weighted_sum_map(A, r.weights);
+    r.model_evaluations = 1 + K;
+    return r;
+  }
+
+ private:
+  attr_detail::ClassifierRef model_;
+  std::string layer_;
+  Options options_;
+  Score policy_;
+};
+
+}  // namespace gradattr
