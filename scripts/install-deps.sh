@@ -10,6 +10,7 @@ packages=(
   libeigen3-dev libxsimd-dev            # dense algebra, SIMD
   catch2                                 # tests (v2.13: catch2/catch.hpp, Catch.cmake)
   libstb-dev                             # stb_image, stb_image_write
+  zlib1g-dev                             # gzip-compressed IDX (io/idx.hpp)
   nlohmann-json3-dev libcli11-dev        # safetensors headers, the CLI
   libbenchmark-dev                       # benchmarks/
   dataset-fashion-mnist                  # the training data of the shipped model

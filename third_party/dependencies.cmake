@@ -48,6 +48,8 @@ macro(gradattr_find_library_dependencies)
       message(FATAL_ERROR "gradattr: nlohmann-json not found (Debian: apt-get install nlohmann-json3-dev, or -DGRADATTR_FETCH_MISSING=ON)")
     endif()
   endif()
+  # zlib: io/idx.hpp reads gzip-compressed IDX files (Debian's dataset-fashion-mnist).
+  find_package(ZLIB REQUIRED)
   # stb ships no CMake config: find its headers (Debian puts them in /usr/include/stb) and
   # describe them as an imported target, here and in every consumer (gradattrConfig.cmake).
   if(NOT TARGET gradattr::stb)
