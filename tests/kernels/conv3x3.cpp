@@ -79,6 +79,41 @@ const std::vector<Case> kCases = {
     {1, 33, 129, 7, 6}, {2, 1, 64, 23, 4},
 };
 
+// Both algorithms on every shape, whatever the dispatch rule picks: the public entry points
+// (dispatch), and each path forced through its detail interface.
+enum class Path { dispatch, winograd, direct };
+constexpr Path kPaths[] = {Path::dispatch, Path::winograd, Path::direct};
+
+void forward_path(Path path, Tensor<float>& y, const Tensor<float>& x, const Tensor<float>& w, const Tensor<float>& b,
+                  bool relu) {
+  namespace d = fast::detail;
+  const float* bias = b.empty() ? nullptr : b.data();
+  if (path == Path::dispatch) {
+    fast::conv3x3_forward(y, x, w, b, relu);
+  } else if (path == Path::winograd) {
+    const auto f = fast::conv3x3_forward_filters(w);
+    d::winograd_conv3x3<xsimd::default_arch>({y.data(), x.data(), bias, x.dim(0), x.dim(1), w.dim(0), x.dim(2), x.dim(3), relu}, f);
+  } else {
+    std::int64_t O = 0, I = 0;
+    const auto p = d::conv3x3_direct_pack(w.data(), w.dim(0), w.dim(1), false, O, I);
+    d::conv3x3_direct<xsimd::default_arch>({y.data(), x.data(), p.get(), bias, x.dim(0), I, O, x.dim(2), x.dim(3), relu});
+  }
+}
+
+void backward_data_path(Path path, Tensor<float>& dx, const Tensor<float>& dy, const Tensor<float>& w) {
+  namespace d = fast::detail;
+  if (path == Path::dispatch) {
+    fast::conv3x3_backward_data(dx, dy, w);
+  } else if (path == Path::winograd) {
+    const auto f = fast::conv3x3_backward_data_filters(w);
+    d::winograd_conv3x3<xsimd::default_arch>({dx.data(), dy.data(), nullptr, dy.dim(0), dy.dim(1), w.dim(1), dy.dim(2), dy.dim(3), false}, f);
+  } else {
+    std::int64_t O = 0, I = 0;
+    const auto p = d::conv3x3_direct_pack(w.data(), w.dim(0), w.dim(1), true, O, I);
+    d::conv3x3_direct<xsimd::default_arch>({dx.data(), dy.data(), p.get(), nullptr, dy.dim(0), I, O, dy.dim(2), dy.dim(3), false});
+  }
+}
+
 struct Ref {
   Tensor<double> y;
   double bound;
@@ -125,13 +160,18 @@ TEST_CASE("conv3x3 forward matches the reference on odd shapes", "[kernels][conv
         auto w = random_tensor<float>({c.k, c.c, 3, 3}, ++seed);
         Tensor<float> b = with_bias ? random_tensor<float>({c.k}, ++seed) : Tensor<float>();
         auto r = reference_forward(x, w, b, relu != 0);
-        auto y = Tensor<float>::uninitialized(r.y.shape());
-        y.fill(std::numeric_limits<float>::quiet_NaN());  // every output must be assigned
-        if (relu)
+        for (Path path : kPaths) {
+          CAPTURE(static_cast<int>(path));
+          auto y = Tensor<float>::uninitialized(r.y.shape());
+          y.fill(std::numeric_limits<float>::quiet_NaN());  // every output must be assigned
+          forward_path(path, y, x, w, b, relu != 0);
+          worst = std::max(worst, check_close(y, r.y, r.bound));
+        }
+        if (relu) {  // the fused-ReLU entry point
+          auto y = Tensor<float>::uninitialized(r.y.shape());
           fast::conv3x3_relu_forward(y, x, w, b);
-        else
-          fast::conv3x3_forward(y, x, w, b);
-        worst = std::max(worst, check_close(y, r.y, r.bound));
+          check_close(y, r.y, r.bound);
+        }
       }
   WARN("conv3x3 forward: worst error / bound = " << worst);
 }
@@ -159,10 +199,13 @@ TEST_CASE("conv3x3 backward-data matches the reference on odd shapes", "[kernels
     auto dy = random_tensor<float>({c.n, c.k, c.h, c.w}, ++seed);
     Tensor<double> dxr(Shape{c.n, c.c, c.h, c.w});
     ref::conv2d_backward_data(dxr, dy.cast<double>(), w.cast<double>(), kSame);
-    auto dx = Tensor<float>::uninitialized(dxr.shape());
-    dx.fill(std::numeric_limits<float>::quiet_NaN());
-    fast::conv3x3_backward_data(dx, dy, w);
-    worst = std::max(worst, check_close(dx, dxr, winograd_bound(c.k, max_abs(dy), max_abs(w), 0.0)));
+    for (Path path : kPaths) {
+      CAPTURE(static_cast<int>(path));
+      auto dx = Tensor<float>::uninitialized(dxr.shape());
+      dx.fill(std::numeric_limits<float>::quiet_NaN());
+      backward_data_path(path, dx, dy, w);
+      worst = std::max(worst, check_close(dx, dxr, winograd_bound(c.k, max_abs(dy), max_abs(w), 0.0)));
+    }
   }
   WARN("conv3x3 backward-data: worst error / bound = " << worst);
 }
@@ -177,10 +220,12 @@ TEST_CASE("conv3x3 NaN inputs make NaN every output the reference makes NaN", "[
     auto wt = random_tensor<float>({6, 5, 3, 3}, 8);
     auto b = random_tensor<float>({6}, 9);
     x(1, 2, ph, pw) = std::numeric_limits<float>::quiet_NaN();
-    for (int relu = 0; relu < 2; ++relu) {
+    for (int relu = 0; relu < 2; ++relu)
+    for (Path path : kPaths) {
+      CAPTURE(relu, static_cast<int>(path));
       auto r = reference_forward(x, wt, b, relu != 0);
       auto y = Tensor<float>::uninitialized(r.y.shape());
-      fast::conv3x3_forward(y, x, wt, b, relu != 0);
+      forward_path(path, y, x, wt, b, relu != 0);
       std::int64_t extra = 0;
       for (std::int64_t n = 0; n < 2; ++n)
         for (std::int64_t k = 0; k < 6; ++k)
@@ -204,10 +249,12 @@ TEST_CASE("conv3x3 NaN inputs make NaN every output the reference makes NaN", "[
     dy(1, 3, ph, pw) = std::numeric_limits<float>::quiet_NaN();
     Tensor<double> dxr(Shape{2, 5, h, w});
     ref::conv2d_backward_data(dxr, dy.cast<double>(), wt.cast<double>(), kSame);
-    auto dx = Tensor<float>::uninitialized(dxr.shape());
-    fast::conv3x3_backward_data(dx, dy, wt);
-    for (std::int64_t i = 0; i < dx.numel(); ++i)
-      if (std::isnan(dxr[i])) REQUIRE(std::isnan(dx[i]));
+    for (Path path : kPaths) {
+      auto dx = Tensor<float>::uninitialized(dxr.shape());
+      backward_data_path(path, dx, dy, wt);
+      for (std::int64_t i = 0; i < dx.numel(); ++i)
+        if (std::isnan(dxr[i])) REQUIRE(std::isnan(dx[i]));
+    }
   }
 }
 
@@ -244,7 +291,8 @@ TEST_CASE("conv3x3 prepared filters give the same bits as on-the-fly ones", "[ke
 TEST_CASE("conv3x3 results do not depend on the thread count", "[kernels][conv3x3]") {
 #ifdef _OPENMP
   const int saved = omp_get_max_threads();
-  for (const auto& c : {Case{3, 17, 33, 13, 11}, Case{1, 64, 128, 28, 28}, Case{1, 256, 64, 14, 14}}) {
+  for (const auto& c : {Case{3, 17, 33, 13, 11}, Case{1, 64, 128, 28, 28}, Case{1, 256, 64, 14, 14},
+                        Case{2, 3, 64, 19, 37}}) {
     auto x = random_tensor<float>({c.n, c.c, c.h, c.w}, 5);
     auto w = random_tensor<float>({c.k, c.c, 3, 3}, 6);
     auto b = random_tensor<float>({c.k}, 7);

@@ -202,18 +202,20 @@ inline void winograd_output_1d(const B& m0, const B& m1, const B& m2, const B& m
 
 // ---- GEMM micro-kernel ---------------------------------------------------------------------
 
-// m[r][v*W..] = sum_c v[r*ldv + c] * u[c*ldu + v*W..] for r < RT, v < NV (assigned).
+// m[r][v*W..] (+)= sum_{c0 <= c < c1} v[r*ldv + c] * u[c*ldu + v*W..] for r < RT, v < NV: assigned
+// when c0 == 0, else continued from m's partial sums (the same float operations in the same
+// order as one pass over all c, so C-blocking does not change the result).
 template <class Arch, int RT, int NV>
-inline void winograd_ukernel(const float* v, std::int64_t ldv, const float* u, std::int64_t ldu, std::int64_t C,
-                             float* m, std::int64_t ldm) noexcept {
+inline void winograd_ukernel(const float* v, std::int64_t ldv, const float* u, std::int64_t ldu, std::int64_t c0,
+                             std::int64_t c1, float* m, std::int64_t ldm) noexcept {
   using B = xsimd::batch<float, Arch>;
   constexpr int W = static_cast<int>(B::size);
   B acc[RT][NV];
 #pragma GCC unroll 8
   for (int r = 0; r < RT; ++r)
 #pragma GCC unroll 8
-    for (int j = 0; j < NV; ++j) acc[r][j] = B(0.0f);
-  for (std::int64_t c = 0; c < C; ++c) {
+    for (int j = 0; j < NV; ++j) acc[r][j] = c0 == 0 ? B(0.0f) : B::load_aligned(m + r * ldm + j * W);
+  for (std::int64_t c = c0; c < c1; ++c) {
     B uu[NV];
 #pragma GCC unroll 8
     for (int j = 0; j < NV; ++j) uu[j] = B::load_aligned(u + c * ldu + j * W);
@@ -231,28 +233,30 @@ inline void winograd_ukernel(const float* v, std::int64_t ldv, const float* u, s
 }
 
 inline constexpr int kWinoRT = 6;  // tiles per micro-kernel call
+inline constexpr std::int64_t kWinoKC = 128;  // reduction channels per filter panel
 
 template <class Arch, int NV>
 inline void winograd_ukernel_rows(int rt, const float* v, std::int64_t ldv, const float* u, std::int64_t ldu,
-                                  std::int64_t C, float* m, std::int64_t ldm) noexcept {
+                                  std::int64_t c0, std::int64_t c1, float* m, std::int64_t ldm) noexcept {
   switch (rt) {
-    case 6: winograd_ukernel<Arch, 6, NV>(v, ldv, u, ldu, C, m, ldm); break;
-    case 5: winograd_ukernel<Arch, 5, NV>(v, ldv, u, ldu, C, m, ldm); break;
-    case 4: winograd_ukernel<Arch, 4, NV>(v, ldv, u, ldu, C, m, ldm); break;
-    case 3: winograd_ukernel<Arch, 3, NV>(v, ldv, u, ldu, C, m, ldm); break;
-    case 2: winograd_ukernel<Arch, 2, NV>(v, ldv, u, ldu, C, m, ldm); break;
-    default: winograd_ukernel<Arch, 1, NV>(v, ldv, u, ldu, C, m, ldm); break;
+    case 6: winograd_ukernel<Arch, 6, NV>(v, ldv, u, ldu, c0, c1, m, ldm); break;
+    case 5: winograd_ukernel<Arch, 5, NV>(v, ldv, u, ldu, c0, c1, m, ldm); break;
+    case 4: winograd_ukernel<Arch, 4, NV>(v, ldv, u, ldu, c0, c1, m, ldm); break;
+    case 3: winograd_ukernel<Arch, 3, NV>(v, ldv, u, ldu, c0, c1, m, ldm); break;
+    case 2: winograd_ukernel<Arch, 2, NV>(v, ldv, u, ldu, c0, c1, m, ldm); break;
+    default: winograd_ukernel<Arch, 1, NV>(v, ldv, u, ldu, c0, c1, m, ldm); break;
   }
 }
 
 template <class Arch>
 inline void winograd_ukernel_dispatch(int rt, int nv, const float* v, std::int64_t ldv, const float* u,
-                                      std::int64_t ldu, std::int64_t C, float* m, std::int64_t ldm) noexcept {
+                                      std::int64_t ldu, std::int64_t c0, std::int64_t c1, float* m,
+                                      std::int64_t ldm) noexcept {
   switch (nv) {
-    case 4: winograd_ukernel_rows<Arch, 4>(rt, v, ldv, u, ldu, C, m, ldm); break;
-    case 3: winograd_ukernel_rows<Arch, 3>(rt, v, ldv, u, ldu, C, m, ldm); break;
-    case 2: winograd_ukernel_rows<Arch, 2>(rt, v, ldv, u, ldu, C, m, ldm); break;
-    default: winograd_ukernel_rows<Arch, 1>(rt, v, ldv, u, ldu, C, m, ldm); break;
+    case 4: winograd_ukernel_rows<Arch, 4>(rt, v, ldv, u, ldu, c0, c1, m, ldm); break;
+    case 3: winograd_ukernel_rows<Arch, 3>(rt, v, ldv, u, ldu, c0, c1, m, ldm); break;
+    case 2: winograd_ukernel_rows<Arch, 2>(rt, v, ldv, u, ldu, c0, c1, m, ldm); break;
+    default: winograd_ukernel_rows<Arch, 1>(rt, v, ldv, u, ldu, c0, c1, m, ldm); break;
   }
 }
 
@@ -411,12 +415,17 @@ struct WinogradWorker {
       for (std::int64_t kb = k0; kb < k0 + kw; kb += kWinoKBlock) {
         const std::int64_t blk = kb / kWinoKBlock, bw = std::min(kWinoKBlock, f.Kp - kb);
         const float* ub = f.block(xi, blk);
-        for (std::int64_t sub = 0; sub < bw; sub += NVMAX * LW) {
-          const int nv = static_cast<int>(std::min<std::int64_t>(NVMAX, (bw - sub) / LW));
-          for (std::int64_t t0 = 0; t0 < tb; t0 += kWinoRT) {
-            const int rt = static_cast<int>(std::min<std::int64_t>(kWinoRT, tb - t0));
-            winograd_ukernel_dispatch<Arch>(rt, nv, vx + t0 * Cp, Cp, ub + sub, bw, C, mx + t0 * p.kg + (kb - k0) + sub,
-                                            p.kg);
+        // C blocks of kWinoKC channels keep the filter panel (kWinoKC x 64 floats) in L1 while
+        // it is reused by every group of kWinoRT tiles.
+        for (std::int64_t c0 = 0; c0 < C; c0 += kWinoKC) {
+          const std::int64_t c1 = std::min(C, c0 + kWinoKC);
+          for (std::int64_t sub = 0; sub < bw; sub += NVMAX * LW) {
+            const int nv = static_cast<int>(std::min<std::int64_t>(NVMAX, (bw - sub) / LW));
+            for (std::int64_t t0 = 0; t0 < tb; t0 += kWinoRT) {
+              const int rt = static_cast<int>(std::min<std::int64_t>(kWinoRT, tb - t0));
+              winograd_ukernel_dispatch<Arch>(rt, nv, vx + t0 * Cp, Cp, ub + sub, bw, c0, c1,
+                                              mx + t0 * p.kg + (kb - k0) + sub, p.kg);
+            }
           }
         }
       }
@@ -427,12 +436,13 @@ struct WinogradWorker {
                         std::int64_t k0, std::int64_t kw) const noexcept {
     const std::int64_t tb = rows * cols, H = a.H, W = a.W, K = a.K;
     alignas(64) float buf[16 * 64];
-    for (std::int64_t t = 0; t < tb; ++t) {
-      const std::int64_t oh0 = 4 * (ty0 + t / cols), ow0 = 4 * (tx0 + t % cols);
-      const std::int64_t nh = std::min<std::int64_t>(4, H - oh0), nw = std::min<std::int64_t>(4, W - ow0);
-      for (std::int64_t kv = 0; kv < kw; kv += LW) {
-        const std::int64_t kbase = k0 + kv;
-        if (kbase >= K) break;
+    // channel vectors outside, tiles inside: consecutive tiles fill the same output lines
+    for (std::int64_t kv = 0; kv < kw; kv += LW) {
+      const std::int64_t kbase = k0 + kv;
+      if (kbase >= K) break;
+      for (std::int64_t t = 0; t < tb; ++t) {
+        const std::int64_t oh0 = 4 * (ty0 + t / cols), ow0 = 4 * (tx0 + t % cols);
+        const std::int64_t nh = std::min<std::int64_t>(4, H - oh0), nw = std::min<std::int64_t>(4, W - ow0);
         const float* m = M + t * p.kg + kv;
         B tmp[4][6];
         for (int j = 0; j < 6; ++j) {
