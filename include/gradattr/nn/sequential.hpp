@@ -1,0 +1,258 @@
+#pragma once
+// Sequential<T>: named layers run in order, cut at any of them. It satisfies
+// models::Classifier (models/classifier.hpp), the interface attribution methods use.
+//
+// Names. Each layer has a unique canonical name (for VGG the torchvision module names
+// "features.0" ... "classifier.6", see models/vgg.hpp); "input" (models::kInputLayer) is the
+// pseudo-layer before the first. Aliases map further names onto canonical ones
+// (e.g. "block5_conv4" -> "features.35"); resolve_layer() accepts either.
+//
+// Running:
+//   forward(x)                    logits; nothing recorded.
+//   forward_until(x, L)           the output of layer L (x itself for "input"); nothing recorded.
+//   forward_from(a, L, tape)      the layers after L applied to a; recorded on `tape` when a is
+//                                 tracked (a must then be a variable of `tape`).
+//   forward_train(x, tape)        the whole network with every parameter a variable of `tape`:
+//                                 the logits and the parameter Vars (names as parameters()), so
+//                                 ad::grad(tape, loss, out.vars()) gives the weight gradients.
+// Shapes are propagated through every layer to run before any arithmetic (so before any
+// parallel region): an input a layer cannot take (e.g. 8x8 into VGG, whose fourth pool would get
+// a 1x1 map) is a ShapeError naming the layer, its input shape and the network's input shape.
+//
+// Parameters: parameters() gives (name, Tensor&) pairs, names "<layer>.<weight|bias>", for an
+// optimiser to update in place. The non-const overload drops the convolutions' prepared
+// (pre-transformed) weights, so later forwards stay correct; call refresh() after the update to
+// get the fast path back.
+//
+// Thread safety: the const methods keep no state; a const Sequential may be shared by threads,
+// each call with its own tape. Copies share parameter buffers (as Tensor does).
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "gradattr/autodiff/tape.hpp"
+#include "gradattr/autodiff/var.hpp"
+#include "gradattr/core/error.hpp"
+#include "gradattr/core/tensor.hpp"
+#include "gradattr/models/classifier.hpp"
+#include "gradattr/nn/context.hpp"
+#include "gradattr/nn/layers.hpp"
+
+namespace gradattr::nn {
+
+template <class T>
+struct TrainOutput {
+  ad::Var<T> logits;
+  std::vector<ParamVar<T>> parameters;  // in parameters() order
+
+  std::vector<ad::Var<T>> vars() const {
+    std::vector<ad::Var<T>> v;
+    v.reserve(parameters.size());
+    for (const auto& p : parameters) v.push_back(p.var);
+    return v;
+  }
+};
+
+template <class T>
+class Sequential {
+ public:
+  using scalar_type = T;
+  struct Entry {
+    std::string name;
+    Layer<T> layer;
+  };
+
+  // ---- building ----
+
+  // Appends a layer. ArgumentError for an empty, duplicate or reserved ("input") name.
+  void add(std::string name, Layer<T> layer) {
+    if (name.empty() || name == models::kInputLayer)
+      throw ArgumentError("Sequential::add: invalid layer name '" + name + "'");
+    if (index_.count(name) || alias_index_.count(name))
+      throw ArgumentError("Sequential::add: duplicate layer name '" + name + "'");
+    index_.emplace(name, layers_.size());
+    layers_.push_back({std::move(name), std::move(layer)});
+  }
+
+  // Makes `alias` another name for the layer `target` (a canonical name or "input").
+  void add_alias(std::string alias, const std::string& target) {
+    if (alias.empty() || alias == models::kInputLayer || index_.count(alias) || alias_index_.count(alias))
+      throw ArgumentError("Sequential::add_alias: '" + alias + "' is empty, reserved or already a name");
+    if (target != models::kInputLayer && !index_.count(target))
+      throw ArgumentError("Sequential::add_alias: target '" + target + "' of '" + alias + "' is not a layer");
+    alias_index_.emplace(alias, aliases_.size());
+    aliases_.emplace_back(std::move(alias), target);
+  }
+
+  // A sentence appended to input-shape errors, e.g. "VGG needs H, W >= 32".
+  void set_input_requirement(std::string text) { input_requirement_ = std::move(text); }
+
+  // ---- inspecting ----
+
+  std::size_t size() const noexcept { return layers_.size(); }
+  const std::vector<Entry>& layers() const noexcept { return layers_; }
+  const Layer<T>& layer(const std::string& name) const { return layers_[position(resolve_layer(name))].layer; }
+  Layer<T>& layer(const std::string& name) { return layers_[position(resolve_layer(name))].layer; }
+  // (alias, canonical) pairs in the order they were added.
+  const std::vector<std::pair<std::string, std::string>>& aliases() const noexcept { return aliases_; }
+
+  // Canonical names in order ("input" is not listed: it is the pseudo-layer before the first).
+  std::vector<std::string> layer_names() const {
+    std::vector<std::string> names;
+    names.reserve(layers_.size());
+    for (const auto& e : layers_) names.push_back(e.name);
+    return names;
+  }
+
+  // The canonical name of a name or alias ("input" stays "input"). ArgumentError listing every
+  // valid name and alias for an unknown one.
+  std::string resolve_layer(const std::string& name) const {
+    if (name == models::kInputLayer || index_.count(name)) return name;
+    if (auto it = alias_index_.find(name); it != alias_index_.end()) return aliases_[it->second].second;
+    std::string msg = "unknown layer '" + name + "'; valid layers: " + std::string(models::kInputLayer);
+    for (const auto& e : layers_) msg += ", " + e.name;
+    if (!aliases_.empty()) {
+      msg += "; aliases:";
+      for (std::size_t i = 0; i < aliases_.size(); ++i)
+        msg += (i ? ", " : " ") + aliases_[i].first + " (" + aliases_[i].second + ")";
+    }
+    throw ArgumentError(msg);
+  }
+
+  // Output features of the last Linear layer (0 if there is none).
+  std::int64_t num_classes() const {
+    for (auto it = layers_.rbegin(); it != layers_.rend(); ++it)
+      if (const auto* l = std::get_if<Linear<T>>(&it->layer)) return l->out_features();
+    return 0;
+  }
+
+  // The shape after layer `until` for an input of shape `x` given to the layer after `from`
+  // (both names or aliases; "input" = before the first). ShapeError naming the first layer that
+  // cannot take its input.
+  Shape output_shape(const Shape& x, const std::string& from = models::kInputLayer,
+                     const std::string& until = "") const {
+    const std::size_t end = until.empty() ? layers_.size() : after(resolve_layer(until));
+    return check_shapes(x, after(resolve_layer(from)), end);
+  }
+
+  // ---- running (the Classifier interface) ----
+
+  Tensor<T> forward(const Tensor<T>& x) const {
+    check_shapes(x.shape(), 0, layers_.size());
+    Context<T> ctx;
+    return run(ad::Var<T>(x), 0, layers_.size(), ctx).value();
+  }
+
+  Tensor<T> forward_until(const Tensor<T>& x, const std::string& layer) const {
+    const std::size_t end = after(resolve_layer(layer));
+    check_shapes(x.shape(), 0, end);
+    Context<T> ctx;
+    return run(ad::Var<T>(x), 0, end, ctx).value();
+  }
+
+  ad::Var<T> forward_from(const ad::Var<T>& a, const std::string& layer, ad::Tape<T>& tape) const {
+    if (a.tracked() && a.tape() != &tape)
+      throw ArgumentError("Sequential::forward_from: the activation is a variable of another tape");
+    const std::size_t begin = after(resolve_layer(layer));
+    check_shapes(a.shape(), begin, layers_.size());
+    Context<T> ctx;
+    return run(a, begin, layers_.size(), ctx);
+  }
+
+  // The whole network with its parameters as variables of `tape` (x may be a constant).
+  TrainOutput<T> forward_train(const ad::Var<T>& x, ad::Tape<T>& tape) const {
+    if (x.tracked() && x.tape() != &tape)
+      throw ArgumentError("Sequential::forward_train: the input is a variable of another tape");
+    check_shapes(x.shape(), 0, layers_.size());
+    Context<T> ctx(tape);
+    TrainOutput<T> out;
+    out.logits = run(x, 0, layers_.size(), ctx);
+    out.parameters = ctx.take_parameter_vars();
+    return out;
+  }
+
+  // ---- parameters ----
+
+  std::vector<Parameter<T>> parameters() {
+    std::vector<Parameter<T>> ps;
+    for (auto& e : layers_)
+      std::visit([&](auto& l) { l.for_each_parameter([&](const char* n, Tensor<T>& t) { ps.push_back({e.name + "." + n, t}); }); },
+                 e.layer);
+    return ps;
+  }
+  std::vector<ConstParameter<T>> parameters() const {
+    std::vector<ConstParameter<T>> ps;
+    for (const auto& e : layers_)
+      std::visit(
+          [&](const auto& l) {
+            l.for_each_parameter([&](const char* n, const Tensor<T>& t) { ps.push_back({e.name + "." + n, t}); });
+          },
+          e.layer);
+    return ps;
+  }
+  std::int64_t parameter_count() const {
+    std::int64_t n = 0;
+    for (const auto& p : parameters()) n += p.tensor.numel();
+    return n;
+  }
+
+  // Rebuilds every convolution's prepared weights (after an in-place parameter update).
+  void refresh() {
+    for (auto& e : layers_)
+      if (auto* c = std::get_if<Conv2d<T>>(&e.layer)) c->refresh();
+  }
+
+ private:
+  // Index of the first layer after `canonical` (0 for "input").
+  std::size_t after(const std::string& canonical) const {
+    return canonical == models::kInputLayer ? 0 : position(canonical) + 1;
+  }
+  std::size_t position(const std::string& canonical) const {
+    auto it = index_.find(canonical);
+    if (it == index_.end()) throw ArgumentError("Sequential: 'input' is not a layer here");
+    return it->second;
+  }
+
+  Shape check_shapes(const Shape& x, std::size_t begin, std::size_t end) const {
+    Shape s = x;
+    for (std::size_t i = begin; i < end; ++i) {
+      const Entry& e = layers_[i];
+      try {
+        s = std::visit([&](const auto& l) { return l.output_shape(s); }, e.layer);
+      } catch (const ShapeError& err) {
+        const std::string first = begin == 0 ? "the network's input" : "the activation after " + layers_[begin - 1].name;
+        throw ShapeError("layer '" + e.name + "' (" + describe(e.layer) + ") cannot take input " + s.str() + ", given " +
+                         first + " " + x.str() + ": " + err.what() +
+                         (input_requirement_.empty() ? "" : " (" + input_requirement_ + ")"));
+      }
+    }
+    return s;
+  }
+
+  static std::string describe(const Layer<T>& l) {
+    return std::visit([](const auto& x) { return x.describe(); }, l);
+  }
+
+  ad::Var<T> run(ad::Var<T> x, std::size_t begin, std::size_t end, Context<T>& ctx) const {
+    for (std::size_t i = begin; i < end; ++i) {
+      const Entry& e = layers_[i];
+      ctx.enter(e.name);
+      x = std::visit([&](const auto& l) { return l.forward(x, ctx); }, e.layer);
+    }
+    return x;
+  }
+
+  std::vector<Entry> layers_;
+  std::unordered_map<std::string, std::size_t> index_;
+  std::vector<std::pair<std::string, std::string>> aliases_;
+  std::unordered_map<std::string, std::size_t> alias_index_;
+  std::string input_requirement_;
+};
+
+static_assert(models::Classifier<Sequential<float>> && models::Classifier<Sequential<double>>);
+
+}  // namespace gradattr::nn
