@@ -227,6 +227,21 @@ void check_pool(const Tensor<float>& x, const kernels::Pool2dParams& p) {
   ref::max_pool2d_forward(yr, ar, x, p);
   REQUIRE(std::memcmp(y.data(), yr.data(), sizeof(float) * static_cast<std::size_t>(y.numel())) == 0);
   REQUIRE(bitwise_equal(a, ar));
+  // The narrower instruction sets this build also supports: 8-lane body and tail (AVX2), and
+  // the scalar rule alone (SSE: no float swizzle in xsimd 8).
+  auto check_arch = [&](auto arch) {
+    auto y2 = Tensor<float>::uninitialized(ys);
+    auto a2 = Tensor<std::int32_t>::uninitialized(ys);
+    fast::max_pool2d_forward<decltype(arch)>(y2, a2, x, p);
+    REQUIRE(std::memcmp(y2.data(), yr.data(), sizeof(float) * static_cast<std::size_t>(y2.numel())) == 0);
+    REQUIRE(bitwise_equal(a2, ar));
+  };
+#if XSIMD_WITH_AVX2
+  check_arch(xsimd::avx2{});
+#endif
+#if XSIMD_WITH_SSE2
+  check_arch(xsimd::sse2{});
+#endif
   const auto dy = random_tensor<float>(ys, 99);
   auto dx = Tensor<float>::full(x.shape(), 1e30f), dxr = Tensor<float>::uninitialized(x.shape());
   kernels::max_pool2d_backward(dx, dy, a);
@@ -238,7 +253,11 @@ void check_pool(const Tensor<float>& x, const kernels::Pool2dParams& p) {
 
 TEST_CASE("fast max_pool2d equals the reference bit for bit: ties, NaN in SIMD body and tail", "[kernels][fast][pool]") {
   using P = kernels::Pool2dParams;
-  const std::vector<Shape> shapes = {{1, 1, 2, 2}, {1, 3, 7, 9}, {3, 17, 37, 38}, {1, 64, 35, 67}, {2, 3, 64, 65}};
+  // Rows of 7, 14 (shorter than an AVX-512 batch: all padded tail), 18/19 (a batch and a
+  // tail), 33; even sizes with 3x3/s2/p1 give OH = H/2, which the backward's 2x2 fast path must
+  // recognise as overlapping windows and hand to the scatter.
+  const std::vector<Shape> shapes = {{1, 1, 2, 2},    {1, 3, 7, 9},     {3, 17, 37, 38}, {1, 64, 35, 67},
+                                     {2, 3, 64, 65},  {1, 5, 28, 28},   {1, 3, 14, 15},  {1, 3, 16, 20}};
   const std::vector<P> params = {P{2, 2, 2, 2, 0, 0}, P{3, 3, 2, 2, 1, 1}, P{2, 2, 1, 1, 0, 0}, P{3, 2, 3, 1, 1, 1},
                                  P{5, 5, 2, 2, 2, 2}, P{2, 3, 2, 2, 0, 1}};
   for (const auto& s : shapes)
@@ -310,6 +329,10 @@ TEST_CASE("fast relu equals the reference bit for bit, NaN in SIMD body and tail
     kernels::relu_forward(out, x);
     ref::relu_forward(out_r, x);
     REQUIRE(bitwise_equal(out, out_r));
+#if XSIMD_WITH_AVX2
+    fast::relu_forward<xsimd::avx2>(out, x);  // 8-lane body and tail
+    REQUIRE(bitwise_equal(out, out_r));
+#endif
     const auto dy = random_tensor<float>(Shape{n}, 5);
     auto dx = Tensor<float>::uninitialized(x.shape()), dx_r = Tensor<float>::uninitialized(x.shape());
     kernels::relu_backward(dx, dy, y);

@@ -72,7 +72,14 @@ inline void linear_backward_weights(Tensor<float>& dw, Tensor<float>& db, const 
     ConstMatMap gm(gd + o0, N, o1 - o0, Stride(Out));
     ConstMatMap xm(xd, N, In, Stride(In));
     MatMap dwm(dwd + o0 * In, o1 - o0, In, Stride(In));
-    dwm.noalias() = gm.transpose() * xm;
+    if (N <= 4) {  // rank-N update: a GEMM would pack x for every tile; stream rows instead
+      for (std::int64_t o = 0; o < o1 - o0; ++o) {
+        dwm.row(o) = gm(0, o) * xm.row(0);
+        for (std::int64_t n = 1; n < N; ++n) dwm.row(o) += gm(n, o) * xm.row(n);
+      }
+    } else {
+      dwm.noalias() = gm.transpose() * xm;
+    }
     if (dbd)
       for (std::int64_t o = o0; o < o1; ++o) {
         float acc = 0;

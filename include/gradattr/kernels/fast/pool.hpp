@@ -8,6 +8,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -54,6 +55,7 @@ inline void deinterleave(const float* p, xsimd::batch<float, Arch>& even, xsimd:
 }
 
 // The reference's window rule, one window: a candidate replaces the best when larger or NaN.
+// Branch-free (select, not jump): the comparisons are unpredictable on real data.
 inline void window_scalar(const float* plane, std::int64_t W, std::int64_t h0, std::int64_t h1, std::int64_t w0,
                           std::int64_t w1, float& y, std::int32_t& idx) noexcept {
   float best = plane[h0 * W + w0];
@@ -61,26 +63,51 @@ inline void window_scalar(const float* plane, std::int64_t W, std::int64_t h0, s
   for (std::int64_t h = h0; h < h1; ++h)
     for (std::int64_t w = (h == h0 ? w0 + 1 : w0); w < w1; ++w) {
       const float v = plane[h * W + w];
-      if (v > best || std::isnan(v)) {
-        best = v;
-        best_idx = h * W + w;
-      }
+      const bool take = (v > best) | (v != v);
+      best = take ? v : best;
+      best_idx = take ? h * W + w : best_idx;
     }
   y = best;
   idx = static_cast<std::int32_t>(best_idx);
 }
 
-// 2x2, stride 2, no padding (VGG's pool): SIMD over output columns, scalar tail.
+// S windows of a 2x2/s2 row: r0, r1 point at the first window's two input rows (2S floats
+// each), i00 is the input index of r0[0] (as float: exact below 2^24; the caller checks H*W).
 template <class Arch>
-void max_pool_2x2s2_plane(float* y, std::int32_t* am, const float* x, std::int64_t H, std::int64_t W,
-                          std::int64_t OH, std::int64_t OW) noexcept {
-  (void)H;
+inline void max_pool_2x2_batch(const float* r0, const float* r1, float i00, std::int64_t W, float* y,
+                               std::int32_t* am) noexcept {
+  using B = xsimd::batch<float, Arch>;
+  alignas(64) static constexpr auto lane2 = [] {  // 0, 2, 4, ...
+    std::array<float, B::size> a{};
+    for (std::size_t i = 0; i < B::size; ++i) a[i] = static_cast<float>(2 * i);
+    return a;
+  }();
+  const B lane_offsets = B::load_aligned(lane2.data());
+  B v00, v01, v10, v11;
+  deinterleave<Arch>(r0, v00, v01);
+  deinterleave<Arch>(r1, v10, v11);
+  const B i0 = B(i00) + lane_offsets;
+  B best = v00, bi = i0;  // window order (0,0), (0,1), (1,0), (1,1); the first is taken as is
+  auto take = [&](const B& v, const B& vi) {
+    const auto m = (v > best) | xsimd::isnan(v);
+    best = xsimd::select(m, v, best);
+    bi = xsimd::select(m, vi, bi);
+  };
+  take(v01, i0 + B(1.0f));
+  take(v10, i0 + B(static_cast<float>(W)));
+  take(v11, i0 + B(static_cast<float>(W + 1)));
+  best.store_unaligned(y);
+  xsimd::batch_cast<std::int32_t>(bi).store_unaligned(am);
+}
+
+// 2x2, stride 2, no padding (VGG's pool): SIMD over output columns. The last partial batch of
+// a row runs the same SIMD code on copies padded to a full batch (VGG's 14- and 7-wide rows are
+// all tail on AVX-512); without float swizzles (SSE builds) the scalar rule does every window.
+template <class Arch>
+void max_pool_2x2s2_plane(float* y, std::int32_t* am, const float* x, std::int64_t W, std::int64_t OH,
+                          std::int64_t OW) noexcept {
   using B = xsimd::batch<float, Arch>;
   constexpr std::int64_t S = B::size;
-  // Indices ride along as floats (exact below 2^24; the caller checks H*W).
-  alignas(64) float lane2[S];
-  for (std::int64_t i = 0; i < S; ++i) lane2[i] = static_cast<float>(2 * i);
-  const B lane_offsets = B::load_aligned(lane2);
   for (std::int64_t oh = 0; oh < OH; ++oh) {
     const float* r0 = x + 2 * oh * W;
     const float* r1 = r0 + W;
@@ -88,22 +115,18 @@ void max_pool_2x2s2_plane(float* y, std::int32_t* am, const float* x, std::int64
     std::int32_t* ar = am + oh * OW;
     std::int64_t ow = 0;
     if constexpr (has_float_swizzle<Arch>) {
-      for (; ow + S <= OW; ow += S) {
-        B v00, v01, v10, v11;
-        deinterleave<Arch>(r0 + 2 * ow, v00, v01);
-        deinterleave<Arch>(r1 + 2 * ow, v10, v11);
-        const B i00 = B(static_cast<float>(2 * oh * W + 2 * ow)) + lane_offsets;
-        B best = v00, bi = i00;
-        auto take = [&](const B& v, const B& vi) {
-          const auto m = (v > best) | xsimd::isnan(v);
-          best = xsimd::select(m, v, best);
-          bi = xsimd::select(m, vi, bi);
-        };
-        take(v01, i00 + B(1.0f));
-        take(v10, i00 + B(static_cast<float>(W)));
-        take(v11, i00 + B(static_cast<float>(W + 1)));
-        best.store_unaligned(yr + ow);
-        xsimd::batch_cast<std::int32_t>(bi).store_unaligned(ar + ow);
+      for (; ow + S <= OW; ow += S)
+        max_pool_2x2_batch<Arch>(r0 + 2 * ow, r1 + 2 * ow, static_cast<float>(2 * oh * W + 2 * ow), W, yr + ow, ar + ow);
+      if (ow < OW) {
+        const std::int64_t t = OW - ow;
+        alignas(64) float p0[2 * S] = {}, p1[2 * S] = {}, yt[S];
+        alignas(64) std::int32_t at[S];
+        std::memcpy(p0, r0 + 2 * ow, static_cast<std::size_t>(2 * t) * sizeof(float));
+        std::memcpy(p1, r1 + 2 * ow, static_cast<std::size_t>(2 * t) * sizeof(float));
+        max_pool_2x2_batch<Arch>(p0, p1, static_cast<float>(2 * oh * W + 2 * ow), W, yt, at);
+        std::memcpy(yr + ow, yt, static_cast<std::size_t>(t) * sizeof(float));
+        std::memcpy(ar + ow, at, static_cast<std::size_t>(t) * sizeof(std::int32_t));
+        ow = OW;
       }
     }
     for (; ow < OW; ++ow) window_scalar(x, W, 2 * oh, 2 * oh + 2, 2 * ow, 2 * ow + 2, yr[ow], ar[ow]);
@@ -138,25 +161,53 @@ void max_pool2d_forward(Tensor<float>& y, Tensor<std::int32_t>& argmax, const Te
   std::int32_t* ad = argmax.data();
   parallel_for(0, NC, [&](std::int64_t i) {
     if (vgg)
-      pool_detail::max_pool_2x2s2_plane<Arch>(yd + i * OH * OW, ad + i * OH * OW, xd + i * H * W, H, W, OH, OW);
+      pool_detail::max_pool_2x2s2_plane<Arch>(yd + i * OH * OW, ad + i * OH * OW, xd + i * H * W, W, OH, OW);
     else
       pool_detail::max_pool_general_plane(yd + i * OH * OW, ad + i * OH * OW, xd + i * H * W, H, W, OH, OW, p);
   });
 }
 
 // dx [N, C, H, W] (assigned) from dy [N, C, OH, OW] and the forward's argmax. Overlapping
-// windows add in output order within a plane, as the reference.
+// windows add in output order within a plane, as the reference. When the argmax came from
+// disjoint 2x2/s2 windows (the caller says so by passing the pool's parameters), each input is
+// written once: g + 0 where it is its window's argmax (0 + g in the reference: the same, -0
+// included), 0 elsewhere; no separate zeroing pass.
 inline void max_pool2d_backward(Tensor<float>& dx, const Tensor<float>& dy, const Tensor<std::int32_t>& argmax) noexcept {
-  const std::int64_t NC = dx.dim(0) * dx.dim(1), HW = dx.dim(2) * dx.dim(3), OHW = dy.dim(2) * dy.dim(3);
+  const std::int64_t NC = dx.dim(0) * dx.dim(1), H = dx.dim(2), W = dx.dim(3), OH = dy.dim(2), OW = dy.dim(3);
+  const std::int64_t HW = H * W, OHW = OH * OW;
   float* dxd = dx.data();
   const float* dyd = dy.data();
   const std::int32_t* ad = argmax.data();
+  // argmax of 2x2/s2 windows never leaves its window, whatever the forward saw; other shapes
+  // (or a general-window argmax with these dims) take the scatter, which is always right.
+  const bool disjoint = OH == H / 2 && OW == W / 2;
   parallel_for(0, NC, [&](std::int64_t i) {
     float* d = dxd + i * HW;
-    std::memset(d, 0, static_cast<std::size_t>(HW) * sizeof(float));
     const float* g = dyd + i * OHW;
     const std::int32_t* a = ad + i * OHW;
-    for (std::int64_t o = 0; o < OHW; ++o) d[a[o]] += g[o];
+    auto scatter = [&] {
+      std::memset(d, 0, static_cast<std::size_t>(HW) * sizeof(float));
+      for (std::int64_t o = 0; o < OHW; ++o) d[a[o]] += g[o];
+    };
+    if (!disjoint) return scatter();
+    bool outside = false;  // an argmax outside its own 2x2 block: not 2x2/s2 windows after all
+    for (std::int64_t oh = 0; oh < OH; ++oh) {
+      float* d0 = d + 2 * oh * W;
+      float* d1 = d0 + W;
+      const std::int64_t i0 = 2 * oh * W;
+      for (std::int64_t ow = 0; ow < OW; ++ow) {
+        const std::int64_t k = a[oh * OW + ow] - i0 - 2 * ow;
+        const float v = g[oh * OW + ow] + 0.0f;
+        d0[2 * ow] = k == 0 ? v : 0.0f;
+        d0[2 * ow + 1] = k == 1 ? v : 0.0f;
+        d1[2 * ow] = k == W ? v : 0.0f;
+        d1[2 * ow + 1] = k == W + 1 ? v : 0.0f;
+        outside |= (k != 0) & (k != 1) & (k != W) & (k != W + 1);
+      }
+      if (W % 2) d0[W - 1] = d1[W - 1] = 0.0f;
+    }
+    if (outside) return scatter();
+    if (H % 2) std::memset(d + (H - 1) * W, 0, static_cast<std::size_t>(W) * sizeof(float));
   });
 }
 

@@ -62,7 +62,7 @@ struct WinogradFilterPack {
 
 // U = G g G^T in double, rounded once to float. g(k, c, r, s) returns the 3x3 filter tap.
 template <class Tap>
-WinogradFilterPack winograd_pack_filters(std::int64_t C, std::int64_t K, Tap g) {
+WinogradFilterPack winograd_pack_filters(std::int64_t C, std::int64_t K, Tap g_tap) {
   static constexpr double G[6][3] = {{1.0 / 4, 0, 0},
                                      {-1.0 / 6, -1.0 / 6, -1.0 / 6},
                                      {-1.0 / 6, 1.0 / 6, -1.0 / 6},
@@ -75,23 +75,31 @@ WinogradFilterPack winograd_pack_filters(std::int64_t C, std::int64_t K, Tap g) 
   f.Kp = winograd_round_up(K, kWinoPad);
   const std::int64_t n = kWinoPoints * C * f.Kp;
   f.u = make_aligned_buffer<float>(static_cast<std::size_t>(n));
-  std::fill(f.u.get(), f.u.get() + n, 0.0f);
-  for (std::int64_t k = 0; k < K; ++k)
+  const std::int64_t nblk = (f.Kp + kWinoKBlock - 1) / kWinoKBlock;
+  // One column block (<= 64 output channels) per iteration, channels innermost so the
+  // compiler vectorises; blocks are independent, so the result does not depend on threads.
+  auto block = [&](std::int64_t blk) {
+    const std::int64_t k0 = blk * kWinoKBlock, bw = std::min(kWinoKBlock, f.Kp - k0);
+    alignas(64) double g[9][kWinoKBlock], t[6][3][kWinoKBlock], u[kWinoKBlock];
     for (std::int64_t c = 0; c < C; ++c) {
-      double t[6][3];  // G g
+      for (int rs = 0; rs < 9; ++rs)
+        for (std::int64_t kk = 0; kk < bw; ++kk) g[rs][kk] = k0 + kk < K ? g_tap(k0 + kk, c, rs / 3, rs % 3) : 0.0;
       for (int a = 0; a < 6; ++a)
-        for (int s = 0; s < 3; ++s) {
-          double acc = 0;
-          for (int r = 0; r < 3; ++r) acc += G[a][r] * g(k, c, r, s);
-          t[a][s] = acc;
-        }
+        for (int s = 0; s < 3; ++s)
+          for (std::int64_t kk = 0; kk < bw; ++kk)
+            t[a][s][kk] = G[a][0] * g[s][kk] + G[a][1] * g[3 + s][kk] + G[a][2] * g[6 + s][kk];
       for (int a = 0; a < 6; ++a)
         for (int b = 0; b < 6; ++b) {
-          double acc = 0;
-          for (int s = 0; s < 3; ++s) acc += t[a][s] * G[b][s];
-          f.u[f.offset(a * 6 + b, c, k)] = static_cast<float>(acc);
+          for (std::int64_t kk = 0; kk < bw; ++kk) u[kk] = t[a][0][kk] * G[b][0] + t[a][1][kk] * G[b][1] + t[a][2][kk] * G[b][2];
+          float* dst = f.u.get() + (a * 6 + b) * C * f.Kp + k0 * C + c * bw;
+          for (std::int64_t kk = 0; kk < bw; ++kk) dst[kk] = static_cast<float>(u[kk]);
         }
     }
+  };
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (nblk > 1 && !omp_in_parallel())
+#endif
+  for (std::int64_t blk = 0; blk < nblk; ++blk) block(blk);
   return f;
 }
 
