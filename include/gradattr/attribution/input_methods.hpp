@@ -165,7 +165,7 @@ class IntegratedGradients {
 
   template <class T>
   Attribution<T> operator()(const Tensor<T>& x, const Target& target = {}) const {
-    return run(x, target, nullptr);
+    return run(x, target, static_cast<const Tensor<T>*>(nullptr));
   }
   template <class T>
   Attribution<T> operator()(const Tensor<T>& x, const Target& target, const Tensor<T>& baseline) const {

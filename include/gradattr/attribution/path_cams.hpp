@@ -82,7 +82,7 @@ class RsiGradCam {
 
   template <class T>
   Attribution<T> operator()(const Tensor<T>& x, const Target& target = {}) const {
-    return run(x, target, nullptr);
+    return run(x, target, static_cast<const Tensor<T>*>(nullptr));
   }
   template <class T>
   Attribution<T> operator()(const Tensor<T>& x, const Target& target, const Tensor<T>& baseline) const {
@@ -168,7 +168,7 @@ class IntegratedGradCam {
 
   template <class T>
   Attribution<T> operator()(const Tensor<T>& x, const Target& target = {}) const {
-    return run(x, target, nullptr);
+    return run(x, target, static_cast<const Tensor<T>*>(nullptr));
   }
   template <class T>
   Attribution<T> operator()(const Tensor<T>& x, const Target& target, const Tensor<T>& baseline) const {
