@@ -13,7 +13,9 @@
 // ReLU input and every pooling window at least ~1e-4 away from a kink. kink_free_random()
 // makes inputs whose values are pairwise distinct (spaced (hi − lo)/n apart) and away from 0,
 // which settles kinks at the first layer; deeper in a network, random weights put
-// pre-activations within eps of a kink with negligible probability. ReLU outputs of exactly 0
+// pre-activations within eps of a kink with negligible probability.
+// Also a check of "assign, don't accumulate": the analytic pass runs with NaN-filled gradient
+// buffers (Tape::poison_gradient_buffers). ReLU outputs of exactly 0
 // tying in a max-pool window are harmless (both sides of the difference see the same zeros).
 #include <algorithm>
 #include <cmath>
@@ -100,6 +102,9 @@ GradcheckResult gradcheck(F&& f, const std::vector<Tensor<double>>& inputs, cons
   std::vector<Tensor<double>> analytic;
   {
     Tape<double> tape;
+    // NaN-filled gradient buffers: an op that adds into a fresh buffer instead of assigning it
+    // then fails the check (dlib's "prefill with garbage" test, for every op gradcheck sees).
+    tape.poison_gradient_buffers(true);
     std::vector<V> vars;
     for (const auto& x : xs) vars.push_back(tape.variable(x));
     V out = evaluate(vars);
