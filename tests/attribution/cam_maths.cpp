@@ -3,6 +3,9 @@
 #include "gradattr/attribution/cam_maths.hpp"
 
 #include <cmath>
+#include <vector>
+
+#include "gradattr/core/parallel.hpp"
 
 #include "gradattr/attribution/display.hpp"
 #include "support/testing.hpp"
@@ -169,4 +172,24 @@ TEST_CASE("CAM maths is per image: a batch equals its images alone", "[attributi
     REQUIRE_CLOSE(cam::gradcam_pp_map(A.slice_batch(n), g.slice_batch(n)), m.slice_batch(n), 0, 0);
     REQUIRE_CLOSE(cam::layercam_map(A.slice_batch(n), g.slice_batch(n)), l.slice_batch(n), 0, 0);
   }
+}
+
+TEST_CASE("CAM maths gives the same bits with 1 and 2 threads", "[attribution]") {
+  const auto A = random_tensor<float>({3, 8, 5, 5}, 43, 0, 1), g = random_tensor<float>({3, 8, 5, 5}, 44);
+  auto run = [&] {
+    return std::vector<Tensor<float>>{cam::gradcam_map(A, g), cam::gradcam_pp_map(A, g), cam::xgradcam_map(A, g),
+                                      cam::hirescam_map(A, g), cam::layercam_map(A, g),
+                                      display_map(cam::layercam_map(A, g), 17, 17)};
+  };
+#ifdef _OPENMP
+  const int before = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const auto one = run();
+  omp_set_num_threads(2);
+  const auto two = run();
+  omp_set_num_threads(before);
+  for (std::size_t i = 0; i < one.size(); ++i) REQUIRE_CLOSE(one[i], two[i], 0, 0);
+#else
+  SUCCEED("built without OpenMP");
+#endif
 }
