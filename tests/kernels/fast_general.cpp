@@ -253,9 +253,8 @@ void check_pool(const Tensor<float>& x, const kernels::Pool2dParams& p) {
 
 TEST_CASE("fast max_pool2d equals the reference bit for bit: ties, NaN in SIMD body and tail", "[kernels][fast][pool]") {
   using P = kernels::Pool2dParams;
-  // Rows of 7, 14 (shorter than an AVX-512 batch: all padded tail), 18/19 (a batch and a
-  // tail), 33; even sizes with 3x3/s2/p1 give OH = H/2, which the backward's 2x2 fast path must
-  // recognise as overlapping windows and hand to the scatter.
+  // Output rows of 7 and 14 (shorter than an AVX-512 batch: all padded tail), 18/19 (a batch
+  // and a tail), 33 (two batches and a tail) for 2x2/s2; odd and even H, W for the others.
   const std::vector<Shape> shapes = {{1, 1, 2, 2},    {1, 3, 7, 9},     {3, 17, 37, 38}, {1, 64, 35, 67},
                                      {2, 3, 64, 65},  {1, 5, 28, 28},   {1, 3, 14, 15},  {1, 3, 16, 20}};
   const std::vector<P> params = {P{2, 2, 2, 2, 0, 0}, P{3, 3, 2, 2, 1, 1}, P{2, 2, 1, 1, 0, 0}, P{3, 2, 3, 1, 1, 1},
