@@ -32,6 +32,7 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gradattr/core/error.hpp"
@@ -76,8 +77,10 @@ inline std::string sniff_other_format(const std::uint8_t* p, std::size_t n) {
   return "";
 }
 
-// Walks the JPEG's segments (see the top of the file). Throws FormatError(prefix + rule).
-inline void prescan_jpeg(const std::uint8_t* p, std::size_t n, const std::string& prefix) {
+// Walks the JPEG's segments (see the top of the file); returns the first SOF's {width, height}
+// ({0, 0} if none). Throws FormatError(prefix + rule).
+inline std::pair<std::int64_t, std::int64_t> prescan_jpeg(const std::uint8_t* p, std::size_t n, const std::string& prefix) {
+  std::pair<std::int64_t, std::int64_t> size{0, 0};
   if (n < 4 || p[0] != 0xFF || p[1] != 0xD8) throw FormatError(prefix + "not a JPEG (no SOI marker)");
   std::size_t i = 2;
   bool in_scan = false;
@@ -92,13 +95,18 @@ inline void prescan_jpeg(const std::uint8_t* p, std::size_t n, const std::string
     if (p[i] != 0xFF) throw FormatError(prefix + "corrupt JPEG: expected a marker at byte " + std::to_string(i));
     const std::uint8_t m = p[i + 1];
     i += 2;
-    if (m == 0xD9) return;                              // EOI
+    if (m == 0xD9) return size;                         // EOI
     if ((m >= 0xD0 && m <= 0xD7) || m == 0x01) continue;  // standalone markers
     if (m == 0xD8) throw FormatError(prefix + "corrupt JPEG: a second SOI marker");
     if (i + 2 > n) throw FormatError(prefix + "truncated JPEG segment header");
     const std::size_t len = (static_cast<std::size_t>(p[i]) << 8) | p[i + 1];
     if (len < 2) throw FormatError(prefix + "corrupt JPEG: segment length " + std::to_string(len) + " below 2");
     if (i + len > n) throw FormatError(prefix + "truncated JPEG: a segment runs past the end of the file");
+    const bool sof = m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
+    if (sof && size.first == 0 && len >= 7) {
+      size.second = (std::int64_t{p[i + 3]} << 8) | p[i + 4];
+      size.first = (std::int64_t{p[i + 5]} << 8) | p[i + 6];
+    }
     if (m == 0xC4) {  // DHT: one or more tables
       std::size_t k = i + 2;
       const std::size_t end = i + len;
@@ -148,15 +156,25 @@ inline Image decode_image(const std::uint8_t* data, std::size_t size, const std:
     if (!other.empty()) throw FormatError(prefix + "unsupported image format " + other + " (gradattr reads PNG and JPEG)");
     throw FormatError(prefix + "not a PNG or JPEG file");
   }
-  if (jpeg) detail::prescan_jpeg(data, size, prefix);
+  // The announced size, checked here too so that the limits come first (stb has its own cap).
+  auto check_size = [&](std::int64_t w, std::int64_t h) {
+    if (w <= 0 || h <= 0) throw FormatError(prefix + "image is " + std::to_string(w) + "x" + std::to_string(h) + " (no pixels)");
+    if (w > limits.max_side || h > limits.max_side || w * h > limits.max_pixels)
+      throw FormatError(prefix + "image is " + std::to_string(w) + "x" + std::to_string(h) + ", over the limit of " +
+                        std::to_string(limits.max_side) + " per side and " + std::to_string(limits.max_pixels) + " pixels");
+  };
+  if (jpeg) {
+    const auto [jw, jh] = detail::prescan_jpeg(data, size, prefix);
+    if (jw == 0 && jh == 0) throw FormatError(prefix + "corrupt JPEG: no frame header (SOF)");
+    check_size(jw, jh);
+  } else if (size >= 24 && std::memcmp(data + 12, "IHDR", 4) == 0) {
+    check_size(detail::load_u32be(data + 16), detail::load_u32be(data + 20));
+  }
   const int len = static_cast<int>(size);
   int w = 0, h = 0, comp = 0;
   if (!detail::stb::stbi_info_from_memory(data, len, &w, &h, &comp))
     throw FormatError(prefix + "cannot read the image header: " + detail::stb::stbi_failure_reason());
-  if (w <= 0 || h <= 0) throw FormatError(prefix + "image is " + std::to_string(w) + "x" + std::to_string(h));
-  if (w > limits.max_side || h > limits.max_side || static_cast<std::int64_t>(w) * h > limits.max_pixels)
-    throw FormatError(prefix + "image is " + std::to_string(w) + "x" + std::to_string(h) + ", over the limit of " +
-                      std::to_string(limits.max_side) + " per side and " + std::to_string(limits.max_pixels) + " pixels");
+  check_size(w, h);
   const std::size_t budget = limits.budget_bytes_per_pixel * static_cast<std::size_t>(w) * static_cast<std::size_t>(h) +
                              2 * size + (std::size_t{16} << 20);
   Image img;
