@@ -38,16 +38,18 @@ using ConstMatMap = Eigen::Map<const RowMat, Eigen::Unaligned, Stride>;
 // stay in this machine's L3.
 inline constexpr std::int64_t kColBudget = std::int64_t{4} << 20;
 
-// A per-calling-thread scratch buffer that only grows (to at most kColBudget floats): repeated
-// calls do not pay for fresh pages. Shared by the OpenMP team the calling thread starts.
-inline float* workspace(std::int64_t n) {
-  thread_local std::shared_ptr<float[]> buf;
-  thread_local std::int64_t capacity = 0;
-  if (n > capacity) {
-    buf = make_aligned_buffer<float>(static_cast<std::size_t>(n));
-    capacity = n;
+// Per-thread scratch buffers that only grow: repeated calls do not pay for fresh pages.
+// Slot kShared belongs to the thread that calls a kernel and is shared with the OpenMP team it
+// starts; slot kPrivate is used by each team member for itself; kPartials holds dw partials.
+enum WorkspaceSlot { kShared = 0, kPrivate = 1, kPartials = 2 };
+inline float* workspace(std::int64_t n, int slot = kShared) {
+  thread_local std::shared_ptr<float[]> buf[3];
+  thread_local std::int64_t capacity[3] = {0, 0, 0};
+  if (n > capacity[slot]) {
+    buf[slot] = make_aligned_buffer<float>(static_cast<std::size_t>(n));
+    capacity[slot] = n;
   }
-  return buf.get();
+  return buf[slot].get();
 }
 
 struct Geometry {
@@ -268,20 +270,36 @@ inline void conv2d_gemm_backward_data(Tensor<float>& dx, const Tensor<float>& dy
   }
 }
 
-// dw [Co, Ci, KH, KW] and db [Co] (may be empty: not computed), both assigned, from dy and x
+// dw [Co, Ci, KH, KW] and db [Co] (may be empty: not computed), both assigned, from dy and x.
+//
+// Tasks are (row group g, block of K). A task walks its group's output rows in chunks small
+// enough that the im2col of its K rows stays in the thread's L2 (a private buffer), and adds
+// dy_chunk [Co, P] * col^T [P, Kb] into the group's partial dw. No barrier per chunk. With
+// several groups (small K: not enough K blocks to feed the threads) the partials are summed in
+// group order at the end. Groups and blocks depend only on the shapes: bitwise the same result
+// for any thread count.
 inline void conv2d_gemm_backward_weights(Tensor<float>& dw, Tensor<float>& db, const Tensor<float>& dy,
                                          const Tensor<float>& x, const Conv2dParams& p) noexcept {
   using namespace conv_detail;
   const Geometry g = geometry(x.shape(), dw.shape(), dy.shape(), p);
-  const std::int64_t K = g.K();
-  const auto chunks = plan_chunks(g);
-  float* col = g.pointwise() ? nullptr : workspace(K * max_chunk_columns(chunks, g));
-  const Split co_split = split(g.Co, 128), k_split = split(K, 512);
-  const std::int64_t tiles = co_split.parts * k_split.parts;
+  const std::int64_t K = g.K(), rows_total = g.N * g.OH;
+  const Split k_split = split(K, 256);
+  std::int64_t groups = 1;
+  if (k_split.parts < 16) {
+    groups = (16 + k_split.parts - 1) / k_split.parts;
+    groups = (groups + 3) / 4 * 4;
+  }
+  groups = std::max<std::int64_t>(1, std::min(groups, rows_total));
+  // Columns per chunk: about 1 MiB of im2col per task, at least 256 for the GEMM's depth.
+  const std::int64_t chunk_rows =
+      std::max<std::int64_t>(1, std::max<std::int64_t>(256, (std::int64_t{1} << 18) / k_split.size) / g.OW);
+  const std::int64_t tasks = groups * k_split.parts;
+  float* partials = groups > 1 ? workspace(groups * g.Co * K, kPartials) : nullptr;
   const float* dyd = dy.data();
   const float* xd = x.data();
   float* dwd = dw.data();
   float* dbd = db.empty() ? nullptr : db.data();
+  const bool pointwise = g.pointwise();
 #pragma omp parallel
   {
     if (dbd) {
@@ -293,27 +311,55 @@ inline void conv2d_gemm_backward_weights(Tensor<float>& dw, Tensor<float>& db, c
         dbd[co] = s;
       }
     }
-    bool first = true;
-    for (const Chunk& c : chunks) {
-      const Columns cols = chunk_columns(col, xd, c, g);
-      im2col_chunk(cols, xd, c, g);
-      const std::int64_t S = c.segment(g);
+    float* col = pointwise ? nullptr : workspace(k_split.size * chunk_rows * g.OW, kPrivate);
 #pragma omp for schedule(dynamic, 1)
-      for (std::int64_t t = 0; t < tiles; ++t) {
-        const std::int64_t mb = t / k_split.parts, kb = t % k_split.parts;
-        const std::int64_t co0 = co_split.begin(mb), co1 = co_split.end(mb);
-        const std::int64_t k0 = k_split.begin(kb), k1 = k_split.end(kb);
-        MatMap dwm(dwd + co0 * K + k0, co1 - co0, k1 - k0, Stride(K));
-        for (std::int64_t gi = 0; gi < c.images(); ++gi) {
-          ConstMatMap dym(dyd + ((c.n0 + gi) * g.Co + co0) * g.OHW() + c.oh0 * g.OW, co1 - co0, S, Stride(g.OHW()));
-          ConstMatMap xm(cols.at(gi, k0), k1 - k0, S, Stride(cols.row_stride));
-          if (first && gi == 0)
-            dwm.noalias() = dym * xm.transpose();
-          else
-            dwm.noalias() += dym * xm.transpose();
+    for (std::int64_t t = 0; t < tasks; ++t) {
+      const std::int64_t gi = t / k_split.parts, kb = t % k_split.parts;
+      const std::int64_t k0 = k_split.begin(kb), k1 = k_split.end(kb), nk = k1 - k0;
+      float* out = groups > 1 ? partials + gi * g.Co * K : dwd;
+      MatMap dwm(out + k0, g.Co, nk, Stride(K));
+      bool first = true;
+      // this group's output rows, [r0, r1) over all images' rows
+      const std::int64_t r0 = rows_total * gi / groups, r1 = rows_total * (gi + 1) / groups;
+      for (std::int64_t r = r0; r < r1;) {
+        const std::int64_t n = r / g.OH, oh0 = r % g.OH;
+        const std::int64_t oh1 = std::min({g.OH, oh0 + chunk_rows, oh0 + (r1 - r)});
+        const std::int64_t P = (oh1 - oh0) * g.OW;
+        const float* cols;
+        std::int64_t col_stride;
+        if (pointwise) {
+          cols = xd + (n * g.Ci + k0) * g.HW() + oh0 * g.OW;
+          col_stride = g.HW();
+        } else {
+          for (std::int64_t k = k0; k < k1; ++k) {
+            const std::int64_t ci = k / (g.KH * g.KW), kh = (k / g.KW) % g.KH, kw = k % g.KW;
+            im2col_row(col + (k - k0) * P, xd + (n * g.Ci + ci) * g.HW(), kh, kw, oh0, oh1, g);
+          }
+          cols = col;
+          col_stride = P;
+        }
+        ConstMatMap dym(dyd + n * g.Co * g.OHW() + oh0 * g.OW, g.Co, P, Stride(g.OHW()));
+        ConstMatMap xm(cols, nk, P, Stride(col_stride));
+        if (first)
+          dwm.noalias() = dym * xm.transpose();
+        else
+          dwm.noalias() += dym * xm.transpose();
+        first = false;
+        r += oh1 - oh0;
+      }
+      if (first) dwm.setZero();  // an empty group (more groups than rows cannot happen; kept safe)
+    }
+    if (groups > 1) {
+      const std::int64_t total = g.Co * K;
+#pragma omp for schedule(static)
+      for (std::int64_t i0 = 0; i0 < total; i0 += 1024) {
+        const std::int64_t i1 = std::min(total, i0 + 1024);
+        for (std::int64_t i = i0; i < i1; ++i) {
+          float s = partials[i];
+          for (std::int64_t gi = 1; gi < groups; ++gi) s += partials[gi * total + i];
+          dwd[i] = s;
         }
       }
-      first = false;
     }
   }
 }
