@@ -28,8 +28,8 @@ namespace {
 const kernels::Conv2dParams kSame{1, 1, 1, 1};
 
 // The error bound the fast path relies on (see conv3x3.hpp): with reduction length C,
-//   |y_hat - y| <= u * kWinogradGrowth * (9 C) * max|x| * max|w|  + u * |b|   (+ u |y| for ReLU-free rounding)
-// kWinogradGrowth = 2 * 2304 / 9: 2304 = max_ij (sum_xi |A_i,xi| (|G|1)_xi (|B^T|1)_xi)^2 is the
+//   |y_hat - y| <= u * kWinogradGrowth * (9 C) * max|x| * max|w|  +  u * max|b|
+// kWinogradGrowth = 2 * 2304 / 9: 2304 = max_ij (sum_a |A_ia| (|G|1)_a (|B^T|1)_a)^2 is the
 // Winograd amplification of a tap's magnitude (9 for direct convolution: each tap once); the
 // factor 2 covers the rounding of the transforms. The linear-in-C growth (instead of the
 // worst-case C^2 of a fully adversarial sum) is what float summation gives on data whose
