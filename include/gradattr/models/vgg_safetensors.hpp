@@ -183,6 +183,10 @@ inline VggFileLayout read_vgg_layout(const io::SafetensorsFile& f) {
     if (linears.empty()) throw fail("missing tensor 'classifier.0.weight' (no classifier found)");
     std::int64_t expect_idx = 0, in = -1;
     for (std::int64_t idx : linears) {
+      if (idx % 3 != 0)
+        throw fail("unexpected tensor 'classifier." + std::to_string(idx) + "." +
+                   (f.contains("classifier." + std::to_string(idx) + ".weight") ? "weight" : "bias") +
+                   "' (torchvision's Linear layers are at classifier.0, .3, .6, ...)");
       if (idx != expect_idx)
         throw fail("missing tensor 'classifier." + std::to_string(expect_idx) + ".weight' (found classifier." +
                    std::to_string(idx) + "; Linear layers are at classifier.0, .3, .6, ...)");
