@@ -1,0 +1,61 @@
+#pragma once
+// gradattr classify: the top-k classes of an image (or an NPY input) with their probabilities.
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include <gradattr/io/npy.hpp>
+#include <gradattr/kernels/softmax.hpp>
+
+#include "common.hpp"
+
+namespace gradattr_cli {
+
+struct ClassifyArgs {
+  ModelArgs model;
+  int top = 5;
+  std::string labels, save_logits;
+};
+
+// One label per line; an empty line is an empty label (the index still counts).
+inline std::vector<std::string> read_labels(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw gradattr::IoError(path + ": cannot open labels file");
+  std::vector<std::string> labels;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    labels.push_back(line);
+  }
+  return labels;
+}
+
+inline int run_classify(const ClassifyArgs& a) {
+  if (a.top < 1) throw UsageError("--top must be at least 1, got " + std::to_string(a.top));
+  Session s = open_session(a.model);
+  std::vector<std::string> labels = a.labels.empty() ? s.lm.model.class_names() : read_labels(a.labels);
+  const auto z = s.lm.model.forward(s.input.x);
+  if (!labels.empty() && static_cast<std::int64_t>(labels.size()) != z.dim(1))
+    throw UsageError((a.labels.empty() ? std::string("weights metadata") : "--labels " + a.labels) + ": " +
+                     std::to_string(labels.size()) + " labels for a model with " + std::to_string(z.dim(1)) + " classes");
+  if (!a.save_logits.empty()) gradattr::io::write_npy(a.save_logits, z);
+  gradattr::Tensor<float> p(z.shape());
+  gradattr::kernels::softmax(p, z);
+  const auto k = std::min<std::int64_t>(a.top, z.dim(1));
+  for (std::int64_t n = 0; n < z.dim(0); ++n) {
+    if (z.dim(0) > 1) std::printf("image %lld\n", static_cast<long long>(n));
+    std::vector<std::int64_t> idx(static_cast<std::size_t>(z.dim(1)));
+    std::iota(idx.begin(), idx.end(), 0);
+    std::stable_sort(idx.begin(), idx.end(), [&](auto i, auto j) { return z(n, i) > z(n, j); });
+    for (std::int64_t r = 0; r < k; ++r) {
+      const auto c = idx[static_cast<std::size_t>(r)];
+      std::printf("%lld\t%lld\t%.6f\t%s\n", static_cast<long long>(r + 1), static_cast<long long>(c), p(n, c),
+                  labels.empty() ? "" : labels[static_cast<std::size_t>(c)].c_str());
+    }
+  }
+  return 0;
+}
+
+}  // namespace gradattr_cli

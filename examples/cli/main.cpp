@@ -1,0 +1,68 @@
+// gradattr: the command-line tool (contract in docs/cli.md). Exit status 0 on success, 2 for bad
+// arguments, 1 for any other error, with a one-line message on stderr.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+#include <new>
+
+#include "cmd_bench.hpp"
+#include "cmd_classify.hpp"
+
+int main(int argc, char** argv) {
+  using namespace gradattr_cli;
+  CLI::App app{"gradattr: gradient-based attribution with pre-softmax, post-softmax and log-softmax scores"};
+  app.require_subcommand(1);
+
+  auto add_model_options = [](CLI::App* c, ModelArgs& m) {
+    c->add_option("--weights", m.weights, "safetensors weights, torchvision or timm VGG names (default: the shipped model)");
+    c->add_option("--arch", m.arch, "check the weights are this architecture (vgg11|vgg13|vgg16|vgg19)");
+    c->add_option("--image", m.image, "PNG or JPEG image (preprocessed as the model expects)");
+    c->add_option("--input", m.input, "raw input tensor, float32/float64 NPY [N,C,H,W] or [C,H,W]; no preprocessing");
+  };
+
+  ClassifyArgs classify;
+  auto* c = app.add_subcommand("classify", "top-k classes of an image");
+  add_model_options(c, classify.model);
+  c->add_option("--top", classify.top, "how many classes")->capture_default_str();
+  c->add_option("--labels", classify.labels, "class names, one per line (default: the weights' metadata)");
+  c->add_option("--save-logits", classify.save_logits, "write the raw logits [N, classes] as float32 NPY");
+
+  BenchArgs bench;
+  auto* b = app.add_subcommand("bench", "time end-to-end workloads (random seeded weights unless --weights)");
+  b->add_option("--weights", bench.weights, "safetensors weights (default: random seeded --arch)");
+  b->add_option("--arch", bench.arch, "vgg11|vgg13|vgg16|vgg19")->capture_default_str();
+  b->add_option("--size", bench.size, "input side")->capture_default_str();
+  b->add_option("--batch", bench.batch, "images per batch")->capture_default_str();
+  b->add_option("--repeat", bench.repeat, "timed runs after one warm-up")->capture_default_str();
+  b->add_option("--threads", bench.threads, "OpenMP threads (default: OpenMP's)");
+  b->add_option("--workload", bench.workload, "forward|input-grad|gradcam|full|rsi-gradcam|ig|all")->capture_default_str();
+  b->add_option("--steps", bench.steps, "path steps for rsi-gradcam and ig")->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "gradattr: %s\n", e.what());
+    return 2;
+  }
+  try {
+    if (*c) return run_classify(classify);
+    if (*b) return run_bench(bench);
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "gradattr: %s\n", e.what());
+    return 2;
+  } catch (const gradattr::ArgumentError& e) {
+    std::fprintf(stderr, "gradattr: %s\n", e.what());
+    return 2;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "gradattr: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gradattr: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
