@@ -74,9 +74,11 @@ class Conv2d {
   Shape output_shape(const Shape& x) const { return kernels::conv2d_output_shape(x, weight_.shape(), params_); }
 
   ad::Var<T> forward(const ad::Var<T>& x, Context<T>& ctx) const {
-    if (ctx.trains_parameters())
-      return ad::conv2d(x, ctx.parameter(weight_, "weight"), ctx.parameter(bias_, "bias"), params_,
-                        static_cast<const kernels::Conv2dPrepared<T>*>(nullptr));
+    if (ctx.trains_parameters()) {
+      const ad::Var<T> w = ctx.parameter(weight_, "weight");  // in this order: weight, then bias
+      const ad::Var<T> b = ctx.parameter(bias_, "bias");
+      return ad::conv2d(x, w, b, params_, static_cast<const kernels::Conv2dPrepared<T>*>(nullptr));
+    }
     return ad::conv2d(x, weight_, bias_, params_, prepared_.get());
   }
 
@@ -132,7 +134,9 @@ class Linear {
   Shape output_shape(const Shape& x) const { return kernels::linear_output_shape(x, weight_.shape()); }
 
   ad::Var<T> forward(const ad::Var<T>& x, Context<T>& ctx) const {
-    return ad::linear(x, ctx.parameter(weight_, "weight"), ctx.parameter(bias_, "bias"));
+    const ad::Var<T> w = ctx.parameter(weight_, "weight");  // in this order: weight, then bias
+    const ad::Var<T> b = ctx.parameter(bias_, "bias");
+    return ad::linear(x, w, b);
   }
 
   std::string describe() const {

@@ -1,0 +1,96 @@
+// nn layers: parameter validation, forward equal to the autodiff ops, prepared weights dropped on
+// mutable access and rebuilt by refresh(), Dropout as identity, output shapes.
+#include <catch2/catch.hpp>
+
+#include "gradattr/autodiff/ops.hpp"
+#include "gradattr/nn/layers.hpp"
+#include "support/testing.hpp"
+
+using namespace gradattr;
+using gradattr::testing::random_tensor;
+
+TEST_CASE("nn::Conv2d validates its parameters", "[nn][layers]") {
+  CHECK_THROWS_AS(nn::Conv2d<float>(Tensor<float>({4, 3, 3}), Tensor<float>({4})), ShapeError);
+  CHECK_THROWS_AS(nn::Conv2d<float>(Tensor<float>({4, 3, 3, 3}), Tensor<float>({3})), ShapeError);
+  nn::Conv2d<float> ok(Tensor<float>({4, 3, 3, 3}), Tensor<float>(), {1, 1, 1, 1});  // no bias is fine
+  CHECK(ok.in_channels() == 3);
+  CHECK(ok.out_channels() == 4);
+  CHECK(ok.output_shape(Shape{2, 3, 5, 6}) == Shape{2, 4, 5, 6});
+  CHECK_THROWS_AS(ok.output_shape(Shape{2, 2, 5, 6}), ShapeError);
+  CHECK(ok.describe() == "Conv2d(3, 4, 3x3, stride 1, pad 1)");
+}
+
+TEST_CASE("nn::Conv2d forward equals ad::conv2d; prepared weights follow the parameters", "[nn][layers]") {
+  const kernels::Conv2dParams same{1, 1, 1, 1};
+  const auto w = random_tensor<float>({8, 5, 3, 3}, 1), b = random_tensor<float>({8}, 2);
+  const auto x = random_tensor<float>({2, 5, 9, 7}, 3);
+  nn::Conv2d<float> conv(w.clone(), b.clone(), same);
+  REQUIRE(conv.prepared() != nullptr);
+  nn::Context<float> ctx;
+  const auto ref = ad::conv2d(ad::Var<float>(x), w, b, same).value();
+  REQUIRE_CLOSE(conv.forward(x, ctx).value(), ref, 1e-5, 1e-5);
+
+  // An in-place update through mutable access drops the prepared weights: still correct.
+  Tensor<float>& wm = conv.mutable_weight();
+  CHECK(conv.prepared() == nullptr);
+  for (auto& v : wm) v *= -2;
+  const auto w2 = wm.clone();
+  const auto ref2 = ad::conv2d(ad::Var<float>(x), w2, b, same).value();
+  REQUIRE_CLOSE(conv.forward(x, ctx).value(), ref2, 1e-5, 1e-5);
+  conv.refresh();
+  CHECK(conv.prepared() != nullptr);
+  REQUIRE_CLOSE(conv.forward(x, ctx).value(), ref2, 1e-5, 1e-5);
+  conv.for_each_parameter([](const char*, Tensor<float>&) {});
+  CHECK(conv.prepared() == nullptr);
+  std::as_const(conv).for_each_parameter([](const char*, const Tensor<float>&) {});
+}
+
+TEST_CASE("nn::Linear validates and computes x wᵀ + b", "[nn][layers]") {
+  CHECK_THROWS_AS(nn::Linear<double>(Tensor<double>({3}), Tensor<double>({3})), ShapeError);
+  CHECK_THROWS_AS(nn::Linear<double>(Tensor<double>({3, 2}), Tensor<double>({2})), ShapeError);
+  nn::Linear<double> fc(Tensor<double>({2, 3}, {1, 2, 3, 4, 5, 6}), Tensor<double>({2}, {10, 20}));
+  nn::Context<double> ctx;
+  const auto y = fc.forward(Tensor<double>({1, 3}, {1, 1, 2}), ctx).value();
+  REQUIRE_CLOSE(y, Tensor<double>({1, 2}, {10 + 9, 20 + 21}), 0, 0);
+  CHECK(fc.output_shape(Shape{5, 3}) == Shape{5, 2});
+  CHECK_THROWS_AS(fc.output_shape(Shape{5, 4}), ShapeError);
+}
+
+TEST_CASE("nn: parameter-free layers", "[nn][layers]") {
+  nn::Context<float> ctx;
+  const auto x = random_tensor<float>({2, 3, 5, 4}, 4);
+  ad::Tape<float> tape;
+  auto vx = tape.variable(x);
+  SECTION("Dropout is the identity and records nothing") {
+    nn::Dropout<float> d;
+    const auto y = d.forward(vx, ctx);
+    CHECK(y.index() == vx.index());
+    CHECK(tape.size() == 1);
+    CHECK(d.output_shape(x.shape()) == x.shape());
+  }
+  SECTION("ReLU") {
+    nn::ReLU<float> r;
+    const auto y = r.forward(x, ctx).value();
+    for (std::int64_t i = 0; i < x.numel(); ++i) CHECK(y[i] == std::max(x[i], 0.0f));
+  }
+  SECTION("Flatten") {
+    nn::Flatten<float> f;
+    CHECK(f.output_shape(x.shape()) == Shape{2, 60});
+    CHECK(f.forward(vx, ctx).shape() == Shape{2, 60});
+  }
+  SECTION("MaxPool2d") {
+    nn::MaxPool2d<float> p;
+    CHECK(p.output_shape(x.shape()) == Shape{2, 3, 2, 2});
+    CHECK_THROWS_AS(p.output_shape(Shape{1, 1, 1, 4}), ShapeError);
+  }
+  SECTION("AdaptiveAvgPool2d upsamples a smaller map by replication") {
+    nn::AdaptiveAvgPool2d<float> a;
+    const auto small = random_tensor<float>({1, 1, 2, 2}, 5);
+    const auto y = a.forward(small, ctx).value();
+    REQUIRE(y.shape() == Shape{1, 1, 7, 7});
+    // PyTorch's windows for 2 -> 7: rows 0-3 read input row 0, row 3 averages both rows.
+    CHECK(y(0, 0, 0, 0) == small(0, 0, 0, 0));
+    CHECK(y(0, 0, 6, 6) == small(0, 0, 1, 1));
+    CHECK(y(0, 0, 3, 0) == Approx((small(0, 0, 0, 0) + small(0, 0, 1, 0)) / 2));
+  }
+}

@@ -1,0 +1,136 @@
+// nn::Sequential: names and aliases, cut points, the training forward (parameter gradients
+// against central differences through in-place parameter updates), parameters() and refresh().
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <utility>
+
+#include "gradattr/autodiff/grad.hpp"
+#include "gradattr/autodiff/gradcheck.hpp"
+#include "gradattr/nn/sequential.hpp"
+#include "support/testing.hpp"
+
+using namespace gradattr;
+using gradattr::testing::random_tensor;
+
+namespace {
+
+// conv(1->3, 3x3 pad 1) relu pool conv(3->2, 3x3 pad 1) relu avgpool(2x2) flatten linear(8->4)
+template <class T>
+nn::Sequential<T> small_net(std::uint64_t seed) {
+  const kernels::Conv2dParams same{1, 1, 1, 1};
+  nn::Sequential<T> s;
+  s.add("c1", nn::Conv2d<T>(random_tensor<T>({3, 1, 3, 3}, seed), random_tensor<T>({3}, seed + 1, -0.1, 0.1), same));
+  s.add("r1", nn::ReLU<T>{});
+  s.add("p1", nn::MaxPool2d<T>{});
+  s.add("c2", nn::Conv2d<T>(random_tensor<T>({2, 3, 3, 3}, seed + 2), random_tensor<T>({2}, seed + 3, -0.1, 0.1), same));
+  s.add("r2", nn::ReLU<T>{});
+  s.add("gap", nn::AdaptiveAvgPool2d<T>{{}, 2, 2});
+  s.add("flat", nn::Flatten<T>{});
+  s.add("fc", nn::Linear<T>(random_tensor<T>({4, 8}, seed + 4), random_tensor<T>({4}, seed + 5)));
+  s.add("drop", nn::Dropout<T>{});
+  s.add_alias("last_conv", "r2");
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("nn::Sequential: names, aliases and their errors", "[nn][sequential]") {
+  auto s = small_net<float>(1);
+  CHECK(s.layer_names() == std::vector<std::string>{"c1", "r1", "p1", "c2", "r2", "gap", "flat", "fc", "drop"});
+  CHECK(s.resolve_layer("last_conv") == "r2");
+  CHECK(s.resolve_layer("input") == "input");
+  CHECK(s.num_classes() == 4);
+  CHECK_THROWS_AS(s.add("c1", nn::ReLU<float>{}), ArgumentError);
+  CHECK_THROWS_AS(s.add("input", nn::ReLU<float>{}), ArgumentError);
+  CHECK_THROWS_AS(s.add("last_conv", nn::ReLU<float>{}), ArgumentError);
+  CHECK_THROWS_AS(s.add_alias("x", "nothing"), ArgumentError);
+  CHECK_THROWS_AS(s.add_alias("c2", "c1"), ArgumentError);
+  try {
+    (void)s.resolve_layer("c3");
+    FAIL("no error");
+  } catch (const ArgumentError& e) {
+    CHECK_THAT(e.what(), Catch::Contains("unknown layer 'c3'") && Catch::Contains("input, c1, r1, p1, c2") &&
+                             Catch::Contains("last_conv (r2)"));
+  }
+  CHECK(std::holds_alternative<nn::Linear<float>>(s.layer("fc")));
+}
+
+TEST_CASE("nn::Sequential: cut points and tapes", "[nn][sequential]") {
+  const auto s = small_net<double>(2);
+  const auto x = random_tensor<double>({2, 1, 8, 8}, 3);
+  const auto z = s.forward(x);
+  REQUIRE(z.shape() == Shape{2, 4});
+  for (const auto& L : {"input", "c1", "r1", "p1", "c2", "r2", "gap", "flat", "fc", "drop"}) {
+    ad::Tape<double> tape;
+    REQUIRE_CLOSE(s.forward_from(tape.variable(s.forward_until(x, L)), L, tape).value(), z, 0, 0);
+  }
+  ad::Tape<double> t1, t2;
+  auto a = t1.variable(x);
+  CHECK_THROWS_AS(s.forward_from(a, "input", t2), ArgumentError);
+  CHECK_THROWS_AS(s.forward_train(a, t2), ArgumentError);
+  // A ShapeError names the layer.
+  try {
+    (void)s.forward(random_tensor<double>({1, 2, 8, 8}, 1));
+    FAIL("no error");
+  } catch (const ShapeError& e) {
+    CHECK_THAT(e.what(), Catch::Contains("layer 'c1'"));
+  }
+}
+
+TEST_CASE("nn::Sequential: training forward gives parameter gradients that match finite differences",
+          "[nn][sequential][train]") {
+  auto s = small_net<double>(4);
+  const auto x = ad::kink_free_random(Shape{2, 1, 6, 6}, 5);
+  const std::vector<std::int64_t> cls{1, 3};
+  auto loss = [&](const ad::Var<double>& logits) { return ad::sum(ad::gather(ad::log_softmax(logits), cls)); };
+
+  ad::Tape<double> tape;
+  const auto out = s.forward_train(x, tape);
+  const auto grads = ad::grad(tape, loss(out.logits), out.vars());
+  auto params = s.parameters();
+  REQUIRE(out.parameters.size() == params.size());
+  REQUIRE(params.size() == 6);
+  double worst = 0;
+  for (std::size_t k = 0; k < params.size(); ++k) {
+    INFO(params[k].name);
+    CHECK(out.parameters[k].name == params[k].name);
+    REQUIRE(grads[k].shape() == params[k].tensor.shape());
+    Tensor<double>& p = params[k].tensor;  // updated in place, as an optimiser would
+    for (std::int64_t i = 0; i < p.numel(); ++i) {
+      const double p0 = p[i], eps = 1e-6;
+      p[i] = p0 + eps;
+      const double fp = loss(s.forward(x)).value()[0];
+      p[i] = p0 - eps;
+      const double fm = loss(s.forward(x)).value()[0];
+      p[i] = p0;
+      const double numeric = (fp - fm) / (2 * eps);
+      worst = std::max(worst, std::abs(grads[k][i] - numeric) / (1e-5 + 1e-3 * std::abs(numeric)));
+    }
+  }
+  INFO("worst error / tolerance " << worst);
+  CHECK(worst < 1);
+  CHECK(out.parameters[0].name == "c1.weight");
+  CHECK(out.parameters[5].name == "fc.bias");
+}
+
+TEST_CASE("nn::Sequential: an in-place update through parameters() is seen by forward, before and after refresh()",
+          "[nn][sequential][train]") {
+  auto s = small_net<float>(6);
+  const auto x = random_tensor<float>({1, 1, 8, 8}, 7);
+  const auto before = s.forward(x);
+  for (auto& p : s.parameters())  // drops the prepared conv weights
+    for (auto& v : p.tensor) v *= 0.5f;
+  const auto after = s.forward(x);
+  // The same network built from the halved tensors (fresh prepared weights).
+  nn::Sequential<float> fresh;
+  for (const auto& e : s.layers()) fresh.add(e.name, e.layer);
+  fresh.refresh();
+  REQUIRE_CLOSE(after, fresh.forward(x), 1e-6, 1e-5);
+  s.refresh();
+  REQUIRE_CLOSE(s.forward(x), after, 1e-6, 1e-5);
+  bool changed = false;
+  for (std::int64_t i = 0; i < before.numel(); ++i) changed |= before[i] != after[i];
+  CHECK(changed);
+  CHECK(std::as_const(s).parameter_count() == 3 * 9 + 3 + 2 * 27 + 2 + 32 + 4);
+}
