@@ -172,8 +172,8 @@ inline Image decode_image(const std::uint8_t* data, std::size_t size, const std:
   }
   const int len = static_cast<int>(size);
   int w = 0, h = 0, comp = 0;
-  if (!detail::stb::stbi_info_from_memory(data, len, &w, &h, &comp))
-    throw FormatError(prefix + "cannot read the image header: " + detail::stb::stbi_failure_reason());
+  if (!detail::stb::gradattr_stbi_info_from_memory(data, len, &w, &h, &comp))
+    throw FormatError(prefix + "cannot read the image header: " + detail::stb::gradattr_stbi_failure_reason());
   check_size(w, h);
   const std::size_t budget = limits.budget_bytes_per_pixel * static_cast<std::size_t>(w) * static_cast<std::size_t>(h) +
                              2 * size + (std::size_t{16} << 20);
@@ -181,19 +181,19 @@ inline Image decode_image(const std::uint8_t* data, std::size_t size, const std:
   {
     detail::BudgetScope scope(budget);
     int w2 = 0, h2 = 0, c2 = 0;
-    std::uint8_t* pixels = detail::stb::stbi_load_from_memory(data, len, &w2, &h2, &c2, 3);
+    std::uint8_t* pixels = detail::stb::gradattr_stbi_load_from_memory(data, len, &w2, &h2, &c2, 3);
     if (!pixels && detail::stb_budget.refused)
       throw FormatError(prefix + "cannot decode: outofmem (decoding needs more than the budget of " + std::to_string(budget) +
                         " bytes for a " + std::to_string(w) + "x" + std::to_string(h) + " image; corrupt or crafted?)");
-    if (!pixels) throw FormatError(prefix + "cannot decode: " + detail::stb::stbi_failure_reason());
+    if (!pixels) throw FormatError(prefix + "cannot decode: " + detail::stb::gradattr_stbi_failure_reason());
     if (w2 != w || h2 != h) {
-      detail::stb::stbi_image_free(pixels);
+      detail::stb::gradattr_stbi_image_free(pixels);
       throw FormatError(prefix + "decoded size differs from the header");
     }
     img.width = w;
     img.height = h;
     img.rgb.assign(pixels, pixels + static_cast<std::size_t>(w) * static_cast<std::size_t>(h) * 3);
-    detail::stb::stbi_image_free(pixels);
+    detail::stb::gradattr_stbi_image_free(pixels);
   }
   return img;
 }

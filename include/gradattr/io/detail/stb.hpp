@@ -8,7 +8,8 @@
 // Clang and MSVC), include guards included. So a user's stb_image.h — included before or after
 // this header, in this or another translation unit, implemented or not, with any options — sees
 // exactly the macros it would have seen without gradattr, and gradattr's copy ignores the
-// user's options. Every function is static: nothing is exported, no symbol can clash.
+// user's options. Every function is static: nothing is exported, no symbol can clash; the
+// extern "C" API of stb_image is renamed gradattr_stbi_* (see below).
 // (The macro lists follow Debian 12's stb, stb_image 2.27 / stb_image_write 1.16.)
 #include <algorithm>
 #include <cstddef>
@@ -277,6 +278,144 @@ inline void* stb_budget_realloc(void* q, std::size_t n) noexcept {
 #undef stbi__vertically_flip_on_load
 #undef stbi_inline
 #undef stbi_lrot
+// stb_image declares its API extern "C": C-linkage functions of the same name are the same
+// function whatever the namespace, so a user's global stbi_load and a static one here would
+// collide in one translation unit. The API is therefore renamed gradattr_stbi_* in this copy.
+#pragma push_macro("stbi__unpremultiply_on_load_thread")
+#pragma push_macro("stbi_convert_iphone_png_to_rgb")
+#pragma push_macro("stbi_convert_iphone_png_to_rgb_thread")
+#pragma push_macro("stbi_convert_wchar_to_utf8")
+#pragma push_macro("stbi_failure_reason")
+#pragma push_macro("stbi_hdr_to_ldr_gamma")
+#pragma push_macro("stbi_hdr_to_ldr_scale")
+#pragma push_macro("stbi_image_free")
+#pragma push_macro("stbi_info")
+#pragma push_macro("stbi_info_from_callbacks")
+#pragma push_macro("stbi_info_from_file")
+#pragma push_macro("stbi_info_from_memory")
+#pragma push_macro("stbi_is_16_bit")
+#pragma push_macro("stbi_is_16_bit_from_callbacks")
+#pragma push_macro("stbi_is_16_bit_from_file")
+#pragma push_macro("stbi_is_16_bit_from_memory")
+#pragma push_macro("stbi_is_hdr")
+#pragma push_macro("stbi_is_hdr_from_callbacks")
+#pragma push_macro("stbi_is_hdr_from_file")
+#pragma push_macro("stbi_is_hdr_from_memory")
+#pragma push_macro("stbi_ldr_to_hdr_gamma")
+#pragma push_macro("stbi_ldr_to_hdr_scale")
+#pragma push_macro("stbi_load")
+#pragma push_macro("stbi_load_16")
+#pragma push_macro("stbi_load_16_from_callbacks")
+#pragma push_macro("stbi_load_16_from_memory")
+#pragma push_macro("stbi_load_from_callbacks")
+#pragma push_macro("stbi_load_from_file")
+#pragma push_macro("stbi_load_from_file_16")
+#pragma push_macro("stbi_load_from_memory")
+#pragma push_macro("stbi_load_gif_from_memory")
+#pragma push_macro("stbi_loadf")
+#pragma push_macro("stbi_loadf_from_callbacks")
+#pragma push_macro("stbi_loadf_from_file")
+#pragma push_macro("stbi_loadf_from_memory")
+#pragma push_macro("stbi_set_flip_vertically_on_load")
+#pragma push_macro("stbi_set_flip_vertically_on_load_thread")
+#pragma push_macro("stbi_set_unpremultiply_on_load")
+#pragma push_macro("stbi_set_unpremultiply_on_load_thread")
+#pragma push_macro("stbi_zlib_decode_buffer")
+#pragma push_macro("stbi_zlib_decode_malloc")
+#pragma push_macro("stbi_zlib_decode_malloc_guesssize")
+#pragma push_macro("stbi_zlib_decode_malloc_guesssize_headerflag")
+#pragma push_macro("stbi_zlib_decode_noheader_buffer")
+#pragma push_macro("stbi_zlib_decode_noheader_malloc")
+#undef stbi__unpremultiply_on_load_thread
+#define stbi__unpremultiply_on_load_thread gradattr_stbi__unpremultiply_on_load_thread
+#undef stbi_convert_iphone_png_to_rgb
+#define stbi_convert_iphone_png_to_rgb gradattr_stbi_convert_iphone_png_to_rgb
+#undef stbi_convert_iphone_png_to_rgb_thread
+#define stbi_convert_iphone_png_to_rgb_thread gradattr_stbi_convert_iphone_png_to_rgb_thread
+#undef stbi_convert_wchar_to_utf8
+#define stbi_convert_wchar_to_utf8 gradattr_stbi_convert_wchar_to_utf8
+#undef stbi_failure_reason
+#define stbi_failure_reason gradattr_stbi_failure_reason
+#undef stbi_hdr_to_ldr_gamma
+#define stbi_hdr_to_ldr_gamma gradattr_stbi_hdr_to_ldr_gamma
+#undef stbi_hdr_to_ldr_scale
+#define stbi_hdr_to_ldr_scale gradattr_stbi_hdr_to_ldr_scale
+#undef stbi_image_free
+#define stbi_image_free gradattr_stbi_image_free
+#undef stbi_info
+#define stbi_info gradattr_stbi_info
+#undef stbi_info_from_callbacks
+#define stbi_info_from_callbacks gradattr_stbi_info_from_callbacks
+#undef stbi_info_from_file
+#define stbi_info_from_file gradattr_stbi_info_from_file
+#undef stbi_info_from_memory
+#define stbi_info_from_memory gradattr_stbi_info_from_memory
+#undef stbi_is_16_bit
+#define stbi_is_16_bit gradattr_stbi_is_16_bit
+#undef stbi_is_16_bit_from_callbacks
+#define stbi_is_16_bit_from_callbacks gradattr_stbi_is_16_bit_from_callbacks
+#undef stbi_is_16_bit_from_file
+#define stbi_is_16_bit_from_file gradattr_stbi_is_16_bit_from_file
+#undef stbi_is_16_bit_from_memory
+#define stbi_is_16_bit_from_memory gradattr_stbi_is_16_bit_from_memory
+#undef stbi_is_hdr
+#define stbi_is_hdr gradattr_stbi_is_hdr
+#undef stbi_is_hdr_from_callbacks
+#define stbi_is_hdr_from_callbacks gradattr_stbi_is_hdr_from_callbacks
+#undef stbi_is_hdr_from_file
+#define stbi_is_hdr_from_file gradattr_stbi_is_hdr_from_file
+#undef stbi_is_hdr_from_memory
+#define stbi_is_hdr_from_memory gradattr_stbi_is_hdr_from_memory
+#undef stbi_ldr_to_hdr_gamma
+#define stbi_ldr_to_hdr_gamma gradattr_stbi_ldr_to_hdr_gamma
+#undef stbi_ldr_to_hdr_scale
+#define stbi_ldr_to_hdr_scale gradattr_stbi_ldr_to_hdr_scale
+#undef stbi_load
+#define stbi_load gradattr_stbi_load
+#undef stbi_load_16
+#define stbi_load_16 gradattr_stbi_load_16
+#undef stbi_load_16_from_callbacks
+#define stbi_load_16_from_callbacks gradattr_stbi_load_16_from_callbacks
+#undef stbi_load_16_from_memory
+#define stbi_load_16_from_memory gradattr_stbi_load_16_from_memory
+#undef stbi_load_from_callbacks
+#define stbi_load_from_callbacks gradattr_stbi_load_from_callbacks
+#undef stbi_load_from_file
+#define stbi_load_from_file gradattr_stbi_load_from_file
+#undef stbi_load_from_file_16
+#define stbi_load_from_file_16 gradattr_stbi_load_from_file_16
+#undef stbi_load_from_memory
+#define stbi_load_from_memory gradattr_stbi_load_from_memory
+#undef stbi_load_gif_from_memory
+#define stbi_load_gif_from_memory gradattr_stbi_load_gif_from_memory
+#undef stbi_loadf
+#define stbi_loadf gradattr_stbi_loadf
+#undef stbi_loadf_from_callbacks
+#define stbi_loadf_from_callbacks gradattr_stbi_loadf_from_callbacks
+#undef stbi_loadf_from_file
+#define stbi_loadf_from_file gradattr_stbi_loadf_from_file
+#undef stbi_loadf_from_memory
+#define stbi_loadf_from_memory gradattr_stbi_loadf_from_memory
+#undef stbi_set_flip_vertically_on_load
+#define stbi_set_flip_vertically_on_load gradattr_stbi_set_flip_vertically_on_load
+#undef stbi_set_flip_vertically_on_load_thread
+#define stbi_set_flip_vertically_on_load_thread gradattr_stbi_set_flip_vertically_on_load_thread
+#undef stbi_set_unpremultiply_on_load
+#define stbi_set_unpremultiply_on_load gradattr_stbi_set_unpremultiply_on_load
+#undef stbi_set_unpremultiply_on_load_thread
+#define stbi_set_unpremultiply_on_load_thread gradattr_stbi_set_unpremultiply_on_load_thread
+#undef stbi_zlib_decode_buffer
+#define stbi_zlib_decode_buffer gradattr_stbi_zlib_decode_buffer
+#undef stbi_zlib_decode_malloc
+#define stbi_zlib_decode_malloc gradattr_stbi_zlib_decode_malloc
+#undef stbi_zlib_decode_malloc_guesssize
+#define stbi_zlib_decode_malloc_guesssize gradattr_stbi_zlib_decode_malloc_guesssize
+#undef stbi_zlib_decode_malloc_guesssize_headerflag
+#define stbi_zlib_decode_malloc_guesssize_headerflag gradattr_stbi_zlib_decode_malloc_guesssize_headerflag
+#undef stbi_zlib_decode_noheader_buffer
+#define stbi_zlib_decode_noheader_buffer gradattr_stbi_zlib_decode_noheader_buffer
+#undef stbi_zlib_decode_noheader_malloc
+#define stbi_zlib_decode_noheader_malloc gradattr_stbi_zlib_decode_noheader_malloc
 #define STB_IMAGE_IMPLEMENTATION
 #define STB_IMAGE_STATIC
 #define STBI_ONLY_PNG
@@ -307,6 +446,51 @@ namespace gradattr::io::detail::stb {
 #include <stb_image.h>
 }  // namespace gradattr::io::detail::stb
 #pragma GCC diagnostic pop
+#pragma pop_macro("stbi_zlib_decode_noheader_malloc")
+#pragma pop_macro("stbi_zlib_decode_noheader_buffer")
+#pragma pop_macro("stbi_zlib_decode_malloc_guesssize_headerflag")
+#pragma pop_macro("stbi_zlib_decode_malloc_guesssize")
+#pragma pop_macro("stbi_zlib_decode_malloc")
+#pragma pop_macro("stbi_zlib_decode_buffer")
+#pragma pop_macro("stbi_set_unpremultiply_on_load_thread")
+#pragma pop_macro("stbi_set_unpremultiply_on_load")
+#pragma pop_macro("stbi_set_flip_vertically_on_load_thread")
+#pragma pop_macro("stbi_set_flip_vertically_on_load")
+#pragma pop_macro("stbi_loadf_from_memory")
+#pragma pop_macro("stbi_loadf_from_file")
+#pragma pop_macro("stbi_loadf_from_callbacks")
+#pragma pop_macro("stbi_loadf")
+#pragma pop_macro("stbi_load_gif_from_memory")
+#pragma pop_macro("stbi_load_from_memory")
+#pragma pop_macro("stbi_load_from_file_16")
+#pragma pop_macro("stbi_load_from_file")
+#pragma pop_macro("stbi_load_from_callbacks")
+#pragma pop_macro("stbi_load_16_from_memory")
+#pragma pop_macro("stbi_load_16_from_callbacks")
+#pragma pop_macro("stbi_load_16")
+#pragma pop_macro("stbi_load")
+#pragma pop_macro("stbi_ldr_to_hdr_scale")
+#pragma pop_macro("stbi_ldr_to_hdr_gamma")
+#pragma pop_macro("stbi_is_hdr_from_memory")
+#pragma pop_macro("stbi_is_hdr_from_file")
+#pragma pop_macro("stbi_is_hdr_from_callbacks")
+#pragma pop_macro("stbi_is_hdr")
+#pragma pop_macro("stbi_is_16_bit_from_memory")
+#pragma pop_macro("stbi_is_16_bit_from_file")
+#pragma pop_macro("stbi_is_16_bit_from_callbacks")
+#pragma pop_macro("stbi_is_16_bit")
+#pragma pop_macro("stbi_info_from_memory")
+#pragma pop_macro("stbi_info_from_file")
+#pragma pop_macro("stbi_info_from_callbacks")
+#pragma pop_macro("stbi_info")
+#pragma pop_macro("stbi_image_free")
+#pragma pop_macro("stbi_hdr_to_ldr_scale")
+#pragma pop_macro("stbi_hdr_to_ldr_gamma")
+#pragma pop_macro("stbi_failure_reason")
+#pragma pop_macro("stbi_convert_wchar_to_utf8")
+#pragma pop_macro("stbi_convert_iphone_png_to_rgb_thread")
+#pragma pop_macro("stbi_convert_iphone_png_to_rgb")
+#pragma pop_macro("stbi__unpremultiply_on_load_thread")
 #pragma pop_macro("stbi_lrot")
 #pragma pop_macro("stbi_inline")
 #pragma pop_macro("stbi__vertically_flip_on_load")
