@@ -6,13 +6,15 @@
 //   backward-data     dcol  [K, P]  = w^T [K, Co] * dy[n] [Co, P], then col2im (adds into dx)
 //   backward-weights  dw    [Co, K] = sum_n dy[n] [Co, P] * col[n]^T [P, K];  db = row sums of dy
 //
-// The output columns are cut into chunks (a range of output rows of one image, or several
-// whole images) whose column matrix fits kColBudget floats, so the workspace is bounded
-// whatever the batch and image size. One OpenMP team walks the chunks: it fills the column
-// matrix (rows split over threads), then computes GEMM tiles, Eigen running serially inside
-// the team. Chunks and tiles depend only on the shapes, never on the thread count, and every
-// output element is produced by one tile in a fixed order (dw accumulates over chunks in chunk
-// order), so results are bitwise identical for any number of threads.
+// Forward and backward-data cut the output columns into chunks (a range of output rows of one
+// image, or several whole images) whose column matrix fits kColBudget floats, so the workspace
+// is bounded whatever the batch and image size. One OpenMP team walks the chunks: it fills the
+// column matrix (rows split over threads), then computes GEMM tiles, Eigen running serially
+// inside the team. Backward-weights has its own task layout (see there). Chunks, tiles and
+// tasks depend only on the shapes, never on the thread count, and every output element is
+// produced by one task in a fixed order, so results are bitwise identical for any number of
+// threads. Workspace: per calling thread at most kColBudget floats (forward/backward-data),
+// per team member ~1 MiB of private im2col, and dw partials when K is small (see there).
 #include "gradattr/kernels/fast/intrinsics.hpp"  // first: see there
 #include <Eigen/Core>
 #include <algorithm>
