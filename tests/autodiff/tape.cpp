@@ -46,9 +46,10 @@ TEST_CASE("clear() invalidates earlier Vars; the tape is reusable", "[autodiff][
   auto x = tape.variable(Tensor<double>(Shape{3}, 2.0));
   auto y = exp(x);
   auto s = sum(y);
+  const auto generation = tape.generation();
   tape.clear();
   REQUIRE(tape.size() == 0);
-  REQUIRE(tape.generation() == 1);
+  REQUIRE(tape.generation() != generation);
   REQUIRE_THROWS_AS(relu(x), ArgumentError);
   REQUIRE_THROWS_WITH(relu(x), Catch::Contains("relu") && Catch::Contains("Tape::clear()"));
   REQUIRE_THROWS_WITH(sum(y), Catch::Contains("sum") && Catch::Contains("Tape::clear()"));

@@ -10,12 +10,13 @@
 //    shape. An op type without `backward(dy, ctx)` does not compile.
 //  - Only ops with at least one tracked input are recorded (see ops.hpp): the same model code
 //    runs a plain forward on constants and leaves the tape empty.
-//  - clear() drops every record and bumps the generation; a Var made before clear() is then
-//    rejected with an ArgumentError by every op and by grad().
+//  - clear() drops every record and moves to a new generation; a Var made before clear() is
+//    then rejected with an ArgumentError by every op and by grad().
 //  - grad() does not consume the tape: it may run several times (e.g. with different seeds).
 // Thread safety: a tape is single-threaded (one computation, one thread). Distinct tapes may be
 // used by distinct threads at once; nothing is global.
 // Lifetime: not copyable or movable, since Vars point at it; it must outlive its Vars.
+#include <atomic>
 #include <concepts>
 #include <cstdint>
 #include <limits>
@@ -65,6 +66,14 @@ concept RecordedOp = requires(const O& o, const Tensor<T>& dy, BackwardContext<T
 };
 
 namespace detail {
+// Generations are drawn from one process-wide counter, so they are unique across tapes too:
+// besides a cleared tape, this also catches (in practice) a Var of a destroyed tape whose
+// address a new tape happens to reuse.
+inline std::uint64_t next_generation() noexcept {
+  static std::atomic<std::uint64_t> counter{0};
+  return counter.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
 template <class T, class... Os>
 consteval bool all_recorded_ops(std::variant<Os...>*) {
   return (RecordedOp<Os, T> && ...);
@@ -100,7 +109,7 @@ class Tape {
 
   void clear() noexcept {
     records_.clear();
-    ++generation_;
+    generation_ = detail::next_generation();
   }
 
   std::size_t size() const noexcept { return records_.size(); }
@@ -134,7 +143,7 @@ class Tape {
 
  private:
   std::vector<Record<T>> records_;
-  std::uint64_t generation_ = 0;
+  std::uint64_t generation_ = detail::next_generation();
   bool poison_ = false;
 };
 
