@@ -7,6 +7,7 @@
 
 #include "cmd_bench.hpp"
 #include "cmd_classify.hpp"
+#include "cmd_explain.hpp"
 
 int main(int argc, char** argv) {
   using namespace gradattr_cli;
@@ -26,6 +27,21 @@ int main(int argc, char** argv) {
   c->add_option("--top", classify.top, "how many classes")->capture_default_str();
   c->add_option("--labels", classify.labels, "class names, one per line (default: the weights' metadata)");
   c->add_option("--save-logits", classify.save_logits, "write the raw logits [N, classes] as float32 NPY");
+
+  ExplainArgs explain;
+  auto* e = app.add_subcommand("explain", "attribution map of one method under one score space (no --method: the panel)");
+  add_model_options(e, explain.model);
+  e->add_option("--method", explain.method,
+                "gradcam|gradcam+|gradcam++|hirescam|xgradcam|layercam|scorecam|rsi-gradcam|integrated-gradcam|"
+                "saliency|inputxgrad|ig|smoothgrad (none: a panel of five methods x three score spaces)");
+  e->add_option("--score", explain.score, "pre|post|log: the logit, the probability or the log-probability")->capture_default_str();
+  e->add_option("--layer", explain.layer, "layer for CAM methods (default: the last conv block's ReLU)");
+  e->add_option("--class", explain.cls, "class to explain (default: the top class)");
+  e->add_option("--steps", explain.steps, "path steps (RSI Grad-CAM, Integrated Grad-CAM, IG) or SmoothGrad samples")->capture_default_str();
+  e->add_option("--seed", explain.seed, "SmoothGrad noise seed")->capture_default_str();
+  e->add_option("--out", explain.out, "overlay PNG (panel mode: default gradattr_panel.png)");
+  e->add_option("--save-raw", explain.save_raw, "raw signed map as float32 NPY ([N,h,w] at the layer, [N,C,H,W] for input methods)");
+  e->add_option("--save-map", explain.save_map, "displayed map [N,H,W] at input resolution as float32 NPY");
 
   BenchArgs bench;
   auto* b = app.add_subcommand("bench", "time end-to-end workloads (random seeded weights unless --weights)");
@@ -50,6 +66,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (*c) return run_classify(classify);
+    if (*e) return run_explain(explain);
     if (*b) return run_bench(bench);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "gradattr: %s\n", e.what());
