@@ -129,6 +129,12 @@ TEST_CASE("reference softmax is stable for huge and equal logits", "[kernels][re
   }
   REQUIRE(y(0, 0) == 1.0);
   REQUIRE(y(1, 1) == Approx(1.0 / 3));
+  // Equal huge logits: m + log(k) would round to m; (x - m) - log(k) does not.
+  Tensor<double> big(Shape{1, 2}, {1e30, 1e30}), py(big.shape()), lpy(big.shape());
+  ref::softmax(py, big);
+  ref::log_softmax(lpy, big);
+  REQUIRE(py[0] + py[1] == Approx(1.0));
+  REQUIRE(lpy[0] == Approx(-std::log(2.0)));
   REQUIRE(ly(2, 0) == Approx(-std::log1p(std::exp(-0.5))));
 }
 

@@ -8,6 +8,8 @@
 //  - Shapes are checked on construction and reshape; a mismatch throws ShapeError.
 // Thread safety: distinct tensors may be used from distinct threads; writing one buffer from
 // two threads at once is the caller's race.
+#include "gradattr/core/detail/intrinsics.hpp"  // first: silences GCC 12 false warnings
+
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstdint>
