@@ -2,7 +2,7 @@
 // measure whatever path dispatch picks (Winograd for 3x3/s1/p1 when present, im2col + GEMM
 // otherwise). Batch 1, VGG19's shapes. Run with OMP_NUM_THREADS set, e.g.
 //   OMP_NUM_THREADS=2 ./bench_kernels --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
-#include "gradattr/kernels/fast/intrinsics.hpp"  // first: see there
+#include "gradattr/core/detail/intrinsics.hpp"  // first: see there
 
 #include <benchmark/benchmark.h>
 

@@ -2,7 +2,7 @@
 // conv2d kernels as the rest of the library calls them. float goes to the fast path when one
 // exists for the shape; double (gradient checks) and unsupported shapes use the reference.
 // Outputs must be allocated with kernels::conv2d_output_shape; outputs are assigned.
-#include "gradattr/kernels/fast/intrinsics.hpp"  // first: see there
+#include "gradattr/core/detail/intrinsics.hpp"  // first: see there
 #include <memory>
 #include <type_traits>
 

@@ -2,7 +2,7 @@
 // Fast float ReLU. Semantics of kernels/reference/activation.hpp, bit for bit, in the SIMD body
 // and the scalar tail: relu(x) = x < 0 ? 0 : x (so relu(NaN) = NaN, relu(-0) = -0), and
 // dx = y > 0 ? dy : 0 (0 where y is 0 or NaN). Blocks of a fixed size are spread over threads.
-#include "gradattr/kernels/fast/intrinsics.hpp"  // first: see there
+#include "gradattr/core/detail/intrinsics.hpp"  // first: see there
 #include <xsimd/xsimd.hpp>
 
 #include <algorithm>

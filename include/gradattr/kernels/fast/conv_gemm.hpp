@@ -15,7 +15,7 @@
 // produced by one task in a fixed order, so results are bitwise identical for any number of
 // threads. Workspace: per calling thread at most kColBudget floats (forward/backward-data),
 // per team member ~1 MiB of private im2col, and dw partials when K is small (see there).
-#include "gradattr/kernels/fast/intrinsics.hpp"  // first: see there
+#include "gradattr/core/detail/intrinsics.hpp"  // first: see there
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstdint>

@@ -5,7 +5,7 @@
 // output features, backward-data over blocks of input features. Tiles depend only on the
 // shapes and each output element comes from one tile, so results are bitwise identical for any
 // thread count; Eigen runs serially inside the team.
-#include "gradattr/kernels/fast/intrinsics.hpp"  // first: see there
+#include "gradattr/core/detail/intrinsics.hpp"  // first: see there
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstdint>

@@ -4,7 +4,7 @@
 // first maximum in row-major window order, a NaN in a window wins (the last NaN's index), in
 // the SIMD body and in the scalar tail alike. Work is split over (n, c) planes; every output
 // is computed by one thread in a fixed order, so results do not depend on the thread count.
-#include "gradattr/kernels/fast/intrinsics.hpp"  // first: see there
+#include "gradattr/core/detail/intrinsics.hpp"  // first: see there
 #include <xsimd/xsimd.hpp>
 
 #include <algorithm>

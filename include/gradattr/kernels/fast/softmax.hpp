@@ -6,7 +6,7 @@
 // lse = m + log(s) first), rows of +-1e30 or all-equal huge logits give the exact 1/k and
 // -log(k) for k tied maxima, and softmax rows sum to 1. exp comes from xsimd (a few ulp), sums are reassociated across SIMD lanes; rows are
 // spread over threads, each row computed by one thread.
-#include "gradattr/kernels/fast/intrinsics.hpp"  // first: see there
+#include "gradattr/core/detail/intrinsics.hpp"  // first: see there
 #include <xsimd/xsimd.hpp>
 
 #include <cmath>
