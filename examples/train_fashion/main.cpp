@@ -279,7 +279,7 @@ int main(int argc, char** argv) {
   app.add_option("--per-class", o.per_class, "images per class for --export-samples")->capture_default_str()->check(CLI::Range(1, 1000));
   app.add_option("--features", o.features, "architecture experiments: conv widths and M, e.g. 32,32,M,64,64,M (default: the shipped 16,M,32,M,64,M)");
   app.add_option("--pool-size", o.pool_size, "architecture experiments: avgpool side (default 3)");
-  app.add_option("--hidden", o.hidden, "architecture experiments: classifier hidden widths (default 128)")->delimiter(',');
+  app.add_option("--hidden", o.hidden, "architecture experiments: classifier hidden widths (default 256)")->delimiter(',');
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -8,7 +8,7 @@
 // optimisers' updates are element-wise.
 // First: GCC 12 false -Wmaybe-uninitialized in immintrin.h, silenced where it is first parsed
 // (core/tensor.hpp includes Eigen, and so immintrin.h, without the guard).
-#include <gradattr/kernels/fast/intrinsics.hpp>
+#include <gradattr/core/detail/intrinsics.hpp>
 
 #include <algorithm>
 #include <array>
@@ -40,7 +40,7 @@ inline const std::array<const char*, 10> kClassNames = {"T-shirt/top", "Trouser"
                                                         "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
 // The architecture shipped in examples/data/fashion_vgg.safetensors: three VGG blocks of one
-// 3x3 conv + ReLU + 2x2 max-pool (28 -> 14 -> 7 -> 3), widths 16, 32, 64, then a 128-unit head.
+// 3x3 conv + ReLU + 2x2 max-pool (28 -> 14 -> 7 -> 3), widths 16, 32, 64, then a 256-unit head.
 // Chosen for throughput: ~1.9 M multiply-adds per image forward, about 1000 training images/s
 // on one busy core, so a few epochs of all 60k images fit in minutes. Grad-CAM's layer
 // (last_conv = features.7, the third conv's ReLU) is 7x7; the 3x3 avgpool after the last
@@ -51,7 +51,7 @@ inline gradattr::models::VggConfig fashion_config() {
   c.features = {16, M, 32, M, 64, M};
   c.in_channels = 1;
   c.pool_size = 3;
-  c.hidden = {128};
+  c.hidden = {256};
   c.num_classes = 10;
   c.validate();
   return c;
