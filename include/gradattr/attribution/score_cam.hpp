@@ -9,8 +9,9 @@
 // model_evaluations = 1 + K. Progress: one tick per batched forward (total = number of
 // batches). No gradient is taken, so gradient_norm is empty.
 // Conventions (Options): mask upsampling and eps from cam::ScoreCamMaskOptions (default
-// pytorch-grad-cam's: align-corners bilinear, eps 1e-8; {HalfPixel, 1e-7} is the paper-style
-// variant), weighting softmax (default) or raw scores.
+// half-pixel bilinear, eps 1e-7, as the reference fixtures; ScoreCamMaskOptions::
+// pytorch_grad_cam() for pytorch-grad-cam's aligned corners and eps 1e-8), weighting softmax
+// (default, pytorch-grad-cam) or raw scores (the paper, tf-keras-vis).
 #include <algorithm>
 #include <string>
 #include <utility>

@@ -1,0 +1,233 @@
+// Every attribution method × every score space on the tiny VGG19-layout model of
+// tests/data/vgg_tiny against the PyTorch float64 references of tests/data/attribution
+// (tools/make_attribution_fixtures.py; conventions in that directory's README.md).
+//
+// Error measure: max|a − b| / max|b| over the whole map (both images), "rel" below.
+// Tolerances:
+//   double model (model_f64.safetensors, input_f64.npy):
+//     layer maps, weights, completeness (float64 fixtures):       rel < 1e-8
+//     input maps (fixtures stored as float32, rounded once):       rel < 1e-6
+//   float model (model.safetensors, input.npy):
+//     layer maps (one pass through the head):                     rel < 1e-4
+//     path/noise/input methods: ‖a − b‖/‖b‖ < 2e-3 (many evaluations; early-layer ReLU
+//     margins go down to 4e-6, so float32 may flip a kink locally — fixture README);
+//     Score-CAM 1e-3, IG trapezoid 5e-2 (see tolerances()).
+// M = 50 fixtures: RSI / Integrated Grad-CAM for Post in double; Score-CAM raw/scores/pgc
+// variants for Post in double; M = 8 and the default Score-CAM everywhere (test time).
+// Set GRADATTR_VERBOSE=1 to print every error.
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "gradattr/attribution/methods.hpp"
+#include "gradattr/io/npy.hpp"
+#include "gradattr/models/vgg_safetensors.hpp"
+#include "support/testing.hpp"
+
+using namespace gradattr;
+
+namespace {
+
+const std::string kModel = std::string(GRADATTR_TEST_DATA_DIR) + "/vgg_tiny/";
+const std::string kRef = std::string(GRADATTR_TEST_DATA_DIR) + "/attribution/";
+const std::vector<std::int64_t> kClasses{5, 8};  // README: the top class of each image
+const std::string kLayer = "features.35";
+
+template <class T>
+const models::Vgg<T>& model() {
+  static const models::Vgg<T> m =
+      models::vgg_from_safetensors<T>(kModel + (std::is_same_v<T, double> ? "model_f64.safetensors" : "model.safetensors"));
+  return m;
+}
+template <class T>
+Tensor<T> input() {
+  if constexpr (std::is_same_v<T, double>) return io::read_npy_f64(kModel + "input_f64.npy");
+  else return io::read_npy_f32(kModel + "input.npy");
+}
+Tensor<double> fixture(const std::string& name) { return io::read_npy_f64(kRef + name + ".npy"); }
+
+template <class A>
+double max_rel(const Tensor<A>& a, const Tensor<double>& b) {
+  REQUIRE(a.shape() == b.shape());
+  double d = 0, m = 0;
+  for (std::int64_t i = 0; i < a.numel(); ++i) {
+    d = std::max(d, std::abs(static_cast<double>(a[i]) - b[i]));
+    m = std::max(m, std::abs(b[i]));
+  }
+  return d / m;
+}
+template <class A>
+double norm_rel(const Tensor<A>& a, const Tensor<double>& b) {
+  REQUIRE(a.shape() == b.shape());
+  double d = 0, m = 0;
+  for (std::int64_t i = 0; i < a.numel(); ++i) {
+    const double x = static_cast<double>(a[i]) - b[i];
+    d += x * x;
+    m += b[i] * b[i];
+  }
+  return std::sqrt(d / m);
+}
+
+void report(const std::string& what, double err, double tol) {
+  if (std::getenv("GRADATTR_VERBOSE")) std::cout << "  " << what << ": " << err << " (tol " << tol << ")\n";
+  INFO(what << ": error " << err << " > " << tol);
+  REQUIRE(err < tol);
+}
+
+// [N,2] or [N,3] completeness fixture columns as [N].
+Tensor<double> column(const Tensor<double>& t, std::int64_t c) {
+  Tensor<double> out({t.dim(0)});
+  for (std::int64_t n = 0; n < t.dim(0); ++n) out[n] = t(n, c);
+  return out;
+}
+
+// smoothgrad_noise.npy is [4, 2, 3, 64, 64] float32 (rank 5, beyond Tensor's 4): read the raw
+// data after the NPY 1.0 header, one [2, 3, 64, 64] tensor per sample.
+std::vector<Tensor<double>> read_noise() {
+  std::ifstream in(kRef + "smoothgrad_noise.npy", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE(bytes.size() > 10);
+  REQUIRE(bytes.find("'descr': '<f4'") != std::string::npos);
+  REQUIRE(bytes.find("(4, 2, 3, 64, 64)") != std::string::npos);
+  const std::size_t hlen = static_cast<unsigned char>(bytes[8]) | (static_cast<std::size_t>(static_cast<unsigned char>(bytes[9])) << 8);
+  const std::size_t per = 2 * 3 * 64 * 64;
+  REQUIRE(bytes.size() == 10 + hlen + 4 * per * 4);
+  std::vector<Tensor<double>> out;
+  for (std::size_t s = 0; s < 4; ++s) {
+    std::vector<float> f(per);
+    std::memcpy(f.data(), bytes.data() + 10 + hlen + s * per * 4, per * 4);
+    Tensor<double> t({2, 3, 64, 64});
+    for (std::size_t i = 0; i < per; ++i) t[static_cast<std::int64_t>(i)] = f[i];
+    out.push_back(t);
+  }
+  return out;
+}
+
+struct Tol {
+  double layer, input, path, scorecam, trapezoid;
+  bool norm_for_input;
+};
+template <class T>
+Tol tolerances() {
+  if constexpr (std::is_same_v<T, double>) return {1e-8, 1e-6, 1e-8, 1e-8, 1e-6, false};
+  // Score-CAM in float: 32 masked forwards through the whole network, Post scores in [0, 1]:
+  // 1e-3. IG trapezoid in float: its m = 0 point is the all-zero baseline, where every feature
+  // map is constant and 2×2 max-pool windows tie exactly in double but not after float
+  // rounding, so the baseline's float gradient picks other argmaxes (Riemann, without m = 0,
+  // agrees to 4e-6): 5e-2.
+  else return {1e-4, 2e-3, 2e-3, 1e-3, 5e-2, true};
+}
+
+template <class T, class Score>
+void check_layer_methods(const std::string& s) {
+  const auto& m = model<T>();
+  const auto x = input<T>();
+  const auto tol = tolerances<T>();
+  const auto cls = Target(kClasses);
+  {
+    const auto r = GradCam<Score>(m, kLayer)(x);
+    REQUIRE(r.classes == kClasses);  // the default target is the top class
+    report("gradcam_" + s, max_rel(r.raw, fixture("gradcam_" + s)), tol.layer);
+    report("gradcam_weights_" + s, max_rel(r.weights, fixture("gradcam_weights_" + s)), tol.layer);
+  }
+  report("gradcamplus_" + s, max_rel(GradCamPlus<Score>(m, kLayer)(x, cls).raw, fixture("gradcamplus_" + s)), tol.layer);
+  report("gradcampp_" + s, max_rel(GradCamPlusPlus<Score>(m, kLayer)(x, cls).raw, fixture("gradcampp_" + s)), tol.layer);
+  report("gradcampp_paper_" + s,
+         max_rel(GradCamPlusPlus<Score>(m, kLayer, {.paper_form = true})(x, cls).raw, fixture("gradcampp_paper_" + s)),
+         tol.layer);
+  report("hirescam_" + s, max_rel(HiResCam<Score>(m, kLayer)(x, cls).raw, fixture("hirescam_" + s)), tol.layer);
+  report("xgradcam_" + s, max_rel(XGradCam<Score>(m, kLayer)(x, cls).raw, fixture("xgradcam_" + s)), tol.layer);
+  report("layercam_" + s, max_rel(LayerCam<Score>(m, kLayer)(x, cls).raw, fixture("layercam_" + s)), tol.layer);
+  // Score-CAM: default masks (half-pixel, 1e-7) with softmax and raw weights; pytorch-grad-cam's
+  report("scorecam_" + s, max_rel(ScoreCam<Score>(m, kLayer)(x, cls).raw, fixture("scorecam_" + s)), tol.scorecam);
+  if (!std::is_same_v<T, double> || s != "post") return;  // the Score-CAM variants: double, Post only (time)
+  const auto raw = ScoreCam<Score>(m, kLayer, {.weighting = cam::ScoreCamWeighting::Raw})(x, cls);
+  report("scorecam_raw_" + s, max_rel(raw.raw, fixture("scorecam_raw_" + s)), tol.layer);
+  report("scorecam_scores_" + s, max_rel(raw.weights, fixture("scorecam_scores_" + s)), tol.layer);
+  report("scorecam_pgc_" + s,
+         max_rel(ScoreCam<Score>(m, kLayer, {.masks = cam::ScoreCamMaskOptions::pytorch_grad_cam()})(x, cls).raw,
+                 fixture("scorecam_pgc_" + s)),
+         tol.layer);
+}
+
+template <class T, class Score>
+void check_path_methods(const std::string& s, bool with_m50) {
+  const auto& m = model<T>();
+  const auto x = input<T>();
+  const auto tol = tolerances<T>();
+  for (std::int64_t M : with_m50 ? std::vector<std::int64_t>{8, 50} : std::vector<std::int64_t>{8}) {
+    const std::string tag = "m" + std::to_string(M) + "_" + s;
+    const auto r = RsiGradCam<Score>(m, kLayer, {.steps = M, .batch_size = 16})(x);
+    REQUIRE(r.classes == kClasses);
+    report("rsi_gradcam_" + tag, max_rel(r.raw, fixture("rsi_gradcam_" + tag)), tol.path);
+    report("rsi_gradcam_weights_" + tag, max_rel(r.weights, fixture("rsi_gradcam_" + std::string("m") + std::to_string(M) + "_weights_" + s)), tol.path);
+    const auto comp = fixture("rsi_gradcam_m" + std::to_string(M) + "_completeness_" + s);
+    report("rsi ΣG " + tag, max_rel(r.completeness, column(comp, 0)), tol.path);
+    report("rsi dS " + tag, max_rel(r.score_difference, column(comp, 1)), tol.layer);
+    report("integrated_gradcam_" + tag,
+           max_rel(IntegratedGradCam<Score>(m, kLayer, {.steps = M, .batch_size = 16})(x).raw, fixture("integrated_gradcam_" + tag)),
+           tol.path);
+  }
+}
+
+template <class T, class Score>
+void check_input_methods(const std::string& s, bool with_m50) {
+  const auto& m = model<T>();
+  const auto x = input<T>();
+  const auto tol = tolerances<T>();
+  auto err = [&](const auto& a, const Tensor<double>& b) { return tol.norm_for_input ? norm_rel(a, b) : max_rel(a, b); };
+  report("saliency_" + s, err(Saliency<Score>(m)(x).raw, fixture("saliency_" + s)), tol.input);
+  report("inputxgrad_" + s, err(InputXGradient<Score>(m)(x).raw, fixture("inputxgrad_" + s)), tol.input);
+  std::vector<std::pair<std::string, IntegratedGradientsOptions>> runs;
+  runs.push_back({"ig_riemann_m8_", {.steps = 8}});
+  runs.push_back({"ig_trapezoid_m8_", {.steps = 8, .rule = IntegrationRule::Trapezoid}});
+  if (with_m50) runs.push_back({"ig_riemann_m50_", {.steps = 50}});
+  for (auto& [prefix, options] : runs) {
+    options.batch_size = 16;
+    const auto r = IntegratedGradients<Score>(m, options)(x);
+    const bool trap = options.rule == IntegrationRule::Trapezoid;
+    report(prefix + s, err(r.raw, fixture(prefix + s)), trap ? tol.trapezoid : tol.input);
+    const auto comp = fixture(prefix + "completeness_" + s);
+    report(prefix + "ΣIG_" + s, max_rel(r.completeness, column(comp, 0)), trap ? tol.trapezoid : tol.input);
+    report(prefix + "dS_" + s, max_rel(r.score_difference, column(comp, 1)), tol.layer);
+  }
+  const auto sg = SmoothGrad<Score>(m, {.noise = read_noise()})(x);
+  report("smoothgrad_given_noise_" + s, err(sg.raw, fixture("smoothgrad_given_noise_" + s)), tol.input);
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("Layer methods x score spaces vs PyTorch on the tiny VGG", "[attribution][methods][vgg]", double, float) {
+  check_layer_methods<TestType, Pre>("pre");
+  check_layer_methods<TestType, Post>("post");
+  check_layer_methods<TestType, LogSoftmax>("log");
+}
+
+TEST_CASE("Grad-CAM displayed map and y_c, z_c vs PyTorch on the tiny VGG", "[attribution][methods][vgg]") {
+  const auto r = GradCam<Post>(model<double>(), kLayer)(input<double>());
+  report("gradcam_display_post", max_rel(r.displayed(64, 64), fixture("gradcam_display_post")), 1e-8);
+  REQUIRE(r.probability[0] == Approx(0.7652871690082624).epsilon(1e-12));
+  REQUIRE(r.probability[1] == Approx(0.40276000071050205).epsilon(1e-12));
+  REQUIRE(r.logit[0] == Approx(3.717160950790649).epsilon(1e-12));
+  REQUIRE(r.logit[1] == Approx(2.1058266458103416).epsilon(1e-12));
+  REQUIRE(r.layer == kLayer);
+  // the model's default CAM layer is features.35 ("last_conv")
+  REQUIRE(GradCam<Post>(model<double>()).layer() == kLayer);
+}
+
+TEMPLATE_TEST_CASE("Path CAM methods x score spaces vs PyTorch on the tiny VGG", "[attribution][methods][vgg]", double, float) {
+  const bool m50 = std::is_same_v<TestType, double>;  // M = 50: double, Post only (time)
+  check_path_methods<TestType, Pre>("pre", false);
+  check_path_methods<TestType, Post>("post", m50);
+  check_path_methods<TestType, LogSoftmax>("log", false);
+}
+
+TEMPLATE_TEST_CASE("Input methods x score spaces vs PyTorch on the tiny VGG", "[attribution][methods][vgg]", double, float) {
+  check_input_methods<TestType, Pre>("pre", false);
+  check_input_methods<TestType, Post>("post", false);  // IG M = 50: see the completeness test below
+  check_input_methods<TestType, LogSoftmax>("log", false);
+}
