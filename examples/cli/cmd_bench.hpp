@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <gradattr/attribution/cam_maths.hpp>
+#include <gradattr/attribution/runtime.hpp>
 #include <gradattr/autodiff/autodiff.hpp>
 #include <gradattr/score/policies.hpp>
 
@@ -69,13 +70,21 @@ inline std::function<void()> bench_workload(const std::string& w, const Model& m
       targets.push_back(xv);
       (void)ad::grad(tape, out.logits, targets, seed);
     };
-  throw UsageError("--workload: unknown workload '" + w + "' (valid: forward, input-grad, gradcam, full)");
+  if (w == "rsi-gradcam" || w == "ig")
+    return [&, w, steps] {
+      gradattr::RunOptions o;
+      o.steps = steps;
+      (void)gradattr::run_method(w == "ig" ? gradattr::Method::IntegratedGradients : gradattr::Method::RsiGradCam,
+                                 gradattr::ScoreKind::Post, model, x, gradattr::Target{}, o);
+    };
+  throw UsageError("--workload: unknown workload '" + w + "' (valid: forward, input-grad, gradcam, full, rsi-gradcam, ig, all)");
 }
 
 inline int run_bench(const BenchArgs& a) {
   if (a.size < 32) throw UsageError("--size must be at least 32 for VGG, got " + std::to_string(a.size));
   if (a.batch < 1) throw UsageError("--batch must be at least 1");
   if (a.repeat < 1) throw UsageError("--repeat must be at least 1");
+  if (a.steps < 1) throw UsageError("--steps must be at least 1");
   if (a.threads > 0) omp_set_num_threads(a.threads);
   LoadedModel lm = a.weights.empty() ? seeded_model(a.arch, 0) : load_model_file(a.weights);
   const std::int64_t channels = lm.model.config().in_channels;
