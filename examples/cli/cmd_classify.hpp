@@ -37,6 +37,11 @@ inline int run_classify(const ClassifyArgs& a) {
   Session s = open_session(a.model);
   std::vector<std::string> labels = a.labels.empty() ? s.lm.model.class_names() : read_labels(a.labels);
   const auto z = s.lm.model.forward(s.input.x);
+  for (std::int64_t n = 0; n < z.dim(0); ++n)  // finite inputs can still overflow the network
+    for (std::int64_t k = 0; k < z.dim(1); ++k)
+      if (!std::isfinite(z(n, k)))
+        throw gradattr::Error("image " + std::to_string(n) + ": the model's output is not finite (logit " + std::to_string(k) +
+                              " is " + std::to_string(z(n, k)) + "); the input's values overflow the network?");
   if (!labels.empty() && static_cast<std::int64_t>(labels.size()) != z.dim(1))
     throw UsageError((a.labels.empty() ? std::string("weights metadata") : "--labels " + a.labels) + ": " +
                      std::to_string(labels.size()) + " labels for a model with " + std::to_string(z.dim(1)) + " classes");

@@ -5,6 +5,7 @@
 // score spaces agree.
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -86,6 +87,14 @@ inline void print_result(const gradattr::Attribution<float>& r, const std::vecto
   if (!r.warning.empty()) std::fprintf(stderr, "gradattr: warning: %s\n", r.warning.c_str());
 }
 
+// Finite inputs can still overflow the network (NaN or infinite logits): an error, not a map.
+inline void check_finite_output(const gradattr::Attribution<float>& r) {
+  for (std::int64_t n = 0; n < r.batch(); ++n)
+    if (!std::isfinite(r.logit[n]) || !std::isfinite(r.probability[n]))
+      throw gradattr::Error("image " + std::to_string(n) + ": the model's output is not finite (logit " +
+                            std::to_string(r.logit[n]) + "); the input's values overflow the network?");
+}
+
 inline gradattr::RunOptions run_options(const ExplainArgs& a, ProgressBar* bar) {
   if (a.steps < 1) throw UsageError("--steps must be at least 1, got " + std::to_string(a.steps));
   gradattr::RunOptions o;
@@ -108,17 +117,29 @@ inline int run_explain_one(const ExplainArgs& a, Session& s) {
   ProgressBar bar(std::string(gradattr::to_string(method)));
   const auto r = gradattr::run_method(method, kind, s.lm.model, x, target_of(a), run_options(a, &bar));
   bar.finish();
+  check_finite_output(r);
   print_result(r, s.lm.model.class_names());
+  // Everything is computed before anything is written (a failure leaves no output), and an
+  // output that fails to write takes the ones written before it along.
   const auto H = x.dim(2), W = x.dim(3);
-  if (!a.save_raw.empty()) gradattr::io::write_npy(a.save_raw, r.raw);
-  const auto shown = r.displayed(H, W);  // ArgumentError on NaN: nothing written
-  if (!a.save_map.empty()) gradattr::io::write_npy(a.save_map, shown);
+  const auto shown = r.displayed(H, W);  // ArgumentError on NaN
+  gradattr::Tensor<std::uint8_t> ov;
   if (!a.out.empty()) {
     const auto pic = s.input.from_npy ? picture_from_tensor(x) : s.input.picture;
-    const auto ov = gradattr::viz::overlay(picture_tensor(pic, static_cast<int>(H), static_cast<int>(W)), image_row(shown, 0));
-    gradattr::io::write_png(a.out, ov.data(), static_cast<int>(W), static_cast<int>(H), 3);
-    std::printf("overlay written to %s%s\n", a.out.c_str(), r.batch() > 1 ? " (first image of the batch)" : "");
+    ov = gradattr::viz::overlay(picture_tensor(pic, static_cast<int>(H), static_cast<int>(W)), image_row(shown, 0));
   }
+  std::vector<std::string> written;
+  try {
+    if (!a.save_raw.empty()) gradattr::io::write_npy(a.save_raw, r.raw), written.push_back(a.save_raw);
+    if (!a.save_map.empty()) gradattr::io::write_npy(a.save_map, shown), written.push_back(a.save_map);
+    if (!a.out.empty()) gradattr::io::write_png(a.out, ov.data(), static_cast<int>(W), static_cast<int>(H), 3);
+  } catch (...) {
+    std::error_code ec;
+    for (const auto& p : written) std::filesystem::remove(p, ec);
+    throw;
+  }
+  if (!a.out.empty())
+    std::printf("overlay written to %s%s\n", a.out.c_str(), r.batch() > 1 ? " (first image of the batch)" : "");
   return 0;
 }
 
@@ -146,6 +167,7 @@ inline int run_explain_panel(const ExplainArgs& a, Session& s) {
     gradattr::Attribution<float> last;
     for (auto k : cols) {
       last = gradattr::run_method(m, k, s.lm.model, x, target_of(a), run_options(a, &bar));
+      check_finite_output(last);
       auto shown = last.displayed(side, side);
       maps.push_back(image_row(shown, 0));
       row.push_back(gradattr::viz::overlay(pic, maps.back()));

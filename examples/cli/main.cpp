@@ -54,6 +54,13 @@ int main(int argc, char** argv) {
   b->add_option("--workload", bench.workload, "forward|input-grad|gradcam|full|rsi-gradcam|ig|all")->capture_default_str();
   b->add_option("--steps", bench.steps, "path steps for rsi-gradcam and ig")->capture_default_str();
 
+  // CLI11 would only say that a subcommand is required: name the unknown one.
+  bool known = argc < 2 || argv[1][0] == '-';
+  for (const auto* sub : app.get_subcommands([](CLI::App*) { return true; })) known = known || sub->check_name(argv[1]);
+  if (!known) {
+    std::fprintf(stderr, "gradattr: unknown command '%s' (valid: classify, explain, bench; see --help)\n", argv[1]);
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
