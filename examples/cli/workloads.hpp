@@ -1,0 +1,80 @@
+#pragma once
+// The end-to-end workloads timed by `gradattr bench` and benchmarks/bench_vgg19.cpp (one
+// definition, so the CLI and the Google Benchmark numbers measure the same thing).
+//   forward      logits, nothing recorded
+//   input-grad   forward + ∂z_c/∂x (the whole network recorded, backward-data only)
+//   gradcam      forward_until(last_conv) unrecorded + recorded head + ∂z_c/∂A + the map
+//   full         forward + backward with every weight gradient and the input gradient
+//   rsi-gradcam  RsiGradCam<Post> with `steps` path points;  ig: IntegratedGradients<Post>
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <gradattr/attribution/cam_maths.hpp>
+#include <gradattr/attribution/runtime.hpp>
+#include <gradattr/autodiff/autodiff.hpp>
+#include <gradattr/models/vgg.hpp>
+#include <gradattr/score/policies.hpp>
+
+namespace gradattr_cli {
+
+using WorkloadModel = gradattr::models::Vgg<float>;
+
+inline std::vector<std::int64_t> top_classes(const gradattr::Tensor<float>& z) {
+  std::vector<std::int64_t> c(static_cast<std::size_t>(z.dim(0)));
+  for (std::int64_t n = 0; n < z.dim(0); ++n) {
+    std::int64_t best = 0;
+    for (std::int64_t k = 1; k < z.dim(1); ++k)
+      if (z(n, k) > z(n, best)) best = k;
+    c[static_cast<std::size_t>(n)] = best;
+  }
+  return c;
+}
+
+// One workload as a callable; the model and input are built once, outside the timing.
+inline std::function<void()> bench_workload(const std::string& w, const WorkloadModel& model, const gradattr::Tensor<float>& x,
+                                            int steps) {
+  namespace ad = gradattr::ad;
+  const std::string last = model.resolve_layer("last_conv");
+  if (w == "forward") return [&] { (void)model.forward(x); };
+  if (w == "input-grad")
+    return [&] {
+      ad::Tape<float> tape;
+      auto xv = tape.variable(x);
+      auto z = model.forward_from(xv, gradattr::models::kInputLayer, tape);
+      auto seed = gradattr::Pre::seed(z.value(), top_classes(z.value()));
+      (void)ad::grad(tape, z, {xv}, seed);
+    };
+  if (w == "gradcam")
+    return [&, last] {
+      auto a = model.forward_until(x, last);
+      ad::Tape<float> tape;
+      auto av = tape.variable(a);
+      auto z = model.forward_from(av, last, tape);
+      auto seed = gradattr::Pre::seed(z.value(), top_classes(z.value()));
+      auto g = ad::grad(tape, z, {av}, seed);
+      (void)gradattr::cam::gradcam_map(a, g[0]);
+    };
+  if (w == "full")
+    return [&] {
+      ad::Tape<float> tape;
+      auto xv = tape.variable(x);
+      auto out = model.forward_train(xv, tape);
+      auto seed = gradattr::Pre::seed(out.logits.value(), top_classes(out.logits.value()));
+      auto targets = out.vars();
+      targets.push_back(xv);
+      (void)ad::grad(tape, out.logits, targets, seed);
+    };
+  if (w == "rsi-gradcam" || w == "ig")
+    return [&, w, steps] {
+      gradattr::RunOptions o;
+      o.steps = steps;
+      (void)gradattr::run_method(w == "ig" ? gradattr::Method::IntegratedGradients : gradattr::Method::RsiGradCam,
+                                 gradattr::ScoreKind::Post, model, x, gradattr::Target{}, o);
+    };
+  throw gradattr::ArgumentError("--workload: unknown workload '" + w + "' (valid: forward, input-grad, gradcam, full, rsi-gradcam, ig, all)");
+}
+
+}  // namespace gradattr_cli
