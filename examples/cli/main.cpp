@@ -5,6 +5,7 @@
 #include <exception>
 #include <new>
 
+#include "cmd_audit.hpp"
 #include "cmd_bench.hpp"
 #include "cmd_classify.hpp"
 #include "cmd_explain.hpp"
@@ -43,6 +44,14 @@ int main(int argc, char** argv) {
   e->add_option("--save-raw", explain.save_raw, "raw signed map as float32 NPY ([N,h,w] at the layer, [N,C,H,W] for input methods)");
   e->add_option("--save-map", explain.save_map, "displayed map [N,H,W] at input resolution as float32 NPY");
 
+  AuditArgs audit;
+  auto* au = app.add_subcommand("audit", "every method x score space on the model and on its shifted (equivalent) twin");
+  add_model_options(au, audit.model);
+  au->add_option("--layer", audit.layer, "CAM layer, also where the twin's shift is built (default: the last conv block's ReLU)");
+  au->add_option("--equivalent", audit.k, "K of the twin z' = z + K sum_k A[k,0,0]")->capture_default_str();
+  au->add_option("--steps", audit.steps, "path steps for RSI Grad-CAM, Integrated Grad-CAM and IG")->capture_default_str();
+  au->add_flag("--double", audit.double_precision, "run the audit in double precision (the weights widened exactly)");
+
   BenchArgs bench;
   auto* b = app.add_subcommand("bench", "time end-to-end workloads (random seeded weights unless --weights)");
   b->add_option("--weights", bench.weights, "safetensors weights (default: random seeded --arch)");
@@ -74,6 +83,7 @@ int main(int argc, char** argv) {
   try {
     if (*c) return run_classify(classify);
     if (*e) return run_explain(explain);
+    if (*au) return run_audit(audit);
     if (*b) return run_bench(bench);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "gradattr: %s\n", e.what());
