@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what gradattr needs to build and test, from Debian 12's packages only. Idempotent:
 # does nothing (not even apt-get update) when everything is already installed.
-# Usage (as root): bash scripts/install-deps.sh [--tools]
-#   --tools  also installs what tools/ and benchmarks/compare_pytorch.py need (python3-torch...)
+# Usage (as root): bash scripts/install-deps.sh [--tools] [--sanitizers]
+#   --tools       also installs what tools/ and benchmarks/compare_pytorch.py need (python3-torch...)
+#   --sanitizers  also installs what scripts/ci-sanitizers.sh needs (clang 14, its sanitizer and
+#                 libFuzzer runtimes, libomp with the Archer TSan tool)
 set -euo pipefail
 
 packages=(
@@ -15,9 +17,13 @@ packages=(
   libbenchmark-dev                       # benchmarks/
   dataset-fashion-mnist                  # the training data of the shipped model
 )
-if [[ "${1:-}" == "--tools" ]]; then
-  packages+=(python3 python3-numpy python3-torch python3-torchvision libopenblas0-pthread)
-fi
+for opt in "$@"; do
+  case "$opt" in
+    --tools) packages+=(python3 python3-numpy python3-torch python3-torchvision libopenblas0-pthread) ;;
+    --sanitizers) packages+=(clang-14 libclang-rt-14-dev libomp-14-dev) ;;
+    *) echo "install-deps: unknown option $opt" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

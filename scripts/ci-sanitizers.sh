@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# CI's sanitizer and fuzz jobs (docs/reliability.md says what each covers and how long it takes),
+# run by .ci/run after the main test command. Build dirs are build-ci-{asan,tsan,fuzz}, apart from
+# the normal build/.
+# Usage: bash scripts/ci-sanitizers.sh [asan] [tsan] [fuzz]      (no argument: all three)
+#   asan  g++ -O1, ASan + UBSan (-fno-sanitize-recover=all): the io, core, kernels and autodiff
+#         tests, the CLI tests (the CLI itself instrumented) and the fuzz corpus replays
+#   tsan  clang++-14 -O1, TSan with libomp and its Archer tool: the kernels tests at 2 and 3
+#         OpenMP threads, and the reliability tests (threads sharing a const model)
+#   fuzz  clang++-14 libFuzzer + ASan + UBSan: each loader's harness for GRADATTR_FUZZ_SECONDS
+#         (default 20) from its seed corpus
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=("$@")
+((${#jobs[@]})) || jobs=(asan tsan fuzz)
+bash scripts/install-deps.sh --sanitizers
+J=$(nproc)
+common=(-DGRADATTR_BUILD_BENCHMARKS=OFF -DGRADATTR_INSTALL=OFF -DCMAKE_BUILD_TYPE=Debug)
+timings=()
+
+asan() {
+  local f="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all"
+  cmake -S . -B build-ci-asan "${common[@]}" -DCMAKE_CXX_COMPILER=g++ -DCMAKE_CXX_FLAGS_DEBUG="$f" \
+    -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
+  cmake --build build-ci-asan -j"$J" --target test_io test_core test_kernels test_autodiff gradattr_cli test_cli_driver \
+    fuzz_safetensors fuzz_npy fuzz_image
+  ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1:exitcode=86 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=87 \
+    ctest --test-dir build-ci-asan --output-on-failure -j"$J" -L '^(io|core|kernels|autodiff|cli|fuzz)$'
+}
+
+tsan() {
+  local archer=/usr/lib/llvm-14/lib/libarcher.so
+  cmake -S . -B build-ci-tsan "${common[@]}" -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g -fsanitize=thread" \
+    -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" >/dev/null
+  local targets=(test_kernels)
+  [[ -f tests/reliability/CMakeLists.txt ]] && targets+=(test_reliability)
+  cmake --build build-ci-tsan -j"$J" --target "${targets[@]}"
+  # Archer tells TSan about OpenMP's synchronisation (libomp itself is not instrumented).
+  for t in 2 3; do
+    echo "ci-sanitizers: TSan at OMP_NUM_THREADS=$t"
+    OMP_NUM_THREADS=$t OMP_TOOL_LIBRARIES=$archer \
+    TSAN_OPTIONS="ignore_noninstrumented_modules=1:halt_on_error=1:exitcode=66:second_deadlock_stack=1" \
+      ctest --test-dir build-ci-tsan --output-on-failure -j1 -L '^(kernels|reliability)$'
+  done
+}
+
+fuzz() {
+  cmake -S . -B build-ci-fuzz "${common[@]}" -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
+    -DGRADATTR_FUZZ=ON -DGRADATTR_FUZZ_SECONDS="${GRADATTR_FUZZ_SECONDS:-20}" >/dev/null
+  cmake --build build-ci-fuzz -j"$J" --target fuzz_safetensors fuzz_npy fuzz_image
+  # Replays first, then the three fuzz runs side by side (one per core is plenty).
+  ctest --test-dir build-ci-fuzz --output-on-failure -j"$J" -L '^fuzz$'
+  ctest --test-dir build-ci-fuzz --output-on-failure -j"$J" -L '^fuzz-run$'
+}
+
+for job in "${jobs[@]}"; do
+  case "$job" in
+    asan | tsan | fuzz) ;;
+    *) echo "ci-sanitizers: unknown job '$job' (asan, tsan, fuzz)" >&2; exit 2 ;;
+  esac
+  t0=$SECONDS
+  "$job"
+  timings+=("$job $((SECONDS - t0)) s")
+  echo "ci-sanitizers: $job done in $((SECONDS - t0)) s"
+done
+printf 'ci-sanitizers: %s\n' "${timings[@]}"
