@@ -11,8 +11,6 @@
 // epoch's file intact. The same seed and thread count give the same bits; different seeds give
 // independent models (initialisation, shuffling and flips all come from the seed).
 // Exit status: 0 on success, 2 for bad arguments, 1 for other errors (one line on stderr).
-#include "trainer.hpp"  // first: see there
-
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
@@ -36,6 +34,7 @@
 #include <gradattr/models/vgg_safetensors.hpp>
 
 #include "../cli/progress.hpp"
+#include "trainer.hpp"
 
 namespace {
 
@@ -167,13 +166,14 @@ int run(const Options& o, const std::string& command) {
   const double lr = o.lr > 0 ? o.lr : adam ? 1e-3 : 0.05;
   const double wd = o.weight_decay >= 0 ? o.weight_decay : adam ? 0.0 : 5e-4;
   (void)scheduled_lr(o.schedule, lr, 0, 1);  // validates the name
+  const auto config = config_from(o);
   const fs::path out = o.out;
   check_writable(out);
 
   const Dataset train = head(load_fashion(o.data, "train"), o.limit);
   const Dataset test = head(load_fashion(o.data, "t10k"), o.test_limit);
 
-  Model model = gradattr::models::vgg<float>(config_from(o), o.seed);
+  Model model = gradattr::models::vgg<float>(config, o.seed);
   model.set_class_names(std::vector<std::string>(kClassNames.begin(), kClassNames.end()));
   Optimizer opt = adam ? Optimizer(gradattr::nn::Adam<float>({.lr = lr, .weight_decay = wd}))
                        : Optimizer(gradattr::nn::Sgd<float>({.lr = lr, .momentum = o.momentum, .weight_decay = wd}));
@@ -299,6 +299,12 @@ int main(int argc, char** argv) {
 #endif
   std::string command = "train_fashion";
   for (int i = 1; i < argc; ++i) command += " " + shell_quote(argv[i]);
+  try {
+    (void)config_from(o);
+  } catch (const gradattr::ArgumentError& e) {
+    std::fprintf(stderr, "train_fashion: %s\n", e.what());
+    return 2;
+  }
   try {
     return run(o, command);
   } catch (const std::exception& e) {

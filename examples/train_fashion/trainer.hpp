@@ -6,10 +6,6 @@
 // order of the data comes from one std::mt19937_64 (not from threads), the kernels' parallel
 // reductions are static-scheduled with partial sums combined in a fixed order, and the
 // optimisers' updates are element-wise.
-// First: GCC 12 false -Wmaybe-uninitialized in immintrin.h, silenced where it is first parsed
-// (core/tensor.hpp includes Eigen, and so immintrin.h, without the guard).
-#include <gradattr/core/detail/intrinsics.hpp>
-
 #include <algorithm>
 #include <array>
 #include <cmath>
