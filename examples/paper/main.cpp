@@ -1,0 +1,266 @@
+// paper_experiments: the experiments of docs/report.md (Lerma & Lucas, pre- vs post-softmax
+// scores in gradient-based attribution). One subcommand per experiment; each writes CSV tables
+// (and the same tables as markdown) and PNG figures into --out (default docs/report).
+//
+//   paper_experiments e1 [--limit N] [--ks 0.01,1,100,10000] [--methods all] [--vgg19-limit 1] ...
+//   paper_experiments e2 [--limit N]
+//   paper_experiments e3 [--limit N] [--per-group G]
+//   paper_experiments e4 --models a.safetensors,b.safetensors,... [--limit N]
+//   paper_experiments e5 [--limit N] [--curve-steps S]
+//   paper_experiments e6 [--limit N]
+//
+// Common options: --weights (default examples/data/fashion_vgg.safetensors; a seeded random
+// model of the same shape when the file is missing, and the tables say so), --data (the
+// Fashion-MNIST directory), --steps (path methods' M and SmoothGrad's samples), --seed.
+// Scripted in scripts/run-paper-experiments.sh.
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "experiments.hpp"
+
+namespace {
+
+using namespace paper;
+
+struct Common {
+  std::string out = "docs/report";
+  std::string weights = "examples/data/fashion_vgg.safetensors";
+  std::string data = kDefaultData;
+  std::int64_t limit = 0;
+  std::int64_t steps = 50;
+  std::uint64_t seed = 0;
+  std::string methods = "all";
+};
+
+void add_common(CLI::App* app, Common& c, std::int64_t default_limit) {
+  c.limit = default_limit;
+  app->add_option("--out", c.out, "output directory")->capture_default_str();
+  app->add_option("--weights", c.weights, "the Fashion-MNIST model")->capture_default_str();
+  app->add_option("--data", c.data, "Fashion-MNIST directory (t10k-*.gz)")->capture_default_str();
+  app->add_option("--limit", c.limit, "number of test images (the first N of t10k)")->capture_default_str();
+  app->add_option("--steps", c.steps, "path methods' steps M, SmoothGrad's samples")->capture_default_str();
+  app->add_option("--seed", c.seed, "SmoothGrad noise / random baselines")->capture_default_str();
+  app->add_option("--methods", c.methods, "comma-separated method names, or all")->capture_default_str();
+}
+
+Log stderr_log() {
+  return [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
+}
+
+std::vector<double> parse_doubles(const std::string& s) {
+  std::vector<double> v;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) v.push_back(std::stod(item));
+  return v;
+}
+
+// <out>/<name>_run.md: what produced the tables (command, model, N, seconds).
+void write_run_info(const Common& c, const std::string& name, const std::string& command, const std::string& model,
+                    const std::string& extra, double seconds) {
+  std::string s = "command: `" + command + "`\n\nmodel: " + model + "\n\nN (test images): " + std::to_string(c.limit) +
+                  "; steps: " + std::to_string(c.steps) + "; seed: " + std::to_string(c.seed) + "\n\n" + extra +
+                  "\n\nwall time: " + fmt(seconds, 3) + " s\n";
+  Table::write_text(fs::path(c.out) / (name + "_run.md"), s);
+}
+
+double since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Fashion image 0 upscaled (bilinear, half-pixel) to 224×224, grey replicated to RGB and
+// ImageNet-normalised: the VGG19 input.
+Tensor<float> vgg19_input(const TestSet& ts) {
+  const Tensor<float> g = ts.image(0);
+  const std::int64_t S = 224, h = g.dim(2), w = g.dim(3);
+  const float mean[3] = {0.485f, 0.456f, 0.406f}, stdv[3] = {0.229f, 0.224f, 0.225f};
+  auto x = Tensor<float>::uninitialized({1, 3, S, S});
+  for (std::int64_t i = 0; i < S; ++i)
+    for (std::int64_t j = 0; j < S; ++j) {
+      const double sy = std::clamp((static_cast<double>(i) + 0.5) * static_cast<double>(h) / S - 0.5, 0.0, static_cast<double>(h - 1));
+      const double sx = std::clamp((static_cast<double>(j) + 0.5) * static_cast<double>(w) / S - 0.5, 0.0, static_cast<double>(w - 1));
+      const auto y0 = static_cast<std::int64_t>(sy), x0 = static_cast<std::int64_t>(sx);
+      const auto y1 = std::min(y0 + 1, h - 1), x1 = std::min(x0 + 1, w - 1);
+      const double fy = sy - static_cast<double>(y0), fx = sx - static_cast<double>(x0);
+      const double v = (1 - fy) * ((1 - fx) * g[y0 * w + x0] + fx * g[y0 * w + x1]) + fy * ((1 - fx) * g[y1 * w + x0] + fx * g[y1 * w + x1]);
+      for (int c = 0; c < 3; ++c) x[(c * S + i) * S + j] = static_cast<float>((v - mean[c]) / stdv[c]);
+    }
+  return x;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"gradattr paper experiments (docs/report.md)"};
+  app.require_subcommand(1);
+  std::string command;
+  for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
+
+  // E1
+  Common c1;
+  auto* e1 = app.add_subcommand("e1", "vulnerability: original vs shifted twin, per method x policy x K");
+  add_common(e1, c1, 16);
+  std::string ks = "0.01,1,100,10000", vgg19_ks = "0.01,100,10000", vgg19_methods = "gradcam,gradcam++,hirescam,saliency";
+  std::string vgg19_weights;
+  std::int64_t vgg19_limit = 1;
+  double figure_k = 100;
+  e1->add_option("--ks", ks, "K values")->capture_default_str();
+  e1->add_option("--figure-k", figure_k, "the K of the panel figure")->capture_default_str();
+  e1->add_option("--vgg19-limit", vgg19_limit, "images for VGG19 (0: skip VGG19)")->capture_default_str();
+  e1->add_option("--vgg19-ks", vgg19_ks, "K values for VGG19")->capture_default_str();
+  e1->add_option("--vgg19-methods", vgg19_methods, "methods for VGG19")->capture_default_str();
+  e1->add_option("--vgg19-weights", vgg19_weights, "VGG19 weights (default: random, seed --seed)");
+
+  // E2
+  Common c2;
+  auto* e2 = app.add_subcommand("e2", "information gain: dL/dx = -d log y_c/dx");
+  add_common(e2, c2, 1000);
+
+  // E3
+  Common c3;
+  auto* e3 = app.add_subcommand("e3", "saturation: 1 - y_c distribution, degenerate maps");
+  add_common(e3, c3, 10000);
+  std::int64_t per_group = 16;
+  e3->add_option("--per-group", per_group, "images per group (saturated / unsaturated) for the map statistics")->capture_default_str();
+
+  // E4
+  Common c4;
+  auto* e4 = app.add_subcommand("e4", "consistency across models trained with different seeds");
+  add_common(e4, c4, 50);
+  std::vector<std::string> model_paths;
+  e4->add_option("--models", model_paths, "the models (safetensors), comma-separated")->delimiter(',')->required();
+
+  // E5
+  Common c5;
+  auto* e5 = app.add_subcommand("e5", "faithfulness: deletion / insertion AUC");
+  add_common(e5, c5, 50);
+  std::int64_t curve_steps = 28;
+  e5->add_option("--curve-steps", curve_steps, "points of each deletion/insertion curve (-1)")->capture_default_str();
+
+  // E6
+  Common c6;
+  auto* e6 = app.add_subcommand("e6", "Grad-CAM++ vs Grad-CAM+ similarity");
+  add_common(e6, c6, 200);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+
+  try {
+    const auto t0 = std::chrono::steady_clock::now();
+    const Log log = stderr_log();
+    if (*e1) {
+      std::string what;
+      const auto model = fashion_model(c1.weights, c1.seed, &what);
+      const TestSet ts = load_test_set(c1.data, c1.limit);
+      E1Options o;
+      o.methods = parse_methods(c1.methods);
+      o.ks = parse_doubles(ks);
+      o.steps = c1.steps;
+      o.seed = c1.seed;
+      o.figure_k = figure_k;
+      o.log = log;
+      E1Figure fig;
+      auto rows = run_e1(model, "fashion", ts.x, o, &fig);
+      write_png(fs::path(c1.out) / "e1_panel.png", e1_panel(fig, figure_k));
+      std::string extra = "Fashion model: shift and CAM layer " + gradattr::default_cam_layer(model) + ", K in {" + ks + "}; figure K = " + fmt(figure_k);
+      if (vgg19_limit > 0) {
+        const auto vgg = vgg19_weights.empty() ? gradattr::models::vgg19<float>(c1.seed)
+                                               : gradattr::models::vgg_from_safetensors<float>(vgg19_weights);
+        const Tensor<float> x = vgg19_input(ts);
+        Tensor<float> xs({vgg19_limit, 3, 224, 224});
+        for (std::int64_t n = 0; n < vgg19_limit; ++n) std::copy(x.begin(), x.end(), xs.data() + n * x.numel());
+        E1Options ov = o;
+        ov.methods = parse_methods(vgg19_methods);
+        ov.ks = parse_doubles(vgg19_ks);
+        auto vrows = run_e1(vgg, vgg19_weights.empty() ? "vgg19-random" : "vgg19", xs, ov);
+        rows.insert(rows.end(), vrows.begin(), vrows.end());
+        extra += "\n\nVGG19 (" + (vgg19_weights.empty() ? "random weights, seed " + std::to_string(c1.seed) : vgg19_weights) +
+                 "): " + std::to_string(vgg19_limit) + " image(s) (t10k image 0 upscaled to 224x224, grey to RGB, ImageNet-normalised), layer " +
+                 gradattr::default_cam_layer(vgg) + ", methods {" + vgg19_methods + "}, K in {" + vgg19_ks + "}";
+      }
+      e1_table(rows).write(c1.out, "e1_vulnerability");
+      write_run_info(c1, "e1", command, what, extra, since(t0));
+    } else if (*e2) {
+      std::string what;
+      const auto mf = fashion_model<float>(c2.weights, c2.seed, &what);
+      const auto md = fashion_model<double>(c2.weights, c2.seed);
+      const TestSet ts = load_test_set(c2.data, c2.limit);
+      std::vector<E2Row> rows{run_e2(mf, "float", ts.x, log), run_e2(md, "double", ts.x, log)};
+      e2_table(rows).write(c2.out, "e2_information_gain");
+      write_run_info(c2, "e2", command, what, "", since(t0));
+    } else if (*e3) {
+      std::string what;
+      const auto mf = fashion_model<float>(c3.weights, c3.seed, &what);
+      const auto md = fashion_model<double>(c3.weights, c3.seed);
+      const TestSet ts = load_test_set(c3.data, c3.limit);
+      const E3Saturation sat = measure_saturation(mf, md, ts);
+      e3_summary(sat).write(c3.out, "e3_saturation_summary");
+      const Table hist = e3_histogram(sat);
+      hist.write(c3.out, "e3_saturation_histogram");
+      std::vector<double> counts;
+      for (const auto& r : hist.rows()) counts.push_back(std::stod(r[1]));
+      write_png(fs::path(c3.out) / "e3_saturation_histogram.png",
+                bar_chart(counts, e3_bin_labels(), "1 - y_c on " + std::to_string(ts.size()) + " t10k images (log count)",
+                          "floor(log10(1 - y_c)), y_c of the top class, double precision", true));
+      E3Options o;
+      o.methods = parse_methods(c3.methods);
+      o.per_group = per_group;
+      o.steps = c3.steps;
+      o.seed = c3.seed;
+      o.log = log;
+      e3_table(run_e3_maps(mf, md, ts, sat, o)).write(c3.out, "e3_saturation_maps");
+      write_run_info(c3, "e3", command, what,
+                     "maps: the first " + std::to_string(per_group) +
+                         " saturated (1 - y_c < 1e-4, double) and unsaturated images among the N; reference = the same method and policy on the same weights in double precision",
+                     since(t0));
+    } else if (*e4) {
+      std::vector<gradattr::models::Vgg<float>> models;
+      std::string what;
+      for (const auto& p : model_paths) {
+        models.push_back(gradattr::models::vgg_from_safetensors<float>(p));
+        what += (what.empty() ? "" : ", ") + p;
+      }
+      const TestSet ts = load_test_set(c4.data, c4.limit);
+      // Accuracy of each model on the first 1000 test images (context for the table).
+      const TestSet acc_set = load_test_set(c4.data, 1000);
+      Table acc({"model", "accuracy_first_1000"});
+      for (std::size_t i = 0; i < models.size(); ++i) {
+        const Tensor<float> z = models[i].forward(acc_set.x);
+        const auto cls = gradattr::Target{}.resolve(z, "e4");
+        std::int64_t ok = 0;
+        for (std::size_t n = 0; n < cls.size(); ++n) ok += cls[n] == acc_set.labels[n];
+        acc.add({model_paths[i], fmt(static_cast<double>(ok) / static_cast<double>(cls.size()))});
+      }
+      acc.write(c4.out, "e4_models");
+      e4_table(run_e4(models, ts, parse_methods(c4.methods), c4.steps, c4.seed, log)).write(c4.out, "e4_seed_consistency");
+      write_run_info(c4, "e4", command, what, "target: the true label of each image (the same class for every model)", since(t0));
+    } else if (*e5) {
+      std::string what;
+      const auto model = fashion_model<float>(c5.weights, c5.seed, &what);
+      const TestSet ts = load_test_set(c5.data, c5.limit);
+      const auto rows = run_e5(model, ts, parse_methods(c5.methods), c5.steps, curve_steps, c5.seed, log);
+      e5_table(rows).write(c5.out, "e5_faithfulness");
+      e5_wide(rows).write(c5.out, "e5_faithfulness_wide");
+      write_run_info(c5, "e5", command, what,
+                     "curves: " + std::to_string(curve_steps) + " steps, baseline 0 (black) for both deletion and insertion; class = top class; 'random' = a seeded uniform random map",
+                     since(t0));
+    } else if (*e6) {
+      std::string what;
+      const auto model = fashion_model<float>(c6.weights, c6.seed, &what);
+      const TestSet ts = load_test_set(c6.data, c6.limit);
+      e6_table(run_e6(model, ts, log)).write(c6.out, "e6_gradcampp_vs_gradcamplus");
+      write_run_info(c6, "e6", command, what, "", since(t0));
+    }
+    std::fprintf(stderr, "done in %.1f s\n", since(t0));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "paper_experiments: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
