@@ -277,6 +277,15 @@ TEST_CASE("Shifted twin: reference wrapping, nesting, a model without segments",
   const auto r0 = GradCam<Pre>(toy, "relu")(xt, 0);
   for (std::int64_t k = 0; k < r0.weights.numel(); ++k) REQUIRE(std::abs(r_pre.weights[k] - r0.weights[k] - 5.0 / 36) < 1e-12);
   REQUIRE_THROWS_WITH(Saliency<Post>(toy_twin)(xt, 0), Catch::Contains("forward_between"));
+  // a model naming its default CAM layer passes it on (VGG has none: "last_conv" resolves)
+  struct Named : testing::ToyCnn<T> {
+    using testing::ToyCnn<T>::ToyCnn;
+    std::string default_cam_layer() const { return "conv"; }
+  };
+  const Named named(3);
+  REQUIRE(gradattr::default_cam_layer(models::shifted(named, "relu", 1.0)) == "conv");
+  REQUIRE(gradattr::default_cam_layer(models::temperature(named, 2.0)) == "conv");
+  REQUIRE(gradattr::default_cam_layer(models::shifted(m, kLayer, 1.0)) == kLayer);
 }
 
 TEMPLATE_TEST_CASE("ConstantShift: every policy unchanged (a constant has zero gradient)", "[models][equivalent]", double,

@@ -69,6 +69,11 @@ concept HasForwardBetween = requires(const M& m, const ad::Var<T>& a, const std:
   { m.forward_between(a, s, s, tape) } -> std::same_as<ad::Var<T>>;
 };
 
+template <class M>
+concept HasDefaultCamLayer = requires(const M& m) {
+  { m.default_cam_layer() } -> std::convertible_to<std::string>;
+};
+
 // The layers of `seq` after `from` up to and including `until` (canonical names or "input").
 template <class T>
 ad::Var<T> sequential_between(const nn::Sequential<T>& seq, const ad::Var<T>& a, const std::string& from,
@@ -184,6 +189,12 @@ class LogitTransform {
   std::vector<std::string> layer_names() const { return w_.names(); }
   std::string resolve_layer(const std::string& name) const { return inner().resolve_layer(name); }
   std::int64_t num_classes() const { return static_cast<std::int64_t>(inner().num_classes()); }
+  // The wrapped model's default CAM layer, when it names one (attribution's default_cam_layer).
+  std::string default_cam_layer() const
+    requires HasDefaultCamLayer<model_type>
+  {
+    return inner().default_cam_layer();
+  }
 
  private:
   const Derived& self() const noexcept { return static_cast<const Derived&>(*this); }
@@ -256,6 +267,12 @@ class Shifted {
   std::vector<std::string> layer_names() const { return w_.names(); }
   std::string resolve_layer(const std::string& name) const { return inner().resolve_layer(name); }
   std::int64_t num_classes() const { return static_cast<std::int64_t>(inner().num_classes()); }
+  // The wrapped model's default CAM layer, when it names one (attribution's default_cam_layer).
+  std::string default_cam_layer() const
+    requires equiv_detail::HasDefaultCamLayer<model_type>
+  {
+    return inner().default_cam_layer();
+  }
 
  private:
   // t = K Σ_k A[:, k, 0, 0] as recorded ops: [N].
