@@ -2,6 +2,7 @@
 // gradattr classify: the top-k classes of an image (or an NPY input) with their probabilities.
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <numeric>
 #include <string>
@@ -22,6 +23,7 @@ struct ClassifyArgs {
 
 // One label per line; an empty line is an empty label (the index still counts).
 inline std::vector<std::string> read_labels(const std::string& path) {
+  if (std::filesystem::is_directory(path)) throw gradattr::IoError(path + ": the labels file is a directory");
   std::ifstream in(path);
   if (!in) throw gradattr::IoError(path + ": cannot open labels file");
   std::vector<std::string> labels;
@@ -42,7 +44,7 @@ inline int run_classify(const ClassifyArgs& a) {
       if (!std::isfinite(z(n, k)))
         throw gradattr::Error("image " + std::to_string(n) + ": the model's output is not finite (logit " + std::to_string(k) +
                               " is " + std::to_string(z(n, k)) + "); the input's values overflow the network?");
-  if (!labels.empty() && static_cast<std::int64_t>(labels.size()) != z.dim(1))
+  if ((!labels.empty() || !a.labels.empty()) && static_cast<std::int64_t>(labels.size()) != z.dim(1))
     throw UsageError((a.labels.empty() ? std::string("weights metadata") : "--labels " + a.labels) + ": " +
                      std::to_string(labels.size()) + " labels for a model with " + std::to_string(z.dim(1)) + " classes");
   if (!a.save_logits.empty()) gradattr::io::write_npy(a.save_logits, z);

@@ -385,6 +385,21 @@ void group_files() {
   bad("weights_is_directory", cat(explain_base(dir, input()), gc), "vgg_tiny");
   bad("input_is_directory", cat(explain_base(tiny(), dir), gc), "vgg_tiny");
   bad("image_is_directory", {"classify", "--weights", tiny().string(), "--image", dir.string()}, "vgg_tiny");
+  {
+    const fs::path fifo = g_scratch / "a_fifo";  // would block open() forever if opened
+    if (mkfifo(fifo.c_str(), 0600) == 0) {
+      bad("weights_is_fifo", cat(explain_base(fifo, input()), gc), "not a regular file");
+      bad("input_is_fifo", cat(explain_base(tiny(), fifo), gc), "not a regular file");
+      bad("image_is_fifo", {"classify", "--weights", tiny().string(), "--image", fifo.string()}, "not a regular file");
+    }
+  }
+  bad("weights_is_dev_zero", cat(explain_base("/dev/zero", input()), gc), "/dev/zero");
+  bad("image_is_dev_urandom", {"classify", "--weights", tiny().string(), "--image", "/dev/urandom"}, "/dev/urandom");
+  bad("labels_is_directory", {"classify", "--weights", tiny().string(), "--input", input().string(), "--labels", dir.string()},
+      "vgg_tiny", {1, 2});
+  bad("labels_empty", {"classify", "--weights", tiny().string(), "--input", input().string(), "--labels",
+                       write_bytes("empty_labels.txt", "").string()},
+      "labels", {1, 2});
   bad("weights_is_npy", cat(explain_base(input(), input()), gc), "input.npy");
   bad("input_is_safetensors", cat(explain_base(tiny(), tiny()), gc), "model.safetensors");
   bad("image_is_npy", {"classify", "--weights", tiny().string(), "--image", input().string()}, "not a PNG or JPEG");

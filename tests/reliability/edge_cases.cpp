@@ -13,6 +13,12 @@
 #include <string>
 
 #include "gradattr/attribution/methods.hpp"
+#include "gradattr/kernels/conv2d.hpp"
+#include "gradattr/kernels/dense.hpp"
+#include "gradattr/kernels/pool.hpp"
+#include "gradattr/kernels/reference/conv2d.hpp"
+#include "gradattr/kernels/reference/dense.hpp"
+#include "gradattr/kernels/reference/pool.hpp"
 #include "gradattr/kernels/reference/softmax.hpp"
 #include "gradattr/kernels/softmax.hpp"
 #include "gradattr/models/vgg.hpp"
@@ -138,4 +144,45 @@ TEST_CASE("fast softmax / log_softmax treat NaN and infinite logits as the scala
     CHECK(y(6, 0) == 1.0f);
     for (std::int64_t c = 0; c < C; ++c) CHECK(std::isfinite(y(6, c)));
   }
+}
+
+TEST_CASE("fast conv2d (im2col path), linear and adaptive pooling put NaN exactly where the reference does",
+          "[reliability][nan]") {
+  // Conv 5x5 stride 2 (not the Winograd 3x3 path, which spreads a NaN over its tile: see
+  // tests/kernels/conv3x3.cpp), one NaN in image 1 and one +inf in image 0.
+  auto x = testing::random_tensor<float>({2, 3, 13, 11}, 21);
+  x[1 * 3 * 13 * 11 + 40] = kNaN;
+  x[77] = kInf;
+  const auto w = testing::random_tensor<float>({4, 3, 5, 5}, 22), b = testing::random_tensor<float>({4}, 23);
+  kernels::Conv2dParams p;
+  p.stride_h = p.stride_w = 2;
+  p.pad_h = p.pad_w = 1;
+  const Shape ys = kernels::conv2d_output_shape(x.shape(), w.shape(), p);
+  Tensor<float> y(ys), yr(ys);
+  kernels::conv2d_forward(y, x, w, b, p);
+  ref::conv2d_forward(yr, x, w, b, p);
+  std::int64_t nans = 0;
+  for (std::int64_t i = 0; i < y.numel(); ++i) {
+    INFO("conv output " << i << ": fast " << y[i] << ", reference " << yr[i]);
+    CHECK(std::isnan(y[i]) == std::isnan(yr[i]));
+    nans += std::isnan(yr[i]);
+  }
+  CHECK(nans > 0);
+  // Linear: NaN in one feature of sample 2 makes that sample's outputs NaN, no other's.
+  auto xl = testing::random_tensor<float>({3, 37}, 24);
+  xl(2, 5) = kNaN;
+  const auto wl = testing::random_tensor<float>({19, 37}, 25), bl = testing::random_tensor<float>({19}, 26);
+  Tensor<float> yl(Shape{3, 19}), ylr(Shape{3, 19});
+  kernels::linear_forward(yl, xl, wl, bl);
+  ref::linear_forward(ylr, xl, wl, bl);
+  for (std::int64_t i = 0; i < yl.numel(); ++i) CHECK(std::isnan(yl[i]) == std::isnan(ylr[i]));
+  for (std::int64_t o = 0; o < 19; ++o) CHECK((std::isnan(yl(2, o)) && !std::isnan(yl(0, o)) && !std::isnan(yl(1, o))));
+  // Adaptive average pooling (overlapping windows when upsampling 5 -> 7).
+  auto xa = testing::random_tensor<float>({1, 2, 5, 5}, 27);
+  xa[12] = kNaN;
+  const Shape as = kernels::adaptive_pool2d_output_shape(xa.shape(), 7, 7);
+  Tensor<float> ya(as), yar(as);
+  kernels::adaptive_avg_pool2d_forward(ya, xa);
+  ref::adaptive_avg_pool2d_forward(yar, xa);
+  for (std::int64_t i = 0; i < ya.numel(); ++i) CHECK(std::isnan(ya[i]) == std::isnan(yar[i]));
 }

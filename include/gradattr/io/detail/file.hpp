@@ -35,7 +35,7 @@ struct Bytes {
 };
 
 // An open input file with its size; throws IoError naming the file if it is missing, a
-// directory, or unreadable. `what` prefixes messages ("safetensors", "NPY"...).
+// directory, not a regular file (a FIFO, socket or device), or unreadable. `what` prefixes messages ("safetensors", "NPY"...).
 class InputFile {
  public:
   InputFile(const std::filesystem::path& path, const std::string& what) : path_(path), what_(what) {
@@ -44,6 +44,9 @@ class InputFile {
     if (ec || !std::filesystem::exists(st))
       throw IoError(what + ": cannot open " + quoted(path) + ": no such file");
     if (std::filesystem::is_directory(st)) throw IoError(what + ": cannot read " + quoted(path) + ": is a directory");
+    // A FIFO would block open() until a writer comes (forever); devices have no size.
+    if (!std::filesystem::is_regular_file(st))
+      throw IoError(what + ": cannot read " + quoted(path) + ": not a regular file (a FIFO, socket or device)");
     in_.open(path, std::ios::binary);
     if (!in_) throw IoError(what + ": cannot open " + quoted(path) + " for reading");
     in_.seekg(0, std::ios::end);
