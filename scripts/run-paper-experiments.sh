@@ -34,7 +34,7 @@ mkdir -p "$OUT"
 cd "$ROOT"
 
 # E1: shifted twin at the Grad-CAM layer, K over six decades; VGG19 (random weights, seed 0) on one image, 4 methods.
-want e1 && $P e1 --weights "$W" --out "$OUT" $(lim 8) --steps 16 --ks 0.01,1,100,10000 --figure-k 100 \
+want e1 && $P e1 --weights "$W" --out "$OUT" $(lim 16) --steps 16 --ks 0.01,1,100,10000 --figure-k 100 \
   --vgg19-limit 1 --vgg19-ks 0.01,100,10000 --vgg19-methods gradcam,gradcam++,hirescam,saliency
 # E2: the information-gain identity, float and double.
 want e2 && $P e2 --weights "$W" --out "$OUT" $(lim 1000)
@@ -53,10 +53,10 @@ if want e4; then
     fi
     MODELS=${MODELS:+$MODELS,}examples/data/seeds/fashion_vgg_seed$s.safetensors
   done
-  $P e4 --models "$MODELS" --out "$OUT" $(lim 20) --steps 16
+  $P e4 --models "$MODELS" --out "$OUT" $(lim 100) --steps 50
 fi
 # E5: deletion / insertion, 3 x 3 (explanation x evaluation policy) per method.
-want e5 && $P e5 --weights "$W" --out "$OUT" $(lim 32) --steps 32 --curve-steps 28
+want e5 && $P e5 --weights "$W" --out "$OUT" $(lim 200) --steps 50 --curve-steps 28
 # E6: Grad-CAM++ vs Grad-CAM+.
 want e6 && $P e6 --weights "$W" --out "$OUT" $(lim 200)
 echo "run-paper-experiments.sh: tables and figures in $OUT"
