@@ -61,6 +61,7 @@ struct E1Options {
 
 struct E1Row {
   std::string model;
+  std::string images = "all";  // "all", or "saturated" / "unsaturated" (1 − y_c < 1e-4 in float)
   double k = 0;
   std::string method, policy;
   std::int64_t n = 0;
@@ -108,8 +109,13 @@ std::vector<E1Row> run_e1(const Model& model, const std::string& model_name, con
     double mad = 0, mrd = 0, madd = 0, wse = 0, shift = 0, wad = 0, wspread = 0, wmax = 0;
     bool has_w = false;
   };
-  std::vector<Acc> acc(opt.ks.size() * methods.size() * 3);
-  auto at = [&](std::size_t ki, std::size_t mi, std::size_t pi) -> Acc& { return acc[(ki * methods.size() + mi) * 3 + pi]; };
+  // [group: all, saturated, unsaturated][k][method][policy]
+  const std::size_t per_group = opt.ks.size() * methods.size() * 3;
+  std::vector<Acc> acc(3 * per_group);
+  std::size_t group = 0;  // the current image's group (1 saturated, 2 unsaturated)
+  auto at_g = [&](std::size_t g, std::size_t ki, std::size_t mi, std::size_t pi) -> Acc& {
+    return acc[g * per_group + (ki * methods.size() + mi) * 3 + pi];
+  };
 
   std::vector<gradattr::models::Shifted<Model>> twins;
   for (double k : opt.ks) twins.push_back(gradattr::models::shifted(model, layer, k));
@@ -128,6 +134,12 @@ std::vector<E1Row> run_e1(const Model& model, const std::string& model_name, con
     const auto H = x.dim(2), W = x.dim(3);
     std::vector<double> shifts;
     for (const auto& tw : twins) shifts.push_back(max_abs(tw.shift(x)));
+    {
+      const Tensor<float> z = model.forward(x);
+      const auto cls = gradattr::Target{}.resolve(z, "e1");
+      const double one_minus = 1.0 - static_cast<double>(std::exp(gradattr::LogSoftmax::score(z, cls)[0]));
+      group = one_minus < 1e-4 ? 1 : 2;
+    }
     for (std::size_t mi = 0; mi < methods.size(); ++mi) {
       for (std::size_t pi = 0; pi < 3; ++pi) {
         const ScoreKind pol = kPolicies[pi];
@@ -139,7 +151,8 @@ std::vector<E1Row> run_e1(const Model& model, const std::string& model_name, con
         for (std::size_t ki = 0; ki < twins.size(); ++ki) {
           // The class is the original's top class (the same as the twin's: y' = y).
           const Attribution<float> b = run_method(methods[mi], pol, twins[ki], x, gradattr::Target{a.classes[0]}, ro);
-          Acc& s = at(ki, mi, pi);
+          for (std::size_t g : {std::size_t{0}, group}) {
+          Acc& s = at_g(g, ki, mi, pi);
           s.sp.push_back(spearman(a.raw, b.raw));
           const double d = max_abs_diff(a.raw, b.raw);
           s.mad = std::max(s.mad, d);
@@ -169,22 +182,27 @@ std::vector<E1Row> run_e1(const Model& model, const std::string& model_name, con
               s.wse = std::max(s.wse, wscale > 0 ? dw / wscale : dw);
             }
           }
-          if (figure && n == 0 && ki == fig_k) figure->displayed[mi][pi][1] = db;
+          }
+          if (figure && n == 0 && ki == fig_k) figure->displayed[mi][pi][1] = b.displayed(H, W);
         }
       }
       opt.log(model_name + ": image " + std::to_string(n + 1) + "/" + std::to_string(N) + " " + method_name(methods[mi]));
     }
   }
+  const char* group_names[3] = {"all", "saturated", "unsaturated"};
+  for (std::size_t g = 0; g < 3; ++g)
   for (std::size_t ki = 0; ki < opt.ks.size(); ++ki)
     for (std::size_t mi = 0; mi < methods.size(); ++mi)
       for (std::size_t pi = 0; pi < 3; ++pi) {
-        const Acc& s = at(ki, mi, pi);
+        const Acc& s = at_g(g, ki, mi, pi);
+        if (g > 0 && s.sp.empty()) continue;  // no image in this group
         E1Row r;
         r.model = model_name;
+        r.images = group_names[g];
+        r.n = static_cast<std::int64_t>(s.sp.size());
         r.k = opt.ks[ki];
         r.method = method_name(methods[mi]);
         r.policy = policy_name(kPolicies[pi]);
-        r.n = N;
         r.spearman_raw_mean = nan_mean(s.sp, &r.spearman_undefined);
         r.spearman_raw_min = nan_min(s.sp);
         r.max_abs_diff_raw = s.mad;
@@ -204,11 +222,11 @@ std::vector<E1Row> run_e1(const Model& model, const std::string& model_name, con
 }
 
 inline Table e1_table(const std::vector<E1Row>& rows) {
-  Table t({"model", "K", "method", "policy", "N", "spearman_raw_mean", "spearman_raw_min", "spearman_undefined",
+  Table t({"model", "images", "K", "method", "policy", "N", "spearman_raw_mean", "spearman_raw_min", "spearman_undefined",
            "max_abs_diff_raw", "max_rel_diff_raw", "max_abs_diff_displayed", "gradcam_weight_shift_error",
            "gradcam_weight_abs_err", "gradcam_weight_diff_spread", "gradcam_max_abs_w", "K_over_Z", "max_abs_t"});
   for (const auto& r : rows)
-    t.add({r.model, fmt(r.k, 3), r.method, r.policy, std::to_string(r.n), fmt(r.spearman_raw_mean), fmt(r.spearman_raw_min),
+    t.add({r.model, r.images, fmt(r.k, 3), r.method, r.policy, std::to_string(r.n), fmt(r.spearman_raw_mean), fmt(r.spearman_raw_min),
            std::to_string(r.spearman_undefined), fmt(r.max_abs_diff_raw, 3), fmt(r.max_rel_diff_raw, 3),
            fmt(r.max_abs_diff_displayed, 3), fmt(r.weight_shift_error, 3), fmt(r.weight_abs_diff, 3),
            fmt(r.weight_diff_spread, 3), fmt(r.weight_max, 3), fmt(r.z_over_k, 3), fmt(r.max_logit_shift, 3)});
