@@ -22,30 +22,20 @@
 #include "gradattr/models/equivalent.hpp"
 #include "gradattr/models/vgg_safetensors.hpp"
 #include "support/testing.hpp"
+#include "support/tiny_vgg.hpp"
 #include "support/toy_models.hpp"
 
 using namespace gradattr;
 
 namespace {
 
-const std::string kModel = std::string(GRADATTR_TEST_DATA_DIR) + "/vgg_tiny/";
-const std::string kRef = std::string(GRADATTR_TEST_DATA_DIR) + "/attribution/";
 const std::vector<std::int64_t> kClasses{5, 8};  // tests/data/vgg_tiny/README.md: the top classes
 const std::string kLayer = "features.35";
 constexpr double kZ = 16;  // features.35 is [N, 32, 4, 4] at 64x64
 
-template <class T>
-const models::Vgg<T>& model() {
-  static const models::Vgg<T> m =
-      models::vgg_from_safetensors<T>(kModel + (std::is_same_v<T, double> ? "model_f64.safetensors" : "model.safetensors"));
-  return m;
-}
-template <class T>
-Tensor<T> input() {
-  if constexpr (std::is_same_v<T, double>) return io::read_npy_f64(kModel + "input_f64.npy");
-  else return io::read_npy_f32(kModel + "input.npy");
-}
-Tensor<double> fixture(const std::string& name) { return io::read_npy_f64(kRef + name + ".npy"); }
+using testing::tiny_vgg::input;
+using testing::tiny_vgg::model;
+inline Tensor<double> fixture(const std::string& name) { return testing::tiny_vgg::attribution_fixture(name); }
 
 template <class T>
 constexpr double eps() { return std::numeric_limits<T>::epsilon(); }

@@ -12,6 +12,7 @@
 #include "gradattr/kernels/call_counts.hpp"
 #include "gradattr/models/vgg_safetensors.hpp"
 #include "support/testing.hpp"
+#include "support/errors.hpp"
 
 using namespace gradattr;
 using models::Vgg;
@@ -25,18 +26,7 @@ models::VggOptions tiny(std::uint64_t seed = 1) {
   return models::VggOptions{.width_scale = 1.0 / 32, .hidden = {8, 8}, .num_classes = 10, .seed = seed};
 }
 
-template <class T>
-std::string error_of(auto&& f) {
-  try {
-    f();
-  } catch (const T& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    FAIL("wrong exception type: " << e.what());
-  }
-  FAIL("no exception");
-  return {};
-}
+using testing::error_of;
 
 }  // namespace
 

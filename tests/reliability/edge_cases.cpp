@@ -23,6 +23,7 @@
 #include "gradattr/kernels/softmax.hpp"
 #include "gradattr/models/vgg.hpp"
 #include "support/testing.hpp"
+#include "support/errors.hpp"
 
 using namespace gradattr;
 namespace ref = gradattr::kernels::reference;
@@ -36,18 +37,7 @@ models::Vgg<float> small_vgg() {
   return models::vgg<float>(11, models::VggOptions{.width_scale = 1.0 / 32, .hidden = {8, 8}, .num_classes = 6, .seed = 3});
 }
 
-template <class E, class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    FAIL("wrong exception type: " << e.what());
-  }
-  FAIL("no exception");
-  return {};
-}
+using testing::error_of;
 
 }  // namespace
 
