@@ -70,7 +70,7 @@ fuzz() {
 }
 
 # Conservative wall-time estimates (seconds, 2 idle cores; docs/reliability.md has the measurements).
-declare -A estimate=([asan]=480 [asan-full]=1200 [fuzz]=150 [tsan]=300)
+declare -A estimate=([asan]=600 [asan-full]=1200 [fuzz]=150 [tsan]=300)
 budget=${GRADATTR_CI_BUDGET:-1380}
 for job in "${jobs[@]}"; do
   case "$job" in
