@@ -191,7 +191,8 @@ int main(int argc, char** argv) {
       const auto mf = fashion_model<float>(c2.weights, c2.seed, &what);
       const auto md = fashion_model<double>(c2.weights, c2.seed);
       const TestSet ts = load_test_set(c2.data, c2.limit);
-      std::vector<E2Row> rows{run_e2(mf, "float", ts.x, log), run_e2(md, "double", ts.x, log)};
+      std::vector<E2Row> rows{run_e2(mf, "float", ts.x, log), run_e2(md, "double", ts.x, log),
+                              run_e2(mf, "float", ts.x, log, 100), run_e2(md, "double", ts.x, log, 100)};
       e2_table(rows).write(c2.out, "e2_information_gain");
       write_run_info(c2, "e2", command, what, "", since(t0));
     } else if (*e3) {
@@ -239,6 +240,25 @@ int main(int argc, char** argv) {
       }
       acc.write(c4.out, "e4_models");
       e4_table(run_e4(models, ts, parse_methods(c4.methods), c4.steps, c4.seed, log)).write(c4.out, "e4_seed_consistency");
+      {  // Figure: test image 0, one row per model, a few methods under Pre and Post (true class).
+        const Tensor<float> x = ts.image(0);
+        const gradattr::Target tgt{static_cast<std::int64_t>(ts.labels[0])};
+        const Method fm[] = {Method::GradCam, Method::LayerCam, Method::ScoreCam, Method::IntegratedGradients};
+        std::vector<std::vector<Tensor<std::uint8_t>>> tiles;
+        std::vector<std::string> rl, cl;
+        for (Method m : fm)
+          for (ScoreKind k : {ScoreKind::Pre, ScoreKind::Post})
+            cl.push_back(std::string(gradattr::display_name(m)) + " " + policy_name(k));
+        for (std::size_t i = 0; i < models.size(); ++i) {
+          rl.push_back("model " + std::to_string(i + 1));
+          std::vector<Tensor<std::uint8_t>> row;
+          for (Method m : fm)
+            for (ScoreKind k : {ScoreKind::Pre, ScoreKind::Post})
+              row.push_back(overlay_tile(x, gradattr::run_method(m, k, models[i], x, tgt, run_options(c4.steps, c4.seed)).displayed(28, 28)));
+          tiles.push_back(std::move(row));
+        }
+        write_png(fs::path(c4.out) / "e4_seed_panel.png", gradattr::viz::make_panel(tiles, rl, cl));
+      }
       write_run_info(c4, "e4", command, what, "target: the true label of each image (the same class for every model)", since(t0));
     } else if (*e5) {
       std::string what;
