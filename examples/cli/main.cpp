@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <exception>
 #include <new>
+#include <string>
 
 #include "cmd_audit.hpp"
 #include "cmd_bench.hpp"
@@ -65,9 +66,13 @@ int main(int argc, char** argv) {
 
   // CLI11 would only say that a subcommand is required: name the unknown one.
   bool known = argc < 2 || argv[1][0] == '-';
-  for (const auto* sub : app.get_subcommands([](CLI::App*) { return true; })) known = known || sub->check_name(argv[1]);
+  std::string valid;
+  for (const auto* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    known = known || sub->check_name(argv[1]);
+    valid += (valid.empty() ? "" : ", ") + sub->get_name();
+  }
   if (!known) {
-    std::fprintf(stderr, "gradattr: unknown command '%s' (valid: classify, explain, bench; see --help)\n", argv[1]);
+    std::fprintf(stderr, "gradattr: unknown command '%s' (valid: %s; see --help)\n", argv[1], valid.c_str());
     return 2;
   }
   try {
