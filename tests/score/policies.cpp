@@ -173,3 +173,15 @@ TEST_CASE("evaluate_score reports z_c, y_c and saturation", "[score]") {
   const auto rc = evaluate_score(Contrast(1), z, cls({0, 0}));
   REQUIRE(rc.score[0] == 20.0);
 }
+
+TEST_CASE("a saturated LogSoftmax seed keeps 1 - y_c accurate in float", "[score]") {
+  // z = (0, 12): 1 - y_c = 1/(1 + e^12) = 6.144e-6. Computed as 1 - y_c in float it would keep
+  // only a few bits (ulp(1) = 1.2e-7, ~2% of the value); as the competitor's y it is exact to ~1 ulp.
+  const Tensor<float> z(Shape{1, 2}, {0.0f, 12.0f});
+  const std::vector<std::int64_t> c{1};
+  const auto d = LogSoftmax::seed(z, c);
+  const double exact = 1.0 / (1.0 + std::exp(12.0));
+  REQUIRE(static_cast<double>(d(0, 1)) == Approx(exact).epsilon(1e-6));
+  REQUIRE(static_cast<double>(d(0, 0)) == Approx(-exact).epsilon(1e-6));
+  REQUIRE(d(0, 0) + d(0, 1) == 0.0f);  // the seed stays orthogonal to a uniform shift of the logits
+}

@@ -63,13 +63,26 @@ struct LogSoftmax {
   template <class T>
   static Tensor<T> seed(const Tensor<T>& z, Classes classes) {
     check_logits_and_classes(z, classes, "score::LogSoftmax");
-    auto d = log_probabilities(z);
-    const auto C = z.dim(1);
-    for (std::int64_t n = 0; n < z.dim(0); ++n) {
-      const auto c = classes[static_cast<std::size_t>(n)];
-      for (std::int64_t j = 0; j < C; ++j) d(n, j) = (j == c ? T{1} : T{0}) - std::exp(d(n, j));  // METHODS §1: e_c − y
-    }
+    const auto ls = log_probabilities(z);
+    auto d = Tensor<T>::uninitialized(z.shape());
+    for (std::int64_t n = 0; n < z.dim(0); ++n) seed_row(ls, n, classes[static_cast<std::size_t>(n)], T{1}, d);
     return d;
+  }
+
+  // Row n of scale · (e_c − y) from the log-probabilities ls. The class's own entry 1 − y_c is
+  // computed as Σ_{j≠c} y_j: when y_c → 1, 1 − y_c in floating point keeps only a few bits (the
+  // saturation of METHODS.md §1), while the sum of the small competitors is accurate.
+  template <class T>
+  static void seed_row(const Tensor<T>& ls, std::int64_t n, std::int64_t c, T scale, Tensor<T>& d) {
+    const auto C = ls.dim(1);
+    T rest = 0;
+    for (std::int64_t j = 0; j < C; ++j) {
+      if (j == c) continue;
+      const T yj = std::exp(ls(n, j));
+      rest += yj;
+      d(n, j) = scale * -yj;  // METHODS §1: e_c − y, off the class
+    }
+    d(n, c) = scale * rest;  // 1 − y_c
   }
 
   // Row-wise log-softmax of z (stable), shared by LogSoftmax and Post.
@@ -98,12 +111,10 @@ struct Post {
     check_logits_and_classes(z, classes, "score::Post");
     const auto ls = LogSoftmax::log_probabilities(z);
     auto d = Tensor<T>::uninitialized(z.shape());
-    const auto C = z.dim(1);
     for (std::int64_t n = 0; n < z.dim(0); ++n) {
       const auto c = classes[static_cast<std::size_t>(n)];
-      const T yc = std::exp(ls(n, c));
-      // METHODS §1: y_c (e_c − y), as y_c times LogSoftmax's seed (same rounding, so exact)
-      for (std::int64_t j = 0; j < C; ++j) d(n, j) = yc * ((j == c ? T{1} : T{0}) - std::exp(ls(n, j)));
+      // METHODS §1: y_c (e_c − y), as y_c times LogSoftmax's seed row (same rounding, so exact)
+      LogSoftmax::seed_row(ls, n, c, std::exp(ls(n, c)), d);
     }
     return d;
   }
