@@ -31,12 +31,11 @@ void softmax_backward(Tensor<T>& dx, const Tensor<T>& dy, const Tensor<T>& y) no
     reference::softmax_backward(dx, dy, y);
 }
 // dx = dy - softmax * sum_c dy_c, ly the log-softmax output
+// Always the scalar kernel: it runs on logits only ([N, classes], microseconds), and its careful
+// 1 − y_c (see there) matters more here than SIMD.
 template <class T>
 void log_softmax_backward(Tensor<T>& dx, const Tensor<T>& dy, const Tensor<T>& ly) noexcept {
-  if constexpr (std::is_same_v<T, float>)
-    fast::log_softmax_backward<xsimd::default_arch>(dx, dy, ly);
-  else
-    reference::log_softmax_backward(dx, dy, ly);
+  reference::log_softmax_backward(dx, dy, ly);
 }
 
 }  // namespace gradattr::kernels

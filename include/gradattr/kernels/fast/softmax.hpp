@@ -122,29 +122,4 @@ void softmax_backward(Tensor<float>& dx, const Tensor<float>& dy, const Tensor<f
   });
 }
 
-// dx = dy - softmax * sum_c dy_c per row, ly the log-softmax output (assigned).
-template <class Arch>
-void log_softmax_backward(Tensor<float>& dx, const Tensor<float>& dy, const Tensor<float>& ly) noexcept {
-  using B = xsimd::batch<float, Arch>;
-  constexpr std::int64_t S = B::size;
-  const std::int64_t C = ly.shape().dim(-1), N = ly.numel() / C;
-  const float* gd = dy.data();
-  const float* ld = ly.data();
-  float* dxd = dx.data();
-  parallel_for(0, N, [&](std::int64_t n) {
-    const float* g = gd + n * C;
-    const float* l = ld + n * C;
-    float* d = dxd + n * C;
-    B acc(0.0f);
-    std::int64_t c = 0;
-    for (; c + S <= C; c += S) acc += B::load_unaligned(g + c);
-    float sum = xsimd::hadd(acc);
-    for (; c < C; ++c) sum += g[c];
-    const B sb(sum);
-    for (c = 0; c + S <= C; c += S)
-      (B::load_unaligned(g + c) - xsimd::exp(B::load_unaligned(l + c)) * sb).store_unaligned(d + c);
-    for (; c < C; ++c) d[c] = g[c] - std::exp(l[c]) * sum;
-  });
-}
-
 }  // namespace gradattr::kernels::fast

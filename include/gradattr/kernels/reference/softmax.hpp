@@ -64,14 +64,32 @@ void softmax_backward(Tensor<T>& dx, const Tensor<T>& dy, const Tensor<T>& y) no
   }
 }
 
-// dx = dy − softmax ⊙ Σ_c dy_c per row, ly the log-softmax output (assigned).
+// dx = dy − y ⊙ Σ_c dy_c per row (y = exp(ly)), assigned, computed as
+// dx_j = dy_j (1 − y_j) − y_j Σ_{k≠j} dy_k with 1 − y_j of the most probable class formed as
+// Σ_{k≠j} y_k: for a saturated row (y_j → 1) the subtraction would keep only a few bits, and the
+// cross-entropy gradient −(1 − y_c) would disagree with the LogSoftmax seed (score/policies.hpp),
+// which is formed the same careful way (METHODS.md §1, information gain).
 template <class T>
 void log_softmax_backward(Tensor<T>& dx, const Tensor<T>& dy, const Tensor<T>& ly) noexcept {
   const auto C = ly.shape().dim(-1), N = ly.numel() / C;
   for (std::int64_t n = 0; n < N; ++n) {
-    T sum = 0;
-    for (std::int64_t c = 0; c < C; ++c) sum += dy[n * C + c];
-    for (std::int64_t c = 0; c < C; ++c) dx[n * C + c] = dy[n * C + c] - std::exp(ly[n * C + c]) * sum;
+    const T* g = dy.data() + n * C;
+    const T* l = ly.data() + n * C;
+    T* d = dx.data() + n * C;
+    T sum_dy = 0;
+    std::int64_t top = 0;
+    for (std::int64_t c = 0; c < C; ++c) {
+      sum_dy += g[c];
+      if (l[c] > l[top]) top = c;
+    }
+    T rest_top = 0;  // Σ_{k≠top} y_k
+    for (std::int64_t c = 0; c < C; ++c)
+      if (c != top) rest_top += std::exp(l[c]);
+    for (std::int64_t c = 0; c < C; ++c) {
+      const T y = std::exp(l[c]);
+      const T one_minus_y = c == top ? rest_top : T{1} - y;
+      d[c] = g[c] * one_minus_y - y * (sum_dy - g[c]);
+    }
   }
 }
 
