@@ -81,6 +81,9 @@ add("safetensors/huge_dim.safetensors", st(b'{"w":{"dtype":"F32","shape":[184467
     S, "FormatError", "too large")
 add("safetensors/dim_beyond_u64.safetensors", st(b'{"w":{"dtype":"F32","shape":[1e30],"data_offsets":[0,4]}}', F32x1), S,
     "FormatError", "not an integer")
+# Found by fuzzing: a number beyond double made nlohmann throw out_of_range, not parse_error.
+add("safetensors/dim_beyond_double.safetensors", st(b'{"w":{"dtype":"F32","shape":[1e400],"data_offsets":[0,4]}}', F32x1), S,
+    "FormatError", "not valid JSON")
 add("safetensors/overflow_product.safetensors", st({"w": t("F32", [2**32, 2**32, 2], 0, 4)}, F32x1), S, "FormatError",
     "overflows")
 add("safetensors/overflow_bytes.safetensors", st({"w": t("F64", [2**62], 0, 4)}, F32x1), S, "FormatError", "overflows")

@@ -198,7 +198,9 @@ inline nlohmann::ordered_json parse_safetensors_header(std::string_view text, co
   };
   try {
     return nlohmann::ordered_json::parse(text.begin(), text.end(), cb);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // parse_error, and also out_of_range for a number beyond double (1e400), which the parser
+    // reports through the same path.
     throw FormatError(prefix + "header is not valid JSON: " + e.what());
   }
 }

@@ -61,7 +61,7 @@ inline std::vector<std::string> parse_class_names(const std::string& text) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e400
       throw FormatError(std::string("class names: not a valid JSON array: ") + e.what());
     }
     if (!j.is_array()) throw FormatError("class names: not a JSON array");
