@@ -16,6 +16,9 @@
 //    with grey), and every DHT table must be consistent (at most 256 codes, lengths that do not
 //    over-subscribe the code space, sizes matching the segment length) — stb_image 2.27, the
 //    version Debian 12 ships, overflows its Huffman tables on such input;
+//  - PNG chunks are walked up to the first image data: an empty IDAT chunk before it is
+//    refused (legal but never written by encoders; stb_image 2.27 then copies 0 bytes to a
+//    null buffer, undefined behaviour found by fuzzing);
 //  - the result is always 8-bit RGB, rows top to bottom (no flip): grey is replicated to RGB,
 //    alpha is dropped (not composited), 16-bit PNGs are converted to 8 bits by stb (v >> 8);
 //  - errors are FormatError naming the file and carrying stb's failure reason; a missing or
@@ -132,6 +135,21 @@ inline std::pair<std::int64_t, std::int64_t> prescan_jpeg(const std::uint8_t* p,
   }
 }
 
+// Walks a PNG's chunks (after the signature) up to the first non-empty IDAT; a zero-length IDAT
+// before it is a FormatError (see the top of the file). Truncation is left to stb.
+inline void prescan_png(const std::uint8_t* p, std::size_t n, const std::string& prefix) {
+  std::size_t i = 8;
+  while (i + 8 <= n) {
+    const std::uint64_t len = load_u32be(p + i);
+    if (std::memcmp(p + i + 4, "IDAT", 4) == 0) {
+      if (len == 0) throw FormatError(prefix + "PNG: empty IDAT chunk before the image data (not supported)");
+      return;
+    }
+    if (std::memcmp(p + i + 4, "IEND", 4) == 0 || len > n) return;
+    i += 12 + static_cast<std::size_t>(len);
+  }
+}
+
 struct BudgetScope {
   explicit BudgetScope(std::size_t limit) { stb_budget = {limit, 0, false}; }
   ~BudgetScope() { stb_budget = {}; }
@@ -167,8 +185,10 @@ inline Image decode_image(const std::uint8_t* data, std::size_t size, const std:
     const auto [jw, jh] = detail::prescan_jpeg(data, size, prefix);
     if (jw == 0 && jh == 0) throw FormatError(prefix + "corrupt JPEG: no frame header (SOF)");
     check_size(jw, jh);
-  } else if (size >= 24 && std::memcmp(data + 12, "IHDR", 4) == 0) {
-    check_size(detail::load_u32be(data + 16), detail::load_u32be(data + 20));
+  } else {
+    if (size >= 24 && std::memcmp(data + 12, "IHDR", 4) == 0)
+      check_size(detail::load_u32be(data + 16), detail::load_u32be(data + 20));
+    detail::prescan_png(data, size, prefix);
   }
   const int len = static_cast<int>(size);
   int w = 0, h = 0, comp = 0;
