@@ -21,6 +21,7 @@
 using namespace gradattr;
 namespace ref = gradattr::kernels::reference;
 namespace fast = gradattr::kernels::fast;
+using gradattr::testing::bitwise_equal;
 using gradattr::testing::random_tensor;
 
 namespace {
@@ -62,11 +63,6 @@ double check_close(const Tensor<float>& a, const Tensor<double>& b, double tol) 
     worst = std::max(worst, e / tol);
   }
   return worst;
-}
-
-bool bitwise_equal(const Tensor<float>& a, const Tensor<float>& b) {
-  if (a.shape() != b.shape()) return false;
-  return std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.numel()) * sizeof(float)) == 0;
 }
 
 struct Case {

@@ -38,6 +38,7 @@
 using namespace gradattr;
 namespace ref = gradattr::kernels::reference;
 namespace fast = gradattr::kernels::fast;
+using gradattr::testing::bitwise_equal;
 using gradattr::testing::random_tensor;
 
 namespace {
@@ -69,11 +70,6 @@ void require_bounded(const Tensor<float>& got, const Tensor<double>& want, const
   INFO("worst element " << worst_i << ": " << (worst_i >= 0 ? got[worst_i] : 0.0f) << " vs "
                         << (worst_i >= 0 ? want[worst_i] : 0.0) << ", " << worst << "x the bound");
   REQUIRE(worst_i < 0);
-}
-
-template <class T>
-bool bitwise_equal(const Tensor<T>& a, const Tensor<T>& b) {
-  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.numel()) * sizeof(T)) == 0;
 }
 
 void set_threads(int n) {

@@ -3,10 +3,12 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <limits>
 #include <utility>
 
 #include "gradattr/autodiff/grad.hpp"
 #include "gradattr/autodiff/gradcheck.hpp"
+#include "gradattr/models/vgg.hpp"
 #include "gradattr/nn/sequential.hpp"
 #include "support/testing.hpp"
 
@@ -133,4 +135,57 @@ TEST_CASE("nn::Sequential: an in-place update through parameters() is seen by fo
   for (std::int64_t i = 0; i < before.numel(); ++i) changed |= before[i] != after[i];
   CHECK(changed);
   CHECK(std::as_const(s).parameter_count() == 3 * 9 + 3 + 2 * 27 + 2 + 32 + 4);
+}
+
+TEST_CASE("nn::Sequential: the unrecorded float forward (fused ReLU, NHWC16 runs) gives the layer-by-layer bits",
+          "[nn][sequential][blocked]") {
+  // forward / forward_until take nn/detail/blocked_forward.hpp; forward_from with an untracked
+  // input runs each layer's own forward on NCHW: the two must agree bit for bit at every cut.
+  const kernels::Conv2dParams same{1, 1, 1, 1};
+  nn::Sequential<float> s;  // direct 3x3, Winograd runs, a general conv, padded pool, no-ReLU conv
+  s.add("c1", nn::Conv2d<float>(random_tensor<float>({17, 3, 3, 3}, 1), random_tensor<float>({17}, 2), same));
+  s.add("r1", nn::ReLU<float>{});
+  s.add("c2", nn::Conv2d<float>(random_tensor<float>({20, 17, 3, 3}, 3, -0.3, 0.3), random_tensor<float>({20}, 4), same));
+  s.add("r2", nn::ReLU<float>{});
+  s.add("p1", nn::MaxPool2d<float>{});
+  s.add("d1", nn::Dropout<float>{});
+  s.add("c3", nn::Conv2d<float>(random_tensor<float>({33, 20, 3, 3}, 5, -0.3, 0.3), Tensor<float>(), same));
+  s.add("c4", nn::Conv2d<float>(random_tensor<float>({16, 33, 3, 3}, 6, -0.3, 0.3), random_tensor<float>({16}, 7), same));
+  s.add("r4", nn::ReLU<float>{});
+  s.add("p2", nn::MaxPool2d<float>{{}, {3, 3, 2, 2, 1, 1}});
+  s.add("c5", nn::Conv2d<float>(random_tensor<float>({12, 16, 5, 5}, 8, -0.2, 0.2), random_tensor<float>({12}, 9),
+                                {1, 1, 2, 2}));
+  s.add("r5", nn::ReLU<float>{});
+  s.add("c6", nn::Conv2d<float>(random_tensor<float>({24, 12, 3, 3}, 10, -0.3, 0.3), random_tensor<float>({24}, 11), same));
+  s.add("r6", nn::ReLU<float>{});
+  s.add("gap", nn::AdaptiveAvgPool2d<float>{{}, 3, 2});
+  s.add("flat", nn::Flatten<float>{});
+  s.add("fc", nn::Linear<float>(random_tensor<float>({5, 24 * 6}, 12), random_tensor<float>({5}, 13)));
+  for (const Shape& in : {Shape{1, 3, 19, 23}, Shape{2, 3, 16, 16}}) {
+    auto x = random_tensor<float>(in, 14);
+    x[7] = std::numeric_limits<float>::quiet_NaN();  // NaN travels the same way on both paths
+    ad::Tape<float> tape;
+    REQUIRE(gradattr::testing::bitwise_equal(s.forward(x), s.forward_from(ad::Var<float>(x), "input", tape).value()));
+    for (const auto& name : s.layer_names()) {
+      CAPTURE(in.str(), name);
+      // the plain path up to `name`: the layers up to it, run one by one
+      nn::Sequential<float> prefix;
+      for (const auto& e : s.layers()) {
+        prefix.add(e.name, e.layer);
+        if (e.name == name) break;
+      }
+      const auto plain = prefix.forward_from(ad::Var<float>(x), "input", tape).value();
+      REQUIRE(gradattr::testing::bitwise_equal(s.forward_until(x, name), plain));
+    }
+  }
+}
+
+TEST_CASE("nn::Sequential: a VGG's fused forward equals its layer-by-layer forward", "[nn][sequential][blocked]") {
+  const auto vgg = models::vgg<float>(11, {.width_scale = 0.27, .hidden = {32}, .num_classes = 7, .seed = 3});
+  const auto x = random_tensor<float>({2, 3, 37, 45}, 15);
+  ad::Tape<float> tape;
+  const auto plain = vgg.forward_from(ad::Var<float>(x), "input", tape).value();
+  REQUIRE(gradattr::testing::bitwise_equal(vgg.forward(x), plain));
+  const auto cut = vgg.forward_until(x, "block4_conv2");
+  REQUIRE(gradattr::testing::bitwise_equal(vgg.forward_from(ad::Var<float>(cut), "block4_conv2", tape).value(), plain));
 }

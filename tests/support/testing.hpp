@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <sstream>
 #include <string>
@@ -20,6 +21,13 @@ Tensor<T> random_tensor(const Shape& shape, std::uint64_t seed, double lo = -1.0
   Tensor<T> t = Tensor<T>::uninitialized(shape);
   for (auto& v : t) v = static_cast<T>(dist(rng));
   return t;
+}
+
+// Same shape and the same bytes (NaN payloads and the sign of zero included).
+template <class T>
+bool bitwise_equal(const Tensor<T>& a, const Tensor<T>& b) {
+  if (a.shape() != b.shape()) return false;
+  return a.numel() == 0 || std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.numel()) * sizeof(T)) == 0;
 }
 
 struct Mismatch {

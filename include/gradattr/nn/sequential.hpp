@@ -10,6 +10,8 @@
 // Running:
 //   forward(x)                    logits; nothing recorded.
 //   forward_until(x, L)           the output of layer L (x itself for "input"); nothing recorded.
+//                                 (float: Conv2d+ReLU fused and 3x3 runs kept in the NHWC16
+//                                 layout, nn/detail/blocked_forward.hpp; same values bit for bit)
 //   forward_from(a, L, tape)      the layers after L applied to a; recorded on `tape` when a is
 //                                 tracked (a must then be a variable of `tape`).
 //   forward_train(x, tape)        the whole network with every parameter a variable of `tape`:
@@ -29,6 +31,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <variant>
@@ -40,6 +43,7 @@
 #include "gradattr/core/tensor.hpp"
 #include "gradattr/models/classifier.hpp"
 #include "gradattr/nn/context.hpp"
+#include "gradattr/nn/detail/blocked_forward.hpp"
 #include "gradattr/nn/layers.hpp"
 
 namespace gradattr::nn {
@@ -143,15 +147,13 @@ class Sequential {
 
   Tensor<T> forward(const Tensor<T>& x) const {
     check_shapes(x.shape(), 0, layers_.size());
-    Context<T> ctx;
-    return run(ad::Var<T>(x), 0, layers_.size(), ctx).value();
+    return infer(x, 0, layers_.size());
   }
 
   Tensor<T> forward_until(const Tensor<T>& x, const std::string& layer) const {
     const std::size_t end = after(resolve_layer(layer));
     check_shapes(x.shape(), 0, end);
-    Context<T> ctx;
-    return run(ad::Var<T>(x), 0, end, ctx).value();
+    return infer(x, 0, end);
   }
 
   ad::Var<T> forward_from(const ad::Var<T>& a, const std::string& layer, ad::Tape<T>& tape) const {
@@ -235,6 +237,17 @@ class Sequential {
 
   static std::string describe(const Layer<T>& l) {
     return std::visit([](const auto& x) { return x.describe(); }, l);
+  }
+
+  // Unrecorded: float takes the fused, blocked-layout path (nn/detail/blocked_forward.hpp, the
+  // same values bit for bit); double runs each layer's own forward.
+  Tensor<T> infer(const Tensor<T>& x, std::size_t begin, std::size_t end) const {
+    if constexpr (std::is_same_v<T, float>) {
+      return detail::blocked_forward(x, begin, end, [&](std::size_t i) -> const Layer<T>& { return layers_[i].layer; });
+    } else {
+      Context<T> ctx;
+      return run(ad::Var<T>(x), begin, end, ctx).value();
+    }
   }
 
   ad::Var<T> run(ad::Var<T> x, std::size_t begin, std::size_t end, Context<T>& ctx) const {

@@ -35,6 +35,7 @@
 #include "gradattr/core/tensor.hpp"
 #include "gradattr/kernels/fast/detail/conv3x3_direct.hpp"
 #include "gradattr/kernels/fast/detail/winograd_f43.hpp"
+#include "gradattr/kernels/fast/nhwc16.hpp"
 #include "gradattr/kernels/params.hpp"
 
 namespace gradattr::kernels::fast {
@@ -92,6 +93,17 @@ inline Conv3x3Filters conv3x3_prepare(const Tensor<float>& w) {
   return f;
 }
 
+// The prepared pack of one direction when `filters` has it for w, else w transformed into `local`.
+inline const detail::WinogradFilterPack* conv3x3_pack(const Conv3x3Filters* filters, const Tensor<float>& w,
+                                                      bool backward_data, detail::WinogradFilterPack& local) {
+  if (filters && filters->matches(w.shape())) {
+    const auto& prepared = backward_data ? filters->backward_data : filters->forward;
+    if (!prepared.empty()) return &prepared;
+  }
+  local = backward_data ? conv3x3_backward_data_filters(w) : conv3x3_forward_filters(w);
+  return &local;
+}
+
 // y [N, K, H, W] = x [N, C, H, W] (*) w [K, C, 3, 3] + b [K] (b may be empty), then ReLU if
 // relu. filters: from conv3x3_prepare(w), or null to transform w on the fly.
 template <class Arch = xsimd::default_arch>
@@ -105,16 +117,31 @@ void conv3x3_forward(Tensor<float>& y, const Tensor<float>& x, const Tensor<floa
     return;
   }
   detail::WinogradFilterPack local;
-  const detail::WinogradFilterPack* f = nullptr;
-  if (filters && filters->matches(w.shape()) && !filters->forward.empty()) {
-    f = &filters->forward;
-  } else {
-    local = conv3x3_forward_filters(w);
-    f = &local;
-  }
+  const detail::WinogradFilterPack* f = conv3x3_pack(filters, w, false, local);
   const detail::WinogradArgs args{y.data(), x.data(), b.empty() ? nullptr : b.data(),
                                   x.dim(0), x.dim(1), w.dim(0), x.dim(2), x.dim(3), relu};
   detail::winograd_conv3x3<Arch>(args, *f);
+}
+
+// The Winograd forward with an NHWC16 output (kernels/fast/nhwc16.hpp), from an NCHW input
+// (x_nchw) or an NHWC16 one (x_blocked; exactly one of the two non-null): what the inference
+// path chains layer to layer. Same float operations as conv3x3_forward, so the same values bit
+// for bit. Requires the Winograd path (!conv3x3_use_direct(C, K)); shapes validated by the caller.
+template <class Arch = xsimd::default_arch>
+Nhwc16 conv3x3_forward_nhwc16(const Tensor<float>* x_nchw, const Nhwc16* x_blocked, const Tensor<float>& w,
+                              const Tensor<float>& b, bool relu, const Conv3x3Filters* filters = nullptr) {
+  const std::int64_t N = x_nchw ? x_nchw->dim(0) : x_blocked->batch();
+  const std::int64_t H = x_nchw ? x_nchw->dim(2) : x_blocked->height();
+  const std::int64_t W = x_nchw ? x_nchw->dim(3) : x_blocked->width();
+  detail::WinogradFilterPack local;
+  const detail::WinogradFilterPack* f = conv3x3_pack(filters, w, false, local);
+  Nhwc16 y = Nhwc16::uninitialized(N, w.dim(0), H, W);
+  detail::WinogradArgs args{y.data.data(), x_nchw ? x_nchw->data() : x_blocked->data.data(),
+                            b.empty() ? nullptr : b.data(), N, w.dim(1), w.dim(0), H, W, relu};
+  args.x_nhwc16 = x_nchw == nullptr;
+  args.y_nhwc16 = true;
+  detail::winograd_conv3x3<Arch>(args, *f);
+  return y;
 }
 
 // The same with ReLU fused: y = max(conv(x) + b, 0), NaN kept (as torch.relu).
@@ -136,13 +163,7 @@ void conv3x3_backward_data(Tensor<float>& dx, const Tensor<float>& dy, const Ten
     return;
   }
   detail::WinogradFilterPack local;
-  const detail::WinogradFilterPack* f = nullptr;
-  if (filters && filters->matches(w.shape()) && !filters->backward_data.empty()) {
-    f = &filters->backward_data;
-  } else {
-    local = conv3x3_backward_data_filters(w);
-    f = &local;
-  }
+  const detail::WinogradFilterPack* f = conv3x3_pack(filters, w, true, local);
   const detail::WinogradArgs args{dx.data(), dy.data(), nullptr, dy.dim(0), dy.dim(1), w.dim(1), dy.dim(2), dy.dim(3),
                                   false};
   detail::winograd_conv3x3<Arch>(args, *f);

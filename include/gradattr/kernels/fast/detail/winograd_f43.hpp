@@ -11,8 +11,9 @@
 // Data layouts (all float, 64-byte aligned):
 //   U (packed filters)  [36][K blocks of 64][C][bw]   bw = block width (64, last block 16..64);
 //                        K padded to a multiple of 16 with zero columns.
-//   strip (per thread)  [6 rows][Ws cols][Cp]         NCHW input rows converted to channel-minor,
-//                        zero outside the image and for c >= C (Cp = C rounded up to 16).
+//   strip (per thread)  [6 rows][Ws cols][Cp]         input rows in channel-minor order, zero
+//                        outside the image and for c >= C (Cp = C rounded up to 16): transposed
+//                        from NCHW, or copied row by row from an NHWC16 input.
 //   V (per thread)      [36][Tb][Cp]                  transformed input of one tile block.
 //   M (per thread)      [36][Tb][Kg]                  GEMM output for one group of Kg channels.
 // Work item = (image, rectangular block of tiles, group of output channels); each item is
@@ -309,12 +310,17 @@ inline void winograd_transpose16(__m512 r[16]) noexcept {
 
 // ---- driver --------------------------------------------------------------------------------
 
+// x and y are NCHW, or NHWC16 (kernels/fast/nhwc16.hpp: [N][H][W][round_up(channels, 16)]) when
+// the flag says so. An NHWC16 input's padding channels are never read; an NHWC16 output's are
+// written (zero, or NaN where a NaN input reached them through the zero filter columns).
 struct WinogradArgs {
   float* y;          // [N, K, H, W]
   const float* x;    // [N, C, H, W]
   const float* bias; // [K] or null
   std::int64_t N, C, K, H, W;
   bool relu;
+  bool x_nhwc16 = false;
+  bool y_nhwc16 = false;
 };
 
 template <class Arch>
@@ -353,6 +359,13 @@ struct WinogradWorker {
       for (std::int64_t col = 0; col < lo; ++col) std::memset(srow + col * Cp, 0, Cp * sizeof(float));
       for (std::int64_t col = std::max(hi, lo); col < ws; ++col) std::memset(srow + col * Cp, 0, Cp * sizeof(float));
       if (hi <= lo) continue;
+      if (a.x_nhwc16) {  // already channel-minor with the same padding: one contiguous copy
+        std::memcpy(srow + lo * Cp, a.x + ((n * H + h) * W + w0 + lo) * Cp,
+                    static_cast<std::size_t>((hi - lo) * Cp) * sizeof(float));
+        for (std::int64_t col = lo; col < hi && Cp > C; ++col)  // padding channels are not data
+          std::memset(srow + col * Cp + C, 0, static_cast<std::size_t>(Cp - C) * sizeof(float));
+        continue;
+      }
       transpose_rows(srow, n, h, w0, lo, hi);
       if (!winograd_avx512<Arch> && Cp > C)
         for (std::int64_t col = lo; col < hi; ++col)
@@ -447,7 +460,7 @@ struct WinogradWorker {
     // channel vectors outside, tiles inside: consecutive tiles fill the same output lines
     for (std::int64_t kv = 0; kv < kw; kv += LW) {
       const std::int64_t kbase = k0 + kv;
-      if (kbase >= K) break;
+      if (kbase >= K && !a.y_nhwc16) break;
       for (std::int64_t t = 0; t < tb; ++t) {
         const std::int64_t oh0 = 4 * (ty0 + t / cols), ow0 = 4 * (tx0 + t % cols);
         const std::int64_t nh = std::min<std::int64_t>(4, H - oh0), nw = std::min<std::int64_t>(4, W - ow0);
@@ -470,6 +483,12 @@ struct WinogradWorker {
             if (a.relu) v = xsimd::select(v < B(0.0f), B(0.0f), v);  // keeps NaN, like torch.relu
             px[i * 4 + j] = v;
           }
+        }
+        if (a.y_nhwc16) {  // channel-minor output: each pixel's LW channels are one aligned store
+          for (std::int64_t i = 0; i < nh; ++i)
+            for (std::int64_t j = 0; j < nw; ++j)
+              px[i * 4 + j].store_aligned(a.y + ((n * H + oh0 + i) * W + ow0 + j) * f.Kp + kbase);
+          continue;
         }
         const std::int64_t nk = std::min<std::int64_t>(LW, K - kbase);
 #if defined(__AVX512F__)
