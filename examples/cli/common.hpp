@@ -157,8 +157,11 @@ inline Session open_session(const ModelArgs& a) {
   if (x.dim(1) != cfg.in_channels)
     throw gradattr::ShapeError("input " + x.shape().str() + " has " + std::to_string(x.dim(1)) + " channels, the model takes " +
                                std::to_string(cfg.in_channels));
-  for (auto v : x)
-    if (!std::isfinite(v)) throw gradattr::ArgumentError("input contains NaN or infinity");
+  for (std::int64_t i = 0; i < x.numel(); ++i)
+    if (!std::isfinite(x[i]))
+      throw gradattr::ArgumentError("input " + (a.input.empty() ? std::string("image") : "'" + a.input + "'") +
+                                    " contains NaN or infinity (first at flat index " + std::to_string(i) + ", shape " +
+                                    x.shape().str() + ")");
   return s;
 }
 

@@ -365,6 +365,11 @@ void group_args() {
   bad("arch_unknown", cat(gc, {"--arch", "resnet50"}), "resnet50");
   bad("save_raw_without_method", cat(base, {"--save-raw", "r.npy"}), "--method");
   bad("classify_top_zero", {"classify", "--weights", tiny().string(), "--input", input().string(), "--top", "0"}, "--top");
+  const std::vector<std::string> audit = {"audit", "--weights", tiny().string(), "--input", input().string()};
+  bad("audit_k_zero", cat(audit, {"--equivalent", "0"}), "--equivalent");
+  bad("audit_k_nan", cat(audit, {"--equivalent", "nan"}), "--equivalent");
+  bad("audit_steps_zero", cat(audit, {"--steps", "0"}), "--steps");
+  bad("audit_unknown_layer", cat(audit, {"--layer", "features.999"}), "features.999");
   bad("bench_batch_zero", {"bench", "--weights", tiny().string(), "--batch", "0"}, "--batch");
   bad("bench_size_small", {"bench", "--weights", tiny().string(), "--size", "0"}, "--size");
   bad("bench_unknown_workload", {"bench", "--weights", tiny().string(), "--size", "32", "--workload", "nosuch"}, "nosuch");
@@ -420,9 +425,10 @@ void group_files() {
   const auto idx = (mid - npy_data_offset(in)) / 4;
   for (auto [name, v] : {std::pair<const char*, float>{"nan", NAN}, {"inf", INFINITY}, {"neg_inf", -INFINITY}}) {
     const auto p = write_bytes(std::string("input_") + name + ".npy", with_value(in, idx, v));
-    bad(std::string("input_") + name + "_explain", cat(explain_base(tiny(), p), gc), "NaN or infinity", {1, 2});
+    const std::string says = std::string("input_") + name + ".npy' contains NaN or infinity";  // names the file
+    bad(std::string("input_") + name + "_explain", cat(explain_base(tiny(), p), gc), says, {1, 2});
     bad(std::string("input_") + name + "_classify",
-        {"classify", "--weights", tiny().string(), "--input", p.string(), "--save-logits", "z.npy"}, "NaN or infinity", {1, 2});
+        {"classify", "--weights", tiny().string(), "--input", p.string(), "--save-logits", "z.npy"}, says, {1, 2});
   }
   // Shapes the model cannot take.
   bad("input_batch_zero", cat(explain_base(tiny(), write_bytes("batch0.npy", npy_f32({0, 3, 64, 64}, {}))), gc), "", {1, 2});
@@ -539,6 +545,12 @@ void group_valid() {
          {"o.png", "r.npy", "m.npy"},
          {},
          {}});
+  // The audit runs every method x score space on the model and its twin, and says so.
+  check({"audit_runs", {"audit", "--weights", tiny().string(), "--input", input().string(), "--steps", "2"}, {0}, "", {}, {},
+         [](const RunResult& r, const fs::path&, auto& problems) {
+           for (const char* want : {"shifted twin", "smoothgrad", "26/26 Post/LogSoftmax maps invariant", "information gain"})
+             if (r.out.find(want) == std::string::npos) problems.push_back(std::string("output lacks '") + want + "':\n" + r.out);
+         }});
   check({"classify_save_logits",
          {"classify", "--weights", tiny().string(), "--input", input().string(), "--save-logits", "z.npy"},
          {0},
