@@ -21,6 +21,7 @@
 
 #include "gradattr/attribution/cam_maths.hpp"
 #include "gradattr/attribution/detail/engine.hpp"
+#include "gradattr/attribution/detail/method_base.hpp"
 #include "gradattr/attribution/result.hpp"
 #include "gradattr/attribution/target.hpp"
 #include "gradattr/score/policies.hpp"
@@ -54,33 +55,22 @@ constexpr const char* method_name(GradientCamKind k) noexcept {
 }
 
 template <ScoreSpace Score, GradientCamKind Kind>
-class GradientCam {
+class GradientCam : public attr_detail::LayerMethodBase<Score, GradientCamOptions<Kind>> {
+  using Base = attr_detail::LayerMethodBase<Score, GradientCamOptions<Kind>>;
+  using Base::model_, Base::layer_, Base::options_, Base::policy_;
+
  public:
   using Options = GradientCamOptions<Kind>;
+  using Base::Base;
 
-  template <models::Classifier M>
-  GradientCam(const M& model, const std::string& layer, Options options = {}, Score policy = {})
-      : model_(model), layer_(model.resolve_layer(layer)), options_(options), policy_(std::move(policy)) {}
-  template <models::Classifier M>
-  explicit GradientCam(const M& model, Options options = {}, Score policy = {})
-      : GradientCam(model, default_cam_layer(model), options, std::move(policy)) {}
-
-  const std::string& layer() const noexcept { return layer_; }
   const Options& options() const noexcept { return options_; }
 
   template <class T>
   Attribution<T> operator()(const Tensor<T>& x, const Target& target = {}) const {
     const std::string who = method_name(Kind);
     attr_detail::check_input(x, options_.check_finite, who);
-    const Tensor<T> A = model_.forward_until(x, layer_);  // unrecorded
-    attr_detail::check_spatial(A, layer_, who);
-    std::vector<std::int64_t> classes;
-    auto head = attr_detail::head_pass(model_, layer_, A, policy_, [&](const Tensor<T>& z) {
-      classes = target.resolve(z, who);
-      return classes;
-    });
     Attribution<T> r;
-    attr_detail::fill_scores(r, policy_, head.z, classes, who, layer_);
+    const auto [A, head, classes] = attr_detail::pass_at_x(r, model_, layer_, x, policy_, target, who);
     const Tensor<T>& g = head.g;
     if constexpr (Kind == GradientCamKind::GradCam) {
       r.weights = cam::gradcam_weights(g);
@@ -101,12 +91,6 @@ class GradientCam {
     r.model_evaluations = 1;
     return r;
   }
-
- private:
-  attr_detail::ClassifierRef model_;
-  std::string layer_;
-  Options options_;
-  Score policy_;
 };
 
 template <ScoreSpace Score = Post>

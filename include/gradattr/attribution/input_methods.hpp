@@ -28,8 +28,8 @@
 #include <vector>
 
 #include "gradattr/attribution/detail/engine.hpp"
+#include "gradattr/attribution/detail/method_base.hpp"
 #include "gradattr/attribution/detail/path.hpp"
-#include "gradattr/attribution/path_cams.hpp"
 #include "gradattr/score/policies.hpp"
 
 namespace gradattr {
@@ -70,36 +70,21 @@ struct SmoothGradOptions {
   ProgressCallback progress = {};
 };
 
-namespace attr_detail {
-
-// The recorded whole-network pass at x, with the target resolved from its logits.
-template <class T, class Score>
-HeadPass<T> input_pass(const ClassifierRef& model, const Tensor<T>& x, const Score& policy, const Target& target,
-                       std::vector<std::int64_t>& classes, const std::string& who) {
-  return head_pass(model, models::kInputLayer, x, policy, [&](const Tensor<T>& z) {
-    classes = target.resolve(z, who);
-    return classes;
-  });
-}
-
-}  // namespace attr_detail
-
 template <ScoreSpace Score = Post>
-class Saliency {
+class Saliency : public attr_detail::MethodBase<Score, SaliencyOptions> {
+  using Base = attr_detail::MethodBase<Score, SaliencyOptions>;
+  using Base::model_, Base::options_, Base::policy_;
+
  public:
   using Options = SaliencyOptions;
-  template <models::Classifier M>
-  explicit Saliency(const M& model, Options options = {}, Score policy = {})
-      : model_(model), options_(options), policy_(std::move(policy)) {}
+  using Base::Base;
 
   template <class T>
   Attribution<T> operator()(const Tensor<T>& x, const Target& target = {}) const {
     const std::string who = "saliency";
     attr_detail::check_input(x, options_.check_finite, who);
-    std::vector<std::int64_t> classes;
-    auto head = attr_detail::input_pass(model_, x, policy_, target, classes, who);
     Attribution<T> r;
-    attr_detail::fill_scores(r, policy_, head.z, classes, who, models::kInputLayer);
+    const auto head = attr_detail::pass_at_x(r, model_, models::kInputLayer, x, policy_, target, who).head;
     Tensor<T> g = head.g;
     if (options_.abs)
       for (auto& v : g) v = std::abs(v);
@@ -119,68 +104,47 @@ class Saliency {
     r.model_evaluations = 1;
     return r;
   }
-
- private:
-  attr_detail::ClassifierRef model_;
-  Options options_;
-  Score policy_;
 };
 
 template <ScoreSpace Score = Post>
-class InputXGradient {
+class InputXGradient : public attr_detail::MethodBase<Score, InputXGradientOptions> {
+  using Base = attr_detail::MethodBase<Score, InputXGradientOptions>;
+  using Base::model_, Base::options_, Base::policy_;
+
  public:
   using Options = InputXGradientOptions;
-  template <models::Classifier M>
-  explicit InputXGradient(const M& model, Options options = {}, Score policy = {})
-      : model_(model), options_(options), policy_(std::move(policy)) {}
+  using Base::Base;
 
   template <class T>
   Attribution<T> operator()(const Tensor<T>& x, const Target& target = {}) const {
     const std::string who = "inputxgrad";
     attr_detail::check_input(x, options_.check_finite, who);
-    std::vector<std::int64_t> classes;
-    auto head = attr_detail::input_pass(model_, x, policy_, target, classes, who);
     Attribution<T> r;
-    attr_detail::fill_scores(r, policy_, head.z, classes, who, models::kInputLayer);
+    const auto head = attr_detail::pass_at_x(r, model_, models::kInputLayer, x, policy_, target, who).head;
     r.raw = Tensor<T>::uninitialized(x.shape());
     for (std::int64_t i = 0; i < x.numel(); ++i) r.raw[i] = x[i] * head.g[i];  // x ⊙ ∂S/∂x
     r.gradient_norm = attr_detail::row_norms(head.g);
     r.model_evaluations = 1;
     return r;
   }
-
- private:
-  attr_detail::ClassifierRef model_;
-  Options options_;
-  Score policy_;
 };
 
 template <ScoreSpace Score = Post>
-class IntegratedGradients {
+class IntegratedGradients : public attr_detail::MethodBase<Score, IntegratedGradientsOptions>,
+                            public attr_detail::PathCalls<IntegratedGradients<Score>> {
+  using Base = attr_detail::MethodBase<Score, IntegratedGradientsOptions>;
+  using Base::model_, Base::options_, Base::policy_;
+  friend attr_detail::PathCalls<IntegratedGradients>;
+
  public:
   using Options = IntegratedGradientsOptions;
-  template <models::Classifier M>
-  explicit IntegratedGradients(const M& model, Options options = {}, Score policy = {})
-      : model_(model), options_(std::move(options)), policy_(std::move(policy)) {}
-
-  template <class T>
-  Attribution<T> operator()(const Tensor<T>& x, const Target& target = {}) const {
-    return run(x, target, static_cast<const Tensor<T>*>(nullptr));
-  }
-  template <class T>
-  Attribution<T> operator()(const Tensor<T>& x, const Target& target, const Tensor<T>& baseline) const {
-    return run(x, target, &baseline);
-  }
+  using Base::Base;
 
  private:
   template <class T>
   Attribution<T> run(const Tensor<T>& x, const Target& target, const Tensor<T>* baseline) const {
     const std::string who = "ig";
-    attr_detail::check_input(x, options_.check_finite, who);
-    attr_detail::require_positive(options_.steps, "steps", who);
-    attr_detail::require_positive(options_.batch_size, "batch_size", who);
-    const Tensor<T> xb = attr_detail::resolve_baseline(options_.baseline, baseline, x, who);
-    if (options_.check_finite) attr_detail::check_input(xb, true, who + " (baseline)");
+    const Tensor<T> xb = attr_detail::checked_path_baseline(x, baseline, options_, who);
     const auto N = x.dim(0), M = options_.steps;
     const bool trap = options_.rule == IntegrationRule::Trapezoid;
 
@@ -189,9 +153,7 @@ class IntegratedGradients {
     std::vector<std::int64_t> classes;
     Tensor<T> zx, gx, sx, s_base;
     Tensor<double> sum(x.shape());
-    attr_detail::Progress progress{&options_.progress, 0,
-                                   attr_detail::chunk_count(ms.size(), attr_detail::points_per_chunk(options_.batch_size, N)) +
-                                       (trap ? 0 : 1)};
+    attr_detail::Progress progress = attr_detail::chunked_progress(options_, ms.size(), N, trap ? 0 : 1);
     attr_detail::evaluate_points<T>(
         model_, models::kInputLayer, ms, N, classes, policy_, options_.batch_size, progress,
         [&](std::int64_t m) { return attr_detail::path_point(x, xb, m, M); },
@@ -231,19 +193,16 @@ class IntegratedGradients {
     r.model_evaluations = M + 1;
     return r;
   }
-
-  attr_detail::ClassifierRef model_;
-  Options options_;
-  Score policy_;
 };
 
 template <ScoreSpace Score = Post>
-class SmoothGrad {
+class SmoothGrad : public attr_detail::MethodBase<Score, SmoothGradOptions> {
+  using Base = attr_detail::MethodBase<Score, SmoothGradOptions>;
+  using Base::model_, Base::options_, Base::policy_;
+
  public:
   using Options = SmoothGradOptions;
-  template <models::Classifier M>
-  explicit SmoothGrad(const M& model, Options options = {}, Score policy = {})
-      : model_(model), options_(std::move(options)), policy_(std::move(policy)) {}
+  using Base::Base;
 
   template <class T>
   Attribution<T> operator()(const Tensor<T>& x, const Target& target = {}) const {
@@ -289,8 +248,7 @@ class SmoothGrad {
     std::vector<std::int64_t> classes;
     Tensor<T> zx, gx;
     Tensor<double> sum(x.shape()), sum2(x.shape());
-    attr_detail::Progress progress{&options_.progress, 0,
-                                   attr_detail::chunk_count(ms.size(), attr_detail::points_per_chunk(options_.batch_size, N))};
+    attr_detail::Progress progress = attr_detail::chunked_progress(options_, ms.size(), N);
     attr_detail::evaluate_points<T>(
         model_, models::kInputLayer, ms, N, classes, policy_, options_.batch_size, progress, noisy,
         [&](std::int64_t s, const Tensor<T>&, const Tensor<T>& g, const Tensor<T>&) {
@@ -320,11 +278,6 @@ class SmoothGrad {
     r.model_evaluations = S + 1;
     return r;
   }
-
- private:
-  attr_detail::ClassifierRef model_;
-  Options options_;
-  Score policy_;
 };
 
 }  // namespace gradattr

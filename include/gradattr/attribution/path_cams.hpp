@@ -32,6 +32,7 @@
 
 #include "gradattr/attribution/cam_maths.hpp"
 #include "gradattr/attribution/detail/engine.hpp"
+#include "gradattr/attribution/detail/method_base.hpp"
 #include "gradattr/attribution/detail/path.hpp"
 #include "gradattr/attribution/rsi_accumulator.hpp"
 #include "gradattr/score/policies.hpp"
@@ -56,59 +57,26 @@ struct IntegratedGradCamOptions {
   ProgressCallback progress = {};
 };
 
-namespace attr_detail {
-template <class T>
-Tensor<T> resolve_baseline(const Tensor<double>& option, const Tensor<T>* call, const Tensor<T>& x,
-                           const std::string& who) {
-  Tensor<T> b = call ? *call : option.template cast<T>();
-  check_baseline(b, x, who);
-  return baseline_batch(b, x);
-}
-}  // namespace attr_detail
-
 template <ScoreSpace Score = Post>
-class RsiGradCam {
+class RsiGradCam : public attr_detail::LayerMethodBase<Score, RsiGradCamOptions>,
+                   public attr_detail::PathCalls<RsiGradCam<Score>> {
+  using Base = attr_detail::LayerMethodBase<Score, RsiGradCamOptions>;
+  using Base::model_, Base::layer_, Base::options_, Base::policy_;
+  friend attr_detail::PathCalls<RsiGradCam>;
+
  public:
   using Options = RsiGradCamOptions;
-
-  template <models::Classifier M>
-  RsiGradCam(const M& model, const std::string& layer, Options options = {}, Score policy = {})
-      : model_(model), layer_(model.resolve_layer(layer)), options_(std::move(options)), policy_(std::move(policy)) {}
-  template <models::Classifier M>
-  explicit RsiGradCam(const M& model, Options options = {}, Score policy = {})
-      : RsiGradCam(model, default_cam_layer(model), std::move(options), std::move(policy)) {}
-
-  const std::string& layer() const noexcept { return layer_; }
-
-  template <class T>
-  Attribution<T> operator()(const Tensor<T>& x, const Target& target = {}) const {
-    return run(x, target, static_cast<const Tensor<T>*>(nullptr));
-  }
-  template <class T>
-  Attribution<T> operator()(const Tensor<T>& x, const Target& target, const Tensor<T>& baseline) const {
-    return run(x, target, &baseline);
-  }
+  using Base::Base;
 
  private:
   template <class T>
   Attribution<T> run(const Tensor<T>& x, const Target& target, const Tensor<T>* baseline) const {
     const std::string who = "rsi-gradcam";
-    attr_detail::check_input(x, options_.check_finite, who);
-    attr_detail::require_positive(options_.steps, "steps", who);
-    attr_detail::require_positive(options_.batch_size, "batch_size", who);
-    const Tensor<T> xb = attr_detail::resolve_baseline(options_.baseline, baseline, x, who);
-    if (options_.check_finite) attr_detail::check_input(xb, true, who + " (baseline)");
+    const Tensor<T> xb = attr_detail::checked_path_baseline(x, baseline, options_, who);
     const auto N = x.dim(0), M = options_.steps;
-
-    const Tensor<T> Ax = model_.forward_until(x, layer_);  // the activation at x, once
-    attr_detail::check_spatial(Ax, layer_, who);
-    std::vector<std::int64_t> classes;
-    auto head = attr_detail::head_pass(model_, layer_, Ax, policy_, [&](const Tensor<T>& z) {
-      classes = target.resolve(z, who);
-      return classes;
-    });
+    // The activation at x, once: its head pass gives the class and S(x), and is the path's last point.
     Attribution<T> r;
-    attr_detail::fill_scores(r, policy_, head.z, classes, who, layer_);
+    auto [Ax, head, classes] = attr_detail::pass_at_x(r, model_, layer_, x, policy_, target, who);
 
     cam::RsiAccumulator<T> acc(options_.relu_gradients);
     auto feed = [&](const Tensor<T>& A, const Tensor<T>& g) {
@@ -119,8 +87,7 @@ class RsiGradCam {
     };
     std::vector<std::int64_t> ms(static_cast<std::size_t>(M));
     for (std::int64_t m = 0; m < M; ++m) ms[static_cast<std::size_t>(m)] = m;
-    attr_detail::Progress progress{&options_.progress, 0,
-                                   attr_detail::chunk_count(ms.size(), attr_detail::points_per_chunk(options_.batch_size, N)) + 1};
+    attr_detail::Progress progress = attr_detail::chunked_progress(options_, ms.size(), N, 1);
     Tensor<T> s_base;
     attr_detail::evaluate_points<T>(
         model_, layer_, ms, N, classes, policy_, options_.batch_size, progress,
@@ -145,62 +112,32 @@ class RsiGradCam {
     r.model_evaluations = M + 1;
     return r;
   }
-
-  attr_detail::ClassifierRef model_;
-  std::string layer_;
-  Options options_;
-  Score policy_;
 };
 
 template <ScoreSpace Score = Post>
-class IntegratedGradCam {
+class IntegratedGradCam : public attr_detail::LayerMethodBase<Score, IntegratedGradCamOptions>,
+                          public attr_detail::PathCalls<IntegratedGradCam<Score>> {
+  using Base = attr_detail::LayerMethodBase<Score, IntegratedGradCamOptions>;
+  using Base::model_, Base::layer_, Base::options_, Base::policy_;
+  friend attr_detail::PathCalls<IntegratedGradCam>;
+
  public:
   using Options = IntegratedGradCamOptions;
-
-  template <models::Classifier M>
-  IntegratedGradCam(const M& model, const std::string& layer, Options options = {}, Score policy = {})
-      : model_(model), layer_(model.resolve_layer(layer)), options_(std::move(options)), policy_(std::move(policy)) {}
-  template <models::Classifier M>
-  explicit IntegratedGradCam(const M& model, Options options = {}, Score policy = {})
-      : IntegratedGradCam(model, default_cam_layer(model), std::move(options), std::move(policy)) {}
-
-  const std::string& layer() const noexcept { return layer_; }
-
-  template <class T>
-  Attribution<T> operator()(const Tensor<T>& x, const Target& target = {}) const {
-    return run(x, target, static_cast<const Tensor<T>*>(nullptr));
-  }
-  template <class T>
-  Attribution<T> operator()(const Tensor<T>& x, const Target& target, const Tensor<T>& baseline) const {
-    return run(x, target, &baseline);
-  }
+  using Base::Base;
 
  private:
   template <class T>
   Attribution<T> run(const Tensor<T>& x, const Target& target, const Tensor<T>* baseline) const {
     const std::string who = "integrated-gradcam";
-    attr_detail::check_input(x, options_.check_finite, who);
-    attr_detail::require_positive(options_.steps, "steps", who);
-    attr_detail::require_positive(options_.batch_size, "batch_size", who);
-    const Tensor<T> xb = attr_detail::resolve_baseline(options_.baseline, baseline, x, who);
-    if (options_.check_finite) attr_detail::check_input(xb, true, who + " (baseline)");
+    const Tensor<T> xb = attr_detail::checked_path_baseline(x, baseline, options_, who);
     const auto N = x.dim(0), M = options_.steps;
-
-    const Tensor<T> Ax = model_.forward_until(x, layer_);
-    attr_detail::check_spatial(Ax, layer_, who);
-    std::vector<std::int64_t> classes;
-    auto head = attr_detail::head_pass(model_, layer_, Ax, policy_, [&](const Tensor<T>& z) {
-      classes = target.resolve(z, who);
-      return classes;
-    });
     Attribution<T> r;
-    attr_detail::fill_scores(r, policy_, head.z, classes, who, layer_);
+    auto [Ax, head, classes] = attr_detail::pass_at_x(r, model_, layer_, x, policy_, target, who);
 
     Tensor<double> sum({N, Ax.dim(2), Ax.dim(3)});
     std::vector<std::int64_t> ms(static_cast<std::size_t>(M));
     for (std::int64_t m = 0; m < M; ++m) ms[static_cast<std::size_t>(m)] = m;
-    attr_detail::Progress progress{&options_.progress, 0,
-                                   attr_detail::chunk_count(ms.size(), attr_detail::points_per_chunk(options_.batch_size, N))};
+    attr_detail::Progress progress = attr_detail::chunked_progress(options_, ms.size(), N);
     attr_detail::evaluate_points<T>(
         model_, layer_, ms, N, classes, policy_, options_.batch_size, progress,
         [&](std::int64_t m) { return attr_detail::path_point(x, xb, m, M); },
@@ -213,11 +150,6 @@ class IntegratedGradCam {
     r.model_evaluations = M + 1;
     return r;
   }
-
-  attr_detail::ClassifierRef model_;
-  std::string layer_;
-  Options options_;
-  Score policy_;
 };
 
 }  // namespace gradattr

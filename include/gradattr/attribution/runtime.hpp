@@ -29,45 +29,36 @@ inline constexpr std::array<Method, 13> kAllMethods = {
     Method::IntegratedGradCam, Method::Saliency,   Method::InputXGradient,  Method::IntegratedGradients,
     Method::SmoothGrad};
 
-// The CLI names (DESIGN.md's contract).
-constexpr std::string_view to_string(Method m) noexcept {
+namespace attr_detail {
+struct MethodNames {
+  std::string_view cli;      // the CLI name (DESIGN.md's contract)
+  std::string_view display;  // a display label
+};
+constexpr MethodNames method_names(Method m) noexcept {
   switch (m) {
-    case Method::GradCam: return "gradcam";
-    case Method::GradCamPlus: return "gradcam+";
-    case Method::GradCamPlusPlus: return "gradcam++";
-    case Method::HiResCam: return "hirescam";
-    case Method::XGradCam: return "xgradcam";
-    case Method::LayerCam: return "layercam";
-    case Method::ScoreCam: return "scorecam";
-    case Method::RsiGradCam: return "rsi-gradcam";
-    case Method::IntegratedGradCam: return "integrated-gradcam";
-    case Method::Saliency: return "saliency";
-    case Method::InputXGradient: return "inputxgrad";
-    case Method::IntegratedGradients: return "ig";
-    case Method::SmoothGrad: return "smoothgrad";
+    case Method::GradCam: return {"gradcam", "Grad-CAM"};
+    case Method::GradCamPlus: return {"gradcam+", "Grad-CAM+"};
+    case Method::GradCamPlusPlus: return {"gradcam++", "Grad-CAM++"};
+    case Method::HiResCam: return {"hirescam", "HiResCAM"};
+    case Method::XGradCam: return {"xgradcam", "XGrad-CAM"};
+    case Method::LayerCam: return {"layercam", "LayerCAM"};
+    case Method::ScoreCam: return {"scorecam", "Score-CAM"};
+    case Method::RsiGradCam: return {"rsi-gradcam", "RSI Grad-CAM"};
+    case Method::IntegratedGradCam: return {"integrated-gradcam", "Int. Grad-CAM"};
+    case Method::Saliency: return {"saliency", "Saliency"};
+    case Method::InputXGradient: return {"inputxgrad", "Input x Grad"};
+    case Method::IntegratedGradients: return {"ig", "Int. Gradients"};
+    case Method::SmoothGrad: return {"smoothgrad", "SmoothGrad"};
   }
-  return "?";
+  return {"?", "?"};
 }
+}  // namespace attr_detail
+
+// The CLI names (DESIGN.md's contract).
+constexpr std::string_view to_string(Method m) noexcept { return attr_detail::method_names(m).cli; }
 
 // A display label ("Grad-CAM++").
-constexpr std::string_view display_name(Method m) noexcept {
-  switch (m) {
-    case Method::GradCam: return "Grad-CAM";
-    case Method::GradCamPlus: return "Grad-CAM+";
-    case Method::GradCamPlusPlus: return "Grad-CAM++";
-    case Method::HiResCam: return "HiResCAM";
-    case Method::XGradCam: return "XGrad-CAM";
-    case Method::LayerCam: return "LayerCAM";
-    case Method::ScoreCam: return "Score-CAM";
-    case Method::RsiGradCam: return "RSI Grad-CAM";
-    case Method::IntegratedGradCam: return "Int. Grad-CAM";
-    case Method::Saliency: return "Saliency";
-    case Method::InputXGradient: return "Input x Grad";
-    case Method::IntegratedGradients: return "Int. Gradients";
-    case Method::SmoothGrad: return "SmoothGrad";
-  }
-  return "?";
-}
+constexpr std::string_view display_name(Method m) noexcept { return attr_detail::method_names(m).display; }
 
 inline Method parse_method(std::string_view s) {
   for (Method m : kAllMethods)

@@ -18,6 +18,7 @@
 
 #include "gradattr/attribution/cam_maths.hpp"
 #include "gradattr/attribution/detail/engine.hpp"
+#include "gradattr/attribution/detail/method_base.hpp"
 #include "gradattr/attribution/score_cam_maths.hpp"
 #include "gradattr/score/policies.hpp"
 
@@ -32,26 +33,20 @@ struct ScoreCamOptions {
 };
 
 template <ScoreSpace Score = Post>
-class ScoreCam {
+class ScoreCam : public attr_detail::LayerMethodBase<Score, ScoreCamOptions> {
+  using Base = attr_detail::LayerMethodBase<Score, ScoreCamOptions>;
+  using Base::model_, Base::layer_, Base::options_, Base::policy_;
+
  public:
   using Options = ScoreCamOptions;
-
-  template <models::Classifier M>
-  ScoreCam(const M& model, const std::string& layer, Options options = {}, Score policy = {})
-      : model_(model), layer_(model.resolve_layer(layer)), options_(std::move(options)), policy_(std::move(policy)) {}
-  template <models::Classifier M>
-  explicit ScoreCam(const M& model, Options options = {}, Score policy = {})
-      : ScoreCam(model, default_cam_layer(model), std::move(options), std::move(policy)) {}
-
-  const std::string& layer() const noexcept { return layer_; }
+  using Base::Base;
 
   template <class T>
   Attribution<T> operator()(const Tensor<T>& x, const Target& target = {}) const {
     const std::string who = "scorecam";
     attr_detail::check_input(x, options_.check_finite, who);
     attr_detail::require_positive(options_.batch_size, "batch_size", who);
-    const Tensor<T> A = model_.forward_until(x, layer_);
-    attr_detail::check_spatial(A, layer_, who);
+    const Tensor<T> A = attr_detail::activation_at(model_, layer_, x, who);
     const Tensor<T> z = attr_detail::head_forward(model_, layer_, A);
     const auto classes = target.resolve(z, who);
     Attribution<T> r;
@@ -79,12 +74,6 @@ class ScoreCam {
     r.model_evaluations = 1 + K;
     return r;
   }
-
- private:
-  attr_detail::ClassifierRef model_;
-  std::string layer_;
-  Options options_;
-  Score policy_;
 };
 
 }  // namespace gradattr

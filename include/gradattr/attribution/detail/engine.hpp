@@ -1,7 +1,7 @@
 #pragma once
 // Internals shared by the attribution functors: a non-owning type-erased view of a Classifier
 // (so that `GradCam<Post> cam(model, layer)` needs no model type argument), input checks, the
-// recorded head pass, and filling an Attribution's score fields.
+// recorded head pass, filling an Attribution's score fields, and the pass at x that combines them.
 //
 // ClassifierRef keeps a pointer to the model: the model must outlive every functor made from
 // it. Every call makes its own tape and buffers, so one const functor (and one const model) may
@@ -169,6 +169,16 @@ HeadPass<T> head_pass(const ClassifierRef& model, const std::string& layer, cons
   return r;
 }
 
+// The activation at `layer` for the input x (nothing recorded), which CAM methods need to be
+// [N, K, H, W].
+template <class T>
+Tensor<T> activation_at(const ClassifierRef& model, const std::string& layer, const Tensor<T>& x,
+                        const std::string& who) {
+  Tensor<T> A = model.forward_until(x, layer);
+  check_spatial(A, layer, who);
+  return A;
+}
+
 // Logits from an activation at `layer`, nothing recorded (a head-only forward).
 template <class T>
 Tensor<T> head_forward(const ClassifierRef& model, const std::string& layer, const Tensor<T>& A) {
@@ -209,6 +219,29 @@ void fill_scores(Attribution<T>& r, const Score& policy, const Tensor<T>& z, con
   if (!which.empty())
     r.warning = "saturated softmax (1 - y_c < 1e-4) for image(s) " + which +
                 ": post/log gradients there are mostly rounding error";
+}
+
+// The pass at x that every gradient method starts with: the activation A at `layer` (x itself
+// for the pseudo-layer "input"), one recorded head pass there with the target resolved from its
+// logits, and r's score fields filled from those logits (fill_scores).
+template <class T>
+struct PassAtX {
+  Tensor<T> A;                        // the activation at the layer
+  HeadPass<T> head;                   // logits, ∂S/∂A and S at x
+  std::vector<std::int64_t> classes;  // the resolved target, one class per image
+};
+
+template <class T, class Score>
+PassAtX<T> pass_at_x(Attribution<T>& r, const ClassifierRef& model, const std::string& layer, const Tensor<T>& x,
+                     const Score& policy, const Target& target, const std::string& who) {
+  PassAtX<T> p;
+  p.A = layer == models::kInputLayer ? x : activation_at(model, layer, x, who);
+  p.head = head_pass(model, layer, p.A, policy, [&](const Tensor<T>& z) {
+    p.classes = target.resolve(z, who);
+    return p.classes;
+  });
+  fill_scores(r, policy, p.head.z, p.classes, who, layer);
+  return p;
 }
 
 // Repeats each image's class for `reps` consecutive blocks of N rows: row r -> classes[r % N].

@@ -1,6 +1,6 @@
 #pragma once
-// The straight path x_m = x′ + (m/M)(x − x′) and its batched evaluation, shared by the path
-// methods (RSI Grad-CAM, Integrated Grad-CAM, Integrated Gradients).
+// The straight path x_m = x′ + (m/M)(x − x′), the checks of its arguments, and its batched
+// evaluation, shared by the path methods (RSI Grad-CAM, Integrated Grad-CAM, Integrated Gradients).
 //
 // Batching: the points of the path are evaluated several at a time: ⌊batch_size / N⌋ points
 // (at least one) per model call, each point contributing its N images as consecutive rows, so
@@ -30,6 +30,23 @@ Tensor<T> path_point(const Tensor<T>& x, const Tensor<T>& xb, std::int64_t m, st
   return out;
 }
 
+// A path method's argument checks, in this order: the input, steps and batch_size (at least 1),
+// then the baseline — the call's if given, else Options::baseline cast to T; [N, C, H, W] or
+// [1, C, H, W]; finite unless check_finite is off. Returns the baseline batch x′ [N, C, H, W]
+// (zero when none is given).
+template <class T, class Options>
+Tensor<T> checked_path_baseline(const Tensor<T>& x, const Tensor<T>* baseline, const Options& options,
+                                const std::string& who) {
+  check_input(x, options.check_finite, who);
+  require_positive(options.steps, "steps", who);
+  require_positive(options.batch_size, "batch_size", who);
+  const Tensor<T> b = baseline ? *baseline : options.baseline.template cast<T>();
+  check_baseline(b, x, who);
+  Tensor<T> xb = baseline_batch(b, x);
+  if (options.check_finite) check_input(xb, true, who + " (baseline)");
+  return xb;
+}
+
 struct Progress {
   const ProgressCallback* callback = nullptr;
   std::size_t done = 0, total = 0;
@@ -44,6 +61,13 @@ inline std::int64_t points_per_chunk(std::int64_t batch_size, std::int64_t N) {
 }
 inline std::size_t chunk_count(std::size_t points, std::int64_t per_chunk) {
   return (points + static_cast<std::size_t>(per_chunk) - 1) / static_cast<std::size_t>(per_chunk);
+}
+
+// Progress for the model calls of evaluate_points over `points` points of N images each, in
+// chunks of Options::batch_size rows, plus `extra` calls the caller makes and ticks itself.
+template <class Options>
+Progress chunked_progress(const Options& options, std::size_t points, std::int64_t N, std::size_t extra = 0) {
+  return {&options.progress, 0, chunk_count(points, points_per_chunk(options.batch_size, N)) + extra};
 }
 
 // Evaluates the points `ms` (in the given order) at `layer`: for each point m, calls
