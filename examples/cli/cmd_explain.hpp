@@ -5,6 +5,7 @@
 // score spaces agree.
 #include <unistd.h>
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -26,7 +27,7 @@ namespace gradattr_cli {
 struct ExplainArgs {
   ModelArgs model;
   std::string method, score = "post", layer, out, save_raw, save_map;
-  long long cls = -1;
+  std::string cls;  // empty: the top class; parsed by target_of so that an overflow is reported as given
   long long steps = 50;
   unsigned long long seed = 0;
   int tile = 112;  // panel tile side (pixels)
@@ -106,8 +107,15 @@ inline gradattr::RunOptions run_options(const ExplainArgs& a, ProgressBar* bar) 
 }
 
 inline gradattr::Target target_of(const ExplainArgs& a) {
-  if (a.cls < -1) throw UsageError("--class must be >= 0, got " + std::to_string(a.cls));
-  return a.cls < 0 ? gradattr::Target{} : gradattr::Target::all(static_cast<std::int64_t>(a.cls));
+  if (a.cls.empty()) return gradattr::Target{};
+  std::int64_t c = 0;
+  const char* end = a.cls.data() + a.cls.size();
+  const auto [p, ec] = std::from_chars(a.cls.data(), end, c);
+  if (ec == std::errc::result_out_of_range)
+    throw UsageError("--class " + a.cls + " is out of range (a class index of the model)");
+  if (ec != std::errc() || p != end) throw UsageError("--class must be an integer, got '" + a.cls + "'");
+  if (c < 0) throw UsageError("--class must be >= 0, got " + a.cls);
+  return gradattr::Target::all(c);
 }
 
 inline int run_explain_one(const ExplainArgs& a, Session& s) {

@@ -355,7 +355,7 @@ void group_args() {
   bad("class_huge", cat(gc, cat({"--class", "4294967296"}, outs)), "4294967296");
   bad("class_negative", cat(gc, cat({"--class", "-2"}, outs)), "-2");
   bad("class_not_a_number", cat(gc, {"--class", "abc"}), "abc");
-  bad("class_overflows", cat(gc, {"--class", "99999999999999999999999"}), "");
+  bad("class_overflows", cat(gc, {"--class", "99999999999999999999999"}), "--class 99999999999999999999999 is out of range");
   bad("steps_zero", cat(base, cat({"--method", "ig", "--steps", "0"}, outs)), "--steps");
   bad("steps_negative", cat(base, cat({"--method", "rsi-gradcam", "--steps", "-3"}, outs)), "--steps");
   bad("option_without_value", cat(base, {"--method"}), "--method");
