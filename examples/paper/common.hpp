@@ -24,6 +24,8 @@
 #include <gradattr/viz/overlay.hpp>
 #include <gradattr/viz/panel.hpp>
 
+#include "../train_fashion/fashion_config.hpp"
+
 namespace paper {
 
 namespace fs = std::filesystem;
@@ -73,17 +75,8 @@ inline TestSet load_test_set(const std::string& dir, std::int64_t limit) {
 // ---------------------------------------------------------------------------------------------
 // Models
 
-// The shipped Fashion-MNIST architecture (examples/data/README.md, train_fashion::fashion_config).
-inline gradattr::models::VggConfig fashion_config() {
-  constexpr std::int64_t M = gradattr::models::kVggPool;
-  gradattr::models::VggConfig c;
-  c.features = {16, M, 32, M, 64, M};
-  c.in_channels = 1;
-  c.pool_size = 3;
-  c.hidden = {256};
-  c.num_classes = 10;
-  return c;
-}
+// The shipped Fashion-MNIST architecture (examples/data/README.md).
+using train_fashion::fashion_config;
 
 // The weights file when it exists, else a seeded random model of the shipped shape (`what` says
 // which, for the tables).

@@ -26,6 +26,8 @@
 #include <gradattr/nn/loss.hpp>
 #include <gradattr/nn/optim.hpp>
 
+#include "fashion_config.hpp"
+
 namespace train_fashion {
 
 using gradattr::Shape;
@@ -35,23 +37,6 @@ using Model = gradattr::models::Vgg<float>;
 inline const std::array<const char*, 10> kClassNames = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                                         "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
-// The architecture shipped in examples/data/fashion_vgg.safetensors: three VGG blocks of one
-// 3x3 conv + ReLU + 2x2 max-pool (28 -> 14 -> 7 -> 3), widths 16, 32, 64, then a 256-unit head.
-// Chosen for throughput: ~1.9 M multiply-adds per image forward, about 1000 training images/s
-// on one busy core, so a few epochs of all 60k images fit in minutes. Grad-CAM's layer
-// (last_conv = features.7, the third conv's ReLU) is 7x7; the 3x3 avgpool after the last
-// max-pool passes its 3x3 map through unchanged.
-inline gradattr::models::VggConfig fashion_config() {
-  constexpr std::int64_t M = gradattr::models::kVggPool;
-  gradattr::models::VggConfig c;
-  c.features = {16, M, 32, M, 64, M};
-  c.in_channels = 1;
-  c.pool_size = 3;
-  c.hidden = {256};
-  c.num_classes = 10;
-  c.validate();
-  return c;
-}
 
 struct Dataset {
   Tensor<float> images;  // [N, 1, 28, 28] in [0, 1]
