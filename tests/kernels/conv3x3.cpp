@@ -4,6 +4,7 @@
 // filters, the thread-count independence, and the conv2d dispatch.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -100,9 +101,9 @@ void backward_data_path(Path path, Tensor<float>& dx, const Tensor<float>& dy, c
   namespace d = fast::detail;
   if (path == Path::dispatch) {
     fast::conv3x3_backward_data(dx, dy, w);
-  } else if (path == Path::winograd) {
-    const auto f = fast::conv3x3_backward_data_filters(w);
-    d::winograd_conv3x3<xsimd::default_arch>({dx.data(), dy.data(), nullptr, dy.dim(0), dy.dim(1), w.dim(1), dy.dim(2), dy.dim(3), false}, f);
+  } else if (path == Path::winograd) {  // the adjoint of the forward, on the forward filters
+    const auto f = fast::conv3x3_forward_filters(w);
+    d::winograd_conv3x3_adjoint<xsimd::default_arch>({dx.data(), dy.data(), dy.dim(0), w.dim(0), w.dim(1), dy.dim(2), dy.dim(3)}, f);
   } else {
     std::int64_t O = 0, I = 0;
     const auto p = d::conv3x3_direct_pack(w.data(), w.dim(0), w.dim(1), true, O, I);
@@ -143,6 +144,87 @@ TEST_CASE("conv3x3 Winograd growth constant is what the bound states", "[kernels
     worst = std::max(worst, s * s);
   }
   REQUIRE(worst == Approx(2304.0));
+
+  // Backward-data is the adjoint: dd = B [U .* (A dY A^T)] B^T, windows overlapping by two
+  // pixels summed. Per dimension, window position i amplifies by sum_a |B^T_ai| (|G|1)_a (|A|1)_a
+  // ((|A|1)_a: column sums of A^T); a pixel at positions 4/5 of one window is at 0/1 of the
+  // next, so the growth of a pixel is the largest of f2, f3 and f4 + f0, f5 + f1 -- squared at
+  // most 1482.25 < 2304: the adjoint stays within the forward's bound.
+  double f[6] = {};
+  for (int i = 0; i < 6; ++i)
+    for (int a = 0; a < 6; ++a) {
+      double g = 0, acol = 0;
+      for (int r = 0; r < 3; ++r) g += std::abs(G[a][r]);
+      for (int r = 0; r < 4; ++r) acol += std::abs(A[r][a]);
+      f[i] += std::abs(BT[a][i]) * g * acol;
+    }
+  const double adjoint = std::max({f[2], f[3], f[4] + f[0], f[5] + f[1]});
+  REQUIRE(adjoint * adjoint == Approx(1482.25));
+  REQUIRE(adjoint * adjoint < 2304.0);
+}
+
+TEST_CASE("conv3x3 backward-data sums overlapping windows in an order no plan changes", "[kernels][conv3x3]") {
+  // Every whole-row plan (blocks of 1..th tile rows, channel groups of 64 or all) gives the same
+  // bits: exercises the in-block row combination and the side buffer of the block boundaries.
+  namespace d = fast::detail;
+  for (const auto& c : {Case{2, 80, 33, 19, 13}, Case{1, 17, 130, 9, 22}, Case{1, 129, 17, 16, 16}}) {
+    CAPTURE(c.n, c.c, c.k, c.h, c.w);
+    auto w = random_tensor<float>({c.k, c.c, 3, 3}, 31);
+    auto dy = random_tensor<float>({c.n, c.k, c.h, c.w}, 32);
+    const auto f = fast::conv3x3_forward_filters(w);
+    const d::WinogradAdjointArgs args{nullptr, dy.data(), c.n, c.k, c.c, c.h, c.w};
+    Tensor<double> dxr(Shape{c.n, c.c, c.h, c.w});
+    ref::conv2d_backward_data(dxr, dy.cast<double>(), w.cast<double>(), kSame);
+    std::vector<Tensor<float>> results;
+    const std::int64_t th = (c.h + 3) / 4, tw = (c.w + 3) / 4, cp = (c.c + 15) / 16 * 16;
+    for (std::int64_t rb : {std::int64_t{1}, std::int64_t{2}, std::int64_t{3}, th})
+      for (std::int64_t kg : {std::int64_t{64}, cp}) {
+        if (kg > cp) continue;
+        d::WinogradPlan p;
+        p.th = th;
+        p.tw = tw;
+        p.rb = rb;
+        p.cb = tw;
+        p.kg = kg;
+        p.nby = (th + rb - 1) / rb;
+        p.nbx = 1;
+        p.nkg = (cp + kg - 1) / kg;
+        auto dx = Tensor<float>::uninitialized(dxr.shape());
+        dx.fill(std::numeric_limits<float>::quiet_NaN());
+        auto a = args;
+        a.dx = dx.data();
+        d::winograd_conv3x3_adjoint<xsimd::default_arch>(a, f, &p);
+        check_close(dx, dxr, winograd_bound(c.k, max_abs(dy), max_abs(w), 0.0));
+        results.push_back(dx);
+      }
+    for (std::size_t i = 1; i < results.size(); ++i) REQUIRE(bitwise_equal(results[0], results[i]));
+  }
+}
+
+TEST_CASE("conv3x3 backward-data reads and writes the blocked layout", "[kernels][conv3x3]") {
+  // dy NHWC16 in and / or dx NHWC16 out give the NCHW result bit for bit.
+  namespace d = fast::detail;
+  for (const auto& c : {Case{2, 17, 33, 13, 11}, Case{1, 64, 40, 7, 21}}) {
+    CAPTURE(c.n, c.c, c.k, c.h, c.w);
+    auto w = random_tensor<float>({c.k, c.c, 3, 3}, 41);
+    auto dy = random_tensor<float>({c.n, c.k, c.h, c.w}, 42);
+    const auto f = fast::conv3x3_forward_filters(w);
+    auto dx = Tensor<float>::uninitialized({c.n, c.c, c.h, c.w});
+    d::winograd_conv3x3_adjoint<xsimd::default_arch>({dx.data(), dy.data(), c.n, c.k, c.c, c.h, c.w}, f);
+    const auto dyb = fast::to_nhwc16(dy);
+    for (int in_blocked = 0; in_blocked < 2; ++in_blocked)
+      for (int out_blocked = 0; out_blocked < 2; ++out_blocked) {
+        CAPTURE(in_blocked, out_blocked);
+        auto dx_nchw = Tensor<float>::uninitialized(dx.shape());
+        auto dxb = fast::Nhwc16::uninitialized(c.n, c.c, c.h, c.w);
+        d::WinogradAdjointArgs a{out_blocked ? dxb.data.data() : dx_nchw.data(),
+                                 in_blocked ? dyb.data.data() : dy.data(), c.n, c.k, c.c, c.h, c.w};
+        a.dy_nhwc16 = in_blocked != 0;
+        a.dx_nhwc16 = out_blocked != 0;
+        d::winograd_conv3x3_adjoint<xsimd::default_arch>(a, f);
+        REQUIRE(bitwise_equal(out_blocked ? fast::to_nchw(dxb) : dx_nchw, dx));
+      }
+  }
 }
 
 TEST_CASE("conv3x3 forward matches the reference on odd shapes", "[kernels][conv3x3]") {
@@ -172,7 +254,7 @@ TEST_CASE("conv3x3 forward matches the reference on odd shapes", "[kernels][conv
   WARN("conv3x3 forward: worst error / bound = " << worst);
 }
 
-TEST_CASE("conv3x3 forward error stays within the bound at VGG depth", "[kernels][conv3x3]") {
+TEST_CASE("conv3x3 error stays within the bound at VGG depth", "[kernels][conv3x3]") {
   // C = 256 and 512: the reduction lengths of VGG's deep layers, at a small spatial size.
   for (std::int64_t ch : {256, 512}) {
     auto x = random_tensor<float>({1, ch, 7, 9}, 100 + static_cast<std::uint64_t>(ch), 0.0, 2.0);
@@ -183,6 +265,15 @@ TEST_CASE("conv3x3 forward error stays within the bound at VGG depth", "[kernels
     fast::conv3x3_forward(y, x, w, b);
     const double ratio = check_close(y, r.y, r.bound);
     WARN("C = " << ch << ": worst error / bound = " << ratio);
+    // backward-data with the same reduction length (dy has ch channels)
+    auto dy = random_tensor<float>({1, ch, 9, 7}, 400 + static_cast<std::uint64_t>(ch), -1.0, 1.0);
+    auto wt = random_tensor<float>({ch, 24, 3, 3}, 500 + static_cast<std::uint64_t>(ch), -0.05, 0.05);
+    Tensor<double> dxr(Shape{1, 24, 9, 7});
+    ref::conv2d_backward_data(dxr, dy.cast<double>(), wt.cast<double>(), kSame);
+    auto dx = Tensor<float>::uninitialized(dxr.shape());
+    fast::conv3x3_backward_data(dx, dy, wt);
+    const double bratio = check_close(dx, dxr, winograd_bound(ch, max_abs(dy), max_abs(wt), 0.0));
+    WARN("C = " << ch << ": backward-data worst error / bound = " << bratio);
   }
 }
 

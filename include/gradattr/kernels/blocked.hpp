@@ -30,7 +30,7 @@ inline bool conv2d_blocked_applies(const Tensor<float>& w, const Conv2dParams& p
 inline Nhwc16 conv2d_forward_nhwc16(const Tensor<float>* x_nchw, const Nhwc16* x_blocked, const Tensor<float>& w,
                                     const Tensor<float>& b, bool relu, const Conv2dPrepared<float>* prepared) {
   detail::count_call(KernelId::conv2d_forward);
-  return fast::conv3x3_forward_nhwc16(x_nchw, x_blocked, w, b, relu, prepared ? &prepared->forward_filters() : nullptr);
+  return fast::conv3x3_forward_nhwc16(x_nchw, x_blocked, w, b, relu, prepared ? &prepared->filters() : nullptr);
 }
 
 inline Nhwc16 max_pool2d_forward_nhwc16(const Nhwc16& x, const Pool2dParams& p) {
@@ -49,7 +49,7 @@ void conv2d_relu_forward(Tensor<T>& y, const Tensor<T>& x, const Tensor<T>& w, c
   if constexpr (std::is_same_v<T, float>) {
     if (fast::conv3x3_applies(w.shape(), p)) {
       detail::count_call(KernelId::conv2d_forward);
-      fast::conv3x3_forward(y, x, w, b, true, prepared ? &prepared->forward_filters() : nullptr);
+      fast::conv3x3_forward(y, x, w, b, true, prepared ? &prepared->filters() : nullptr);
       return;
     }
   }

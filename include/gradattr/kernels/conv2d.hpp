@@ -4,7 +4,6 @@
 // Outputs must be allocated with kernels::conv2d_output_shape; outputs are assigned.
 #include "gradattr/core/detail/intrinsics.hpp"  // first: see there
 #include <memory>
-#include <mutex>
 #include <type_traits>
 
 #include "gradattr/kernels/call_counts.hpp"
@@ -21,36 +20,19 @@ namespace gradattr::kernels {
 // Immutable after prepare(), so one instance may be shared by threads.
 template <class T>
 struct Conv2dPrepared {
-  // float 3x3 / stride 1 / pad 1: Winograd filters (kernels/fast/conv3x3.hpp); empty otherwise.
-  // The forward filters are built by prepare(); the backward-data ones (as large again: 4x the
-  // weights each) on the first backward_filters() call, once, so a model that only runs
-  // forwards never holds them.
+  // float 3x3 / stride 1 / pad 1: Winograd filters (kernels/fast/conv3x3.hpp), 4x the weights,
+  // used by the forward and by backward-data (its adjoint); empty otherwise.
   static std::shared_ptr<const Conv2dPrepared> prepare(const Tensor<T>& w, const Conv2dParams& p) {
     auto r = std::make_shared<Conv2dPrepared>();
     if constexpr (std::is_same_v<T, float>)
-      if (fast::conv3x3_applies(w.shape(), p)) {
-        r->conv3x3_.K = w.dim(0);
-        r->conv3x3_.C = w.dim(1);
-        if (!fast::conv3x3_use_direct(w.dim(1), w.dim(0))) r->conv3x3_.forward = fast::conv3x3_forward_filters(w);
-        r->weight_ = w;  // shares the buffer; the owner drops this object before changing w
-      }
+      if (fast::conv3x3_applies(w.shape(), p)) r->conv3x3_ = fast::conv3x3_prepare(w);
     return r;
   }
 
-  const fast::Conv3x3Filters& forward_filters() const noexcept { return conv3x3_; }
-  // Thread-safe: concurrent first calls build the filters once (std::call_once).
-  const fast::Conv3x3Filters& backward_filters() const {
-    std::call_once(backward_once_, [this] {
-      if (!weight_.empty() && !fast::conv3x3_use_direct(conv3x3_.K, conv3x3_.C))
-        conv3x3_.backward_data = fast::conv3x3_backward_data_filters(weight_);
-    });
-    return conv3x3_;
-  }
+  const fast::Conv3x3Filters& filters() const noexcept { return conv3x3_; }
 
  private:
-  mutable fast::Conv3x3Filters conv3x3_;  // .backward_data written once, under backward_once_
-  mutable std::once_flag backward_once_;
-  Tensor<T> weight_;
+  fast::Conv3x3Filters conv3x3_;
 };
 
 // y [N, Co, OH, OW] = x [N, Ci, H, W] (*) w [Co, Ci, KH, KW] + b [Co] (b may be empty)
@@ -61,7 +43,7 @@ void conv2d_forward(Tensor<T>& y, const Tensor<T>& x, const Tensor<T>& w, const 
   detail::count_call(KernelId::conv2d_forward);
   if constexpr (std::is_same_v<T, float>) {  // 3x3 s1 p1: Winograd (kernels/fast/conv3x3.hpp)
     if (fast::conv3x3_applies(w.shape(), p)) {
-      fast::conv3x3_forward(y, x, w, b, false, prepared ? &prepared->forward_filters() : nullptr);
+      fast::conv3x3_forward(y, x, w, b, false, prepared ? &prepared->filters() : nullptr);
       return;
     }
   }
@@ -79,7 +61,7 @@ void conv2d_backward_data(Tensor<T>& dx, const Tensor<T>& dy, const Tensor<T>& w
   detail::count_call(KernelId::conv2d_backward_data);
   if constexpr (std::is_same_v<T, float>) {  // 3x3 s1 p1: Winograd (kernels/fast/conv3x3.hpp)
     if (fast::conv3x3_applies(w.shape(), p)) {
-      fast::conv3x3_backward_data(dx, dy, w, prepared ? &prepared->backward_filters() : nullptr);
+      fast::conv3x3_backward_data(dx, dy, w, prepared ? &prepared->filters() : nullptr);
       return;
     }
   }

@@ -35,6 +35,7 @@
 #include "gradattr/core/tensor.hpp"
 #include "gradattr/kernels/fast/detail/conv3x3_direct.hpp"
 #include "gradattr/kernels/fast/detail/winograd_f43.hpp"
+#include "gradattr/kernels/fast/detail/winograd_f43_adjoint.hpp"
 #include "gradattr/kernels/fast/nhwc16.hpp"
 #include "gradattr/kernels/params.hpp"
 
@@ -55,13 +56,13 @@ inline bool conv3x3_use_direct(std::int64_t reduction, std::int64_t produced) no
   return reduction <= kConv3x3DirectMax || produced <= kConv3x3DirectMax;
 }
 
-// Winograd-transformed filters for both directions, computed once (in double, rounded once).
-// Arch independent, so it may be shared between translation units built with different flags.
+// Winograd-transformed filters, computed once (in double, rounded once). Both directions use
+// them: backward-data runs the adjoint of the forward algorithm (winograd_f43_adjoint.hpp), so
+// no second pack of flipped filters is needed. Arch independent, so it may be shared between
+// translation units built with different flags.
 struct Conv3x3Filters {
-  detail::WinogradFilterPack forward;        // reduction over C, produces K
-  detail::WinogradFilterPack backward_data;  // reduction over K, produces C (flipped, swapped)
+  detail::WinogradFilterPack forward;  // reduction over C, produces K (empty on the direct path)
   std::int64_t K = 0, C = 0;
-  // (a direction that takes the direct path has no Winograd pack)
   bool matches(const Shape& w) const noexcept { return w[0] == K && w[1] == C; }
 };
 
@@ -74,33 +75,19 @@ inline detail::WinogradFilterPack conv3x3_forward_filters(const Tensor<float>& w
   });
 }
 
-// Backward-data of a 3x3 s1 p1 conv is a 3x3 s1 p1 conv of dy with w flipped spatially and its
-// channels swapped: w'[c][k][r][s] = w[k][c][2-r][2-s].
-inline detail::WinogradFilterPack conv3x3_backward_data_filters(const Tensor<float>& w) {
-  const std::int64_t K = w.dim(0), C = w.dim(1);
-  const float* pw = w.data();
-  return detail::winograd_pack_filters(K, C, [&](std::int64_t c, std::int64_t k, int r, int s) {
-    return static_cast<double>(pw[((k * C + c) * 3 + (2 - r)) * 3 + (2 - s)]);
-  });
-}
-
 inline Conv3x3Filters conv3x3_prepare(const Tensor<float>& w) {
   Conv3x3Filters f;
   f.K = w.dim(0);
   f.C = w.dim(1);
   if (!conv3x3_use_direct(f.C, f.K)) f.forward = conv3x3_forward_filters(w);
-  if (!conv3x3_use_direct(f.K, f.C)) f.backward_data = conv3x3_backward_data_filters(w);
   return f;
 }
 
-// The prepared pack of one direction when `filters` has it for w, else w transformed into `local`.
+// The prepared pack when `filters` has it for w, else w transformed into `local`.
 inline const detail::WinogradFilterPack* conv3x3_pack(const Conv3x3Filters* filters, const Tensor<float>& w,
-                                                      bool backward_data, detail::WinogradFilterPack& local) {
-  if (filters && filters->matches(w.shape())) {
-    const auto& prepared = backward_data ? filters->backward_data : filters->forward;
-    if (!prepared.empty()) return &prepared;
-  }
-  local = backward_data ? conv3x3_backward_data_filters(w) : conv3x3_forward_filters(w);
+                                                      detail::WinogradFilterPack& local) {
+  if (filters && filters->matches(w.shape()) && !filters->forward.empty()) return &filters->forward;
+  local = conv3x3_forward_filters(w);
   return &local;
 }
 
@@ -117,7 +104,7 @@ void conv3x3_forward(Tensor<float>& y, const Tensor<float>& x, const Tensor<floa
     return;
   }
   detail::WinogradFilterPack local;
-  const detail::WinogradFilterPack* f = conv3x3_pack(filters, w, false, local);
+  const detail::WinogradFilterPack* f = conv3x3_pack(filters, w, local);
   const detail::WinogradArgs args{y.data(), x.data(), b.empty() ? nullptr : b.data(),
                                   x.dim(0), x.dim(1), w.dim(0), x.dim(2), x.dim(3), relu};
   detail::winograd_conv3x3<Arch>(args, *f);
@@ -134,7 +121,7 @@ Nhwc16 conv3x3_forward_nhwc16(const Tensor<float>* x_nchw, const Nhwc16* x_block
   const std::int64_t H = x_nchw ? x_nchw->dim(2) : x_blocked->height();
   const std::int64_t W = x_nchw ? x_nchw->dim(3) : x_blocked->width();
   detail::WinogradFilterPack local;
-  const detail::WinogradFilterPack* f = conv3x3_pack(filters, w, false, local);
+  const detail::WinogradFilterPack* f = conv3x3_pack(filters, w, local);
   Nhwc16 y = Nhwc16::uninitialized(N, w.dim(0), H, W);
   detail::WinogradArgs args{y.data.data(), x_nchw ? x_nchw->data() : x_blocked->data.data(),
                             b.empty() ? nullptr : b.data(), N, w.dim(1), w.dim(0), H, W, relu};
@@ -151,7 +138,8 @@ void conv3x3_relu_forward(Tensor<float>& y, const Tensor<float>& x, const Tensor
   conv3x3_forward<Arch>(y, x, w, b, true, filters);
 }
 
-// dx [N, C, H, W] from dy [N, K, H, W] and w [K, C, 3, 3] (assigned).
+// dx [N, C, H, W] from dy [N, K, H, W] and w [K, C, 3, 3] (assigned). The Winograd path is the
+// adjoint of the forward one and uses the same (forward) filters.
 template <class Arch = xsimd::default_arch>
 void conv3x3_backward_data(Tensor<float>& dx, const Tensor<float>& dy, const Tensor<float>& w,
                            const Conv3x3Filters* filters = nullptr) noexcept {
@@ -163,10 +151,9 @@ void conv3x3_backward_data(Tensor<float>& dx, const Tensor<float>& dy, const Ten
     return;
   }
   detail::WinogradFilterPack local;
-  const detail::WinogradFilterPack* f = conv3x3_pack(filters, w, true, local);
-  const detail::WinogradArgs args{dx.data(), dy.data(), nullptr, dy.dim(0), dy.dim(1), w.dim(1), dy.dim(2), dy.dim(3),
-                                  false};
-  detail::winograd_conv3x3<Arch>(args, *f);
+  const detail::WinogradFilterPack* f = conv3x3_pack(filters, w, local);
+  detail::winograd_conv3x3_adjoint<Arch>({dx.data(), dy.data(), dy.dim(0), w.dim(0), w.dim(1), dy.dim(2), dy.dim(3)},
+                                         *f);
 }
 
 }  // namespace gradattr::kernels::fast

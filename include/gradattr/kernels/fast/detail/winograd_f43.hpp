@@ -117,8 +117,10 @@ struct WinogradPlan {
 // Cost model in (rough) cycles: GEMM at 32 flop/cycle, transforms per 16-lane vector, filter
 // traffic when a group's filters do not fit L2, and V/M spills when a block's workspace does
 // not. Work items are dealt out dynamically, so the makespan is estimated by list scheduling.
+// whole_rows: every block spans whole tile rows (the adjoint, winograd_f43_adjoint.hpp, needs it
+// to sum overlapping windows in a fixed order).
 inline WinogradPlan winograd_plan(std::int64_t N, std::int64_t C, std::int64_t K, std::int64_t H, std::int64_t W,
-                                  int threads) {
+                                  int threads, bool whole_rows = false) {
   const std::int64_t Cp = winograd_round_up(C, kWinoPad), Kp = winograd_round_up(K, kWinoPad);
   WinogradPlan best;
   best.th = (H + 3) / 4;
@@ -131,7 +133,7 @@ inline WinogradPlan winograd_plan(std::int64_t N, std::int64_t C, std::int64_t K
   const double nthreads = static_cast<double>(std::max(threads, 1));
   for (std::int64_t kg : kgs)
     for (std::int64_t rb = 1; rb <= best.th; ++rb)
-      for (std::int64_t nbx = 1; nbx <= (rb == 1 ? best.tw : 1); ++nbx) {
+      for (std::int64_t nbx = 1; nbx <= (rb == 1 && !whole_rows ? best.tw : 1); ++nbx) {
         // multi-row blocks span whole tile rows; single-row blocks may split a row
         const std::int64_t cb = (best.tw + nbx - 1) / nbx;
         if ((best.tw + cb - 1) / cb != nbx) continue;
@@ -156,7 +158,9 @@ inline WinogradPlan winograd_plan(std::int64_t N, std::int64_t C, std::int64_t K
           const double utraffic = ubytes > l2 ? ubytes / 12.0 : ubytes / 64.0;
           const double wsb = 144.0 * t * static_cast<double>(Cp + kw);
           const double spill = wsb > l2 ? 2.0 * wsb / 16.0 : 0.0;
-          return gemm + in + out + utraffic + spill + 2000.0;
+          // the adjoint (whole_rows) transposes its filter slice once per item (about 1.5 cycles a float)
+          const double transpose = whole_rows ? 36.0 * static_cast<double>(C) * static_cast<double>(kw) * 1.5 : 0.0;
+          return gemm + in + out + utraffic + spill + transpose + 2000.0;
         };
         // the few distinct item sizes (full, edge row / column / channel group) with their counts
         const std::int64_t rows_last = best.th - (p.nby - 1) * rb, cols_last = best.tw - (nbx - 1) * cb;
@@ -308,6 +312,60 @@ inline void winograd_transpose16(__m512 r[16]) noexcept {
 }
 #endif
 
+// ---- input rows in channel-minor order ------------------------------------------------------
+
+// dst[rr][col][c] = x[n][c][h0 + rr][w0 + col] for rr < nrows, col < width, c < Cp: zero outside
+// the image and for c >= C. x is NCHW [N, C, H, W], or NHWC16 [N, H, W, Cp] when x_nhwc16 (one
+// contiguous copy per row; its padding channels are not read).
+template <class Arch>
+inline void winograd_gather_rows(float* dst, const float* x, bool x_nhwc16, std::int64_t n, std::int64_t C,
+                                 std::int64_t H, std::int64_t W, std::int64_t Cp, std::int64_t h0, std::int64_t nrows,
+                                 std::int64_t w0, std::int64_t width) noexcept {
+  for (std::int64_t rr = 0; rr < nrows; ++rr) {
+    float* srow = dst + rr * width * Cp;
+    const std::int64_t h = h0 + rr;
+    if (h < 0 || h >= H) {
+      std::memset(srow, 0, static_cast<std::size_t>(width * Cp) * sizeof(float));
+      continue;
+    }
+    const std::int64_t lo = std::max<std::int64_t>(0, -w0), hi = std::min<std::int64_t>(width, W - w0);
+    for (std::int64_t col = 0; col < lo; ++col) std::memset(srow + col * Cp, 0, Cp * sizeof(float));
+    for (std::int64_t col = std::max(hi, lo); col < width; ++col) std::memset(srow + col * Cp, 0, Cp * sizeof(float));
+    if (hi <= lo) continue;
+    if (x_nhwc16) {  // already channel-minor with the same padding: one contiguous copy
+      std::memcpy(srow + lo * Cp, x + ((n * H + h) * W + w0 + lo) * Cp,
+                  static_cast<std::size_t>((hi - lo) * Cp) * sizeof(float));
+      for (std::int64_t col = lo; col < hi && Cp > C; ++col)  // padding channels are not data
+        std::memset(srow + col * Cp + C, 0, static_cast<std::size_t>(Cp - C) * sizeof(float));
+      continue;
+    }
+    const float* xr = x + (n * C * H + h) * W + w0;  // srow[col][c] = xr[c][col], col in [lo, hi)
+#if defined(__AVX512F__)
+    if constexpr (winograd_avx512<Arch>) {
+      for (std::int64_t c0 = 0; c0 < Cp; c0 += 16) {  // channels >= C come out zero
+        const std::int64_t nc = std::max<std::int64_t>(0, std::min<std::int64_t>(16, C - c0));
+        for (std::int64_t col = lo; col < hi; col += 16) {
+          const std::int64_t nw = std::min<std::int64_t>(16, hi - col);
+          const __mmask16 m = static_cast<__mmask16>((1u << nw) - 1u);
+          __m512 r[16];
+          for (std::int64_t i = 0; i < 16; ++i)
+            r[i] = i < nc ? _mm512_maskz_loadu_ps(m, xr + (c0 + i) * H * W + col) : _mm512_setzero_ps();
+          winograd_transpose16(r);
+          for (std::int64_t j = 0; j < nw; ++j) _mm512_store_ps(srow + (col + j) * Cp + c0, r[j]);
+        }
+      }
+      continue;
+    }
+#endif
+    for (std::int64_t c = 0; c < C; ++c) {
+      const float* xc = xr + c * H * W;
+      for (std::int64_t col = lo; col < hi; ++col) srow[col * Cp + c] = xc[col];
+    }
+    for (std::int64_t col = lo; col < hi && Cp > C; ++col)
+      std::memset(srow + col * Cp + C, 0, static_cast<std::size_t>(Cp - C) * sizeof(float));
+  }
+}
+
 // ---- driver --------------------------------------------------------------------------------
 
 // x and y are NCHW, or NHWC16 (kernels/fast/nhwc16.hpp: [N][H][W][round_up(channels, 16)]) when
@@ -345,60 +403,7 @@ struct WinogradWorker {
 
   // strip[rr][col][c] = x[n][c][4ty-1+rr][4tx0-1+col], zero outside the image / for c >= C.
   void fill_strip(std::int64_t n, std::int64_t ty, std::int64_t tx0, std::int64_t ncols) const noexcept {
-    const std::int64_t H = a.H, W = a.W, C = a.C;
-    const std::int64_t ws = 4 * ncols + 2;
-    const std::int64_t w0 = 4 * tx0 - 1;
-    for (std::int64_t rr = 0; rr < 6; ++rr) {
-      float* srow = strip + rr * ws * Cp;
-      const std::int64_t h = 4 * ty - 1 + rr;
-      if (h < 0 || h >= H) {
-        std::memset(srow, 0, static_cast<std::size_t>(ws * Cp) * sizeof(float));
-        continue;
-      }
-      const std::int64_t lo = std::max<std::int64_t>(0, -w0), hi = std::min<std::int64_t>(ws, W - w0);
-      for (std::int64_t col = 0; col < lo; ++col) std::memset(srow + col * Cp, 0, Cp * sizeof(float));
-      for (std::int64_t col = std::max(hi, lo); col < ws; ++col) std::memset(srow + col * Cp, 0, Cp * sizeof(float));
-      if (hi <= lo) continue;
-      if (a.x_nhwc16) {  // already channel-minor with the same padding: one contiguous copy
-        std::memcpy(srow + lo * Cp, a.x + ((n * H + h) * W + w0 + lo) * Cp,
-                    static_cast<std::size_t>((hi - lo) * Cp) * sizeof(float));
-        for (std::int64_t col = lo; col < hi && Cp > C; ++col)  // padding channels are not data
-          std::memset(srow + col * Cp + C, 0, static_cast<std::size_t>(Cp - C) * sizeof(float));
-        continue;
-      }
-      transpose_rows(srow, n, h, w0, lo, hi);
-      if (!winograd_avx512<Arch> && Cp > C)
-        for (std::int64_t col = lo; col < hi; ++col)
-          std::memset(srow + col * Cp + C, 0, static_cast<std::size_t>(Cp - C) * sizeof(float));
-    }
-  }
-
-  // srow[col][c] = x[n][c][h][w0 + col] for col in [lo, hi), c < C.
-  void transpose_rows(float* srow, std::int64_t n, std::int64_t h, std::int64_t w0, std::int64_t lo,
-                      std::int64_t hi) const noexcept {
-    const std::int64_t H = a.H, W = a.W, C = a.C;
-    const float* xr = a.x + (n * C * H + h) * W + w0;
-#if defined(__AVX512F__)
-    if constexpr (winograd_avx512<Arch>) {
-      for (std::int64_t c0 = 0; c0 < C; c0 += 16) {
-        const std::int64_t nc = std::min<std::int64_t>(16, C - c0);
-        for (std::int64_t col = lo; col < hi; col += 16) {
-          const std::int64_t nw = std::min<std::int64_t>(16, hi - col);
-          const __mmask16 m = static_cast<__mmask16>((1u << nw) - 1u);
-          __m512 r[16];
-          for (std::int64_t i = 0; i < 16; ++i)
-            r[i] = i < nc ? _mm512_maskz_loadu_ps(m, xr + (c0 + i) * H * W + col) : _mm512_setzero_ps();
-          winograd_transpose16(r);
-          for (std::int64_t j = 0; j < nw; ++j) _mm512_store_ps(srow + (col + j) * Cp + c0, r[j]);
-        }
-      }
-      return;
-    }
-#endif
-    for (std::int64_t c = 0; c < C; ++c) {
-      const float* xc = xr + c * H * W;
-      for (std::int64_t col = lo; col < hi; ++col) srow[col * Cp + c] = xc[col];
-    }
+    winograd_gather_rows<Arch>(strip, a.x, a.x_nhwc16, n, a.C, a.H, a.W, Cp, 4 * ty - 1, 6, 4 * tx0 - 1, 4 * ncols + 2);
   }
 
   void input_transform(std::int64_t n, std::int64_t ty0, std::int64_t rows, std::int64_t tx0,
