@@ -116,7 +116,9 @@ struct WinogradPlan {
 
 // Cost model in (rough) cycles: GEMM at 32 flop/cycle, transforms per 16-lane vector, filter
 // traffic when a group's filters do not fit L2, and V/M spills when a block's workspace does
-// not. Work items are dealt out dynamically, so the makespan is estimated by list scheduling.
+// not. The input transform of a tile block is charged once per block, not per channel group
+// (a thread reuses it across consecutive groups, see run_item); the makespan of the contiguous
+// per-thread ranges is estimated by the list-scheduling bound (items are mostly equal).
 // whole_rows: every block spans whole tile rows (the adjoint, winograd_f43_adjoint.hpp, needs it
 // to sum overlapping windows in a fixed order).
 inline WinogradPlan winograd_plan(std::int64_t N, std::int64_t C, std::int64_t K, std::int64_t H, std::int64_t W,
@@ -147,12 +149,14 @@ inline WinogradPlan winograd_plan(std::int64_t N, std::int64_t C, std::int64_t K
         p.nby = (best.th + rb - 1) / rb;
         p.nbx = nbx;
         p.nkg = (Kp + kg - 1) / kg;
-        auto item_cost = [&](std::int64_t rows, std::int64_t cols, std::int64_t kw) {
+        auto in_cost = [&](std::int64_t rows, std::int64_t cols) {
+          return static_cast<double>(rows * cols) * static_cast<double>(Cp) / 16.0 * 80.0 +
+                 6.0 * static_cast<double>(rows * (4 * cols + 2) * Cp) / 16.0 * 8.0;
+        };
+        auto item_cost = [&](std::int64_t rows, std::int64_t cols, std::int64_t kw) {  // without in_cost
           const double t = static_cast<double>(rows * cols);
           const double tpad = static_cast<double>(winograd_round_up(rows * cols, 6));
           const double gemm = 36.0 * tpad * static_cast<double>(C) * static_cast<double>(kw) / 32.0;
-          const double in = t * static_cast<double>(Cp) / 16.0 * 80.0 +
-                            6.0 * static_cast<double>(rows * (4 * cols + 2) * Cp) / 16.0 * 8.0;
           const double out = t * static_cast<double>(kw) / 16.0 * 120.0;
           const double ubytes = 144.0 * static_cast<double>(C) * static_cast<double>(kw);
           const double utraffic = ubytes > l2 ? ubytes / 12.0 : ubytes / 64.0;
@@ -160,22 +164,27 @@ inline WinogradPlan winograd_plan(std::int64_t N, std::int64_t C, std::int64_t K
           const double spill = wsb > l2 ? 2.0 * wsb / 16.0 : 0.0;
           // the adjoint (whole_rows) transposes its filter slice once per item (about 1.5 cycles a float)
           const double transpose = whole_rows ? 36.0 * static_cast<double>(C) * static_cast<double>(kw) * 1.5 : 0.0;
-          return gemm + in + out + utraffic + spill + transpose + 2000.0;
+          return gemm + out + utraffic + spill + transpose + 2000.0;
         };
         // the few distinct item sizes (full, edge row / column / channel group) with their counts
         const std::int64_t rows_last = best.th - (p.nby - 1) * rb, cols_last = best.tw - (nbx - 1) * cb;
         const std::int64_t kw_last = Kp - (p.nkg - 1) * kg;
         double total = 0, largest = 0;
         for (int ey = 0; ey < 2; ++ey)
-          for (int ex = 0; ex < 2; ++ex)
+          for (int ex = 0; ex < 2; ++ex) {
+            const std::int64_t blocks = N * (ey ? 1 : p.nby - 1) * (ex ? 1 : nbx - 1);
+            if (blocks == 0) continue;
+            const double in = in_cost(ey ? rows_last : rb, ex ? cols_last : cb);
+            total += static_cast<double>(blocks) * in;
             for (int ek = 0; ek < 2; ++ek) {
-              const std::int64_t count = N * (ey ? 1 : p.nby - 1) * (ex ? 1 : nbx - 1) * (ek ? 1 : p.nkg - 1);
+              const std::int64_t count = blocks * (ek ? 1 : p.nkg - 1);
               if (count == 0) continue;
               const double c = item_cost(ey ? rows_last : rb, ex ? cols_last : cb, ek ? kw_last : kg);
               total += static_cast<double>(count) * c;
-              largest = std::max(largest, c);
+              largest = std::max(largest, c + in);
             }
-        // list-scheduling bound for dynamically dealt items, plus a little for total work
+          }
+        // list-scheduling bound, plus a little for total work
         const double cost = total / nthreads + largest * (1.0 - 1.0 / nthreads) + 0.02 * total;
         if (cost < best_cost) {
           best_cost = cost;
@@ -523,17 +532,50 @@ struct WinogradWorker {
     }
   }
 
-  void run_item(std::int64_t item) const noexcept {
+  // Items are numbered with the channel group fastest and dealt to threads in contiguous
+  // ranges (winograd_run_items), so a thread usually runs several groups of one tile block in a
+  // row: V (which does not depend on the group) is then computed once. `v_block` remembers
+  // whose V the workspace holds.
+  void run_item(std::int64_t item, std::int64_t& v_block) const noexcept {
     const std::int64_t g = item % p.nkg, rest = item / p.nkg;
     const std::int64_t bx = rest % p.nbx, by = (rest / p.nbx) % p.nby, n = rest / (p.nbx * p.nby);
     const std::int64_t ty0 = by * p.rb, rows = std::min(p.rb, p.th - ty0);
     const std::int64_t tx0 = bx * p.cb, cols = std::min(p.cb, p.tw - tx0);
     const std::int64_t k0 = g * p.kg, kw = std::min(p.kg, f.Kp - k0);
-    input_transform(n, ty0, rows, tx0, cols);
+    if (v_block != rest) input_transform(n, ty0, rows, tx0, cols);
+    v_block = rest;
     gemm(rows * cols, k0, kw);
     output_transform(n, ty0, rows, tx0, cols, k0, kw);
   }
 };
+
+// Runs items 0 .. items-1 on `threads` threads, each thread a contiguous range in order, with
+// its own worker from make_worker(thread id); then fixup(worker, i) for i < fixups (after
+// every item is done). Static ranges: a worker reuses the group-independent transform of its
+// previous item (run_item's block argument); results do not depend on the split.
+template <class MakeWorker, class Fixup>
+void winograd_run_items(std::int64_t items, int threads, MakeWorker make_worker, std::int64_t fixups,
+                        Fixup fixup) noexcept {
+#ifdef _OPENMP
+  if (threads > 1) {
+#pragma omp parallel num_threads(threads)
+    {
+      const auto w = make_worker(omp_get_thread_num());
+      std::int64_t block = -1;
+#pragma omp for schedule(static)
+      for (std::int64_t i = 0; i < items; ++i) w.run_item(i, block);
+      // (implicit barrier: every item is done)
+#pragma omp for schedule(static)
+      for (std::int64_t i = 0; i < fixups; ++i) fixup(w, i);
+    }
+    return;
+  }
+#endif
+  const auto w = make_worker(0);
+  std::int64_t block = -1;
+  for (std::int64_t i = 0; i < items; ++i) w.run_item(i, block);
+  for (std::int64_t i = 0; i < fixups; ++i) fixup(w, i);
+}
 
 template <class Arch>
 void winograd_conv3x3(const WinogradArgs& a, const WinogradFilterPack& f) noexcept {
@@ -549,26 +591,15 @@ void winograd_conv3x3(const WinogradArgs& a, const WinogradFilterPack& f) noexce
   auto ws = make_aligned_buffer<float>(static_cast<std::size_t>(per * threads + f.Kp));
   float* bias_padded = ws.get() + per * threads;
   for (std::int64_t k = 0; k < f.Kp; ++k) bias_padded[k] = (a.bias && k < a.K) ? a.bias[k] : 0.0f;
-  auto body = [&](int tid, std::int64_t item) {
+  auto make_worker = [&](int tid) {
     float* base = ws.get() + per * tid;
     const std::int64_t tb = p.rb * p.cb;
     WinogradWorker<Arch> w{a, f, p, bias_padded, Cp, 4 * p.cb + 2, tb, base,
                            base + winograd_round_up(6 * (4 * p.cb + 2) * Cp, 16), nullptr};
     w.M = w.V + kWinoPoints * tb * Cp;
-    w.run_item(item);
+    return w;
   };
-#ifdef _OPENMP
-  if (threads > 1) {
-#pragma omp parallel num_threads(threads)
-    {
-      const int tid = omp_get_thread_num();
-#pragma omp for schedule(dynamic, 1)
-      for (std::int64_t i = 0; i < items; ++i) body(tid, i);
-    }
-    return;
-  }
-#endif
-  for (std::int64_t i = 0; i < items; ++i) body(0, i);
+  winograd_run_items(items, threads, make_worker, 0, [](const WinogradWorker<Arch>&, std::int64_t) {});
 }
 
 }  // namespace gradattr::kernels::fast::detail

@@ -261,12 +261,15 @@ struct WinogradAdjointWorker {
     }
   }
 
-  void run_item(std::int64_t item) const noexcept {
+  // As the forward's run_item: dM does not depend on the channel group, so it is computed once
+  // for consecutive items of one row block (winograd_run_items deals contiguous ranges).
+  void run_item(std::int64_t item, std::int64_t& dm_block) const noexcept {
     const std::int64_t g = item % p.nkg, rest = item / p.nkg;
     const std::int64_t by = rest % p.nby, n = rest / p.nby;
     const std::int64_t ty0 = by * p.rb, nrows = std::min(p.rb, p.th - ty0);
     const std::int64_t c0 = g * p.kg, cw = std::min(p.kg, Pp - c0);
-    dy_transform(n, ty0, nrows);
+    if (dm_block != rest) dy_transform(n, ty0, nrows);
+    dm_block = rest;
     gemm(nrows * p.tw, c0, cw);
     dx_transform(n, by, ty0, nrows, c0, cw);
   }
@@ -315,23 +318,9 @@ void winograd_conv3x3_adjoint(const WinogradAdjointArgs& a, const WinogradFilter
     return w;
   };
   const std::int64_t fixups = p.nby > 1 ? a.N * (p.nby - 1) : 0;
-#ifdef _OPENMP
-  if (threads > 1) {
-#pragma omp parallel num_threads(threads)
-    {
-      const auto w = worker(omp_get_thread_num());
-#pragma omp for schedule(dynamic, 1)
-      for (std::int64_t i = 0; i < items; ++i) w.run_item(i);
-      // (implicit barrier: every upper part and side-buffer row is written)
-#pragma omp for schedule(static)
-      for (std::int64_t i = 0; i < fixups; ++i) w.add_lower(i / (p.nby - 1), 1 + i % (p.nby - 1));
-    }
-    return;
-  }
-#endif
-  const auto w = worker(0);
-  for (std::int64_t i = 0; i < items; ++i) w.run_item(i);
-  for (std::int64_t i = 0; i < fixups; ++i) w.add_lower(i / (p.nby - 1), 1 + i % (p.nby - 1));
+  winograd_run_items(items, threads, worker, fixups, [&](const WinogradAdjointWorker<Arch>& w, std::int64_t i) {
+    w.add_lower(i / (p.nby - 1), 1 + i % (p.nby - 1));
+  });
 }
 
 }  // namespace gradattr::kernels::fast::detail
