@@ -45,7 +45,7 @@ inline std::function<void()> bench_workload(const std::string& w, const Workload
       auto xv = tape.variable(x);
       auto z = model.forward_from(xv, gradattr::models::kInputLayer, tape);
       auto seed = gradattr::Pre::seed(z.value(), top_classes(z.value()));
-      (void)ad::grad(tape, z, {xv}, seed);
+      (void)ad::grad_once(tape, z, {xv}, seed);
     };
   if (w == "gradcam")
     return [&, last] {
@@ -54,7 +54,7 @@ inline std::function<void()> bench_workload(const std::string& w, const Workload
       auto av = tape.variable(a);
       auto z = model.forward_from(av, last, tape);
       auto seed = gradattr::Pre::seed(z.value(), top_classes(z.value()));
-      auto g = ad::grad(tape, z, {av}, seed);
+      auto g = ad::grad_once(tape, z, {av}, seed);
       (void)gradattr::cam::gradcam_map(a, g[0]);
     };
   if (w == "full")
@@ -65,7 +65,7 @@ inline std::function<void()> bench_workload(const std::string& w, const Workload
       auto seed = gradattr::Pre::seed(out.logits.value(), top_classes(out.logits.value()));
       auto targets = out.vars();
       targets.push_back(xv);
-      (void)ad::grad(tape, out.logits, targets, seed);
+      (void)ad::grad_once(tape, out.logits, targets, seed);
     };
   if (w == "rsi-gradcam" || w == "ig")
     return [&, w, steps] {

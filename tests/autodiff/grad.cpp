@@ -165,3 +165,33 @@ TEST_CASE("grad reports misuse clearly", "[autodiff][grad][errors]") {
     REQUIRE_THROWS_WITH(grad(tape, V(Tensor<double>::scalar(1.0)), {x}), Catch::Contains("output is a constant"));
   }
 }
+
+TEST_CASE("grad_once gives grad's results and releases the records it ran", "[autodiff][grad][release]") {
+  const auto net = TinyVgg<double>::make(300);
+  const auto x = kink_free_random(Shape{2, 3, 12, 10}, 301);
+  const Tensor<double> seed = gradattr::testing::random_tensor<double>(Shape{2, 5}, 302);
+  Tape<double> kept, once;
+  auto xk = kept.variable(x), xo = once.variable(x);
+  auto zk = net.forward_from(xk, 0), zo = net.forward_from(xo, 0);
+  // a branch that does not lead to the target: never run, so never released
+  auto side_o = sum(relu(xo));
+  const auto gk = grad(kept, zk, {xk}, seed);
+  const auto go = grad_once(once, zo, {xo}, seed);
+  REQUIRE(gradattr::testing::bitwise_equal(gk[0], go[0]));
+  // every op on the path is released (the leaf stays), the side branch is not
+  std::size_t released = 0;
+  for (std::size_t i = 0; i < once.size(); ++i) {
+    const std::string name = once.record(i).name();
+    if (name == "released") ++released;
+    if (i == static_cast<std::size_t>(xo.index())) REQUIRE(name == "variable");
+  }
+  REQUIRE(released + 1 + 2 == once.size());  // all but the leaf and the side branch's relu, sum
+  REQUIRE(std::string(once.record(static_cast<std::size_t>(side_o.index())).name()) == "sum");
+  // the kept tape answers again; the released one says why it cannot
+  REQUIRE(gradattr::testing::bitwise_equal(grad(kept, zk, {xk}, seed)[0], gk[0]));
+  REQUIRE_THROWS_AS(grad(once, zo, {xo}, seed), ArgumentError);
+  REQUIRE_THROWS_WITH(grad(once, zo, {xo}, seed),
+                      Catch::Contains("'linear' record was released") && Catch::Contains("grad_once"));
+  // the branch off the path still has its records
+  REQUIRE(gradattr::testing::bitwise_equal(grad(once, side_o, {xo})[0], grad(kept, sum(relu(xk)), {xk})[0]));
+}

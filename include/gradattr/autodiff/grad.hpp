@@ -18,6 +18,12 @@
 // Errors: ArgumentError if the output or a target is not a live variable of this tape (a
 // constant, another tape's, or from before Tape::clear()), or if a scalar-free output has no
 // seed; ShapeError for a seed of the wrong shape.
+//
+// grad_once(tape, output, targets, seed): the same results, for a tape used for one gradient
+// (PyTorch's default, retain_graph=False): each record's saved tensors (activations, ReLU
+// outputs, pool indices) are freed as soon as its backward has run, so peak memory falls while
+// the sweep goes down the network instead of holding every saved tensor to the end. A later
+// grad() through a released record throws ArgumentError.
 #include <algorithm>
 #include <cstdint>
 #include <string>
@@ -30,9 +36,11 @@
 
 namespace gradattr::ad {
 
-template <class T>
-std::vector<Tensor<T>> grad(const Tape<T>& tape, const Var<T>& output, const std::vector<Var<T>>& targets,
-                            const Tensor<T>& seed = Tensor<T>()) {
+namespace detail {
+// The sweep behind grad() and grad_once(): after_backward(i) runs once record i's backward has.
+template <class T, class AfterBackward>
+std::vector<Tensor<T>> grad_sweep(const Tape<T>& tape, const Var<T>& output, const std::vector<Var<T>>& targets,
+                                  const Tensor<T>& seed, AfterBackward after_backward) {
   if (!output.tracked())
     throw ArgumentError("grad: the output is a constant (no input of its computation was a tape variable)");
   tape.check(output, "grad: the output");
@@ -71,6 +79,7 @@ std::vector<Tensor<T>> grad(const Tape<T>& tape, const Var<T>& output, const std
     BackwardContext<T> ctx(rec.inputs, on_path, grads, tape.poisons_gradient_buffers());
     std::visit([&](const auto& o) { o.backward(grads[i], ctx); }, rec.op);
     if (!is_target[i]) grads[i] = Tensor<T>();  // no longer needed: free it early
+    after_backward(i);
   }
 
   std::vector<Tensor<T>> result;
@@ -88,6 +97,19 @@ std::vector<Tensor<T>> grad(const Tape<T>& tape, const Var<T>& output, const std
     result.push_back(shared ? g.clone() : g);
   }
   return result;
+}
+}  // namespace detail
+
+template <class T>
+std::vector<Tensor<T>> grad(const Tape<T>& tape, const Var<T>& output, const std::vector<Var<T>>& targets,
+                            const Tensor<T>& seed = Tensor<T>()) {
+  return detail::grad_sweep(tape, output, targets, seed, [](std::size_t) {});
+}
+
+template <class T>
+std::vector<Tensor<T>> grad_once(Tape<T>& tape, const Var<T>& output, const std::vector<Var<T>>& targets,
+                                 const Tensor<T>& seed = Tensor<T>()) {
+  return detail::grad_sweep(tape, output, targets, seed, [&](std::size_t i) { tape.release(i); });
 }
 
 }  // namespace gradattr::ad

@@ -45,6 +45,19 @@ struct Leaf {
   static constexpr const char* name = "variable";
   void backward(const Tensor<T>&, BackwardContext<T>&) const noexcept {}
 };
+
+// What grad_once() leaves of a record after running its backward: the op's saved tensors are
+// gone, so a later grad() through it is an error.
+template <class T>
+struct Released {
+  static constexpr const char* name = "released";
+  const char* op_name = "";  // the op that was here
+  void backward(const Tensor<T>&, BackwardContext<T>&) const {
+    throw ArgumentError(std::string("grad: the tape's '") + op_name +
+                        "' record was released by an earlier grad_once(); record the computation again, or use "
+                        "grad() to keep the tape");
+  }
+};
 }  // namespace op
 
 // The closed set of recorded ops. Adding an op = writing its struct and listing it here.
@@ -56,7 +69,8 @@ using Op = std::variant<op::Leaf<T>,                                            
                         op::Reshape<T>, op::SelectPosition<T>, op::Gather<T>, op::ConcatBatch<T>,
                         op::SliceBatch<T>,                                                     //
                         op::Conv2d<T>, op::Linear<T>, op::MaxPool2d<T>, op::AdaptiveAvgPool2d<T>,
-                        op::Relu<T>, op::Softmax<T>, op::LogSoftmax<T>>;
+                        op::Relu<T>, op::Softmax<T>, op::LogSoftmax<T>,                       //
+                        op::Released<T>>;
 
 // What every recorded op must provide.
 template <class O, class T>
@@ -115,6 +129,14 @@ class Tape {
   std::size_t size() const noexcept { return records_.size(); }
   std::uint64_t generation() const noexcept { return generation_; }
   const Record<T>& record(std::size_t i) const noexcept { return records_[i]; }
+
+  // Drops record i's op (and the tensors it saved for its backward), keeping its inputs and
+  // shape; a later backward through it throws. Used by grad_once().
+  void release(std::size_t i) {
+    Record<T>& r = records_.at(i);
+    if (std::holds_alternative<op::Leaf<T>>(r.op) || std::holds_alternative<op::Released<T>>(r.op)) return;
+    r.op = op::Released<T>{r.name()};  // (a leaf saves nothing and stays usable)
+  }
 
   // Debugging aid (dlib-style): gradient buffers handed to kernels start as NaN instead of
   // uninitialised memory, so an op that accumulates into a buffer instead of assigning it

@@ -163,7 +163,7 @@ HeadPass<T> head_pass(const ClassifierRef& model, const std::string& layer, cons
   r.score = policy.score(z.value(), classes);
   const Tensor<T> seed = policy.seed(z.value(), classes);
   if (z.tracked())
-    r.g = ad::grad(tape, z, {a}, seed)[0];
+    r.g = ad::grad_once(tape, z, {a}, seed)[0];  // the tape is used once: free as we go
   else
     r.g = Tensor<T>(A.shape());  // the logits do not depend on A
   return r;
