@@ -282,6 +282,28 @@ inline void winograd_ukernel_dispatch(int rt, int nv, const float* v, std::int64
   }
 }
 
+// m[t][0..width) (+)= sum_{c < reduction} v[t * ldv + c] * u[c * width + 0..width) for t < tb:
+// one filter panel (width <= kWinoKBlock columns, a multiple of the vector width) against a
+// block of tiles. Reduction blocks of kWinoKC rows keep the panel slice (kWinoKC x 64 floats) in
+// L1 while every group of kWinoRT tiles reuses it; the order of the float operations does not
+// depend on tb, so neither do the results. Shared by the forward GEMM and its adjoint.
+template <class Arch>
+inline void winograd_panel_gemm(const float* v, std::int64_t ldv, std::int64_t reduction, const float* u,
+                                std::int64_t width, std::int64_t tb, float* m, std::int64_t ldm) noexcept {
+  constexpr std::int64_t LW = static_cast<std::int64_t>(xsimd::batch<float, Arch>::size);
+  constexpr int NVMAX = static_cast<int>(kWinoKBlock / LW) < 4 ? static_cast<int>(kWinoKBlock / LW) : 4;
+  for (std::int64_t c0 = 0; c0 < reduction; c0 += kWinoKC) {
+    const std::int64_t c1 = std::min(reduction, c0 + kWinoKC);
+    for (std::int64_t sub = 0; sub < width; sub += NVMAX * LW) {
+      const int nv = static_cast<int>(std::min<std::int64_t>(NVMAX, (width - sub) / LW));
+      for (std::int64_t t0 = 0; t0 < tb; t0 += kWinoRT) {
+        const int rt = static_cast<int>(std::min<std::int64_t>(kWinoRT, tb - t0));
+        winograd_ukernel_dispatch<Arch>(rt, nv, v + t0 * ldv, ldv, u + sub, width, c0, c1, m + t0 * ldm + sub, ldm);
+      }
+    }
+  }
+}
+
 // ---- AVX-512 16x16 transpose (layout conversion at the NCHW boundary) ----------------------
 
 template <class Arch>
@@ -394,7 +416,6 @@ template <class Arch>
 struct WinogradWorker {
   using B = xsimd::batch<float, Arch>;
   static constexpr std::int64_t LW = static_cast<std::int64_t>(B::size);
-  static constexpr int NVMAX = static_cast<int>(kWinoKBlock / LW) < 4 ? static_cast<int>(kWinoKBlock / LW) : 4;
 
   const WinogradArgs& a;
   const WinogradFilterPack& f;
@@ -443,28 +464,10 @@ struct WinogradWorker {
   }
 
   void gemm(std::int64_t tb, std::int64_t k0, std::int64_t kw) const noexcept {
-    const std::int64_t C = a.C;
-    for (int xi = 0; xi < kWinoPoints; ++xi) {
-      const float* vx = V + xi * tb * Cp;
-      float* mx = M + xi * tb * p.kg;
-      for (std::int64_t kb = k0; kb < k0 + kw; kb += kWinoKBlock) {
-        const std::int64_t blk = kb / kWinoKBlock, bw = std::min(kWinoKBlock, f.Kp - kb);
-        const float* ub = f.block(xi, blk);
-        // C blocks of kWinoKC channels keep the filter panel (kWinoKC x 64 floats) in L1 while
-        // it is reused by every group of kWinoRT tiles.
-        for (std::int64_t c0 = 0; c0 < C; c0 += kWinoKC) {
-          const std::int64_t c1 = std::min(C, c0 + kWinoKC);
-          for (std::int64_t sub = 0; sub < bw; sub += NVMAX * LW) {
-            const int nv = static_cast<int>(std::min<std::int64_t>(NVMAX, (bw - sub) / LW));
-            for (std::int64_t t0 = 0; t0 < tb; t0 += kWinoRT) {
-              const int rt = static_cast<int>(std::min<std::int64_t>(kWinoRT, tb - t0));
-              winograd_ukernel_dispatch<Arch>(rt, nv, vx + t0 * Cp, Cp, ub + sub, bw, c0, c1,
-                                              mx + t0 * p.kg + (kb - k0) + sub, p.kg);
-            }
-          }
-        }
-      }
-    }
+    for (int xi = 0; xi < kWinoPoints; ++xi)
+      for (std::int64_t kb = k0; kb < k0 + kw; kb += kWinoKBlock)
+        winograd_panel_gemm<Arch>(V + xi * tb * Cp, Cp, a.C, f.block(xi, kb / kWinoKBlock),
+                                  std::min(kWinoKBlock, f.Kp - kb), tb, M + xi * tb * p.kg + (kb - k0), p.kg);
   }
 
   void output_transform(std::int64_t n, std::int64_t ty0, std::int64_t rows, std::int64_t tx0, std::int64_t cols,

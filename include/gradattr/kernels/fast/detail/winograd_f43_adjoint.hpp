@@ -75,7 +75,6 @@ template <class Arch>
 struct WinogradAdjointWorker {
   using B = xsimd::batch<float, Arch>;
   static constexpr std::int64_t LW = static_cast<std::int64_t>(B::size);
-  static constexpr int NVMAX = static_cast<int>(kWinoKBlock / LW) < 4 ? static_cast<int>(kWinoKBlock / LW) : 4;
 
   const WinogradAdjointArgs& a;
   const WinogradFilterPack& f;  // the forward pack: f.C == P, f.K == R
@@ -156,26 +155,12 @@ struct WinogradAdjointWorker {
 
   // dV[xi][t][c0 + cc] for cc < cw (cw: this item's share of the channel group).
   void gemm(std::int64_t tb, std::int64_t c0, std::int64_t cw) const noexcept {
-    for (int xi = 0; xi < kWinoPoints; ++xi) {
-      const float* mx = dM + xi * tb * Rp;
-      float* vx = dV + xi * tb * p.kg;
+    for (int xi = 0; xi < kWinoPoints; ++xi)
       for (std::int64_t cb = c0; cb < c0 + cw; cb += kWinoKBlock) {
         const std::int64_t pw = std::min(kWinoKBlock, c0 + cw - cb);
         transpose_panel(xi, cb, pw);
-        // reduction blocks of kWinoKC channels keep the panel slice in L1 (as the forward)
-        for (std::int64_t k0 = 0; k0 < a.R; k0 += kWinoKC) {
-          const std::int64_t k1 = std::min(a.R, k0 + kWinoKC);
-          for (std::int64_t sub = 0; sub < pw; sub += NVMAX * LW) {
-            const int nv = static_cast<int>(std::min<std::int64_t>(NVMAX, (pw - sub) / LW));
-            for (std::int64_t t0 = 0; t0 < tb; t0 += kWinoRT) {
-              const int rt = static_cast<int>(std::min<std::int64_t>(kWinoRT, tb - t0));
-              winograd_ukernel_dispatch<Arch>(rt, nv, mx + t0 * Rp, Rp, panel + sub, pw, k0, k1,
-                                              vx + t0 * p.kg + (cb - c0) + sub, p.kg);
-            }
-          }
-        }
+        winograd_panel_gemm<Arch>(dM + xi * tb * Rp, Rp, a.R, panel, pw, tb, dV + xi * tb * p.kg + (cb - c0), p.kg);
       }
-    }
   }
 
   // One combined strip row (strip columns 1..W are dx columns 0..W-1; channel vector cbase..)
