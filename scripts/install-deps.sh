@@ -8,7 +8,7 @@
 set -euo pipefail
 
 packages=(
-  g++ cmake make pkg-config
+  g++ cmake make pkg-config ccache
   libeigen3-dev libxsimd-dev            # dense algebra, SIMD
   catch2                                 # tests (v2.13: catch2/catch.hpp, Catch.cmake)
   libstb-dev                             # stb_image, stb_image_write
