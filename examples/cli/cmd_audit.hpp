@@ -1,6 +1,6 @@
 #pragma once
 // gradattr audit: every method x score space on the model and on its shifted twin
-// z' = z + K sum_k A_{k,0,0} (METHODS.md section 4), as a table: how far each map moved, whether
+// z' = z + K sum_k A_{k,0,0} (docs/methods.md section 4), as a table: how far each map moved, whether
 // it should have (Post and LogSoftmax: no; Pre: yes), and the information-gain identity.
 #include <cmath>
 #include <cstdio>
@@ -22,8 +22,8 @@ struct AuditArgs {
   bool double_precision = false;
 };
 
-// 1 - y_c below this makes float32 Post/LogSoftmax gradients mostly rounding error (METHODS.md §1).
-inline constexpr double kAuditSaturation = 1e-4;
+// 1 - y_c below this makes float32 Post/LogSoftmax gradients mostly rounding error (docs/methods.md §1).
+inline constexpr double kAuditSaturation = gradattr::score::kSaturationThreshold;
 
 inline int run_audit(const AuditArgs& a) {
   if (!(a.k != 0 && std::isfinite(a.k))) throw UsageError("--equivalent K must be finite and non-zero");

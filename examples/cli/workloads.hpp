@@ -43,16 +43,17 @@ inline std::function<void()> bench_workload(const std::string& w, const Workload
     return [&] {
       ad::Tape<float> tape;
       auto xv = tape.variable(x);
-      auto z = model.forward_from(xv, gradattr::models::kInputLayer, tape);
+      auto z = model.forward_from(gradattr::models::input_cut(xv), tape);
       auto seed = gradattr::Pre::seed(z.value(), top_classes(z.value()));
       (void)ad::grad_once(tape, z, {xv}, seed);
     };
   if (w == "gradcam")
     return [&, last] {
-      auto a = model.forward_until(x, last);
+      auto cut = model.forward_until(x, last);
+      const auto& a = cut.activation.value();
       ad::Tape<float> tape;
       auto av = tape.variable(a);
-      auto z = model.forward_from(av, last, tape);
+      auto z = model.forward_from(cut.with_activation(av), tape);
       auto seed = gradattr::Pre::seed(z.value(), top_classes(z.value()));
       auto g = ad::grad_once(tape, z, {av}, seed);
       (void)gradattr::cam::gradcam_map(a, g[0]);

@@ -7,7 +7,7 @@
 // random 64×64 image, so it runs anywhere. The only change between the three explanations is
 // the policy type: GradCam<Pre> / GradCam<Post> / GradCam<LogSoftmax>.
 // Expected: the Post and LogSoftmax displayed maps agree (their raw maps differ by the factor
-// y_c > 0), while Pre's differs by the competitor term Σ_j y_j ∂z_j/∂A (METHODS.md §1–2).
+// y_c > 0), while Pre's differs by the competitor term Σ_j y_j ∂z_j/∂A (docs/methods.md §1–2).
 #include <cmath>
 #include <cstdio>
 #include <exception>

@@ -99,7 +99,7 @@ std::vector<E1Row> run_e1(const Model& model, const std::string& model_name, con
   gradattr::RunOptions ro = run_options(opt.steps, opt.seed);
   ro.layer = layer;
   const std::int64_t N = images.dim(0);
-  const Tensor<float> A0 = model.forward_until(images.slice_batch(0).clone(), layer);
+  const Tensor<float> A0 = model.forward_until(images.slice_batch(0).clone(), layer).activation.value();
   const double Z = static_cast<double>(A0.dim(2) * A0.dim(3));
 
   // rows indexed [k][method][policy]
@@ -138,7 +138,7 @@ std::vector<E1Row> run_e1(const Model& model, const std::string& model_name, con
       const Tensor<float> z = model.forward(x);
       const auto cls = gradattr::Target{}.resolve(z, "e1");
       const double one_minus = 1.0 - static_cast<double>(std::exp(gradattr::LogSoftmax::score(z, cls)[0]));
-      group = one_minus < 1e-4 ? 1 : 2;
+      group = one_minus < gradattr::score::kSaturationThreshold ? 1 : 2;
     }
     for (std::size_t mi = 0; mi < methods.size(); ++mi) {
       for (std::size_t pi = 0; pi < 3; ++pi) {
@@ -281,7 +281,7 @@ E2Row run_e2(const Model& model, const std::string& precision, const Tensor<floa
     const auto c = gradattr::metrics::check_information_gain(model, x);
     rel.push_back(c.relative_error);
     r.max_abs_error = std::max(r.max_abs_error, c.max_abs_error);
-    const Attribution<T> s = gradattr::run_method(Method::Saliency, ScoreKind::LogSoftmax, model, x, gradattr::Target{c.classes});
+    const Attribution<T> s = gradattr::run_method(Method::Saliency, ScoreKind::LogSoftmax, model, x, gradattr::Target::per_image(c.classes));
     double num = 0;
     for (std::int64_t i = 0; i < x.numel(); ++i)
       num = std::max(num, std::abs(static_cast<double>(s.raw[i]) + static_cast<double>(c.loss_gradient[i])));
@@ -357,7 +357,7 @@ inline Table e3_histogram(const E3Saturation& s) {
 }
 
 inline Table e3_summary(const E3Saturation& s) {
-  const double thr = 1e-4;
+  const double thr = gradattr::score::kSaturationThreshold;
   std::int64_t sat_d = 0, sat_f = 0, zero_f = 0, acc = 0;
   for (std::size_t i = 0; i < s.classes.size(); ++i) {
     sat_d += s.one_minus_yc_double[i] < thr;
@@ -366,7 +366,7 @@ inline Table e3_summary(const E3Saturation& s) {
     acc += s.correct[i];
   }
   const auto N = static_cast<double>(s.classes.size());
-  Table t({"N", "accuracy", "saturated_double (1-y_c<1e-4)", "saturated_float", "float_1_minus_yc_exactly_0",
+  Table t({"N", "accuracy", "saturated_double (" + gradattr::score::saturation_rule() + ")", "saturated_float", "float_1_minus_yc_exactly_0",
            "median_1_minus_yc_double"});
   t.add({std::to_string(s.classes.size()), fmt(acc / N), fmt(sat_d / N), fmt(sat_f / N), fmt(zero_f / N),
          fmt(nan_median(s.one_minus_yc_double), 3)});
@@ -395,7 +395,7 @@ struct E3Row {
 inline std::array<std::vector<std::int64_t>, 2> e3_groups(const E3Saturation& s, std::int64_t per_group) {
   std::array<std::vector<std::int64_t>, 2> g;
   for (std::size_t i = 0; i < s.classes.size(); ++i) {
-    auto& v = g[s.one_minus_yc_double[i] < 1e-4 ? 0 : 1];
+    auto& v = g[s.one_minus_yc_double[i] < gradattr::score::kSaturationThreshold ? 0 : 1];
     if (static_cast<std::int64_t>(v.size()) < per_group) v.push_back(static_cast<std::int64_t>(i));
   }
   return g;

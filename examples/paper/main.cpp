@@ -218,7 +218,7 @@ int main(int argc, char** argv) {
       e3_table(run_e3_maps(mf, md, ts, sat, o)).write(c3.out, "e3_saturation_maps");
       write_run_info(c3, "e3", command, what,
                      "maps: the first " + std::to_string(per_group) +
-                         " saturated (1 - y_c < 1e-4, double) and unsaturated images among the N; reference = the same method and policy on the same weights in double precision",
+                         " saturated (" + gradattr::score::saturation_rule() + ", double) and unsaturated images among the N; reference = the same method and policy on the same weights in double precision",
                      since(t0));
     } else if (*e4) {
       std::vector<gradattr::models::Vgg<float>> models;

@@ -221,7 +221,6 @@ int run(const Options& o, const std::string& command) {
       }
     }
     const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    model.refresh();  // the fast inference path for the evaluation
     last_acc = accuracy(model, test);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double n = static_cast<double>(train.size());

@@ -118,8 +118,8 @@ struct StepResult {
 };
 
 // One minibatch step: forward with the parameters as tape variables, mean cross-entropy,
-// gradients of every parameter, optimiser update in place. The model's prepared convolution
-// weights are dropped (parameters()); call model.refresh() before a fast inference forward.
+// gradients of every parameter, optimiser update in place (update_parameters: the prepared
+// convolution weights are rebuilt after the step).
 inline StepResult train_step(Model& model, Optimizer& opt, const Batch& b) {
   gradattr::ad::Tape<float> tape;
   auto out = model.forward_train(gradattr::ad::Var<float>(b.x), tape);
@@ -135,17 +135,18 @@ inline StepResult train_step(Model& model, Optimizer& opt, const Batch& b) {
   }
   // forward_train hands out the parameters in parameters() order (checked: a silent mismatch
   // would update the wrong tensors).
-  auto params = model.parameters();
-  if (params.size() != out.parameters.size())
-    throw gradattr::Error("train_step: " + std::to_string(params.size()) + " parameters but " +
-                          std::to_string(out.parameters.size()) + " parameter variables");
-  std::vector<Tensor<float>*> ptrs;
-  for (std::size_t i = 0; i < params.size(); ++i) {
-    if (params[i].name != out.parameters[i].name)
-      throw gradattr::Error("train_step: parameter order differs at " + params[i].name + " / " + out.parameters[i].name);
-    ptrs.push_back(&params[i].tensor);
-  }
-  std::visit([&](auto& o) { o.step(ptrs, grads); }, opt);
+  model.update_parameters([&](std::vector<gradattr::nn::Parameter<float>>& params) {
+    if (params.size() != out.parameters.size())
+      throw gradattr::Error("train_step: " + std::to_string(params.size()) + " parameters but " +
+                            std::to_string(out.parameters.size()) + " parameter variables");
+    std::vector<Tensor<float>*> ptrs;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      if (params[i].name != out.parameters[i].name)
+        throw gradattr::Error("train_step: parameter order differs at " + params[i].name + " / " + out.parameters[i].name);
+      ptrs.push_back(&params[i].tensor);
+    }
+    std::visit([&](auto& o) { o.step(ptrs, grads); }, opt);
+  });
   return r;
 }
 

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "gradattr/attribution/methods.hpp"
+#include "support/cut_helpers.hpp"
 #include "support/testing.hpp"
 #include "support/toy_models.hpp"
 
@@ -68,13 +69,13 @@ void check_batch_independence(const Method& method, const Tensor<double>& x) {
 TEST_CASE("Grad-CAM with Pre on conv-relu-GAP-linear is the CAM divided by Z", "[attribution][methods]") {
   const ToyCnn<double> model(3);
   const auto x = toy_input<double>();
-  GradCam<Pre> cam(model, "relu");
+  GradCam<Pre, double> cam(model, "relu");
   const auto r = cam(x);
   REQUIRE(r.method == "gradcam");
   REQUIRE(r.score_space == "pre");
   REQUIRE(r.layer == "relu");
   REQUIRE(r.model_evaluations == 1);
-  const auto A = model.forward_until(x, "relu");
+  const auto A = gradattr::testing::activation_at(model, x, "relu");
   const auto N = A.dim(0), K = A.dim(1), Z = A.dim(2) * A.dim(3);
   const auto& W = model.fc_weight();
   Tensor<double> expect({N, A.dim(2), A.dim(3)});
@@ -98,7 +99,7 @@ TEST_CASE("Grad-CAM with Pre on conv-relu-GAP-linear is the CAM divided by Z", "
 
 TEMPLATE_TEST_CASE("Default CAM layer comes from the model's last_conv alias", "[attribution][methods]", float, double) {
   const ToyCnn<TestType> model(3);
-  GradCam<Post> cam(model);
+  GradCam<Post, TestType> cam(model);
   REQUIRE(cam.layer() == "relu");
   const auto r = cam(toy_input<TestType>());
   REQUIRE(r.raw.shape() == Shape{2, 8, 8});
@@ -106,14 +107,14 @@ TEMPLATE_TEST_CASE("Default CAM layer comes from the model's last_conv alias", "
 }
 
 namespace {
-template <template <class> class Method>
+template <template <ScoreSpace, class> class Method>
 void check_post_log_pre(const char* name) {
   INFO(name);
   const ToyCnn<double> model(5, /*deep=*/true);
   const auto x = toy_input<double>();
-  const auto post = Method<Post>(model, "relu")(x);
-  const auto log = Method<LogSoftmax>(model, "relu")(x);
-  const auto pre = Method<Pre>(model, "relu")(x);
+  const auto post = Method<Post, double>(model, "relu")(x);
+  const auto log = Method<LogSoftmax, double>(model, "relu")(x);
+  const auto pre = Method<Pre, double>(model, "relu")(x);
   REQUIRE(post.classes == log.classes);
   // raw Post = y_c · raw LogSoftmax, image by image
   const auto P = post.raw.shape().stride(0);
@@ -147,27 +148,27 @@ TEST_CASE("Post and LogSoftmax maps agree after normalisation for the scale-inva
 TEST_CASE("Grad-CAM++ is not scale-invariant: Post and LogSoftmax differ", "[attribution][methods]") {
   const ToyCnn<double> model(5, true);
   const auto x = toy_input<double>();
-  const auto post = GradCamPlusPlus<Post>(model, "relu")(x);
-  const auto log = GradCamPlusPlus<LogSoftmax>(model, "relu")(x);
+  const auto post = GradCamPlusPlus<Post, double>(model, "relu")(x);
+  const auto log = GradCamPlusPlus<LogSoftmax, double>(model, "relu")(x);
   REQUIRE(rel_err(post.displayed(8, 8), log.displayed(8, 8)) > 1e-6);
   // the paper form: exp(S) is a positive per-image factor, so its displayed map is the one of
   // the normalised weights; it runs and is finite
-  const auto paper = GradCamPlusPlus<Post>(model, "relu", {.paper_form = true})(x);
+  const auto paper = GradCamPlusPlus<Post, double>(model, "relu", {.paper_form = true})(x);
   for (auto v : paper.raw) REQUIRE(std::isfinite(v));
 }
 
 TEST_CASE("Targets: a class for all, one per image, errors name the class and range", "[attribution][methods]") {
   const ToyCnn<double> model(3);
   const auto x = toy_input<double>();
-  GradCam<Post> cam(model, "relu");
+  GradCam<Post, double> cam(model, "relu");
   REQUIRE(cam(x, 2).classes == std::vector<std::int64_t>{2, 2});
-  REQUIRE(cam(x, Target{{4, 1}}).classes == std::vector<std::int64_t>{4, 1});
+  REQUIRE(cam(x, Target::per_image({4, 1})).classes == std::vector<std::int64_t>{4, 1});
   REQUIRE_THROWS_AS(cam(x, 5), ArgumentError);
   REQUIRE_THROWS_WITH(cam(x, 5), Catch::Contains("5") && Catch::Contains("[0, 5)"));
   REQUIRE_THROWS_WITH(cam(x, -1), Catch::Contains("-1"));
-  REQUIRE_THROWS_AS(cam(x, Target{{1}}), ArgumentError);
+  REQUIRE_THROWS_AS(cam(x, Target::per_image({1})), ArgumentError);
   // y_c and z_c are the chosen class's
-  const auto r = cam(x, Target{{4, 1}});
+  const auto r = cam(x, Target::per_image({4, 1}));
   const auto z = model.forward(x);
   REQUIRE(r.logit[0] == z(0, 4));
   REQUIRE(r.logit[1] == z(1, 1));
@@ -179,23 +180,23 @@ TEST_CASE("Attribution errors: NaN input, non-spatial layer, unknown layer, zero
   auto x = toy_input<double>();
   auto bad = x.clone();
   bad[17] = std::nan("");
-  REQUIRE_THROWS_AS(GradCam<Post>(model, "relu")(bad), ArgumentError);
-  REQUIRE_THROWS_WITH(Saliency<Post>(model)(bad), Catch::Contains("non-finite") && Catch::Contains("check_finite"));
+  REQUIRE_THROWS_AS((GradCam<Post, double>(model, "relu")(bad)), ArgumentError);
+  REQUIRE_THROWS_WITH((Saliency<Post, double>(model)(bad)), Catch::Contains("non-finite") && Catch::Contains("check_finite"));
   // opt-out: the NaN flows through (and is not caught)
-  REQUIRE_NOTHROW(Saliency<Pre>(model, {.check_finite = false})(bad));
-  REQUIRE_THROWS_AS(GradCam<Post>(model, "flatten")(x), ArgumentError);
-  REQUIRE_THROWS_WITH(GradCam<Post>(model, "fc")(x), Catch::Contains("no spatial"));
-  REQUIRE_THROWS_AS(GradCam<Post>(model, "nope"), ArgumentError);
-  REQUIRE_THROWS_AS(RsiGradCam<Post>(model, "relu", {.steps = 0})(x), ArgumentError);
-  REQUIRE_THROWS_AS(IntegratedGradCam<Post>(model, "relu", {.steps = 0})(x), ArgumentError);
-  REQUIRE_THROWS_AS(IntegratedGradients<Post>(model, {.steps = 0})(x), ArgumentError);
-  REQUIRE_THROWS_AS(SmoothGrad<Post>(model, {.samples = 0})(x), ArgumentError);
-  REQUIRE_THROWS_AS(ScoreCam<Post>(model, "relu", {.batch_size = 0})(x), ArgumentError);
-  REQUIRE_THROWS_AS(IntegratedGradients<Post>(model, {.baseline = Tensor<double>({2, 3, 4, 4})})(x), ShapeError);
-  REQUIRE_THROWS_AS(RsiGradCam<Post>(model, "relu")(x, {}, Tensor<double>({1, 3, 8, 7})), ShapeError);
-  REQUIRE_THROWS_AS(SmoothGrad<Post>(model, {.noise = {Tensor<double>({1, 3, 8, 8})}})(x), ShapeError);
-  REQUIRE_THROWS_AS(GradCam<Post>(model, "relu")(x.cast<float>()), ArgumentError);  // float input, double model
-  REQUIRE_THROWS_AS(GradCam<Post>(model, "relu")(Tensor<double>({3, 8, 8})), ShapeError);
+  REQUIRE_NOTHROW(Saliency<Pre, double>(model, {.check_finite = false})(bad));
+  REQUIRE_THROWS_AS((GradCam<Post, double>(model, "flatten")(x)), ArgumentError);
+  REQUIRE_THROWS_WITH((GradCam<Post, double>(model, "fc")(x)), Catch::Contains("no spatial"));
+  REQUIRE_THROWS_AS((GradCam<Post, double>(model, "nope")), ArgumentError);
+  REQUIRE_THROWS_AS((RsiGradCam<Post, double>(model, "relu", {.steps = 0})(x)), ArgumentError);
+  REQUIRE_THROWS_AS((IntegratedGradCam<Post, double>(model, "relu", {.steps = 0})(x)), ArgumentError);
+  REQUIRE_THROWS_AS((IntegratedGradients<Post, double>(model, {.steps = 0})(x)), ArgumentError);
+  REQUIRE_THROWS_AS((SmoothGrad<Post, double>(model, {.samples = 0})(x)), ArgumentError);
+  REQUIRE_THROWS_AS((ScoreCam<Post, double>(model, "relu", {.batch_size = 0})(x)), ArgumentError);
+  REQUIRE_THROWS_AS((IntegratedGradients<Post, double>(model, {.baseline = Tensor<double>({2, 3, 4, 4})})(x)), ShapeError);
+  REQUIRE_THROWS_AS((RsiGradCam<Post, double>(model, "relu")(x, {}, Tensor<double>({1, 3, 8, 7}))), ShapeError);
+  REQUIRE_THROWS_AS((SmoothGrad<Post, double>(model, {.noise = {Tensor<double>({1, 3, 8, 8})}})(x)), ShapeError);
+  // a float input on a double model does not compile (tests/compile_fail)
+  REQUIRE_THROWS_AS((GradCam<Post, double>(model, "relu")(Tensor<double>({3, 8, 8}))), ShapeError);
 }
 
 TEST_CASE("Integrated Gradients: completeness within 5% at M = 50; trapezoid; a [1,C,H,W] baseline",
@@ -203,8 +204,8 @@ TEST_CASE("Integrated Gradients: completeness within 5% at M = 50; trapezoid; a 
   const ToyCnn<double> model(7, true);
   const auto x = toy_input<double>();
   for (auto rule : {IntegrationRule::RiemannRight, IntegrationRule::Trapezoid}) {
-    const auto post = IntegratedGradients<Post>(model, {.steps = 50, .rule = rule})(x);
-    const auto pre = IntegratedGradients<Pre>(model, {.steps = 50, .rule = rule})(x);
+    const auto post = IntegratedGradients<Post, double>(model, {.steps = 50, .rule = rule})(x);
+    const auto pre = IntegratedGradients<Pre, double>(model, {.steps = 50, .rule = rule})(x);
     REQUIRE(post.model_evaluations == 51);
     for (const auto* r : {&post, &pre})
       for (std::int64_t n = 0; n < 2; ++n) {
@@ -216,8 +217,8 @@ TEST_CASE("Integrated Gradients: completeness within 5% at M = 50; trapezoid; a 
   // a constant baseline given once for the batch equals it repeated per image
   const Tensor<double> b1({1, 3, 8, 8}, 0.25);
   Tensor<double> b2({2, 3, 8, 8}, 0.25);
-  const auto r1 = IntegratedGradients<Post>(model, {.steps = 8, .baseline = b1})(x);
-  const auto r2 = IntegratedGradients<Post>(model, {.steps = 8})(x, {}, b2);
+  const auto r1 = IntegratedGradients<Post, double>(model, {.steps = 8, .baseline = b1})(x);
+  const auto r2 = IntegratedGradients<Post, double>(model, {.steps = 8})(x, {}, b2);
   REQUIRE_CLOSE(r1.raw, r2.raw, 0, 0);
 }
 
@@ -226,20 +227,20 @@ TEST_CASE("RSI Grad-CAM: layer completeness Σ G ≈ S(x) − S(x′)", "[attrib
   // Shallow model: the head after relu is GAP + linear, so z is linear in A and the
   // trapezoid sum is exact for Pre (and for LogSoftmax/Post up to the quadrature error).
   const ToyCnn<double> shallow(3);
-  const auto pre = RsiGradCam<Pre>(shallow, "relu", {.steps = 50})(x);
+  const auto pre = RsiGradCam<Pre, double>(shallow, "relu", {.steps = 50})(x);
   for (std::int64_t n = 0; n < 2; ++n) REQUIRE(pre.completeness_gap[n] == Approx(0).margin(1e-12));
   const ToyCnn<double> deep(5, true);
-  for (const auto& r : {RsiGradCam<Post>(deep, "relu", {.steps = 50})(x), RsiGradCam<LogSoftmax>(deep, "relu", {.steps = 50})(x)})
+  for (const auto& r : {RsiGradCam<Post, double>(deep, "relu", {.steps = 50})(x), RsiGradCam<LogSoftmax, double>(deep, "relu", {.steps = 50})(x)})
     for (std::int64_t n = 0; n < 2; ++n) {
       INFO(r.score_space << " image " << n << ": " << r.completeness[n] << " vs " << r.score_difference[n]);
       REQUIRE(std::abs(r.completeness_gap[n]) < 0.02 * std::abs(r.score_difference[n]) + 1e-9);
     }
-  const auto r = RsiGradCam<Post>(deep, "relu", {.steps = 10})(x);
+  const auto r = RsiGradCam<Post, double>(deep, "relu", {.steps = 10})(x);
   REQUIRE(r.model_evaluations == 11);
   REQUIRE(r.weights.shape() == Shape{2, 6});
   // ReLU-on-gradients and guided options change the map and keep it finite
-  const auto relu = RsiGradCam<Post>(deep, "relu", {.steps = 10, .relu_gradients = true})(x);
-  const auto guided = RsiGradCam<Post>(deep, "relu", {.steps = 10, .guided = true})(x);
+  const auto relu = RsiGradCam<Post, double>(deep, "relu", {.steps = 10, .relu_gradients = true})(x);
+  const auto guided = RsiGradCam<Post, double>(deep, "relu", {.steps = 10, .guided = true})(x);
   REQUIRE(rel_err(relu.raw, r.raw) > 1e-6);
   REQUIRE(rel_err(guided.raw, r.raw) > 1e-6);
 }
@@ -247,43 +248,43 @@ TEST_CASE("RSI Grad-CAM: layer completeness Σ G ≈ S(x) − S(x′)", "[attrib
 TEST_CASE("RSI Grad-CAM and Integrated Grad-CAM: batch sizes do not change the result", "[attribution][methods]") {
   const ToyCnn<double> model(5, true);
   const auto x = toy_input<double>(3);
-  const auto a = RsiGradCam<Post>(model, "relu", {.steps = 7, .batch_size = 1})(x);
-  const auto b = RsiGradCam<Post>(model, "relu", {.steps = 7, .batch_size = 100})(x);
+  const auto a = RsiGradCam<Post, double>(model, "relu", {.steps = 7, .batch_size = 1})(x);
+  const auto b = RsiGradCam<Post, double>(model, "relu", {.steps = 7, .batch_size = 100})(x);
   REQUIRE(rel_err(a.raw, b.raw) < 1e-12);
-  const auto c = IntegratedGradCam<Post>(model, "relu", {.steps = 7, .batch_size = 2})(x);
-  const auto d = IntegratedGradCam<Post>(model, "relu", {.steps = 7, .batch_size = 64})(x);
+  const auto c = IntegratedGradCam<Post, double>(model, "relu", {.steps = 7, .batch_size = 2})(x);
+  const auto d = IntegratedGradCam<Post, double>(model, "relu", {.steps = 7, .batch_size = 64})(x);
   REQUIRE(rel_err(c.raw, d.raw) < 1e-12);
   // Integrated Grad-CAM is the plain sum of Grad-CAM maps along the path (checked at M = 1:
   // the baseline's map alone)
-  const auto one = IntegratedGradCam<Pre>(model, "relu", {.steps = 1})(x);
-  const auto at_base = GradCam<Pre>(model, "relu")(Tensor<double>(x.shape()), Target(one.classes));
+  const auto one = IntegratedGradCam<Pre, double>(model, "relu", {.steps = 1})(x);
+  const auto at_base = GradCam<Pre, double>(model, "relu")(Tensor<double>(x.shape()), Target::per_image(one.classes));
   REQUIRE(rel_err(one.raw, at_base.raw) < 1e-12);
 }
 
 TEST_CASE("Batch independence: image i alone equals image i inside the batch, every method", "[attribution][methods]") {
   const ToyCnn<double> model(5, true);
   const auto x = toy_input<double>(3);
-  check_batch_independence(GradCam<Post>(model, "relu"), x);
-  check_batch_independence(GradCamPlus<Post>(model, "relu"), x);
-  check_batch_independence(GradCamPlusPlus<Post>(model, "relu"), x);
-  check_batch_independence(GradCamPlusPlus<Post>(model, "relu", {.paper_form = true}), x);
-  check_batch_independence(HiResCam<LogSoftmax>(model, "relu"), x);
-  check_batch_independence(XGradCam<Pre>(model, "relu"), x);
-  check_batch_independence(LayerCam<Post>(model, "relu"), x);
-  check_batch_independence(ScoreCam<Post>(model, "relu", {.batch_size = 4}), x);
-  check_batch_independence(RsiGradCam<Post>(model, "relu", {.steps = 6, .batch_size = 5}), x);
-  check_batch_independence(IntegratedGradCam<Post>(model, "relu", {.steps = 6, .batch_size = 5}), x);
-  check_batch_independence(Saliency<Post>(model, {.abs = true, .max_over_channels = true}), x);
-  check_batch_independence(InputXGradient<LogSoftmax>(model), x);
-  check_batch_independence(IntegratedGradients<Post>(model, {.steps = 6, .batch_size = 5}), x);
-  check_batch_independence(SmoothGrad<Post>(model, {.samples = 5, .seed = 3, .batch_size = 4}), x);
+  check_batch_independence(GradCam<Post, double>(model, "relu"), x);
+  check_batch_independence(GradCamPlus<Post, double>(model, "relu"), x);
+  check_batch_independence(GradCamPlusPlus<Post, double>(model, "relu"), x);
+  check_batch_independence(GradCamPlusPlus<Post, double>(model, "relu", {.paper_form = true}), x);
+  check_batch_independence(HiResCam<LogSoftmax, double>(model, "relu"), x);
+  check_batch_independence(XGradCam<Pre, double>(model, "relu"), x);
+  check_batch_independence(LayerCam<Post, double>(model, "relu"), x);
+  check_batch_independence(ScoreCam<Post, double>(model, "relu", {.batch_size = 4}), x);
+  check_batch_independence(RsiGradCam<Post, double>(model, "relu", {.steps = 6, .batch_size = 5}), x);
+  check_batch_independence(IntegratedGradCam<Post, double>(model, "relu", {.steps = 6, .batch_size = 5}), x);
+  check_batch_independence(Saliency<Post, double>(model, {.abs = true, .max_over_channels = true}), x);
+  check_batch_independence(InputXGradient<LogSoftmax, double>(model), x);
+  check_batch_independence(IntegratedGradients<Post, double>(model, {.steps = 6, .batch_size = 5}), x);
+  check_batch_independence(SmoothGrad<Post, double>(model, {.samples = 5, .seed = 3, .batch_size = 4}), x);
 }
 
 TEST_CASE("Score-CAM: softmax weights sum to one, raw weights are the masked scores", "[attribution][methods]") {
   const ToyCnn<double> model(5, true);
   const auto x = toy_input<double>();
   std::size_t calls = 0, last_total = 0, last_done = 0;
-  const auto soft = ScoreCam<Pre>(model, "relu", {.batch_size = 4, .progress = [&](std::size_t d, std::size_t t) {
+  const auto soft = ScoreCam<Pre, double>(model, "relu", {.batch_size = 4, .progress = [&](std::size_t d, std::size_t t) {
                                                     ++calls;
                                                     last_done = d;
                                                     last_total = t;
@@ -297,9 +298,9 @@ TEST_CASE("Score-CAM: softmax weights sum to one, raw weights are the masked sco
     for (std::int64_t k = 0; k < 6; ++k) s += soft.weights(n, k);
     REQUIRE(s == Approx(1).epsilon(1e-12));
   }
-  const auto raw = ScoreCam<Pre>(model, "relu", {.weighting = cam::ScoreCamWeighting::Raw})(x);
+  const auto raw = ScoreCam<Pre, double>(model, "relu", {.weighting = cam::ScoreCamWeighting::Raw})(x);
   // s_k = z_c(x ⊙ M_k), recomputed for one channel by hand
-  const auto A = model.forward_until(x, "relu");
+  const auto A = gradattr::testing::activation_at(model, x, "relu");
   const auto masks = cam::scorecam_masks(A, 8, 8);
   const auto xm = cam::masked_inputs(x, masks, 1, 2, 1);
   REQUIRE(raw.weights(1, 2) == Approx(model.forward(xm)(0, raw.classes[1])).epsilon(1e-13));
@@ -308,25 +309,25 @@ TEST_CASE("Score-CAM: softmax weights sum to one, raw weights are the masked sco
 TEST_CASE("SmoothGrad: seeded, given noise, SmoothGrad² and VarGrad", "[attribution][methods]") {
   const ToyCnn<double> model(5, true);
   const auto x = toy_input<double>();
-  const auto a = SmoothGrad<Post>(model, {.samples = 6, .seed = 9})(x);
-  const auto b = SmoothGrad<Post>(model, {.samples = 6, .seed = 9, .batch_size = 1})(x);
-  const auto c = SmoothGrad<Post>(model, {.samples = 6, .seed = 10})(x);
+  const auto a = SmoothGrad<Post, double>(model, {.samples = 6, .seed = 9})(x);
+  const auto b = SmoothGrad<Post, double>(model, {.samples = 6, .seed = 9, .batch_size = 1})(x);
+  const auto c = SmoothGrad<Post, double>(model, {.samples = 6, .seed = 10})(x);
   REQUIRE(rel_err(a.raw, b.raw) < 1e-13);
   REQUIRE(rel_err(a.raw, c.raw) > 1e-6);
   REQUIRE(a.model_evaluations == 7);
   // given noise: the mean of saliency maps at x + ε_s with the class of x
   std::vector<Tensor<double>> noise{random_tensor<double>(x.shape(), 1, -0.3, 0.3), random_tensor<double>(x.shape(), 2, -0.3, 0.3)};
-  const auto g = SmoothGrad<LogSoftmax>(model, {.noise = noise})(x);
+  const auto g = SmoothGrad<LogSoftmax, double>(model, {.noise = noise})(x);
   Tensor<double> expect(x.shape());
   for (const auto& e : noise) {
     auto xe = x.clone();
     for (std::int64_t i = 0; i < x.numel(); ++i) xe[i] += e[i];
-    const auto s = Saliency<LogSoftmax>(model)(xe, Target(g.classes));
+    const auto s = Saliency<LogSoftmax, double>(model)(xe, Target::per_image(g.classes));
     for (std::int64_t i = 0; i < x.numel(); ++i) expect[i] += s.raw[i] / 2;
   }
   REQUIRE(rel_err(g.raw, expect) < 1e-13);
-  const auto sq = SmoothGrad<LogSoftmax>(model, {.variant = SmoothGradVariant::Squared, .noise = noise})(x);
-  const auto var = SmoothGrad<LogSoftmax>(model, {.variant = SmoothGradVariant::VarGrad, .noise = noise})(x);
+  const auto sq = SmoothGrad<LogSoftmax, double>(model, {.variant = SmoothGradVariant::Squared, .noise = noise})(x);
+  const auto var = SmoothGrad<LogSoftmax, double>(model, {.variant = SmoothGradVariant::VarGrad, .noise = noise})(x);
   for (std::int64_t i = 0; i < x.numel(); ++i) {
     REQUIRE(sq.raw[i] >= 0);
     REQUIRE(var.raw[i] == Approx(sq.raw[i] - g.raw[i] * g.raw[i]).margin(1e-15));
@@ -336,12 +337,12 @@ TEST_CASE("SmoothGrad: seeded, given noise, SmoothGrad² and VarGrad", "[attribu
 TEST_CASE("Saliency and Input x Gradient; progress of path methods; result bookkeeping", "[attribution][methods]") {
   const ToyCnn<double> model(5, true);
   const auto x = toy_input<double>();
-  const auto s = Saliency<Post>(model)(x);
-  const auto ixg = InputXGradient<Post>(model)(x);
+  const auto s = Saliency<Post, double>(model)(x);
+  const auto ixg = InputXGradient<Post, double>(model)(x);
   REQUIRE(s.raw.shape() == x.shape());
   REQUIRE(s.layer == "input");
   for (std::int64_t i = 0; i < x.numel(); ++i) REQUIRE(ixg.raw[i] == x[i] * s.raw[i]);
-  const auto mx = Saliency<Post>(model, {.abs = true, .max_over_channels = true})(x);
+  const auto mx = Saliency<Post, double>(model, {.abs = true, .max_over_channels = true})(x);
   REQUIRE(mx.raw.shape() == Shape{2, 1, 8, 8});
   REQUIRE(mx.raw(1, 0, 3, 4) == std::max({std::abs(s.raw(1, 0, 3, 4)), std::abs(s.raw(1, 1, 3, 4)), std::abs(s.raw(1, 2, 3, 4))}));
   // the gradient norm is ‖∂S/∂x‖
@@ -349,7 +350,7 @@ TEST_CASE("Saliency and Input x Gradient; progress of path methods; result bookk
   for (std::int64_t i = 0; i < 3 * 64; ++i) n0 += s.raw[i] * s.raw[i];
   REQUIRE(s.gradient_norm[0] == Approx(std::sqrt(n0)).epsilon(1e-13));
   std::vector<std::pair<std::size_t, std::size_t>> ticks;
-  IntegratedGradients<Post>(model, {.steps = 10, .batch_size = 8, .progress = [&](std::size_t d, std::size_t t) {
+  IntegratedGradients<Post, double>(model, {.steps = 10, .batch_size = 8, .progress = [&](std::size_t d, std::size_t t) {
                                       ticks.emplace_back(d, t);
                                     }})(x);
   // 10 points, 4 per call -> 3 calls, plus the baseline forward
@@ -361,7 +362,7 @@ TEST_CASE("Saturation is flagged when 1 − y_c < 1e-4", "[attribution][methods]
   const ToyCnn<double> model(5, true);
   auto x = toy_input<double>();
   for (auto& v : x) v *= 200;  // large activations -> a saturated softmax
-  const auto r = GradCam<Post>(model, "relu")(x);
+  const auto r = GradCam<Post, double>(model, "relu")(x);
   bool any = false;
   for (std::size_t n = 0; n < 2; ++n) {
     REQUIRE(r.saturated[n] == (1 - r.probability[static_cast<std::int64_t>(n)] < 1e-4));
@@ -369,7 +370,7 @@ TEST_CASE("Saturation is flagged when 1 − y_c < 1e-4", "[attribution][methods]
   }
   REQUIRE(any);
   REQUIRE_THAT(r.warning, Catch::Contains("saturated"));
-  const auto calm = GradCam<Post>(model, "relu")(toy_input<double>());
+  const auto calm = GradCam<Post, double>(model, "relu")(toy_input<double>());
   if (!calm.saturated[0] && !calm.saturated[1]) REQUIRE(calm.warning.empty());
 }
 
@@ -392,7 +393,7 @@ TEST_CASE("Float models agree with double ones", "[attribution][methods]") {
   const ToyCnn<float> mf(5, true);
   const auto xd = toy_input<double>();
   const auto xf = xd.cast<float>();
-  REQUIRE(rel_err(GradCam<Post>(mf, "relu")(xf).raw.cast<double>(), GradCam<Post>(md, "relu")(xd).raw) < 1e-4);
+  REQUIRE(rel_err(GradCam<Post>(mf, "relu")(xf).raw.cast<double>(), GradCam<Post, double>(md, "relu")(xd).raw) < 1e-4);
   REQUIRE(rel_err(IntegratedGradients<LogSoftmax>(mf, {.steps = 8})(xf).raw.cast<double>(),
-                  IntegratedGradients<LogSoftmax>(md, {.steps = 8})(xd).raw) < 1e-4);
+                  IntegratedGradients<LogSoftmax, double>(md, {.steps = 8})(xd).raw) < 1e-4);
 }

@@ -118,29 +118,29 @@ void check_layer_methods(const std::string& s) {
   const auto& m = model<T>();
   const auto x = input<T>();
   const auto tol = tolerances<T>();
-  const auto cls = Target(kClasses);
+  const auto cls = Target::per_image(kClasses);
   {
-    const auto r = GradCam<Score>(m, kLayer)(x);
+    const auto r = GradCam<Score, T>(m, kLayer)(x);
     REQUIRE(r.classes == kClasses);  // the default target is the top class
     report("gradcam_" + s, max_rel(r.raw, fixture("gradcam_" + s)), tol.layer);
     report("gradcam_weights_" + s, max_rel(r.weights, fixture("gradcam_weights_" + s)), tol.layer);
   }
-  report("gradcamplus_" + s, max_rel(GradCamPlus<Score>(m, kLayer)(x, cls).raw, fixture("gradcamplus_" + s)), tol.layer);
-  report("gradcampp_" + s, max_rel(GradCamPlusPlus<Score>(m, kLayer)(x, cls).raw, fixture("gradcampp_" + s)), tol.layer);
+  report("gradcamplus_" + s, max_rel(GradCamPlus<Score, T>(m, kLayer)(x, cls).raw, fixture("gradcamplus_" + s)), tol.layer);
+  report("gradcampp_" + s, max_rel(GradCamPlusPlus<Score, T>(m, kLayer)(x, cls).raw, fixture("gradcampp_" + s)), tol.layer);
   report("gradcampp_paper_" + s,
-         max_rel(GradCamPlusPlus<Score>(m, kLayer, {.paper_form = true})(x, cls).raw, fixture("gradcampp_paper_" + s)),
+         max_rel(GradCamPlusPlus<Score, T>(m, kLayer, {.paper_form = true})(x, cls).raw, fixture("gradcampp_paper_" + s)),
          tol.layer);
-  report("hirescam_" + s, max_rel(HiResCam<Score>(m, kLayer)(x, cls).raw, fixture("hirescam_" + s)), tol.layer);
-  report("xgradcam_" + s, max_rel(XGradCam<Score>(m, kLayer)(x, cls).raw, fixture("xgradcam_" + s)), tol.layer);
-  report("layercam_" + s, max_rel(LayerCam<Score>(m, kLayer)(x, cls).raw, fixture("layercam_" + s)), tol.layer);
+  report("hirescam_" + s, max_rel(HiResCam<Score, T>(m, kLayer)(x, cls).raw, fixture("hirescam_" + s)), tol.layer);
+  report("xgradcam_" + s, max_rel(XGradCam<Score, T>(m, kLayer)(x, cls).raw, fixture("xgradcam_" + s)), tol.layer);
+  report("layercam_" + s, max_rel(LayerCam<Score, T>(m, kLayer)(x, cls).raw, fixture("layercam_" + s)), tol.layer);
   // Score-CAM: default masks (half-pixel, 1e-7) with softmax and raw weights; pytorch-grad-cam's
-  report("scorecam_" + s, max_rel(ScoreCam<Score>(m, kLayer)(x, cls).raw, fixture("scorecam_" + s)), tol.scorecam);
+  report("scorecam_" + s, max_rel(ScoreCam<Score, T>(m, kLayer)(x, cls).raw, fixture("scorecam_" + s)), tol.scorecam);
   if (!std::is_same_v<T, double> || s != "post") return;  // the Score-CAM variants: double, Post only (time)
-  const auto raw = ScoreCam<Score>(m, kLayer, {.weighting = cam::ScoreCamWeighting::Raw})(x, cls);
+  const auto raw = ScoreCam<Score, T>(m, kLayer, {.weighting = cam::ScoreCamWeighting::Raw})(x, cls);
   report("scorecam_raw_" + s, max_rel(raw.raw, fixture("scorecam_raw_" + s)), tol.layer);
   report("scorecam_scores_" + s, max_rel(raw.weights, fixture("scorecam_scores_" + s)), tol.layer);
   report("scorecam_pgc_" + s,
-         max_rel(ScoreCam<Score>(m, kLayer, {.masks = cam::ScoreCamMaskOptions::pytorch_grad_cam()})(x, cls).raw,
+         max_rel(ScoreCam<Score, T>(m, kLayer, {.masks = cam::ScoreCamMaskOptions::pytorch_grad_cam()})(x, cls).raw,
                  fixture("scorecam_pgc_" + s)),
          tol.layer);
 }
@@ -152,7 +152,7 @@ void check_path_methods(const std::string& s, bool with_m50) {
   const auto tol = tolerances<T>();
   for (std::int64_t M : with_m50 ? std::vector<std::int64_t>{8, 50} : std::vector<std::int64_t>{8}) {
     const std::string tag = "m" + std::to_string(M) + "_" + s;
-    const auto r = RsiGradCam<Score>(m, kLayer, {.steps = M, .batch_size = 16})(x);
+    const auto r = RsiGradCam<Score, T>(m, kLayer, {.steps = M, .batch_size = 16})(x);
     REQUIRE(r.classes == kClasses);
     report("rsi_gradcam_" + tag, max_rel(r.raw, fixture("rsi_gradcam_" + tag)), tol.path);
     report("rsi_gradcam_weights_" + tag, max_rel(r.weights, fixture("rsi_gradcam_" + std::string("m") + std::to_string(M) + "_weights_" + s)), tol.path);
@@ -160,7 +160,7 @@ void check_path_methods(const std::string& s, bool with_m50) {
     report("rsi ΣG " + tag, max_rel(r.completeness, column(comp, 0)), tol.path);
     report("rsi dS " + tag, max_rel(r.score_difference, column(comp, 1)), tol.layer);
     report("integrated_gradcam_" + tag,
-           max_rel(IntegratedGradCam<Score>(m, kLayer, {.steps = M, .batch_size = 16})(x).raw, fixture("integrated_gradcam_" + tag)),
+           max_rel(IntegratedGradCam<Score, T>(m, kLayer, {.steps = M, .batch_size = 16})(x).raw, fixture("integrated_gradcam_" + tag)),
            tol.path);
   }
 }
@@ -171,22 +171,24 @@ void check_input_methods(const std::string& s, bool with_m50) {
   const auto x = input<T>();
   const auto tol = tolerances<T>();
   auto err = [&](const auto& a, const Tensor<double>& b) { return tol.norm_for_input ? norm_rel(a, b) : max_rel(a, b); };
-  report("saliency_" + s, err(Saliency<Score>(m)(x).raw, fixture("saliency_" + s)), tol.input);
-  report("inputxgrad_" + s, err(InputXGradient<Score>(m)(x).raw, fixture("inputxgrad_" + s)), tol.input);
-  std::vector<std::pair<std::string, IntegratedGradientsOptions>> runs;
+  report("saliency_" + s, err(Saliency<Score, T>(m)(x).raw, fixture("saliency_" + s)), tol.input);
+  report("inputxgrad_" + s, err(InputXGradient<Score, T>(m)(x).raw, fixture("inputxgrad_" + s)), tol.input);
+  std::vector<std::pair<std::string, IntegratedGradientsOptions<T>>> runs;
   runs.push_back({"ig_riemann_m8_", {.steps = 8}});
   runs.push_back({"ig_trapezoid_m8_", {.steps = 8, .rule = IntegrationRule::Trapezoid}});
   if (with_m50) runs.push_back({"ig_riemann_m50_", {.steps = 50}});
   for (auto& [prefix, options] : runs) {
     options.batch_size = 16;
-    const auto r = IntegratedGradients<Score>(m, options)(x);
+    const auto r = IntegratedGradients<Score, T>(m, options)(x);
     const bool trap = options.rule == IntegrationRule::Trapezoid;
     report(prefix + s, err(r.raw, fixture(prefix + s)), trap ? tol.trapezoid : tol.input);
     const auto comp = fixture(prefix + "completeness_" + s);
     report(prefix + "ΣIG_" + s, max_rel(r.completeness, column(comp, 0)), trap ? tol.trapezoid : tol.input);
     report(prefix + "dS_" + s, max_rel(r.score_difference, column(comp, 1)), tol.layer);
   }
-  const auto sg = SmoothGrad<Score>(m, {.noise = read_noise()})(x);
+  std::vector<Tensor<T>> noise;
+  for (const auto& e : read_noise()) noise.push_back(e.template cast<T>());
+  const auto sg = SmoothGrad<Score, T>(m, {.noise = noise})(x);
   report("smoothgrad_given_noise_" + s, err(sg.raw, fixture("smoothgrad_given_noise_" + s)), tol.input);
 }
 
@@ -199,7 +201,7 @@ TEMPLATE_TEST_CASE("Layer methods x score spaces vs PyTorch on the tiny VGG", "[
 }
 
 TEST_CASE("Grad-CAM displayed map and y_c, z_c vs PyTorch on the tiny VGG", "[attribution][methods][vgg]") {
-  const auto r = GradCam<Post>(model<double>(), kLayer)(input<double>());
+  const auto r = GradCam<Post, double>(model<double>(), kLayer)(input<double>());
   report("gradcam_display_post", max_rel(r.displayed(64, 64), fixture("gradcam_display_post")), 1e-8);
   REQUIRE(r.probability[0] == Approx(0.7652871690082624).epsilon(1e-12));
   REQUIRE(r.probability[1] == Approx(0.40276000071050205).epsilon(1e-12));
@@ -207,7 +209,7 @@ TEST_CASE("Grad-CAM displayed map and y_c, z_c vs PyTorch on the tiny VGG", "[at
   REQUIRE(r.logit[1] == Approx(2.1058266458103416).epsilon(1e-12));
   REQUIRE(r.layer == kLayer);
   // the model's default CAM layer is features.35 ("last_conv")
-  REQUIRE(GradCam<Post>(model<double>()).layer() == kLayer);
+  REQUIRE(GradCam<Post, double>(model<double>()).layer() == kLayer);
 }
 
 TEMPLATE_TEST_CASE("Path CAM methods x score spaces vs PyTorch on the tiny VGG", "[attribution][methods][vgg]", double, float) {

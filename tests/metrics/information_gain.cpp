@@ -37,7 +37,7 @@ TEMPLATE_TEST_CASE("Information gain: cross-entropy gradient = -LogSoftmax gradi
 TEST_CASE("Information gain: toy CNN, batch of 3 (the mean undone), errors", "[metrics][information_gain]") {
   const testing::ToyCnn<double> toy(2, /*deep=*/true);
   const auto x = testing::random_tensor<double>({3, 3, 5, 5}, 9);
-  const auto r = metrics::check_information_gain(toy, x, Target{{0, 4, 2}});
+  const auto r = metrics::check_information_gain(toy, x, Target::per_image({0, 4, 2}));
   REQUIRE(r.classes == std::vector<std::int64_t>{0, 4, 2});
   REQUIRE(r.relative_error < 1e-13);
   REQUIRE_THROWS_AS(metrics::check_information_gain(toy, testing::random_tensor<double>({3, 5, 5}, 1)), ShapeError);

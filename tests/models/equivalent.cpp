@@ -21,6 +21,7 @@
 #include "gradattr/metrics/agreement.hpp"
 #include "gradattr/models/equivalent.hpp"
 #include "gradattr/models/vgg_safetensors.hpp"
+#include "support/cut_helpers.hpp"
 #include "support/testing.hpp"
 #include "support/tiny_vgg.hpp"
 #include "support/toy_models.hpp"
@@ -104,14 +105,14 @@ TEMPLATE_TEST_CASE("Shifted twin: same probabilities, z' - z = t(x), logits vs P
       REQUIRE(best == kClasses[static_cast<std::size_t>(n)]);
     }
     // forward_until at the last layer gives the twin's logits; forward_from there returns them
-    REQUIRE(max_diff(twin.forward_until(x, "classifier.6"), zt) == 0);
+    REQUIRE(max_diff(gradattr::testing::activation_at(twin, x, "classifier.6"), zt) == 0);
     ad::Tape<T> tape;
-    REQUIRE(max_diff(twin.forward_from(ad::Var<T>(zt), "classifier.6", tape).value(), zt) == 0);
+    REQUIRE(max_diff(gradattr::testing::from_layer(twin, ad::Var<T>(zt), "classifier.6", tape).value(), zt) == 0);
     // every cut at or before the shift layer gives the same logits (input, earlier layers, the layer)
     for (const std::string& cut : std::vector<std::string>{"input", "features.0", "features.20", "block5_conv3", kLayer}) {
       ad::Tape<T> tp;
-      const auto a = tp.variable(twin.forward_until(x, cut));
-      report("forward_from(" + cut + ") " + tag, max_diff(twin.forward_from(a, cut, tp).value(), zt),
+      const auto a = tp.variable(gradattr::testing::activation_at(twin, x, cut));
+      report("forward_from(" + cut + ") " + tag, max_diff(gradattr::testing::from_layer(twin, a, cut, tp).value(), zt),
              4 * eps<T>() * scale);
     }
   }
@@ -123,19 +124,19 @@ TEMPLATE_TEST_CASE("Shifted twin: Grad-CAM Pre weights shift by K/Z, Post and Lo
   constexpr bool dbl = std::is_same_v<T, double>;
   const auto& m = model<T>();
   const auto x = input<T>();
-  const Target cls(kClasses);
-  const auto pre = GradCam<Pre>(m, kLayer)(x, cls);
-  const auto post = GradCam<Post>(m, kLayer)(x, cls);
-  const auto log = GradCam<LogSoftmax>(m, kLayer)(x, cls);
+  const Target cls = Target::per_image(kClasses);
+  const auto pre = GradCam<Pre, T>(m, kLayer)(x, cls);
+  const auto post = GradCam<Post, T>(m, kLayer)(x, cls);
+  const auto log = GradCam<LogSoftmax, T>(m, kLayer)(x, cls);
   for (int K : {10, 1000}) {
     const std::string tag = "K=" + std::to_string(K) + (dbl ? " f64" : " f32");
     const std::string f = "equiv_k" + std::to_string(K) + "_gradcam_";
     const auto twin = models::shifted(m, kLayer, K);
     const auto zt = twin.forward(x);
     const double zscale = max_abs(zt);
-    const auto tpre = GradCam<Pre>(twin, kLayer)(x, cls);
-    const auto tpost = GradCam<Post>(twin, kLayer)(x, cls);
-    const auto tlog = GradCam<LogSoftmax>(twin, kLayer)(x, cls);
+    const auto tpre = GradCam<Pre, T>(twin, kLayer)(x, cls);
+    const auto tpost = GradCam<Post, T>(twin, kLayer)(x, cls);
+    const auto tlog = GradCam<LogSoftmax, T>(twin, kLayer)(x, cls);
     REQUIRE(tpre.classes == kClasses);
 
     // Pre: every channel's weight moves by exactly K/Z (t's gradient is K at (0,0) of each channel)
@@ -174,10 +175,10 @@ TEST_CASE("Shifted twin: by hand with forward_until / forward_from / ad::grad / 
   const double K = 1000;
   const auto twin = models::shifted(m, kLayer, K);
   auto weights = [&](const auto& model, auto policy) {
-    const Tensor<T> A = model.forward_until(x, kLayer);
+    const Tensor<T> A = gradattr::testing::activation_at(model, x, kLayer);
     ad::Tape<T> tape;
     const auto a = tape.variable(A);
-    const auto z = model.forward_from(a, kLayer, tape);
+    const auto z = gradattr::testing::from_layer(model, a, kLayer, tape);
     const auto g = ad::grad(tape, z, {a}, policy.seed(z.value(), kClasses))[0];
     return cam::gradcam_weights(g);
   };
@@ -195,7 +196,7 @@ TEMPLATE_TEST_CASE("Shifted twin: cuts before the shift layer (input methods, ea
   constexpr bool dbl = std::is_same_v<T, double>;
   const auto& m = model<T>();
   const auto x = input<T>();
-  const Target cls(kClasses);
+  const Target cls = Target::per_image(kClasses);
   const auto twin = models::shifted(m, kLayer, 10.0);
   const double tol = dbl ? 1e-9 : 1e-3;  // float: input gradients through 16 convs (norm-relative below)
   auto norm_rel = [](const auto& a, const auto& b) {
@@ -208,23 +209,24 @@ TEMPLATE_TEST_CASE("Shifted twin: cuts before the shift layer (input methods, ea
     return std::sqrt(d / s);
   };
   // saliency (cut at "input"): Post/Log unchanged, Pre changed
-  report("saliency post twin", norm_rel(Saliency<Post>(twin)(x, cls).raw, Saliency<Post>(m)(x, cls).raw), tol);
-  report("saliency log twin", norm_rel(Saliency<LogSoftmax>(twin)(x, cls).raw, Saliency<LogSoftmax>(m)(x, cls).raw), tol);
-  REQUIRE(norm_rel(Saliency<Pre>(twin)(x, cls).raw, Saliency<Pre>(m)(x, cls).raw) > 0.1);
+  report("saliency post twin", norm_rel(Saliency<Post, T>(twin)(x, cls).raw, Saliency<Post, T>(m)(x, cls).raw), tol);
+  report("saliency log twin", norm_rel(Saliency<LogSoftmax, T>(twin)(x, cls).raw, Saliency<LogSoftmax, T>(m)(x, cls).raw), tol);
+  REQUIRE(norm_rel(Saliency<Pre, T>(twin)(x, cls).raw, Saliency<Pre, T>(m)(x, cls).raw) > 0.1);
   // Grad-CAM at an earlier layer (the cut is before the shift layer; t still flows)
   const std::string early = "features.33";
-  report("gradcam@33 post twin", max_rel(GradCam<Post>(twin, early)(x, cls).raw, GradCam<Post>(m, early)(x, cls).raw),
+  report("gradcam@33 post twin", max_rel(GradCam<Post, T>(twin, early)(x, cls).raw, GradCam<Post, T>(m, early)(x, cls).raw),
          dbl ? 1e-9 : 1e-4);
-  REQUIRE(max_rel(GradCam<Pre>(twin, early)(x, cls).raw, GradCam<Pre>(m, early)(x, cls).raw) > 0.1);
+  REQUIRE(max_rel(GradCam<Pre, T>(twin, early)(x, cls).raw, GradCam<Pre, T>(m, early)(x, cls).raw) > 0.1);
 }
 
 TEST_CASE("Shifted twin: a cut after the shift layer is an ArgumentError that explains why", "[models][equivalent]") {
-  const auto& m = model<float>();
-  const auto x = input<float>();
+  using T = float;
+  const auto& m = model<T>();
+  const auto x = input<T>();
   const auto twin = models::shifted(m, "features.30", 10.0);
-  REQUIRE_NOTHROW(GradCam<Post>(twin, "features.30")(x));
+  REQUIRE_NOTHROW(GradCam<Post, T>(twin, "features.30")(x));
   try {
-    (void)GradCam<Post>(twin, kLayer)(x);
+    (void)GradCam<Post, T>(twin, kLayer)(x);
     FAIL("expected ArgumentError");
   } catch (const ArgumentError& e) {
     const std::string what = e.what();
@@ -258,15 +260,29 @@ TEST_CASE("Shifted twin: reference wrapping, nesting, a model without segments",
   for (std::int64_t i = 0; i < zn.numel(); ++i) REQUIRE(std::abs(zn[i] - zs[i] / 2) < 1e-12 * std::abs(zs[i]) + 1e-12);
   ad::Tape<T> tape;
   const auto xi = tape.variable(x);
-  REQUIRE(max_rel(nested.forward_from(xi, "input", tape).value(), zn) < 1e-14);
-  // a Classifier that cannot run segments: the layer cut works, an earlier one explains itself
+  REQUIRE(max_rel(gradattr::testing::from_layer(nested, xi, "input", tape).value(), zn) < 1e-14);
+  // Any Classifier can be wrapped (the wrapper uses the model interface only): a toy chain, and
+  // a toy with a skip connection crossing the shift layer's cut (the cut carries a value).
+  // Pre Grad-CAM weights gain ∂t/∂A averaged over the 6x6 map: K/36 for every channel; Post
+  // saliency through the whole twin (forward_between from the input to the shift layer) is the
+  // model's.
   const testing::ToyCnn<T> toy(3, /*deep=*/true);
-  const auto toy_twin = models::shifted(toy, "relu", 5.0);
+  const testing::ToyResidual<T> res(5);
   const auto xt = testing::random_tensor<T>({1, 3, 6, 6}, 4);
-  const auto r_pre = GradCam<Pre>(toy_twin, "relu")(xt, 0);
-  const auto r0 = GradCam<Pre>(toy, "relu")(xt, 0);
-  for (std::int64_t k = 0; k < r0.weights.numel(); ++k) REQUIRE(std::abs(r_pre.weights[k] - r0.weights[k] - 5.0 / 36) < 1e-12);
-  REQUIRE_THROWS_WITH(Saliency<Post>(toy_twin)(xt, 0), Catch::Contains("forward_between"));
+  auto check_twin = [&](const auto& inner, const std::string& layer) {
+    INFO(layer);
+    const auto twin = models::shifted(inner, layer, 5.0);
+    const auto r_pre = GradCam<Pre, T>(twin, layer)(xt, 0);
+    const auto r0 = GradCam<Pre, T>(inner, layer)(xt, 0);
+    for (std::int64_t k = 0; k < r0.weights.numel(); ++k)
+      REQUIRE(std::abs(r_pre.weights[k] - r0.weights[k] - 5.0 / 36) < 1e-12);
+    const auto s_twin = Saliency<Post, T>(twin)(xt, 0), s0 = Saliency<Post, T>(inner)(xt, 0);
+    REQUIRE(max_rel(s_twin.raw, s0.raw) < 1e-9);
+    const auto p_twin = Saliency<Pre, T>(twin)(xt, 0), p0 = Saliency<Pre, T>(inner)(xt, 0);
+    REQUIRE(max_rel(p_twin.raw, p0.raw) > 1e-3);  // Pre sees t(x): the vulnerability
+  };
+  check_twin(toy, "relu");
+  check_twin(res, "conv2");  // the cut at conv2 carries relu's output to the residual add
   // a model naming its default CAM layer passes it on (VGG has none: "last_conv" resolves)
   struct Named : testing::ToyCnn<T> {
     using testing::ToyCnn<T>::ToyCnn;
@@ -283,21 +299,21 @@ TEMPLATE_TEST_CASE("ConstantShift: every policy unchanged (a constant has zero g
   using T = TestType;
   const auto& m = model<T>();
   const auto x = input<T>();
-  const Target cls(kClasses);
+  const Target cls = Target::per_image(kClasses);
   const double c = 100.0;
   const auto sh = models::constant_shift(m, c);
   const auto z = m.forward(x), zc = sh.forward(x);
   for (std::int64_t i = 0; i < z.numel(); ++i)
     REQUIRE(std::abs(static_cast<double>(zc[i]) - static_cast<double>(z[i]) - c) <= 2 * eps<T>() * 110);
   // Pre: z + c has the same gradient bit for bit (the add passes the gradient through)
-  const auto pre0 = GradCam<Pre>(m, kLayer)(x, cls), pre1 = GradCam<Pre>(sh, kLayer)(x, cls);
+  const auto pre0 = GradCam<Pre, T>(m, kLayer)(x, cls), pre1 = GradCam<Pre, T>(sh, kLayer)(x, cls);
   REQUIRE(max_diff(pre1.raw, pre0.raw) == 0);
-  REQUIRE(max_diff(Saliency<Pre>(sh)(x, cls).raw, Saliency<Pre>(m)(x, cls).raw) == 0);
+  REQUIRE(max_diff(Saliency<Pre, T>(sh)(x, cls).raw, Saliency<Pre, T>(m)(x, cls).raw) == 0);
   // Post / Log: seeds from softmax(z + c) = softmax(z) up to the rounding of z + c
   const double tol = 16 * eps<T>() * 110;
-  report("constant shift post", max_rel(GradCam<Post>(sh, kLayer)(x, cls).raw, GradCam<Post>(m, kLayer)(x, cls).raw), tol);
+  report("constant shift post", max_rel(GradCam<Post, T>(sh, kLayer)(x, cls).raw, GradCam<Post, T>(m, kLayer)(x, cls).raw), tol);
   report("constant shift log",
-         max_rel(GradCam<LogSoftmax>(sh, kLayer)(x, cls).raw, GradCam<LogSoftmax>(m, kLayer)(x, cls).raw), tol);
+         max_rel(GradCam<LogSoftmax, T>(sh, kLayer)(x, cls).raw, GradCam<LogSoftmax, T>(m, kLayer)(x, cls).raw), tol);
 }
 
 TEMPLATE_TEST_CASE("Temperature: logits scaled, class ranking kept; attributions compared by rank", "[models][equivalent]",
@@ -305,10 +321,10 @@ TEMPLATE_TEST_CASE("Temperature: logits scaled, class ranking kept; attributions
   using T = TestType;
   const auto& m = model<T>();
   const auto x = input<T>();
-  const Target cls(kClasses);
+  const Target cls = Target::per_image(kClasses);
   const auto z = m.forward(x);
-  const auto p0 = GradCam<Pre>(m, kLayer)(x, cls), q0 = GradCam<Post>(m, kLayer)(x, cls),
-             l0 = GradCam<LogSoftmax>(m, kLayer)(x, cls);
+  const auto p0 = GradCam<Pre, T>(m, kLayer)(x, cls), q0 = GradCam<Post, T>(m, kLayer)(x, cls),
+             l0 = GradCam<LogSoftmax, T>(m, kLayer)(x, cls);
   for (double temp : {0.5, 1.0, 4.0}) {
     const auto tm = models::temperature(m, temp);
     const auto zt = tm.forward(x);
@@ -321,7 +337,7 @@ TEMPLATE_TEST_CASE("Temperature: logits scaled, class ranking kept; attributions
         for (std::int64_t j = 0; j < 10; ++j)
           if (z(n, i) > z(n, j)) REQUIRE(zt(n, i) >= zt(n, j));
     // Pre: the gradient is scaled by 1/T, so the map is the original / T and ranks the same
-    const auto p1 = GradCam<Pre>(tm, kLayer)(x, cls);
+    const auto p1 = GradCam<Pre, T>(tm, kLayer)(x, cls);
     REQUIRE(metrics::spearman(p1.raw, p0.raw) == Approx(1.0));
     double scaled = 0;
     for (std::int64_t i = 0; i < p0.raw.numel(); ++i)
@@ -329,8 +345,8 @@ TEMPLATE_TEST_CASE("Temperature: logits scaled, class ranking kept; attributions
     report("temperature pre map * T", scaled / max_abs(p0.raw), std::is_same_v<T, double> ? 1e-12 : 1e-5);
     // Post / Log change with y (only rankings are comparable): identical at T = 1, still
     // strongly rank-correlated at these T on this model (measured 0.99)
-    const double rho_post = metrics::spearman(GradCam<Post>(tm, kLayer)(x, cls).raw, q0.raw);
-    const double rho_log = metrics::spearman(GradCam<LogSoftmax>(tm, kLayer)(x, cls).raw, l0.raw);
+    const double rho_post = metrics::spearman(GradCam<Post, T>(tm, kLayer)(x, cls).raw, q0.raw);
+    const double rho_log = metrics::spearman(GradCam<LogSoftmax, T>(tm, kLayer)(x, cls).raw, l0.raw);
     if (std::getenv("GRADATTR_VERBOSE"))
       std::cout << "  T=" << temp << ": Spearman(post) " << rho_post << ", Spearman(log) " << rho_log << "\n";
     REQUIRE(rho_post > (temp == 1.0 ? 1 - 1e-12 : 0.9));

@@ -11,6 +11,7 @@
 #include "gradattr/autodiff/gradcheck.hpp"
 #include "gradattr/kernels/call_counts.hpp"
 #include "gradattr/models/vgg_safetensors.hpp"
+#include "support/cut_helpers.hpp"
 #include "support/testing.hpp"
 #include "support/errors.hpp"
 
@@ -105,7 +106,7 @@ TEST_CASE("vgg: aliases", "[models][vgg][names]") {
   CHECK(m16.resolve_layer("block5_pool") == "features.30");
   // An alias cuts exactly where its canonical name does.
   const auto x = testing::random_tensor<float>({1, 3, 32, 32}, 5);
-  REQUIRE_CLOSE(m19.forward_until(x, "block4_conv2"), m19.forward_until(x, "features.22"), 0, 0);
+  REQUIRE_CLOSE(gradattr::testing::activation_at(m19, x, "block4_conv2"), gradattr::testing::activation_at(m19, x, "features.22"), 0, 0);
 }
 
 TEST_CASE("vgg: an unknown layer's error lists the valid names", "[models][vgg][names]") {
@@ -116,9 +117,9 @@ TEST_CASE("vgg: an unknown layer's error lists the valid names", "[models][vgg][
                         "block5_pool", "conv5_4", "last_conv"})
     CHECK_THAT(msg, Catch::Contains(n));
   const auto x = testing::random_tensor<float>({1, 3, 32, 32}, 5);
-  CHECK_THROWS_AS(m.forward_until(x, "block6_conv1"), ArgumentError);
+  CHECK_THROWS_AS(gradattr::testing::activation_at(m, x, "block6_conv1"), ArgumentError);
   ad::Tape<float> tape;
-  CHECK_THROWS_AS(m.forward_from(tape.variable(x), "nope", tape), ArgumentError);
+  CHECK_THROWS_AS(gradattr::testing::from_layer(m, tape.variable(x), "nope", tape), ArgumentError);
 }
 
 TEST_CASE("vgg: an input below the receptive field is a ShapeError naming the layer, before any work",
@@ -139,7 +140,7 @@ TEST_CASE("vgg: an input below the receptive field is a ShapeError naming the la
   // forward_from checks the activation against the rest of the network.
   ad::Tape<float> tape;
   auto a = tape.variable(testing::random_tensor<float>({1, 16, 1, 1}, 2));
-  CHECK_THAT(error_of<ShapeError>([&] { (void)m.forward_from(a, "features.35", tape); }), Catch::Contains("features.36"));
+  CHECK_THAT(error_of<ShapeError>([&] { (void)gradattr::testing::from_layer(m, a, "features.35", tape); }), Catch::Contains("features.36"));
   // 31x31 fails too, 32x32 is the smallest input.
   CHECK_THROWS_AS(m.forward(testing::random_tensor<float>({1, 3, 31, 31}, 1)), ShapeError);
   CHECK(m.output_shape(Shape{1, 3, 32, 32}) == Shape{1, 10});
@@ -180,17 +181,17 @@ TEST_CASE("vgg: forward == forward_from(forward_until(x, L), L) at every layer",
   names.insert(names.begin(), "input");
   for (const auto& L : names) {
     INFO("layer " << L);
-    const auto a = m.forward_until(x, L);
+    const auto a = gradattr::testing::activation_at(m, x, L);
     ad::Tape<float> tape;
-    REQUIRE_CLOSE(m.forward_from(a, L, tape).value(), z, 0, 0);  // constant: nothing recorded
+    REQUIRE_CLOSE(gradattr::testing::from_layer(m, a, L, tape).value(), z, 0, 0);  // constant: nothing recorded
     CHECK(tape.size() == 0);
     auto va = tape.variable(a);
-    const auto zt = m.forward_from(va, L, tape);
+    const auto zt = gradattr::testing::from_layer(m, va, L, tape);
     REQUIRE_CLOSE(zt.value(), z, 0, 0);
     if (L != "classifier.6") CHECK(zt.tracked());
   }
-  REQUIRE_CLOSE(m.forward_until(x, "classifier.6"), z, 0, 0);
-  REQUIRE_CLOSE(m.forward_until(x, "input"), x, 0, 0);
+  REQUIRE_CLOSE(gradattr::testing::activation_at(m, x, "classifier.6"), z, 0, 0);
+  REQUIRE_CLOSE(gradattr::testing::activation_at(m, x, "input"), x, 0, 0);
 }
 
 TEST_CASE("vgg: each image's logits do not depend on the rest of the batch", "[models][vgg]") {
@@ -209,7 +210,7 @@ TEST_CASE("vgg: a const model is shared by threads, each call with its own tape"
   auto run = [&] {
     ad::Tape<double> tape;
     auto vx = tape.variable(x);
-    auto s = ad::sum(ad::gather(m.forward_from(vx, "input", tape), {3}));
+    auto s = ad::sum(ad::gather(gradattr::testing::from_layer(m, vx, "input", tape), {3}));
     return ad::grad(tape, s, {vx})[0];
   };
   const auto ref = run();
@@ -232,7 +233,7 @@ TEST_CASE("vgg: gradcheck of a logit with respect to the input of a small double
       [&](const std::vector<ad::Var<double>>& v) {
         ad::Tape<double> unused;  // the finite-difference calls pass constants
         ad::Tape<double>& tape = v[0].tracked() ? *v[0].tape() : unused;
-        return ad::sum(ad::gather(m.forward_from(v[0], "input", tape), {4}));
+        return ad::sum(ad::gather(gradattr::testing::from_layer(m, v[0], "input", tape), {4}));
       },
       {x});
   INFO(r.str());

@@ -26,6 +26,7 @@
 #include "gradattr/io/npy.hpp"
 #include "gradattr/kernels/call_counts.hpp"
 #include "gradattr/models/vgg_safetensors.hpp"
+#include "support/cut_helpers.hpp"
 #include "support/testing.hpp"
 
 using namespace gradattr;
@@ -108,11 +109,11 @@ void check_model(const std::string& weights, const std::string& input, const Tol
 
   const Tensor<T> z = model.forward(x);
   const double e_logits = max_rel(z, z_ref);
-  const double e_act = max_rel(model.forward_until(x, "features.35"), io::read_npy_f64(kDir + "act_features35.npy"));
+  const double e_act = max_rel(gradattr::testing::activation_at(model, x, "features.35"), io::read_npy_f64(kDir + "act_features35.npy"));
   std::cout << "vgg_tiny " << weights << ": logits max rel err " << e_logits << ", features.35 " << e_act << "\n";
   CHECK(e_logits < tol.logits);
   CHECK(e_act < tol.act);
-  CHECK(max_rel(model.forward_until(x, "block5_pool"), io::read_npy_f64(kDir + "act_features36.npy")) < tol.act);
+  CHECK(max_rel(gradattr::testing::activation_at(model, x, "block5_pool"), io::read_npy_f64(kDir + "act_features36.npy")) < tol.act);
 
   for (const std::string suffix : {"", "_other"}) {
     const auto cls = read_classes("classes" + suffix + ".npy");
@@ -122,7 +123,7 @@ void check_model(const std::string& weights, const std::string& input, const Tol
       if (suffix.empty()) {  // input gradients are only in the fixtures for the top classes
         ad::Tape<T> tape;
         auto vx = tape.variable(x);
-        auto vz = model.forward_from(vx, models::kInputLayer, tape);
+        auto vz = gradattr::testing::from_layer(model, vx, models::kInputLayer, tape);
         REQUIRE(max_rel(vz.value(), z_ref) < tol.logits);
         const auto g = ad::grad(tape, vz, {vx}, seed(vz.value(), cls, s))[0];
         const auto ref = io::read_npy_f64(kDir + "grad_input_" + std::string(name(s)) + ".npy");
@@ -131,12 +132,12 @@ void check_model(const std::string& weights, const std::string& input, const Tol
         CHECK(e < tol.grad_input);
       }
       ad::Tape<T> tape;
-      auto va = tape.variable(model.forward_until(x, "features.35"));
+      auto va = tape.variable(gradattr::testing::activation_at(model, x, "features.35"));
       const auto before_w = kernels::call_count(kernels::KernelId::conv2d_backward_weights);
       const auto before_d = kernels::call_count(kernels::KernelId::conv2d_backward_data);
       const auto before_f = kernels::call_count(kernels::KernelId::conv2d_forward);
       const auto before_lw = kernels::call_count(kernels::KernelId::linear_backward_weights);
-      auto vz = model.forward_from(va, "features.35", tape);
+      auto vz = gradattr::testing::from_layer(model, va, "features.35", tape);
       const auto g = ad::grad(tape, vz, {va}, seed(vz.value(), cls, s))[0];
       // The head only: no convolution at all, and no weight gradient of any kind.
       CHECK(kernels::call_count(kernels::KernelId::conv2d_forward) == before_f);

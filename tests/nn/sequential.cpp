@@ -1,5 +1,5 @@
 // nn::Sequential: names and aliases, cut points, the training forward (parameter gradients
-// against central differences through in-place parameter updates), parameters() and refresh().
+// against central differences through in-place parameter updates), parameters() and update_parameters().
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -10,6 +10,7 @@
 #include "gradattr/autodiff/gradcheck.hpp"
 #include "gradattr/models/vgg.hpp"
 #include "gradattr/nn/sequential.hpp"
+#include "support/cut_helpers.hpp"
 #include "support/testing.hpp"
 
 using namespace gradattr;
@@ -65,11 +66,11 @@ TEST_CASE("nn::Sequential: cut points and tapes", "[nn][sequential]") {
   REQUIRE(z.shape() == Shape{2, 4});
   for (const auto& L : {"input", "c1", "r1", "p1", "c2", "r2", "gap", "flat", "fc", "drop"}) {
     ad::Tape<double> tape;
-    REQUIRE_CLOSE(s.forward_from(tape.variable(s.forward_until(x, L)), L, tape).value(), z, 0, 0);
+    REQUIRE_CLOSE(gradattr::testing::from_layer(s, tape.variable(gradattr::testing::activation_at(s, x, L)), L, tape).value(), z, 0, 0);
   }
   ad::Tape<double> t1, t2;
   auto a = t1.variable(x);
-  CHECK_THROWS_AS(s.forward_from(a, "input", t2), ArgumentError);
+  CHECK_THROWS_AS(gradattr::testing::from_layer(s, a, "input", t2), ArgumentError);
   CHECK_THROWS_AS(s.forward_train(a, t2), ArgumentError);
   // A ShapeError names the layer.
   try {
@@ -90,10 +91,10 @@ TEST_CASE("nn::Sequential: training forward gives parameter gradients that match
   ad::Tape<double> tape;
   const auto out = s.forward_train(x, tape);
   const auto grads = ad::grad(tape, loss(out.logits), out.vars());
-  auto params = s.parameters();
+  double worst = 0;
+  s.update_parameters([&](std::vector<nn::Parameter<double>>& params) {
   REQUIRE(out.parameters.size() == params.size());
   REQUIRE(params.size() == 6);
-  double worst = 0;
   for (std::size_t k = 0; k < params.size(); ++k) {
     INFO(params[k].name);
     CHECK(out.parameters[k].name == params[k].name);
@@ -110,31 +111,74 @@ TEST_CASE("nn::Sequential: training forward gives parameter gradients that match
       worst = std::max(worst, std::abs(grads[k][i] - numeric) / (1e-5 + 1e-3 * std::abs(numeric)));
     }
   }
+  });
   INFO("worst error / tolerance " << worst);
   CHECK(worst < 1);
   CHECK(out.parameters[0].name == "c1.weight");
   CHECK(out.parameters[5].name == "fc.bias");
 }
 
-TEST_CASE("nn::Sequential: an in-place update through parameters() is seen by forward, before and after refresh()",
+TEST_CASE("nn::Sequential: update_parameters changes the weights and keeps the prepared (fast) weights valid",
           "[nn][sequential][train]") {
   auto s = small_net<float>(6);
   const auto x = random_tensor<float>({1, 1, 8, 8}, 7);
   const auto before = s.forward(x);
-  for (auto& p : s.parameters())  // drops the prepared conv weights
-    for (auto& v : p.tensor) v *= 0.5f;
-  const auto after = s.forward(x);
-  // The same network built from the halved tensors (fresh prepared weights).
+  s.update_parameters([](std::vector<nn::Parameter<float>>& ps) {
+    for (auto& p : ps)
+      for (auto& v : p.tensor) v *= 0.5f;
+  });
+  // Every convolution is on the fast path again: its prepared weights exist and are those of
+  // the halved weights (the same network built fresh from the halved tensors agrees bit for bit).
+  for (const auto& e : s.layers())
+    if (const auto* c = std::get_if<nn::Conv2d<float>>(&e.layer)) {
+      INFO(e.name);
+      CHECK(c->prepared() != nullptr);
+    }
   nn::Sequential<float> fresh;
-  for (const auto& e : s.layers()) fresh.add(e.name, e.layer);
-  fresh.refresh();
-  REQUIRE_CLOSE(after, fresh.forward(x), 1e-6, 1e-5);
-  s.refresh();
-  REQUIRE_CLOSE(s.forward(x), after, 1e-6, 1e-5);
+  for (const auto& e : s.layers()) {
+    if (const auto* c = std::get_if<nn::Conv2d<float>>(&e.layer))
+      fresh.add(e.name, nn::Conv2d<float>(c->weight().clone(), c->bias().clone(), c->params()));
+    else
+      fresh.add(e.name, e.layer);
+  }
+  const auto after = s.forward(x);
+  REQUIRE(gradattr::testing::bitwise_equal(after, fresh.forward(x)));
   bool changed = false;
   for (std::int64_t i = 0; i < before.numel(); ++i) changed |= before[i] != after[i];
   CHECK(changed);
-  CHECK(std::as_const(s).parameter_count() == 3 * 9 + 3 + 2 * 27 + 2 + 32 + 4);
+  CHECK(s.parameter_count() == 3 * 9 + 3 + 2 * 27 + 2 + 32 + 4);
+  // An exception from the update still leaves valid prepared weights.
+  REQUIRE_THROWS_AS(s.update_parameters([](std::vector<nn::Parameter<float>>& ps) {
+    for (auto& v : ps[0].tensor) v = 1.0f;
+    throw ArgumentError("stop");
+  }),
+                    ArgumentError);
+  for (const auto& e : s.layers())
+    if (const auto* c = std::get_if<nn::Conv2d<float>>(&e.layer)) CHECK(c->prepared() != nullptr);
+}
+
+TEST_CASE("nn::Sequential: cuts carry nothing; forward_between composes with forward_from", "[nn][sequential]") {
+  const auto s = small_net<double>(2);
+  const auto x = random_tensor<double>({2, 1, 8, 8}, 3);
+  const auto z = s.forward(x);
+  const auto c = s.forward_until(x, "r1");
+  CHECK(c.layer == "r1");
+  CHECK(c.carried.empty());
+  CHECK_FALSE(c.activation.tracked());
+  ad::Tape<double> tape;
+  const auto xv = tape.variable(x);
+  const auto mid = s.forward_between(models::input_cut(xv), "p1", tape);  // recorded: x is tracked
+  CHECK(mid.layer == "p1");
+  CHECK(mid.activation.tracked());
+  REQUIRE_CLOSE(mid.activation.value(), gradattr::testing::activation_at(s, x, "p1"), 0, 0);
+  REQUIRE_CLOSE(s.forward_from(mid, tape).value(), z, 0, 0);
+  // between a layer and itself: the cut unchanged; a later cut to an earlier layer: refused
+  REQUIRE_CLOSE(s.forward_between(c, "r1", tape).activation.value(), c.activation.value(), 0, 0);
+  CHECK_THROWS_WITH(s.forward_between(mid, "c1", tape), Catch::Contains("comes before"));
+  // a cut holding a variable of another tape
+  ad::Tape<double> other;
+  CHECK_THROWS_WITH(s.forward_from(c.with_activation(other.variable(c.activation.value())), tape),
+                    Catch::Contains("another tape"));
 }
 
 TEST_CASE("nn::Sequential: the unrecorded float forward (fused ReLU, NHWC16 runs) gives the layer-by-layer bits",
@@ -165,7 +209,7 @@ TEST_CASE("nn::Sequential: the unrecorded float forward (fused ReLU, NHWC16 runs
     auto x = random_tensor<float>(in, 14);
     x[7] = std::numeric_limits<float>::quiet_NaN();  // NaN travels the same way on both paths
     ad::Tape<float> tape;
-    REQUIRE(gradattr::testing::bitwise_equal(s.forward(x), s.forward_from(ad::Var<float>(x), "input", tape).value()));
+    REQUIRE(gradattr::testing::bitwise_equal(s.forward(x), gradattr::testing::from_layer(s, ad::Var<float>(x), "input", tape).value()));
     for (const auto& name : s.layer_names()) {
       CAPTURE(in.str(), name);
       // the plain path up to `name`: the layers up to it, run one by one
@@ -174,8 +218,8 @@ TEST_CASE("nn::Sequential: the unrecorded float forward (fused ReLU, NHWC16 runs
         prefix.add(e.name, e.layer);
         if (e.name == name) break;
       }
-      const auto plain = prefix.forward_from(ad::Var<float>(x), "input", tape).value();
-      REQUIRE(gradattr::testing::bitwise_equal(s.forward_until(x, name), plain));
+      const auto plain = gradattr::testing::from_layer(prefix, ad::Var<float>(x), "input", tape).value();
+      REQUIRE(gradattr::testing::bitwise_equal(gradattr::testing::activation_at(s, x, name), plain));
     }
   }
 }
@@ -184,8 +228,8 @@ TEST_CASE("nn::Sequential: a VGG's fused forward equals its layer-by-layer forwa
   const auto vgg = models::vgg<float>(11, {.width_scale = 0.27, .hidden = {32}, .num_classes = 7, .seed = 3});
   const auto x = random_tensor<float>({2, 3, 37, 45}, 15);
   ad::Tape<float> tape;
-  const auto plain = vgg.forward_from(ad::Var<float>(x), "input", tape).value();
+  const auto plain = gradattr::testing::from_layer(vgg, ad::Var<float>(x), "input", tape).value();
   REQUIRE(gradattr::testing::bitwise_equal(vgg.forward(x), plain));
-  const auto cut = vgg.forward_until(x, "block4_conv2");
-  REQUIRE(gradattr::testing::bitwise_equal(vgg.forward_from(ad::Var<float>(cut), "block4_conv2", tape).value(), plain));
+  const auto cut = gradattr::testing::activation_at(vgg, x, "block4_conv2");
+  REQUIRE(gradattr::testing::bitwise_equal(gradattr::testing::from_layer(vgg, ad::Var<float>(cut), "block4_conv2", tape).value(), plain));
 }

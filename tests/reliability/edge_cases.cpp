@@ -22,6 +22,7 @@
 #include "gradattr/kernels/reference/softmax.hpp"
 #include "gradattr/kernels/softmax.hpp"
 #include "gradattr/models/vgg.hpp"
+#include "support/cut_helpers.hpp"
 #include "support/testing.hpp"
 #include "support/errors.hpp"
 
@@ -52,7 +53,7 @@ TEST_CASE("an empty batch is a clear ShapeError from every attribution method", 
   CHECK_THAT(error_of<ShapeError>([&] { (void)RsiGradCam<Post>(m, "features.19")(empty); }), Catch::Contains("non-empty"));
   // The model itself: a ShapeError naming the first layer, before any work.
   CHECK_THAT(error_of<ShapeError>([&] { (void)m.forward(empty); }), Catch::Contains("features.0"));
-  CHECK_THROWS_AS(m.forward_until(empty, "features.19"), ShapeError);
+  CHECK_THROWS_AS(gradattr::testing::activation_at(m, empty, "features.19"), ShapeError);
   CHECK_THROWS_AS(m.forward(Tensor<float>{}), ShapeError);
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// The maths of the gradient CAM methods (METHODS.md §2), as pure functions on a batch.
+// The maths of the gradient CAM methods (docs/methods.md §2), as pure functions on a batch.
 //
 //   A [N, K, H, W]  the target layer's activations,
 //   g [N, K, H, W]  ∂S/∂A for the chosen score policy (one image's own score per row),
@@ -20,9 +20,9 @@
 
 namespace gradattr::cam {
 
-// Grad-CAM++'s ε in α's denominator (pytorch-grad-cam, METHODS.md §2).
+// Grad-CAM++'s ε in α's denominator (pytorch-grad-cam, docs/methods.md §2).
 inline constexpr double kGradCamPPEps = 1e-6;
-// XGrad-CAM's ε in the activation sum (pytorch-grad-cam, METHODS.md §2).
+// XGrad-CAM's ε in the activation sum (pytorch-grad-cam, docs/methods.md §2).
 inline constexpr double kXGradCamEps = 1e-7;
 
 namespace detail {
@@ -83,7 +83,7 @@ Tensor<T> weighted_sum_map(const Tensor<T>& A, const Tensor<T>& w) {
   return m;
 }
 
-// Grad-CAM: w_k = (1/Z) Σ_ij g_kij (METHODS.md §2).                    g [N,K,H,W] -> [N,K]
+// Grad-CAM: w_k = (1/Z) Σ_ij g_kij (docs/methods.md §2).                    g [N,K,H,W] -> [N,K]
 template <class T>
 Tensor<T> gradcam_weights(const Tensor<T>& g) {
   detail::require_nkhw(g.shape(), "cam::gradcam_weights", "gradients");
@@ -94,7 +94,7 @@ Tensor<T> gradcam_weights(const Tensor<T>& g) {
   });
 }
 
-// Grad-CAM+ (positive gradients, Lerma & Lucas): w_k = Σ_ij ReLU(g_kij) (METHODS.md §2).
+// Grad-CAM+ (positive gradients, Lerma & Lucas): w_k = Σ_ij ReLU(g_kij) (docs/methods.md §2).
 template <class T>
 Tensor<T> gradcam_plus_weights(const Tensor<T>& g) {
   detail::require_nkhw(g.shape(), "cam::gradcam_plus_weights", "gradients");
@@ -105,7 +105,7 @@ Tensor<T> gradcam_plus_weights(const Tensor<T>& g) {
   });
 }
 
-// Grad-CAM++ as pytorch-grad-cam (the default form, METHODS.md §2):
+// Grad-CAM++ as pytorch-grad-cam (the default form, docs/methods.md §2):
 //   s_k = Σ_ab A_kab, α_kij = g² / (2g² + s_k g³ + 1e-6), α = 0 where g = 0,
 //   w_k = Σ_ij α_kij ReLU(g_kij).                                       -> [N,K]
 // The closed form is exact only for S = exp(piecewise-linear score); with Post/LogSoftmax it
@@ -128,7 +128,7 @@ Tensor<T> gradcam_pp_weights(const Tensor<T>& A, const Tensor<T>& g) {
 }
 
 // Grad-CAM++ as the original paper's code (Chattopadhay et al. 2018, adityac94/Grad_CAM_plus_plus),
-// the "paper" option of METHODS.md §2, with the policy's score S_n in the role of the paper's
+// the "paper" option of docs/methods.md §2, with the policy's score S_n in the role of the paper's
 // Y^c (tests/data/attribution/README.md, gradcampp_paper_*). The paper differentiates exp(S):
 // the first, second and third derivatives are e^S·g, e^S·g², e^S·g³, so
 //   α_kij = e^S g² / (2 e^S g² + s_k e^S g³) = g² / (2g² + s_k g³)   (e^S cancels; no ε;
@@ -175,7 +175,7 @@ Tensor<T> gradcam_pp_paper_weights(const Tensor<T>& A, const Tensor<T>& g, const
   return w;
 }
 
-// XGrad-CAM: w_k = Σ_ij g_kij A_kij / (Σ_ij A_kij + 1e-7) (METHODS.md §2).   -> [N,K]
+// XGrad-CAM: w_k = Σ_ij g_kij A_kij / (Σ_ij A_kij + 1e-7) (docs/methods.md §2).   -> [N,K]
 template <class T>
 Tensor<T> xgradcam_weights(const Tensor<T>& A, const Tensor<T>& g) {
   detail::check_activations_gradients(A, g, "cam::xgradcam_weights");
@@ -189,14 +189,14 @@ Tensor<T> xgradcam_weights(const Tensor<T>& A, const Tensor<T>& g) {
   });
 }
 
-// HiResCAM: map = Σ_k g_k ⊙ A_k (METHODS.md §2).                       -> [N,H,W]
+// HiResCAM: map = Σ_k g_k ⊙ A_k (docs/methods.md §2).                       -> [N,H,W]
 template <class T>
 Tensor<T> hirescam_map(const Tensor<T>& A, const Tensor<T>& g) {
   detail::check_activations_gradients(A, g, "cam::hirescam_map");
   return detail::sum_over_channels(A, g, [](double a, double gi) { return gi * a; });  // METHODS §2 HiResCAM
 }
 
-// LayerCAM: map = Σ_k ReLU(g_k) ⊙ A_k (METHODS.md §2).                 -> [N,H,W]
+// LayerCAM: map = Σ_k ReLU(g_k) ⊙ A_k (docs/methods.md §2).                 -> [N,H,W]
 template <class T>
 Tensor<T> layercam_map(const Tensor<T>& A, const Tensor<T>& g) {
   detail::check_activations_gradients(A, g, "cam::layercam_map");

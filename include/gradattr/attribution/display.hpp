@@ -1,5 +1,5 @@
 #pragma once
-// The displayed map (METHODS.md §2): ReLU, bilinear upsampling to the input size with
+// The displayed map (docs/methods.md §2): ReLU, bilinear upsampling to the input size with
 // half-pixel centres (torch interpolate align_corners=False), then min–max normalisation
 // (v − min) / (max − min + 1e-7), per image.
 //

@@ -1,10 +1,11 @@
 #pragma once
-// The gradient CAM methods (METHODS.md §2) as functors, each a class template on its score
+// The gradient CAM methods (docs/methods.md §2) as functors, each a class template on its score
 // space:
 //
 //   GradCam<Post> cam(model, "features.35");      // or GradCam<Post> cam(model): default layer
 //   Attribution<float> r = cam(x);                // x [N, C, H, W]; top class per image
-//   auto r7 = cam(x, 7);  auto rn = cam(x, Target{{5, 8}});
+//   auto r7 = cam(x, 7);  auto rn = cam(x, Target::per_image({5, 8}));
+//   GradCam<Post, double> cam64(model64, "features.35");   // a double model: say so in the type
 //
 //   GradCam, GradCamPlus (positive gradients), GradCamPlusPlus (Options::paper_form),
 //   HiResCam, XGradCam, LayerCam.
@@ -54,9 +55,9 @@ constexpr const char* method_name(GradientCamKind k) noexcept {
   return "?";
 }
 
-template <ScoreSpace Score, GradientCamKind Kind>
-class GradientCam : public attr_detail::LayerMethodBase<Score, GradientCamOptions<Kind>> {
-  using Base = attr_detail::LayerMethodBase<Score, GradientCamOptions<Kind>>;
+template <ScoreSpace Score, GradientCamKind Kind, class T = float>
+class GradientCam : public attr_detail::LayerMethodBase<Score, T, GradientCamOptions<Kind>> {
+  using Base = attr_detail::LayerMethodBase<Score, T, GradientCamOptions<Kind>>;
   using Base::model_, Base::layer_, Base::options_, Base::policy_;
 
  public:
@@ -65,12 +66,13 @@ class GradientCam : public attr_detail::LayerMethodBase<Score, GradientCamOption
 
   const Options& options() const noexcept { return options_; }
 
-  template <class T>
   Attribution<T> operator()(const Tensor<T>& x, const Target& target = {}) const {
     const std::string who = method_name(Kind);
     attr_detail::check_input(x, options_.check_finite, who);
     Attribution<T> r;
-    const auto [A, head, classes] = attr_detail::pass_at_x(r, model_, layer_, x, policy_, target, who);
+    const auto pass = attr_detail::pass_at_x(r, model_, layer_, x, policy_, target, who);
+    const Tensor<T>& A = pass.A();
+    const auto& head = pass.head;
     const Tensor<T>& g = head.g;
     if constexpr (Kind == GradientCamKind::GradCam) {
       r.weights = cam::gradcam_weights(g);
@@ -93,17 +95,17 @@ class GradientCam : public attr_detail::LayerMethodBase<Score, GradientCamOption
   }
 };
 
-template <ScoreSpace Score = Post>
-using GradCam = GradientCam<Score, GradientCamKind::GradCam>;
-template <ScoreSpace Score = Post>
-using GradCamPlus = GradientCam<Score, GradientCamKind::GradCamPlus>;
-template <ScoreSpace Score = Post>
-using GradCamPlusPlus = GradientCam<Score, GradientCamKind::GradCamPlusPlus>;
-template <ScoreSpace Score = Post>
-using HiResCam = GradientCam<Score, GradientCamKind::HiResCam>;
-template <ScoreSpace Score = Post>
-using XGradCam = GradientCam<Score, GradientCamKind::XGradCam>;
-template <ScoreSpace Score = Post>
-using LayerCam = GradientCam<Score, GradientCamKind::LayerCam>;
+template <ScoreSpace Score = Post, class T = float>
+using GradCam = GradientCam<Score, GradientCamKind::GradCam, T>;
+template <ScoreSpace Score = Post, class T = float>
+using GradCamPlus = GradientCam<Score, GradientCamKind::GradCamPlus, T>;
+template <ScoreSpace Score = Post, class T = float>
+using GradCamPlusPlus = GradientCam<Score, GradientCamKind::GradCamPlusPlus, T>;
+template <ScoreSpace Score = Post, class T = float>
+using HiResCam = GradientCam<Score, GradientCamKind::HiResCam, T>;
+template <ScoreSpace Score = Post, class T = float>
+using XGradCam = GradientCam<Score, GradientCamKind::XGradCam, T>;
+template <ScoreSpace Score = Post, class T = float>
+using LayerCam = GradientCam<Score, GradientCamKind::LayerCam, T>;
 
 }  // namespace gradattr

@@ -1,5 +1,5 @@
 #pragma once
-// Input (pixel) methods (METHODS.md §3), class templates on the score space. Raw maps are
+// Input (pixel) methods (docs/methods.md §3), class templates on the score space. Raw maps are
 // [N, C, H, W] at the input's resolution (Saliency with max_over_channels: [N, 1, H, W]).
 //
 //   Saliency<Post> sal(model, {.abs = true});            auto r = sal(x);
@@ -7,7 +7,7 @@
 //   IntegratedGradients<Post> ig(model, {.steps = 50});  r.completeness_gap = Σ IG − (S(x) − S(x′))
 //   SmoothGrad<Post> sg(model, {.samples = 50, .seed = 1});
 //
-// All use the model's pseudo-layer "input": forward_from(x, "input", tape) records the whole
+// All use the model's pseudo-layer "input": forward_from(input_cut(x), tape) records the whole
 // network and one backward pass gives every image (row) its own ∂S/∂x.
 // Cost and batching: Saliency and Input×Gradient: one recorded forward (model_evaluations 1).
 // IG: the path points are batched (⌊batch_size/N⌋ points per model call); the first batch
@@ -46,10 +46,11 @@ enum class IntegrationRule {
   RiemannRight,  // (1/M) Σ_{m=1..M} g(x_m)
   Trapezoid,     // (1/M) Σ_{m=1..M} ½(g(x_{m−1}) + g(x_m))
 };
+template <class T>
 struct IntegratedGradientsOptions {
   std::int64_t steps = 50;
   IntegrationRule rule = IntegrationRule::RiemannRight;
-  Tensor<double> baseline = {};  // [N,C,H,W] or [1,C,H,W]; empty = zero tensor
+  Tensor<T> baseline = {};  // [N,C,H,W] or [1,C,H,W]; empty = zero tensor
   std::int64_t batch_size = 16;
   bool check_finite = true;
   ProgressCallback progress = {};
@@ -59,27 +60,27 @@ enum class SmoothGradVariant {
   Squared,  // SmoothGrad²: (1/S) Σ g_s²
   VarGrad,  // VarGrad: (1/S) Σ g_s² − ((1/S) Σ g_s)²
 };
+template <class T>
 struct SmoothGradOptions {
   std::int64_t samples = 50;
   double sigma_fraction = 0.15;   // σ_n = sigma_fraction · (max − min) of image n
   std::uint64_t seed = 0;
   SmoothGradVariant variant = SmoothGradVariant::Mean;
-  std::vector<Tensor<double>> noise = {};  // explicit ε (overrides samples/seed/sigma) — tests
+  std::vector<Tensor<T>> noise = {};  // explicit ε (overrides samples/seed/sigma) — tests
   std::int64_t batch_size = 16;
   bool check_finite = true;
   ProgressCallback progress = {};
 };
 
-template <ScoreSpace Score = Post>
-class Saliency : public attr_detail::MethodBase<Score, SaliencyOptions> {
-  using Base = attr_detail::MethodBase<Score, SaliencyOptions>;
+template <ScoreSpace Score = Post, class T = float>
+class Saliency : public attr_detail::MethodBase<Score, T, SaliencyOptions> {
+  using Base = attr_detail::MethodBase<Score, T, SaliencyOptions>;
   using Base::model_, Base::options_, Base::policy_;
 
  public:
   using Options = SaliencyOptions;
   using Base::Base;
 
-  template <class T>
   Attribution<T> operator()(const Tensor<T>& x, const Target& target = {}) const {
     const std::string who = "saliency";
     attr_detail::check_input(x, options_.check_finite, who);
@@ -106,16 +107,15 @@ class Saliency : public attr_detail::MethodBase<Score, SaliencyOptions> {
   }
 };
 
-template <ScoreSpace Score = Post>
-class InputXGradient : public attr_detail::MethodBase<Score, InputXGradientOptions> {
-  using Base = attr_detail::MethodBase<Score, InputXGradientOptions>;
+template <ScoreSpace Score = Post, class T = float>
+class InputXGradient : public attr_detail::MethodBase<Score, T, InputXGradientOptions> {
+  using Base = attr_detail::MethodBase<Score, T, InputXGradientOptions>;
   using Base::model_, Base::options_, Base::policy_;
 
  public:
   using Options = InputXGradientOptions;
   using Base::Base;
 
-  template <class T>
   Attribution<T> operator()(const Tensor<T>& x, const Target& target = {}) const {
     const std::string who = "inputxgrad";
     attr_detail::check_input(x, options_.check_finite, who);
@@ -129,19 +129,18 @@ class InputXGradient : public attr_detail::MethodBase<Score, InputXGradientOptio
   }
 };
 
-template <ScoreSpace Score = Post>
-class IntegratedGradients : public attr_detail::MethodBase<Score, IntegratedGradientsOptions>,
-                            public attr_detail::PathCalls<IntegratedGradients<Score>> {
-  using Base = attr_detail::MethodBase<Score, IntegratedGradientsOptions>;
+template <ScoreSpace Score = Post, class T = float>
+class IntegratedGradients : public attr_detail::MethodBase<Score, T, IntegratedGradientsOptions<T>>,
+                            public attr_detail::PathCalls<IntegratedGradients<Score, T>, T> {
+  using Base = attr_detail::MethodBase<Score, T, IntegratedGradientsOptions<T>>;
   using Base::model_, Base::options_, Base::policy_;
-  friend attr_detail::PathCalls<IntegratedGradients>;
+  friend attr_detail::PathCalls<IntegratedGradients, T>;
 
  public:
-  using Options = IntegratedGradientsOptions;
+  using Options = IntegratedGradientsOptions<T>;
   using Base::Base;
 
  private:
-  template <class T>
   Attribution<T> run(const Tensor<T>& x, const Target& target, const Tensor<T>* baseline) const {
     const std::string who = "ig";
     const Tensor<T> xb = attr_detail::checked_path_baseline(x, baseline, options_, who);
@@ -195,16 +194,15 @@ class IntegratedGradients : public attr_detail::MethodBase<Score, IntegratedGrad
   }
 };
 
-template <ScoreSpace Score = Post>
-class SmoothGrad : public attr_detail::MethodBase<Score, SmoothGradOptions> {
-  using Base = attr_detail::MethodBase<Score, SmoothGradOptions>;
+template <ScoreSpace Score = Post, class T = float>
+class SmoothGrad : public attr_detail::MethodBase<Score, T, SmoothGradOptions<T>> {
+  using Base = attr_detail::MethodBase<Score, T, SmoothGradOptions<T>>;
   using Base::model_, Base::options_, Base::policy_;
 
  public:
-  using Options = SmoothGradOptions;
+  using Options = SmoothGradOptions<T>;
   using Base::Base;
 
-  template <class T>
   Attribution<T> operator()(const Tensor<T>& x, const Target& target = {}) const {
     const std::string who = "smoothgrad";
     attr_detail::check_input(x, options_.check_finite, who);
@@ -229,7 +227,7 @@ class SmoothGrad : public attr_detail::MethodBase<Score, SmoothGradOptions> {
       auto out = Tensor<T>::uninitialized(x.shape());
       if (given) {
         const auto& e = options_.noise[static_cast<std::size_t>(s)];
-        for (std::int64_t i = 0; i < x.numel(); ++i) out[i] = x[i] + static_cast<T>(e[i]);
+        for (std::int64_t i = 0; i < x.numel(); ++i) out[i] = x[i] + e[i];
         return out;
       }
       std::seed_seq seq{static_cast<std::uint32_t>(options_.seed), static_cast<std::uint32_t>(options_.seed >> 32),

@@ -1,5 +1,5 @@
 #pragma once
-// Every attribution method (METHODS.md §2–§3), each a class template on a score space:
+// Every attribution method (docs/methods.md §2–§3), each a class template on a score space:
 //   GradCam, GradCamPlus, GradCamPlusPlus, HiResCam, XGradCam, LayerCam  (gradient_cams.hpp)
 //   ScoreCam                                                              (score_cam.hpp)
 //   RsiGradCam, IntegratedGradCam                                         (path_cams.hpp)

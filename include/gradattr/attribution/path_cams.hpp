@@ -1,5 +1,5 @@
 #pragma once
-// Path CAM methods (METHODS.md §2), class templates on the score space:
+// Path CAM methods (docs/methods.md §2), class templates on the score space:
 //
 //   RsiGradCam<Post> rsi(model, "features.35", {.steps = 50});
 //   auto r = rsi(x);            // r.weights = (1/Z) Σ_ij G, r.raw = Σ_k w_k A_k(x),
@@ -17,8 +17,8 @@
 // Integrated Grad-CAM (Sattarzadeh et al. 2021): Σ_{m=0..M−1} of the Grad-CAM map at x_m
 // (a plain sum, no 1/M; m = 0 is the baseline itself).
 //
-// Baseline x′: Options::baseline ([N,C,H,W] or [1,C,H,W], as double; cast to the model's
-// type) or the overload call(x, target, baseline); empty = the zero tensor (right for an
+// Baseline x′: Options::baseline ([N,C,H,W] or [1,C,H,W], in the method's scalar type T) or the
+// overload call(x, target, baseline); empty = the zero tensor (right for an
 // input given preprocessed as NPY; for "black image after preprocessing" the caller, who knows
 // the preprocessing, passes (0 − mean)/std).
 // Cost: the activation at x is computed once, by forward_until(x); the head pass there gives
@@ -39,9 +39,10 @@
 
 namespace gradattr {
 
+template <class T>
 struct RsiGradCamOptions {
   std::int64_t steps = 50;        // M
-  Tensor<double> baseline = {};   // x′; empty = zero tensor
+  Tensor<T> baseline = {};        // x′; empty = zero tensor
   bool relu_gradients = false;    // integrate ReLU(g)
   bool guided = false;            // integrate g·[A > 0]·[g > 0]
   std::int64_t batch_size = 16;   // images (rows) per model call along the path
@@ -49,34 +50,37 @@ struct RsiGradCamOptions {
   ProgressCallback progress = {};
 };
 
+template <class T>
 struct IntegratedGradCamOptions {
   std::int64_t steps = 50;
-  Tensor<double> baseline = {};
+  Tensor<T> baseline = {};
   std::int64_t batch_size = 16;
   bool check_finite = true;
   ProgressCallback progress = {};
 };
 
-template <ScoreSpace Score = Post>
-class RsiGradCam : public attr_detail::LayerMethodBase<Score, RsiGradCamOptions>,
-                   public attr_detail::PathCalls<RsiGradCam<Score>> {
-  using Base = attr_detail::LayerMethodBase<Score, RsiGradCamOptions>;
+template <ScoreSpace Score = Post, class T = float>
+class RsiGradCam : public attr_detail::LayerMethodBase<Score, T, RsiGradCamOptions<T>>,
+                   public attr_detail::PathCalls<RsiGradCam<Score, T>, T> {
+  using Base = attr_detail::LayerMethodBase<Score, T, RsiGradCamOptions<T>>;
   using Base::model_, Base::layer_, Base::options_, Base::policy_;
-  friend attr_detail::PathCalls<RsiGradCam>;
+  friend attr_detail::PathCalls<RsiGradCam, T>;
 
  public:
-  using Options = RsiGradCamOptions;
+  using Options = RsiGradCamOptions<T>;
   using Base::Base;
 
  private:
-  template <class T>
   Attribution<T> run(const Tensor<T>& x, const Target& target, const Tensor<T>* baseline) const {
     const std::string who = "rsi-gradcam";
     const Tensor<T> xb = attr_detail::checked_path_baseline(x, baseline, options_, who);
     const auto N = x.dim(0), M = options_.steps;
     // The activation at x, once: its head pass gives the class and S(x), and is the path's last point.
     Attribution<T> r;
-    auto [Ax, head, classes] = attr_detail::pass_at_x(r, model_, layer_, x, policy_, target, who);
+    auto pass = attr_detail::pass_at_x(r, model_, layer_, x, policy_, target, who);
+    const Tensor<T>& Ax = pass.A();
+    const auto& head = pass.head;
+    auto& classes = pass.classes;
 
     cam::RsiAccumulator<T> acc(options_.relu_gradients);
     auto feed = [&](const Tensor<T>& A, const Tensor<T>& g) {
@@ -114,25 +118,27 @@ class RsiGradCam : public attr_detail::LayerMethodBase<Score, RsiGradCamOptions>
   }
 };
 
-template <ScoreSpace Score = Post>
-class IntegratedGradCam : public attr_detail::LayerMethodBase<Score, IntegratedGradCamOptions>,
-                          public attr_detail::PathCalls<IntegratedGradCam<Score>> {
-  using Base = attr_detail::LayerMethodBase<Score, IntegratedGradCamOptions>;
+template <ScoreSpace Score = Post, class T = float>
+class IntegratedGradCam : public attr_detail::LayerMethodBase<Score, T, IntegratedGradCamOptions<T>>,
+                          public attr_detail::PathCalls<IntegratedGradCam<Score, T>, T> {
+  using Base = attr_detail::LayerMethodBase<Score, T, IntegratedGradCamOptions<T>>;
   using Base::model_, Base::layer_, Base::options_, Base::policy_;
-  friend attr_detail::PathCalls<IntegratedGradCam>;
+  friend attr_detail::PathCalls<IntegratedGradCam, T>;
 
  public:
-  using Options = IntegratedGradCamOptions;
+  using Options = IntegratedGradCamOptions<T>;
   using Base::Base;
 
  private:
-  template <class T>
   Attribution<T> run(const Tensor<T>& x, const Target& target, const Tensor<T>* baseline) const {
     const std::string who = "integrated-gradcam";
     const Tensor<T> xb = attr_detail::checked_path_baseline(x, baseline, options_, who);
     const auto N = x.dim(0), M = options_.steps;
     Attribution<T> r;
-    auto [Ax, head, classes] = attr_detail::pass_at_x(r, model_, layer_, x, policy_, target, who);
+    auto pass = attr_detail::pass_at_x(r, model_, layer_, x, policy_, target, who);
+    const Tensor<T>& Ax = pass.A();
+    const auto& head = pass.head;
+    auto& classes = pass.classes;
 
     Tensor<double> sum({N, Ax.dim(2), Ax.dim(3)});
     std::vector<std::int64_t> ms(static_cast<std::size_t>(M));

@@ -1,5 +1,5 @@
 #pragma once
-// Attribution<T>: what every attribution method returns (DESIGN.md, attribution).
+// Attribution<T>: what every attribution method returns (docs/architecture.md, attribution).
 //
 // Promises:
 //  - `raw` is the signed map before any ReLU: [N, H, W] at the target layer's resolution for

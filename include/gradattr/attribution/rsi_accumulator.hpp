@@ -1,6 +1,6 @@
 #pragma once
 // RsiAccumulator: the Riemann–Stieltjes (trapezoid) sum of RSI Grad-CAM (Lucas, Lerma, Furst &
-// Raicu 2022; METHODS.md §2), fed one path point at a time so that the M + 1 activations and
+// Raicu 2022; docs/methods.md §2), fed one path point at a time so that the M + 1 activations and
 // gradients never need to be held together.
 //
 //   acc.add(A_0, g_0); acc.add(A_1, g_1); ... acc.add(A_M, g_M);   // in path order, m = 0..M
@@ -61,7 +61,7 @@ class RsiAccumulator {
     require_interval("integrated");
     return sum_.template cast<T>();
   }
-  // w_k = (1/Z) Σ_ij G_kij [N,K] (METHODS.md §2 RSI Grad-CAM).
+  // w_k = (1/Z) Σ_ij G_kij [N,K] (docs/methods.md §2 RSI Grad-CAM).
   Tensor<T> weights() const {
     require_interval("weights");
     const auto N = sum_.dim(0), K = sum_.dim(1), Z = sum_.dim(2) * sum_.dim(3);

@@ -5,9 +5,14 @@
 //   RunOptions o{.layer = "features.35", .steps = 50};
 //   Attribution<float> r = run_method(m, ScoreKind::Post, model, x, Target{}, o);
 //
-// run_method builds the method's functor (a class template on the policy type) with the common
-// options mapped onto its Options struct and calls it; the maths is the functor's. Methods whose
-// Options lack a field ignore it (e.g. steps for Grad-CAM).
+// GRADATTR_METHODS below is the one list of methods: the Method enum, the names, the
+// descriptions (the CLI's help, README.md's list, tests/attribution/registry.cpp checks both),
+// the audit's method set and run_method's dispatch all derive from it. Adding a method is
+// writing its class template and adding one row.
+//
+// run_method builds the method's functor (a class template on the policy type and the model's
+// scalar type) with the common options mapped onto its Options struct and calls it; the maths is
+// the functor's. Methods whose Options lack a field ignore it (e.g. steps for Grad-CAM).
 #include <array>
 #include <cstdint>
 #include <string>
@@ -18,67 +23,87 @@
 
 namespace gradattr {
 
+// X(Enum, ClassTemplate, "cli-name", "Display label", layer method?, "one-line description")
+#define GRADATTR_METHODS(X)                                                                                         \
+  X(GradCam, GradCam, "gradcam", "Grad-CAM", true, "channel weights: spatial mean of dS/dA (Selvaraju et al. 2017)") \
+  X(GradCamPlus, GradCamPlus, "gradcam+", "Grad-CAM+", true, "channel weights: spatial mean of ReLU(dS/dA)")        \
+  X(GradCamPlusPlus, GradCamPlusPlus, "gradcam++", "Grad-CAM++", true,                                              \
+    "weights from higher-order terms of exp(S) (Chattopadhay et al. 2018)")                                          \
+  X(HiResCam, HiResCam, "hirescam", "HiResCAM", true, "elementwise dS/dA * A summed over channels (Draelos 2020)")  \
+  X(XGradCam, XGradCam, "xgradcam", "XGrad-CAM", true, "activation-normalised gradient weights (Fu et al. 2020)")   \
+  X(LayerCam, LayerCam, "layercam", "LayerCAM", true, "ReLU(dS/dA) * A summed over channels (Jiang et al. 2021)")   \
+  X(ScoreCam, ScoreCam, "scorecam", "Score-CAM", true,                                                              \
+    "channel weights from the score of the input masked by each channel (Wang et al. 2020)")                        \
+  X(RsiGradCam, RsiGradCam, "rsi-gradcam", "RSI Grad-CAM", true,                                                    \
+    "Riemann-Stieltjes integrated gradients of the layer along the input path (Lucas et al. 2022)")                \
+  X(IntegratedGradCam, IntegratedGradCam, "integrated-gradcam", "Int. Grad-CAM", true,                              \
+    "Grad-CAM maps summed along the input path (Sattarzadeh et al. 2021)")                                           \
+  X(Saliency, Saliency, "saliency", "Saliency", false, "the input gradient dS/dx (Simonyan et al. 2014)")          \
+  X(InputXGradient, InputXGradient, "inputxgrad", "Input x Grad", false, "x * dS/dx (Shrikumar et al. 2016)")        \
+  X(IntegratedGradients, IntegratedGradients, "ig", "Int. Gradients", false,                                       \
+    "(x - x') * mean gradient along the straight path (Sundararajan et al. 2017)")                                  \
+  X(SmoothGrad, SmoothGrad, "smoothgrad", "SmoothGrad", false,                                                       \
+    "mean input gradient over noisy copies of x (Smilkov et al. 2017)")
+
 enum class Method {
-  GradCam, GradCamPlus, GradCamPlusPlus, HiResCam, XGradCam, LayerCam, ScoreCam, RsiGradCam, IntegratedGradCam,
-  Saliency, InputXGradient, IntegratedGradients, SmoothGrad
+#define GRADATTR_METHOD_ENUM(e, cls, cli, display, layer, description) e,
+  GRADATTR_METHODS(GRADATTR_METHOD_ENUM)
+#undef GRADATTR_METHOD_ENUM
 };
 
-inline constexpr std::array<Method, 13> kAllMethods = {
-    Method::GradCam,    Method::GradCamPlus,       Method::GradCamPlusPlus, Method::HiResCam,
-    Method::XGradCam,   Method::LayerCam,          Method::ScoreCam,        Method::RsiGradCam,
-    Method::IntegratedGradCam, Method::Saliency,   Method::InputXGradient,  Method::IntegratedGradients,
-    Method::SmoothGrad};
-
-namespace attr_detail {
-struct MethodNames {
-  std::string_view cli;      // the CLI name (DESIGN.md's contract)
-  std::string_view display;  // a display label
+struct MethodInfo {
+  Method method;
+  std::string_view name;         // the CLI name (the command-line contract)
+  std::string_view display;      // a display label
+  bool layer_method;             // explains a layer's activations (a CAM map at its resolution)
+  std::string_view description;  // one line
 };
-constexpr MethodNames method_names(Method m) noexcept {
-  switch (m) {
-    case Method::GradCam: return {"gradcam", "Grad-CAM"};
-    case Method::GradCamPlus: return {"gradcam+", "Grad-CAM+"};
-    case Method::GradCamPlusPlus: return {"gradcam++", "Grad-CAM++"};
-    case Method::HiResCam: return {"hirescam", "HiResCAM"};
-    case Method::XGradCam: return {"xgradcam", "XGrad-CAM"};
-    case Method::LayerCam: return {"layercam", "LayerCAM"};
-    case Method::ScoreCam: return {"scorecam", "Score-CAM"};
-    case Method::RsiGradCam: return {"rsi-gradcam", "RSI Grad-CAM"};
-    case Method::IntegratedGradCam: return {"integrated-gradcam", "Int. Grad-CAM"};
-    case Method::Saliency: return {"saliency", "Saliency"};
-    case Method::InputXGradient: return {"inputxgrad", "Input x Grad"};
-    case Method::IntegratedGradients: return {"ig", "Int. Gradients"};
-    case Method::SmoothGrad: return {"smoothgrad", "SmoothGrad"};
-  }
-  return {"?", "?"};
+
+inline constexpr std::array kMethodInfo = {
+#define GRADATTR_METHOD_INFO(e, cls, cli, display, layer, description) MethodInfo{Method::e, cli, display, layer, description},
+    GRADATTR_METHODS(GRADATTR_METHOD_INFO)
+#undef GRADATTR_METHOD_INFO
+};
+
+inline constexpr std::array<Method, kMethodInfo.size()> kAllMethods = [] {
+  std::array<Method, kMethodInfo.size()> out{};
+  for (std::size_t i = 0; i < kMethodInfo.size(); ++i) out[i] = kMethodInfo[i].method;
+  return out;
+}();
+
+constexpr const MethodInfo& method_info(Method m) noexcept {
+  for (const MethodInfo& i : kMethodInfo)
+    if (i.method == m) return i;
+  return kMethodInfo[0];  // unreachable for a valid enum value
 }
-}  // namespace attr_detail
 
-// The CLI names (DESIGN.md's contract).
-constexpr std::string_view to_string(Method m) noexcept { return attr_detail::method_names(m).cli; }
+// The CLI names (the command-line contract).
+constexpr std::string_view to_string(Method m) noexcept { return method_info(m).name; }
 
 // A display label ("Grad-CAM++").
-constexpr std::string_view display_name(Method m) noexcept { return attr_detail::method_names(m).display; }
-
-inline Method parse_method(std::string_view s) {
-  for (Method m : kAllMethods)
-    if (s == to_string(m)) return m;
-  std::string valid;
-  for (Method m : kAllMethods) valid += std::string(valid.empty() ? "" : ", ") + std::string(to_string(m));
-  throw ArgumentError("unknown method '" + std::string(s) + "' (valid: " + valid + ")");
-}
+constexpr std::string_view display_name(Method m) noexcept { return method_info(m).display; }
 
 // True for the methods that explain a layer's activations (CAM maps at the layer's resolution).
-constexpr bool is_layer_method(Method m) noexcept {
-  return m != Method::Saliency && m != Method::InputXGradient && m != Method::IntegratedGradients &&
-         m != Method::SmoothGrad;
+constexpr bool is_layer_method(Method m) noexcept { return method_info(m).layer_method; }
+
+// The valid CLI names, comma-separated ("gradcam, gradcam+, ...").
+inline std::string method_names_list(std::string_view separator = ", ") {
+  std::string out;
+  for (const MethodInfo& i : kMethodInfo) out += std::string(out.empty() ? "" : separator) + std::string(i.name);
+  return out;
+}
+
+inline Method parse_method(std::string_view s) {
+  for (const MethodInfo& i : kMethodInfo)
+    if (s == i.name) return i.method;
+  throw ArgumentError("unknown method '" + std::string(s) + "' (valid: " + method_names_list() + ")");
 }
 
 struct RunOptions {
   std::string layer;                 // CAM methods; empty = the model's default CAM layer
-  std::int64_t steps = 50;           // path methods: M; SmoothGrad: samples
+  std::int64_t steps = 50;           // path methods (RSI Grad-CAM, Int. Grad-CAM, IG): M
+  std::int64_t samples = 50;         // SmoothGrad: noisy copies
   std::uint64_t seed = 0;            // SmoothGrad's noise
-  Tensor<double> baseline = {};      // path methods' x′; empty = zero tensor
   std::int64_t batch_size = 16;      // model evaluations per call for the batched methods
   bool gradcampp_paper_form = false;
   ProgressCallback progress = {};
@@ -88,50 +113,51 @@ namespace attr_detail {
 template <class Options>
 void apply_common(Options& o, const RunOptions& r) {
   if constexpr (requires { o.steps; }) o.steps = r.steps;
-  if constexpr (requires { o.samples; }) o.samples = r.steps;
+  if constexpr (requires { o.samples; }) o.samples = r.samples;
   if constexpr (requires { o.seed; }) o.seed = r.seed;
-  if constexpr (requires { o.baseline; }) o.baseline = r.baseline;
   if constexpr (requires { o.batch_size; }) o.batch_size = r.batch_size;
   if constexpr (requires { o.progress; }) o.progress = r.progress;
   if constexpr (requires { o.paper_form; }) o.paper_form = r.gradcampp_paper_form;
 }
 
-template <template <class> class Functor, class Policy, models::Classifier M, class T>
-Attribution<T> run_functor(bool layer_method, const M& model, const Tensor<T>& x, const Target& target,
-                           const RunOptions& r) {
-  typename Functor<Policy>::Options o;
+template <template <ScoreSpace, class> class Functor, class Policy, models::Classifier M>
+Attribution<typename M::scalar_type> run_functor(bool layer_method, const M& model,
+                                                 const Tensor<typename M::scalar_type>& x, const Target& target,
+                                                 const RunOptions& r,
+                                                 const Tensor<typename M::scalar_type>* baseline) {
+  using T = typename M::scalar_type;
+  using F = Functor<Policy, T>;
+  typename F::Options o;
   apply_common(o, r);
-  if constexpr (requires { Functor<Policy>(model, std::string(), o); }) {
-    if (layer_method) {
-      const std::string layer = r.layer.empty() ? default_cam_layer(model) : r.layer;
-      return Functor<Policy>(model, layer, o)(x, target);
-    }
+  auto call = [&](const F& f) {
+    if constexpr (requires { f(x, target, *baseline); })
+      if (baseline) return f(x, target, *baseline);
+    return f(x, target);
+  };
+  if constexpr (requires { F(model, std::string(), o); }) {
+    if (layer_method) return call(F(model, r.layer.empty() ? default_cam_layer(model) : r.layer, o));
   }
-  return Functor<Policy>(model, o)(x, target);
+  return call(F(model, o));
 }
 }  // namespace attr_detail
 
-template <models::Classifier M, class T>
-Attribution<T> run_method(Method method, score::ScoreKind kind, const M& model, const Tensor<T>& x,
-                          const Target& target = {}, const RunOptions& r = {}) {
+// Runs `method` in score space `kind` on x. baseline: the path methods' x′ ([N,C,H,W] or
+// [1,C,H,W]; null = zero); ignored by the other methods.
+template <models::Classifier M>
+Attribution<typename M::scalar_type> run_method(Method method, score::ScoreKind kind, const M& model,
+                                                const Tensor<typename M::scalar_type>& x, const Target& target = {},
+                                                const RunOptions& r = {},
+                                                const Tensor<typename M::scalar_type>* baseline = nullptr) {
+  using T = typename M::scalar_type;
   return score::dispatch_score(kind, [&](auto policy) -> Attribution<T> {
     using P = decltype(policy);
     using namespace attr_detail;
     const bool L = is_layer_method(method);
     switch (method) {
-      case Method::GradCam: return run_functor<GradCam, P>(L, model, x, target, r);
-      case Method::GradCamPlus: return run_functor<GradCamPlus, P>(L, model, x, target, r);
-      case Method::GradCamPlusPlus: return run_functor<GradCamPlusPlus, P>(L, model, x, target, r);
-      case Method::HiResCam: return run_functor<HiResCam, P>(L, model, x, target, r);
-      case Method::XGradCam: return run_functor<XGradCam, P>(L, model, x, target, r);
-      case Method::LayerCam: return run_functor<LayerCam, P>(L, model, x, target, r);
-      case Method::ScoreCam: return run_functor<ScoreCam, P>(L, model, x, target, r);
-      case Method::RsiGradCam: return run_functor<RsiGradCam, P>(L, model, x, target, r);
-      case Method::IntegratedGradCam: return run_functor<IntegratedGradCam, P>(L, model, x, target, r);
-      case Method::Saliency: return run_functor<Saliency, P>(L, model, x, target, r);
-      case Method::InputXGradient: return run_functor<InputXGradient, P>(L, model, x, target, r);
-      case Method::IntegratedGradients: return run_functor<IntegratedGradients, P>(L, model, x, target, r);
-      case Method::SmoothGrad: return run_functor<SmoothGrad, P>(L, model, x, target, r);
+#define GRADATTR_METHOD_CASE(e, cls, cli, display, layer, description) \
+  case Method::e: return run_functor<cls, P>(L, model, x, target, r, baseline);
+      GRADATTR_METHODS(GRADATTR_METHOD_CASE)
+#undef GRADATTR_METHOD_CASE
     }
     throw ArgumentError("run_method: unknown method");
   });

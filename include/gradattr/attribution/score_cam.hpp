@@ -1,5 +1,5 @@
 #pragma once
-// ScoreCam<Score>: Score-CAM (Wang et al. 2020; METHODS.md §2), maths in score_cam_maths.hpp.
+// ScoreCam<Score>: Score-CAM (Wang et al. 2020; docs/methods.md §2), maths in score_cam_maths.hpp.
 //
 //   ScoreCam<Post> sc(model, "features.35", {.batch_size = 16});
 //   auto r = sc(x);      // r.weights [N, K] = softmax_k(s_k) (or s_k), r.raw [N, H, W]
@@ -32,22 +32,22 @@ struct ScoreCamOptions {
   ProgressCallback progress = {};
 };
 
-template <ScoreSpace Score = Post>
-class ScoreCam : public attr_detail::LayerMethodBase<Score, ScoreCamOptions> {
-  using Base = attr_detail::LayerMethodBase<Score, ScoreCamOptions>;
+template <ScoreSpace Score = Post, class T = float>
+class ScoreCam : public attr_detail::LayerMethodBase<Score, T, ScoreCamOptions> {
+  using Base = attr_detail::LayerMethodBase<Score, T, ScoreCamOptions>;
   using Base::model_, Base::layer_, Base::options_, Base::policy_;
 
  public:
   using Options = ScoreCamOptions;
   using Base::Base;
 
-  template <class T>
   Attribution<T> operator()(const Tensor<T>& x, const Target& target = {}) const {
     const std::string who = "scorecam";
     attr_detail::check_input(x, options_.check_finite, who);
     attr_detail::require_positive(options_.batch_size, "batch_size", who);
-    const Tensor<T> A = attr_detail::activation_at(model_, layer_, x, who);
-    const Tensor<T> z = attr_detail::head_forward(model_, layer_, A);
+    const models::Cut<T> cut = attr_detail::cut_at(model_, layer_, x, /*spatial=*/true, who);
+    const Tensor<T>& A = cut.activation.value();
+    const Tensor<T> z = attr_detail::head_forward(model_, cut);
     const auto classes = target.resolve(z, who);
     Attribution<T> r;
     attr_detail::fill_scores(r, policy_, z, classes, who, layer_);

@@ -1,5 +1,5 @@
 #pragma once
-// Score-CAM's maths (Wang et al. 2020; METHODS.md §2), as pure functions on a batch:
+// Score-CAM's maths (Wang et al. 2020; docs/methods.md §2), as pure functions on a batch:
 //
 //   masks = scorecam_masks(A, H_in, W_in)          M_k [N, K, H_in, W_in]
 //   for each image n and chunk of channels:          x_n ⊙ M_{n,k}  (masked_inputs), one batched

@@ -1,9 +1,13 @@
 #pragma once
 // Target: which class each image is explained for.
 //
-//   Target{}                  the top class of each image (argmax of its logits at x; the default)
-//   Target{7}                 class 7 for every image of the batch
-//   Target{{5, 8}}            one class per image (as many entries as images)
+//   Target{}, Target::top()          the top class of each image (argmax of its logits at x; the
+//                                    default)
+//   Target{7}, Target(7), 7          class 7 for every image of the batch (`cam(x, 7)`)
+//   Target::per_image({5, 8})        one class per image (as many entries as images)
+// One class for all and one class per image are spelled differently on purpose: there is no
+// list constructor, so a braced list never silently means "per image" (Target{{5, 8}} does not
+// compile).
 //
 // Path and noise methods resolve the target once, from the logits of the clean input x, and keep
 // it at every path point, masked input and noisy copy.
@@ -22,12 +26,15 @@ class Target {
  public:
   Target() = default;                                       // top class
   Target(std::int64_t cls) : kind_(Kind::One), classes_{cls} {}  // NOLINT: implicit, `cam(x, 7)`
-  Target(std::vector<std::int64_t> per_image) : kind_(Kind::PerImage), classes_(std::move(per_image)) {}  // NOLINT
-  Target(std::initializer_list<std::int64_t> per_image) : kind_(Kind::PerImage), classes_(per_image) {}
 
   static Target top() { return {}; }
   static Target all(std::int64_t cls) { return Target(cls); }
-  static Target per_image(std::vector<std::int64_t> classes) { return Target(std::move(classes)); }
+  static Target per_image(std::vector<std::int64_t> classes) {
+    Target t;
+    t.kind_ = Kind::PerImage;
+    t.classes_ = std::move(classes);
+    return t;
+  }
 
   bool is_top() const noexcept { return kind_ == Kind::Top; }
 

@@ -1,5 +1,5 @@
 #pragma once
-// Agreement between two attribution maps (METHODS.md §5): Spearman rank correlation, Pearson
+// Agreement between two attribution maps (docs/methods.md §5): Spearman rank correlation, Pearson
 // correlation and top-k% intersection over union, over all elements of two maps of the same
 // shape (any rank; e.g. two displayed maps [H, W], or raw maps [1, H, W]).
 //

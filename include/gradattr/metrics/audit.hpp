@@ -1,8 +1,8 @@
 #pragma once
-// The equivalent-model audit (METHODS.md §4, the CLI's `gradattr audit`): for one model and one
+// The equivalent-model audit (docs/methods.md §4, the CLI's `gradattr audit`): for one model and one
 // input, every attribution method × every score policy on the model and on its shifted twin
 // z′ = z + K Σ_k A_{k,0,0} (models::Shifted), with how much each map moved, and the
-// information-gain check (METHODS.md §1) on both models.
+// information-gain check (docs/methods.md §1) on both models.
 //
 //   auto report = metrics::audit(model, x, {.layer = "features.35", .k = 1000});
 //   for (const auto& row : report.rows)   // one row per (method, policy), in methods × policies order
@@ -22,7 +22,7 @@
 // differ by about that, relative. report.tolerance = options.tolerance when > 0, else
 // max(floor, 64·ε·max|z′| / (1 − y_c)) with floor 1e-4 in float and 1e-9 in double (ε of the
 // model's scalar type; 1 − y_c its minimum over the images: the seeds are of size 1 − y_c, so a
-// saturated image amplifies the rounding, METHODS.md §1). Measured on the tiny VGG (tests/metrics/audit.cpp, one image): float, K = 10
+// saturated image amplifies the rounding, docs/methods.md §1). Measured on the tiny VGG (tests/metrics/audit.cpp, one image): float, K = 10
 // (max|z′| ≈ 154, tolerance 1.2e-3): every Post/Log row ≤ 4.3e-5 relative, Pre rows 0.95 – 49;
 // double, K = 1000: Post/Log ≤ 2e-12, Pre Grad-CAM 2.4e3. (Float at K = 1000, max|z′| ≈ 1.5e4:
 // Post/Log Grad-CAM maps ≈ 5e-4 relative — the rounding of z′, tests/models/equivalent.cpp.)
@@ -66,7 +66,7 @@ inline const std::vector<std::string>& audit_methods() {
 
 struct AuditOptions {
   std::string layer = {};        // the CAM layer; empty: default_cam_layer(model)
-  std::string shift_layer = {};  // where t is built; empty: the CAM layer (METHODS.md §4's case)
+  std::string shift_layer = {};  // where t is built; empty: the CAM layer (docs/methods.md §4's case)
   double k = 1000;               // K
   std::vector<std::string> methods = {};  // subset of audit_methods(); empty: all
   Target target = {};            // default: the top class of each image
@@ -174,7 +174,7 @@ AuditReport audit(const M& model, const Tensor<typename M::scalar_type>& x, cons
 
   const Tensor<T> z = model.forward(x), zt = twin.forward(x);
   rep.classes = options.target.resolve(z, "audit");
-  const Target target(rep.classes);  // fixed from the model's logits, used for both models
+  const Target target = Target::per_image(rep.classes);  // fixed from the model's logits, used for both models
   rep.max_abs_logit = audit_detail::max_abs(zt);
   {
     auto y = Tensor<T>::uninitialized(z.shape()), yt = Tensor<T>::uninitialized(z.shape());

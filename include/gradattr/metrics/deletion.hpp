@@ -1,5 +1,5 @@
 #pragma once
-// Deletion and insertion curves and their area (METHODS.md §5): how fast the class score falls
+// Deletion and insertion curves and their area (docs/methods.md §5): how fast the class score falls
 // when the pixels an explanation ranks highest are removed first (deletion; lower area = more
 // faithful), or how fast it rises when they are added first (insertion; higher area = more
 // faithful).
@@ -19,7 +19,7 @@
 //      insertion: start from the baseline, changed pixels take x's values.
 //    The baseline is options.baseline ([1, C, H, W]) or, when empty, the constant
 //    options.baseline_value (default 0: "black" for an input already preprocessed to zero mean,
-//    as METHODS.md's baselines). For insertion a blurred copy of x is the usual alternative
+//    as docs/methods.md's baselines). For insertion a blurred copy of x is the usual alternative
 //    (RISE, Petsiuk et al. 2018): pass baseline = gaussian_blur(x, sigma).
 //  - scores[s] = the evaluation policy's score S (Pre: z_c, Post: y_c, LogSoftmax: log y_c) of
 //    the class, resolved once from the clean image x (Target: top class by default).
@@ -27,7 +27,7 @@
 //    the abscissa s/steps ∈ [0, 1] (= the fraction of pixels changed, up to the flooring of n_s).
 // The evaluation policy (the template parameter, or a runtime ScoreKind) is recorded beside the
 // explanation's policy (options.explanation_policy, free text, recorded only): comparing, e.g.,
-// Pre explanations under a Post evaluation is the point of METHODS.md §5.
+// Pre explanations under a Post evaluation is the point of docs/methods.md §5.
 //
 // Cost: steps + 1 model.forward evaluations, batched options.batch_size images at a time;
 // options.progress(done, steps + 1) after each batch. Memory: one batch of images.

@@ -1,5 +1,5 @@
 #pragma once
-// The information-gain identity (METHODS.md §1): with the cross-entropy loss L = −log y_c,
+// The information-gain identity (docs/methods.md §1): with the cross-entropy loss L = −log y_c,
 //   ∂L/∂x = −∂ log y_c/∂x,
 // so a LogSoftmax attribution is exactly minus the loss gradient. check_information_gain
 // computes both sides by different routes on one tape and reports how far L_grad + Log_grad is
@@ -48,7 +48,7 @@ InformationGainCheck<typename M::scalar_type> check_information_gain(const M& mo
     throw ShapeError("check_information_gain: x must be a non-empty [N, C, H, W] batch, got " + x.shape().str());
   ad::Tape<T> tape;
   const ad::Var<T> xv = tape.variable(x);
-  const ad::Var<T> z = model.forward_from(xv, models::kInputLayer, tape);
+  const ad::Var<T> z = model.forward_from(models::input_cut(xv), tape);
   InformationGainCheck<T> r;
   r.classes = target.resolve(z.value(), "check_information_gain");
   const ad::Var<T> loss = nn::cross_entropy(z, r.classes);

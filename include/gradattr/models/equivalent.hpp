@@ -1,5 +1,5 @@
 #pragma once
-// Equivalent models (METHODS.md §4): wrappers around a Classifier that change its logits
+// Equivalent models (docs/methods.md §4): wrappers around a Classifier that change its logits
 // without changing what it decides, and are Classifiers themselves, so every attribution
 // method runs on them unchanged.
 //
@@ -22,22 +22,19 @@
 // model must then outlive the wrapper. Attribution functors keep a pointer to the model they are
 // given: a wrapper passed to one must outlive it.
 //
-// Cut points. The wrappers have the wrapped model's layer names and aliases. The activations at
-// every layer are the wrapped model's, except at the last layer, whose output is the logits:
-// there forward_until gives the wrapper's logits z′, and forward_from(z′, last, tape) returns z′
-// unchanged.
-// Shifted::forward_from(a, cut, tape):
-//   - cut at `layer`: t is computed from a itself, and the rest of the network from a;
-//   - cut before `layer` (e.g. "input", as the input-space methods use): the layers from the
-//     cut to `layer` are run (recorded), t branches off the activation at `layer`, and the rest
-//     runs from there. Running such a segment needs the wrapped model to be an nn::Sequential
-//     (VGG is) or to have a member forward_between(a, from, until, tape) (the wrappers here
-//     have one when their model has); otherwise ArgumentError;
+// Cut points. The wrappers have the wrapped model's layer names and aliases. The cuts at every
+// layer are the wrapped model's, except at the last layer, whose output is the logits: there
+// forward_until gives the wrapper's logits z′, and forward_from of that cut returns z′ unchanged.
+// Shifted::forward_from(cut, tape):
+//   - cut at `layer`: t is computed from the cut's activation, the rest of the network from the cut;
+//   - cut before `layer` (e.g. "input", as the input-space methods use): the wrapped model's
+//     forward_between runs (recorded) from the cut to `layer`, t branches off the activation
+//     there, and the rest runs from that cut. Only the model interface is used, so any
+//     Classifier (a chain or a graph) can be wrapped;
 //   - cut after `layer` (and before the last layer): ArgumentError. t(x) needs the activation at
 //     `layer`, which cannot be recovered from a later one; cut at `layer` or before it.
-// forward_between(a, from, until, tape): the layers after `from` up to and including `until`,
-// recorded when a is tracked; the wrapped model's activations (the logit transform is not
-// applied even when `until` is the last layer: use forward_from for logits).
+// forward_between(cut, until, tape): the wrapped model's (the logit transform is not applied
+// even when `until` is the last layer: use forward_from for logits).
 //
 // Thread safety: every method is const and keeps no state; a const wrapper may be shared by
 // threads (each call with its own tape) when the wrapped model may.
@@ -57,66 +54,15 @@
 #include "gradattr/core/error.hpp"
 #include "gradattr/core/tensor.hpp"
 #include "gradattr/models/classifier.hpp"
-#include "gradattr/nn/context.hpp"
-#include "gradattr/nn/sequential.hpp"
 
 namespace gradattr::models {
 
 namespace equiv_detail {
 
-template <class M, class T>
-concept HasForwardBetween = requires(const M& m, const ad::Var<T>& a, const std::string& s, ad::Tape<T>& tape) {
-  { m.forward_between(a, s, s, tape) } -> std::same_as<ad::Var<T>>;
-};
-
 template <class M>
 concept HasDefaultCamLayer = requires(const M& m) {
   { m.default_cam_layer() } -> std::convertible_to<std::string>;
 };
-
-// The layers of `seq` after `from` up to and including `until` (canonical names or "input").
-template <class T>
-ad::Var<T> sequential_between(const nn::Sequential<T>& seq, const ad::Var<T>& a, const std::string& from,
-                              const std::string& until, ad::Tape<T>& tape) {
-  if (a.tracked() && a.tape() != &tape)
-    throw ArgumentError("forward_between: the activation is a variable of another tape");
-  const auto& layers = seq.layers();
-  auto after = [&](const std::string& canonical) -> std::size_t {
-    if (canonical == kInputLayer) return 0;
-    for (std::size_t i = 0; i < layers.size(); ++i)
-      if (layers[i].name == canonical) return i + 1;
-    throw ArgumentError("forward_between: '" + canonical + "' is not a layer");
-  };
-  const std::size_t begin = after(seq.resolve_layer(from)), end = after(seq.resolve_layer(until));
-  if (end < begin) throw ArgumentError("forward_between: '" + until + "' comes before '" + from + "'");
-  (void)seq.output_shape(a.shape(), from, until == kInputLayer ? from : until);  // ShapeError before any arithmetic
-  nn::Context<T> ctx;
-  ad::Var<T> v = a;
-  for (std::size_t i = begin; i < end; ++i) {
-    ctx.enter(layers[i].name);
-    v = std::visit([&](const auto& l) { return l.forward(v, ctx); }, layers[i].layer);
-  }
-  return v;
-}
-
-template <class M, class T>
-constexpr bool can_run_between() {
-  return HasForwardBetween<M, T> || std::derived_from<M, nn::Sequential<T>>;
-}
-
-template <class M, class T>
-ad::Var<T> forward_between(const M& m, const ad::Var<T>& a, const std::string& from, const std::string& until,
-                           ad::Tape<T>& tape, const std::string& who) {
-  if constexpr (HasForwardBetween<M, T>) {
-    return m.forward_between(a, from, until, tape);
-  } else if constexpr (std::derived_from<M, nn::Sequential<T>>) {
-    return sequential_between(static_cast<const nn::Sequential<T>&>(m), a, from, until, tape);
-  } else {
-    throw ArgumentError(who + ": cannot run the wrapped model from '" + from + "' to '" + until +
-                        "': it is neither an nn::Sequential nor has forward_between(a, from, until, tape); "
-                        "cut at '" + until + "' instead");
-  }
-}
 
 // The wrapped model and its layer order, shared by the wrappers.
 template <class M>
@@ -166,24 +112,20 @@ class LogitTransform {
 
   Tensor<T> forward(const Tensor<T>& x) const { return self().transform(ad::Var<T>(inner().forward(x))).value(); }
 
-  Tensor<T> forward_until(const Tensor<T>& x, const std::string& layer) const {
+  Cut<T> forward_until(const Tensor<T>& x, const std::string& layer) const {
     const std::string canon = inner().resolve_layer(layer);
-    if (canon != kInputLayer && w_.is_last(canon)) return forward(x);
+    if (canon != kInputLayer && w_.is_last(canon)) return Cut<T>{canon, ad::Var<T>(forward(x)), {}};
     return inner().forward_until(x, canon);
   }
 
-  ad::Var<T> forward_from(const ad::Var<T>& a, const std::string& layer, ad::Tape<T>& tape) const {
-    const std::string canon = inner().resolve_layer(layer);
-    if (canon != kInputLayer && w_.is_last(canon)) return a;  // a is already this model's logits
-    return self().transform(inner().forward_from(a, canon, tape));
+  ad::Var<T> forward_from(const Cut<T>& cut, ad::Tape<T>& tape) const {
+    const std::string canon = inner().resolve_layer(cut.layer);
+    if (canon != kInputLayer && w_.is_last(canon)) return cut.activation;  // already this model's logits
+    return self().transform(inner().forward_from(cut, tape));
   }
 
-  ad::Var<T> forward_between(const ad::Var<T>& a, const std::string& from, const std::string& until,
-                             ad::Tape<T>& tape) const
-    requires(can_run_between<model_type, T>())
-  {
-    return equiv_detail::forward_between(inner(), a, inner().resolve_layer(from), inner().resolve_layer(until), tape,
-                                         std::string(Derived::kName));
+  Cut<T> forward_between(const Cut<T>& cut, const std::string& until, ad::Tape<T>& tape) const {
+    return inner().forward_between(cut, until, tape);
   }
 
   std::vector<std::string> layer_names() const { return w_.names(); }
@@ -228,40 +170,35 @@ class Shifted {
   T k() const noexcept { return k_; }
 
   // t(x) [N] for a batch x, nothing recorded.
-  Tensor<T> shift(const Tensor<T>& x) const { return shift_of(ad::Var<T>(inner().forward_until(x, layer_))).value(); }
+  Tensor<T> shift(const Tensor<T>& x) const { return shift_of(inner().forward_until(x, layer_).activation).value(); }
 
   Tensor<T> forward(const Tensor<T>& x) const {
-    const Tensor<T> A = inner().forward_until(x, layer_);
+    const Cut<T> A = inner().forward_until(x, layer_);
     ad::Tape<T> tape;  // nothing is tracked: nothing is recorded
-    return ad::add_column(inner().forward_from(ad::Var<T>(A), layer_, tape), shift_of(ad::Var<T>(A))).value();
+    return ad::add_column(inner().forward_from(A, tape), shift_of(A.activation)).value();
   }
 
-  Tensor<T> forward_until(const Tensor<T>& x, const std::string& layer) const {
+  Cut<T> forward_until(const Tensor<T>& x, const std::string& layer) const {
     const std::string canon = inner().resolve_layer(layer);
-    if (canon != kInputLayer && w_.is_last(canon)) return forward(x);
+    if (canon != kInputLayer && w_.is_last(canon)) return Cut<T>{canon, ad::Var<T>(forward(x)), {}};
     return inner().forward_until(x, canon);
   }
 
-  ad::Var<T> forward_from(const ad::Var<T>& a, const std::string& layer, ad::Tape<T>& tape) const {
-    const std::string cut = inner().resolve_layer(layer);
-    if (cut != kInputLayer && w_.is_last(cut)) return a;  // a is already this model's logits
-    const auto c = w_.position(cut), l = w_.position(layer_);
+  ad::Var<T> forward_from(const Cut<T>& cut, ad::Tape<T>& tape) const {
+    const std::string at = inner().resolve_layer(cut.layer);
+    if (at != kInputLayer && w_.is_last(at)) return cut.activation;  // already this model's logits
+    const auto c = w_.position(at), l = w_.position(layer_);
     if (c > l)
-      throw ArgumentError("Shifted::forward_from: cannot run from '" + cut + "', which comes after the shift layer '" +
+      throw ArgumentError("Shifted::forward_from: cannot run from '" + at + "', which comes after the shift layer '" +
                           layer_ + "': t(x) = K Σ_k A_{k,0,0} needs the activation at '" + layer_ +
                           "', which cannot be recovered from a later one. Cut at '" + layer_ +
                           "' or before it (e.g. \"input\").");
-    ad::Var<T> A = a;
-    if (c < l) A = equiv_detail::forward_between(inner(), a, cut, layer_, tape, "Shifted::forward_from");
-    return ad::add_column(inner().forward_from(A, layer_, tape), shift_of(A));
+    const Cut<T> A = c < l ? inner().forward_between(cut, layer_, tape) : cut;
+    return ad::add_column(inner().forward_from(A, tape), shift_of(A.activation));
   }
 
-  ad::Var<T> forward_between(const ad::Var<T>& a, const std::string& from, const std::string& until,
-                             ad::Tape<T>& tape) const
-    requires(equiv_detail::can_run_between<model_type, T>())
-  {
-    return equiv_detail::forward_between(inner(), a, inner().resolve_layer(from), inner().resolve_layer(until), tape,
-                                         "Shifted::forward_between");
+  Cut<T> forward_between(const Cut<T>& cut, const std::string& until, ad::Tape<T>& tape) const {
+    return inner().forward_between(cut, until, tape);
   }
 
   std::vector<std::string> layer_names() const { return w_.names(); }

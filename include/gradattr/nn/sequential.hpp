@@ -1,19 +1,23 @@
 #pragma once
-// Sequential<T>: named layers run in order, cut at any of them. It satisfies
-// models::Classifier (models/classifier.hpp), the interface attribution methods use.
+// Sequential<T>: named layers run in order, cut at any of them. It satisfies nn::Classifier
+// (nn/classifier.hpp), the interface attribution methods use; a chain carries nothing across a
+// cut, so its Cuts hold the activation only.
 //
 // Names. Each layer has a unique canonical name (for VGG the torchvision module names
-// "features.0" ... "classifier.6", see models/vgg.hpp); "input" (models::kInputLayer) is the
+// "features.0" ... "classifier.6", see models/vgg.hpp); "input" (nn::kInputLayer) is the
 // pseudo-layer before the first. Aliases map further names onto canonical ones
 // (e.g. "block5_conv4" -> "features.35"); resolve_layer() accepts either.
 //
 // Running:
 //   forward(x)                    logits; nothing recorded.
-//   forward_until(x, L)           the output of layer L (x itself for "input"); nothing recorded.
-//                                 (float: Conv2d+ReLU fused and 3x3 runs kept in the NHWC16
-//                                 layout, nn/detail/blocked_forward.hpp; same values bit for bit)
-//   forward_from(a, L, tape)      the layers after L applied to a; recorded on `tape` when a is
-//                                 tracked (a must then be a variable of `tape`).
+//   forward_until(x, L)           the Cut at the output of layer L (x itself for "input");
+//                                 nothing recorded. (float: Conv2d+ReLU fused and 3x3 runs kept
+//                                 in the NHWC16 layout, nn/detail/blocked_forward.hpp; same values
+//                                 bit for bit)
+//   forward_from(cut, tape)       the layers after cut.layer applied to cut.activation; recorded
+//                                 on `tape` when it is tracked (it must then be a variable of
+//                                 `tape`).
+//   forward_between(cut, U, tape) the Cut at U (at or after cut.layer), recorded where tracked.
 //   forward_train(x, tape)        the whole network with every parameter a variable of `tape`:
 //                                 the logits and the parameter Vars (names as parameters()), so
 //                                 ad::grad(tape, loss, out.vars()) gives the weight gradients.
@@ -21,10 +25,10 @@
 // parallel region): an input a layer cannot take (e.g. 8x8 into VGG, whose fourth pool would get
 // a 1x1 map) is a ShapeError naming the layer, its input shape and the network's input shape.
 //
-// Parameters: parameters() gives (name, Tensor&) pairs, names "<layer>.<weight|bias>", for an
-// optimiser to update in place. The non-const overload drops the convolutions' prepared
-// (pre-transformed) weights, so later forwards stay correct; call refresh() after the update to
-// get the fast path back.
+// Parameters: parameters() gives (name, const Tensor&) pairs, names "<layer>.<weight|bias>".
+// The one way to change them in place is update_parameters(f): f gets the (name, Tensor&) list
+// (an optimiser step), and the convolutions' prepared (pre-transformed) weights are rebuilt when
+// f returns or throws, so every later forward is both correct and on the fast path.
 //
 // Thread safety: the const methods keep no state; a const Sequential may be shared by threads,
 // each call with its own tape. Copies share parameter buffers (as Tensor does).
@@ -41,7 +45,7 @@
 #include "gradattr/autodiff/var.hpp"
 #include "gradattr/core/error.hpp"
 #include "gradattr/core/tensor.hpp"
-#include "gradattr/models/classifier.hpp"
+#include "gradattr/nn/classifier.hpp"
 #include "gradattr/nn/context.hpp"
 #include "gradattr/nn/detail/blocked_forward.hpp"
 #include "gradattr/nn/layers.hpp"
@@ -74,7 +78,7 @@ class Sequential {
 
   // Appends a layer. ArgumentError for an empty, duplicate or reserved ("input") name.
   void add(std::string name, Layer<T> layer) {
-    if (name.empty() || name == models::kInputLayer)
+    if (name.empty() || name == kInputLayer)
       throw ArgumentError("Sequential::add: invalid layer name '" + name + "'");
     if (index_.count(name) || alias_index_.count(name))
       throw ArgumentError("Sequential::add: duplicate layer name '" + name + "'");
@@ -84,9 +88,9 @@ class Sequential {
 
   // Makes `alias` another name for the layer `target` (a canonical name or "input").
   void add_alias(std::string alias, const std::string& target) {
-    if (alias.empty() || alias == models::kInputLayer || index_.count(alias) || alias_index_.count(alias))
+    if (alias.empty() || alias == kInputLayer || index_.count(alias) || alias_index_.count(alias))
       throw ArgumentError("Sequential::add_alias: '" + alias + "' is empty, reserved or already a name");
-    if (target != models::kInputLayer && !index_.count(target))
+    if (target != kInputLayer && !index_.count(target))
       throw ArgumentError("Sequential::add_alias: target '" + target + "' of '" + alias + "' is not a layer");
     alias_index_.emplace(alias, aliases_.size());
     aliases_.emplace_back(std::move(alias), target);
@@ -115,9 +119,9 @@ class Sequential {
   // The canonical name of a name or alias ("input" stays "input"). ArgumentError listing every
   // valid name and alias for an unknown one.
   std::string resolve_layer(const std::string& name) const {
-    if (name == models::kInputLayer || index_.count(name)) return name;
+    if (name == kInputLayer || index_.count(name)) return name;
     if (auto it = alias_index_.find(name); it != alias_index_.end()) return aliases_[it->second].second;
-    std::string msg = "unknown layer '" + name + "'; valid layers: " + std::string(models::kInputLayer);
+    std::string msg = "unknown layer '" + name + "'; valid layers: " + std::string(kInputLayer);
     for (const auto& e : layers_) msg += ", " + e.name;
     if (!aliases_.empty()) {
       msg += "; aliases:";
@@ -137,7 +141,7 @@ class Sequential {
   // The shape after layer `until` for an input of shape `x` given to the layer after `from`
   // (both names or aliases; "input" = before the first). ShapeError naming the first layer that
   // cannot take its input.
-  Shape output_shape(const Shape& x, const std::string& from = models::kInputLayer,
+  Shape output_shape(const Shape& x, const std::string& from = kInputLayer,
                      const std::string& until = "") const {
     const std::size_t end = until.empty() ? layers_.size() : after(resolve_layer(until));
     return check_shapes(x, after(resolve_layer(from)), end);
@@ -150,19 +154,30 @@ class Sequential {
     return infer(x, 0, layers_.size());
   }
 
-  Tensor<T> forward_until(const Tensor<T>& x, const std::string& layer) const {
-    const std::size_t end = after(resolve_layer(layer));
+  Cut<T> forward_until(const Tensor<T>& x, const std::string& layer) const {
+    const std::string canon = resolve_layer(layer);
+    const std::size_t end = after(canon);
     check_shapes(x.shape(), 0, end);
-    return infer(x, 0, end);
+    return Cut<T>{canon, ad::Var<T>(infer(x, 0, end)), {}};
   }
 
-  ad::Var<T> forward_from(const ad::Var<T>& a, const std::string& layer, ad::Tape<T>& tape) const {
-    if (a.tracked() && a.tape() != &tape)
-      throw ArgumentError("Sequential::forward_from: the activation is a variable of another tape");
-    const std::size_t begin = after(resolve_layer(layer));
-    check_shapes(a.shape(), begin, layers_.size());
+  ad::Var<T> forward_from(const Cut<T>& cut, ad::Tape<T>& tape) const {
+    check_cut_tape(cut, tape, "Sequential::forward_from");
+    const std::size_t begin = after(resolve_layer(cut.layer));
+    check_shapes(cut.activation.shape(), begin, layers_.size());
     Context<T> ctx;
-    return run(a, begin, layers_.size(), ctx);
+    return run(cut.activation, begin, layers_.size(), ctx);
+  }
+
+  Cut<T> forward_between(const Cut<T>& cut, const std::string& until, ad::Tape<T>& tape) const {
+    check_cut_tape(cut, tape, "Sequential::forward_between");
+    const std::string from = resolve_layer(cut.layer), to = resolve_layer(until);
+    const std::size_t begin = after(from), end = after(to);
+    if (end < begin)
+      throw ArgumentError("Sequential::forward_between: '" + to + "' comes before the cut at '" + from + "'");
+    check_shapes(cut.activation.shape(), begin, end);
+    Context<T> ctx;
+    return Cut<T>{to, run(cut.activation, begin, end, ctx), {}};
   }
 
   // The whole network with its parameters as variables of `tape` (x may be a constant).
@@ -179,13 +194,6 @@ class Sequential {
 
   // ---- parameters ----
 
-  std::vector<Parameter<T>> parameters() {
-    std::vector<Parameter<T>> ps;
-    for (auto& e : layers_)
-      std::visit([&](auto& l) { l.for_each_parameter([&](const char* n, Tensor<T>& t) { ps.push_back({e.name + "." + n, t}); }); },
-                 e.layer);
-    return ps;
-  }
   std::vector<ConstParameter<T>> parameters() const {
     std::vector<ConstParameter<T>> ps;
     for (const auto& e : layers_)
@@ -202,16 +210,33 @@ class Sequential {
     return n;
   }
 
-  // Rebuilds every convolution's prepared weights (after an in-place parameter update).
-  void refresh() {
+  // Calls f(std::vector<Parameter<T>>&) with every parameter as (name, Tensor&), in
+  // parameters() order, for an in-place update; then rebuilds every convolution's prepared
+  // weights (also when f throws), so the fast path stays valid.
+  template <class F>
+  void update_parameters(F&& f) {
+    std::vector<Parameter<T>> ps;
+    for (auto& e : layers_)
+      std::visit([&](auto& l) { l.for_each_parameter([&](const char* n, Tensor<T>& t) { ps.push_back({e.name + "." + n, t}); }); },
+                 e.layer);
+    try {
+      std::forward<F>(f)(ps);
+    } catch (...) {
+      refresh_prepared();
+      throw;
+    }
+    refresh_prepared();
+  }
+
+ private:
+  void refresh_prepared() {
     for (auto& e : layers_)
       if (auto* c = std::get_if<Conv2d<T>>(&e.layer)) c->refresh();
   }
 
- private:
   // Index of the first layer after `canonical` (0 for "input").
   std::size_t after(const std::string& canonical) const {
-    return canonical == models::kInputLayer ? 0 : position(canonical) + 1;
+    return canonical == kInputLayer ? 0 : position(canonical) + 1;
   }
   std::size_t position(const std::string& canonical) const {
     auto it = index_.find(canonical);
@@ -266,6 +291,6 @@ class Sequential {
   std::string input_requirement_;
 };
 
-static_assert(models::Classifier<Sequential<float>> && models::Classifier<Sequential<double>>);
+static_assert(Classifier<Sequential<float>> && Classifier<Sequential<double>>);
 
 }  // namespace gradattr::nn

@@ -1,8 +1,10 @@
 #pragma once
 // evaluate_score: everything an attribution result records about the score, in one call
-// (METHODS.md §1): the policy's score and seed, and the class's logit z_c, probability y_c
+// (docs/methods.md §1): the policy's score and seed, and the class's logit z_c, probability y_c
 // and log-probability, plus the saturation flag (1 − y_c < 1e-4, where Post and LogSoftmax
 // gradients are mostly rounding error in float).
+#include <cstdio>
+#include <string>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -13,8 +15,19 @@
 
 namespace gradattr::score {
 
-// Below this, 1 − y_c is mostly float rounding: warn (METHODS.md §1, saturation).
+// Below this, 1 − y_c is mostly float rounding: warn (docs/methods.md §1, saturation).
 inline constexpr double kSaturationThreshold = 1e-4;
+
+// The saturation rule as text for messages and table headers ("1 - y_c < 1e-4"), from
+// kSaturationThreshold, so that no message retypes the number.
+inline std::string saturation_rule() {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.0e", kSaturationThreshold);  // "1e-04"
+  std::string v = buf;
+  if (auto e = v.find("e-0"); e != std::string::npos) v.erase(e + 2, 1);  // "1e-4"
+  if (auto e = v.find("e+0"); e != std::string::npos) v.erase(e + 2, 1);
+  return "1 - y_c < " + v;
+}
 
 template <class T>
 struct ScoreReport {

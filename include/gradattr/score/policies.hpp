@@ -1,5 +1,5 @@
 #pragma once
-// The shipped score policies (METHODS.md §1), each a model of ScoreSpace:
+// The shipped score policies (docs/methods.md §1), each a model of ScoreSpace:
 //
 //   policy      S                    ∂S/∂z                 shift-invariant
 //   Pre         z_c                  e_c                   no (∂S/∂u gains ∂t/∂u under z + t·1)
@@ -71,7 +71,7 @@ struct LogSoftmax {
 
   // Row n of scale · (e_c − y) from the log-probabilities ls. The class's own entry 1 − y_c is
   // computed as Σ_{j≠c} y_j: when y_c → 1, 1 − y_c in floating point keeps only a few bits (the
-  // saturation of METHODS.md §1), while the sum of the small competitors is accurate.
+  // saturation of docs/methods.md §1), while the sum of the small competitors is accurate.
   template <class T>
   static void seed_row(const Tensor<T>& ls, std::int64_t n, std::int64_t c, T scale, Tensor<T>& d) {
     const auto C = ls.dim(1);

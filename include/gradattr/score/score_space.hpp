@@ -1,6 +1,6 @@
 #pragma once
 // The ScoreSpace concept: what a score policy must provide so that every attribution method
-// can use it (METHODS.md §1).
+// can use it (docs/methods.md §1).
 //
 // A policy P maps logits z [N, C] and one class per row to
 //   - p.score(z, classes) -> Tensor<T> [N]     the score S_n of each image,

@@ -1,12 +1,13 @@
 #pragma once
-// Internals shared by the attribution functors: a non-owning type-erased view of a Classifier
-// (so that `GradCam<Post> cam(model, layer)` needs no model type argument), input checks, the
+// Internals shared by the attribution functors: a non-owning view of a Classifier of scalar type
+// T (so that `GradCam<Post> cam(model, layer)` needs no model type argument), input checks, the
 // recorded head pass, filling an Attribution's score fields, and the pass at x that combines them.
 //
 // ClassifierRef keeps a pointer to the model: the model must outlive every functor made from
-// it. Every call makes its own tape and buffers, so one const functor (and one const model) may
-// serve several threads at once.
+// it (constructing a method from a temporary model does not compile). Every call makes its own
+// tape and buffers, so one const functor (and one const model) may serve several threads at once.
 #include <cmath>
+#include <concepts>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -42,59 +43,36 @@ std::string default_cam_layer(const M& model) {
 
 namespace attr_detail {
 
+// A non-owning view of a Classifier whose scalar type is T: three function pointers and the
+// model's address. The model must outlive the view (method classes refuse temporaries).
 template <class T>
-struct ModelOps {
-  Tensor<T> (*forward)(const void*, const Tensor<T>&) = nullptr;
-  Tensor<T> (*forward_until)(const void*, const Tensor<T>&, const std::string&) = nullptr;
-  ad::Var<T> (*forward_from)(const void*, const ad::Var<T>&, const std::string&, ad::Tape<T>&) = nullptr;
-};
-
 class ClassifierRef {
  public:
   template <models::Classifier M>
+    requires std::same_as<typename M::scalar_type, T>
   explicit ClassifierRef(const M& m) : model_(&m), num_classes_(static_cast<std::int64_t>(m.num_classes())) {
-    using T = typename M::scalar_type;
-    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "models must be float or double");
-    ModelOps<T> ops;
-    ops.forward = [](const void* p, const Tensor<T>& x) { return static_cast<const M*>(p)->forward(x); };
-    ops.forward_until = [](const void* p, const Tensor<T>& x, const std::string& l) {
+    forward_ = [](const void* p, const Tensor<T>& x) { return static_cast<const M*>(p)->forward(x); };
+    forward_until_ = [](const void* p, const Tensor<T>& x, const std::string& l) {
       return static_cast<const M*>(p)->forward_until(x, l);
     };
-    ops.forward_from = [](const void* p, const ad::Var<T>& a, const std::string& l, ad::Tape<T>& t) {
-      return static_cast<const M*>(p)->forward_from(a, l, t);
+    forward_from_ = [](const void* p, const models::Cut<T>& c, ad::Tape<T>& t) {
+      return static_cast<const M*>(p)->forward_from(c, t);
     };
-    if constexpr (std::is_same_v<T, float>) f32_ = ops; else f64_ = ops;
-    is_double_ = std::is_same_v<T, double>;
   }
 
   std::int64_t num_classes() const noexcept { return num_classes_; }
-
-  template <class T>
-  Tensor<T> forward(const Tensor<T>& x) const { return ops<T>().forward(model_, x); }
-  template <class T>
-  Tensor<T> forward_until(const Tensor<T>& x, const std::string& layer) const {
-    return ops<T>().forward_until(model_, x, layer);
+  Tensor<T> forward(const Tensor<T>& x) const { return forward_(model_, x); }
+  models::Cut<T> forward_until(const Tensor<T>& x, const std::string& layer) const {
+    return forward_until_(model_, x, layer);
   }
-  template <class T>
-  ad::Var<T> forward_from(const ad::Var<T>& a, const std::string& layer, ad::Tape<T>& tape) const {
-    return ops<T>().forward_from(model_, a, layer, tape);
-  }
-
-  template <class T>
-  const ModelOps<T>& ops() const {
-    constexpr bool want_double = std::is_same_v<T, double>;
-    if (want_double != is_double_)
-      throw ArgumentError(std::string("attribution: the input is ") + (want_double ? "double" : "float") +
-                          " but the model computes in " + (is_double_ ? "double" : "float"));
-    if constexpr (want_double) return f64_; else return f32_;
-  }
+  ad::Var<T> forward_from(const models::Cut<T>& cut, ad::Tape<T>& tape) const { return forward_from_(model_, cut, tape); }
 
  private:
   const void* model_;
   std::int64_t num_classes_;
-  bool is_double_ = false;
-  ModelOps<float> f32_;
-  ModelOps<double> f64_;
+  Tensor<T> (*forward_)(const void*, const Tensor<T>&) = nullptr;
+  models::Cut<T> (*forward_until_)(const void*, const Tensor<T>&, const std::string&) = nullptr;
+  ad::Var<T> (*forward_from_)(const void*, const models::Cut<T>&, ad::Tape<T>&) = nullptr;
 };
 
 // x must be a non-empty [N, C, H, W] batch; with check_finite, no NaN or infinity.
@@ -127,7 +105,8 @@ void check_baseline(const Tensor<T>& baseline, const Tensor<T>& x, const std::st
                      " (give [N, C, H, W] or [1, C, H, W])");
 }
 
-// The baseline for image n as a view [1, C, H, W]: zero when none was given.
+// The baseline batch x′ [N, C, H, W]: the zero tensor when none was given, the baseline itself
+// when it is [N, C, H, W], else the [1, C, H, W] baseline copied once per image.
 template <class T>
 Tensor<T> baseline_batch(const Tensor<T>& baseline, const Tensor<T>& x) {
   if (baseline.empty()) return Tensor<T>(x.shape());
@@ -138,10 +117,9 @@ Tensor<T> baseline_batch(const Tensor<T>& baseline, const Tensor<T>& x) {
   return b;
 }
 
-// One recorded head pass from an activation batch A [R, ...] at `layer`: the logits, the
-// gradient of each row's own score, and each row's score. classes_of(z) gives each row's class
-// (and may resolve the target from the logits first). A zero row of `row_weight` is still
-// evaluated but its seed is zeroed (used for rows that only supply logits).
+// One recorded head pass from a cut (an activation batch A [R, ...] at a layer, with the values it
+// carries): the logits, the gradient of each row's own score with respect to A, and each row's
+// score. classes_of(z) gives each row's class (and may resolve the target from the logits first).
 template <class T>
 struct HeadPass {
   Tensor<T> z;      // [R, C]
@@ -150,11 +128,12 @@ struct HeadPass {
 };
 
 template <class T, class Score, class ClassesOf>
-HeadPass<T> head_pass(const ClassifierRef& model, const std::string& layer, const Tensor<T>& A, const Score& policy,
+HeadPass<T> head_pass(const ClassifierRef<T>& model, const models::Cut<T>& cut, const Score& policy,
                       ClassesOf&& classes_of) {
   ad::Tape<T> tape;
+  const Tensor<T>& A = cut.activation.value();
   const ad::Var<T> a = tape.variable(A);
-  const ad::Var<T> z = model.forward_from(a, layer, tape);
+  const ad::Var<T> z = model.forward_from(cut.with_activation(a), tape);
   if (z.shape().rank() != 2 || z.shape()[0] != A.dim(0))
     throw ShapeError("attribution: the model's logits " + z.shape().str() + " do not match the batch " + A.shape().str());
   const std::vector<std::int64_t> classes = classes_of(z.value());
@@ -169,21 +148,22 @@ HeadPass<T> head_pass(const ClassifierRef& model, const std::string& layer, cons
   return r;
 }
 
-// The activation at `layer` for the input x (nothing recorded), which CAM methods need to be
-// [N, K, H, W].
+// The cut at `layer` for the input x (nothing recorded); x itself for the pseudo-layer "input".
+// CAM methods (spatial = true) need its activation to be [N, K, H, W].
 template <class T>
-Tensor<T> activation_at(const ClassifierRef& model, const std::string& layer, const Tensor<T>& x,
-                        const std::string& who) {
-  Tensor<T> A = model.forward_until(x, layer);
-  check_spatial(A, layer, who);
-  return A;
+models::Cut<T> cut_at(const ClassifierRef<T>& model, const std::string& layer, const Tensor<T>& x, bool spatial,
+                      const std::string& who) {
+  if (layer == models::kInputLayer) return models::input_cut(ad::Var<T>(x));
+  models::Cut<T> c = model.forward_until(x, layer);
+  if (spatial) check_spatial(c.activation.value(), layer, who);
+  return c;
 }
 
-// Logits from an activation at `layer`, nothing recorded (a head-only forward).
+// Logits from a cut, nothing recorded (a head-only forward).
 template <class T>
-Tensor<T> head_forward(const ClassifierRef& model, const std::string& layer, const Tensor<T>& A) {
+Tensor<T> head_forward(const ClassifierRef<T>& model, const models::Cut<T>& cut) {
   ad::Tape<T> tape;
-  return model.forward_from(ad::Var<T>(A), layer, tape).value();
+  return model.forward_from(cut, tape).value();
 }
 
 // ‖·‖₂ of each image's slice.
@@ -217,26 +197,28 @@ void fill_scores(Attribution<T>& r, const Score& policy, const Tensor<T>& z, con
   for (std::size_t n = 0; n < rep.saturated.size(); ++n)
     if (rep.saturated[n]) which += (which.empty() ? "" : ", ") + std::to_string(n);
   if (!which.empty())
-    r.warning = "saturated softmax (1 - y_c < 1e-4) for image(s) " + which +
+    r.warning = "saturated softmax (" + score::saturation_rule() + ") for image(s) " + which +
                 ": post/log gradients there are mostly rounding error";
 }
 
-// The pass at x that every gradient method starts with: the activation A at `layer` (x itself
-// for the pseudo-layer "input"), one recorded head pass there with the target resolved from its
-// logits, and r's score fields filled from those logits (fill_scores).
+// The pass at x that every gradient method starts with: the cut at `layer` (x itself for the
+// pseudo-layer "input"), one recorded head pass there with the target resolved from its logits,
+// and r's score fields filled from those logits (fill_scores).
 template <class T>
 struct PassAtX {
-  Tensor<T> A;                        // the activation at the layer
+  models::Cut<T> cut;                 // the cut at the layer (its activation A)
   HeadPass<T> head;                   // logits, ∂S/∂A and S at x
   std::vector<std::int64_t> classes;  // the resolved target, one class per image
+
+  const Tensor<T>& A() const noexcept { return cut.activation.value(); }
 };
 
 template <class T, class Score>
-PassAtX<T> pass_at_x(Attribution<T>& r, const ClassifierRef& model, const std::string& layer, const Tensor<T>& x,
+PassAtX<T> pass_at_x(Attribution<T>& r, const ClassifierRef<T>& model, const std::string& layer, const Tensor<T>& x,
                      const Score& policy, const Target& target, const std::string& who) {
   PassAtX<T> p;
-  p.A = layer == models::kInputLayer ? x : activation_at(model, layer, x, who);
-  p.head = head_pass(model, layer, p.A, policy, [&](const Tensor<T>& z) {
+  p.cut = cut_at(model, layer, x, /*spatial=*/true, who);
+  p.head = head_pass(model, p.cut, policy, [&](const Tensor<T>& z) {
     p.classes = target.resolve(z, who);
     return p.classes;
   });

@@ -31,7 +31,7 @@ Tensor<T> path_point(const Tensor<T>& x, const Tensor<T>& xb, std::int64_t m, st
 }
 
 // A path method's argument checks, in this order: the input, steps and batch_size (at least 1),
-// then the baseline — the call's if given, else Options::baseline cast to T; [N, C, H, W] or
+// then the baseline — the call's if given, else Options::baseline; [N, C, H, W] or
 // [1, C, H, W]; finite unless check_finite is off. Returns the baseline batch x′ [N, C, H, W]
 // (zero when none is given).
 template <class T, class Options>
@@ -40,7 +40,7 @@ Tensor<T> checked_path_baseline(const Tensor<T>& x, const Tensor<T>* baseline, c
   check_input(x, options.check_finite, who);
   require_positive(options.steps, "steps", who);
   require_positive(options.batch_size, "batch_size", who);
-  const Tensor<T> b = baseline ? *baseline : options.baseline.template cast<T>();
+  const Tensor<T> b = baseline ? *baseline : options.baseline;
   check_baseline(b, x, who);
   Tensor<T> xb = baseline_batch(b, x);
   if (options.check_finite) check_input(xb, true, who + " (baseline)");
@@ -76,7 +76,7 @@ Progress chunked_progress(const Options& options, std::size_t points, std::int64
 // must be x itself: the classes are then resolved from its logits (`target`) before any
 // backward pass, and those logits are returned in *z_first — so x is evaluated once.
 template <class T, class Score, class MakeInput, class Visit>
-void evaluate_points(const ClassifierRef& model, const std::string& layer, const std::vector<std::int64_t>& ms,
+void evaluate_points(const ClassifierRef<T>& model, const std::string& layer, const std::vector<std::int64_t>& ms,
                      std::int64_t N, std::vector<std::int64_t>& classes, const Score& policy,
                      std::int64_t batch_size, Progress& progress, MakeInput&& make_input, Visit&& visit,
                      const Target* target = nullptr, const std::string& who = {}, Tensor<T>* z_first = nullptr) {
@@ -87,9 +87,10 @@ void evaluate_points(const ClassifierRef& model, const std::string& layer, const
     for (std::size_t i = i0; i < i1; ++i) inputs.push_back(make_input(ms[i]));
     const Tensor<T> xin = inputs.size() == 1 ? inputs[0] : concat_rows(inputs);
     inputs.clear();
-    const Tensor<T> A = layer == models::kInputLayer ? xin : model.forward_until(xin, layer);
+    const models::Cut<T> cut = cut_at(model, layer, xin, /*spatial=*/false, who);
+    const Tensor<T>& A = cut.activation.value();
     const auto rows = A.dim(0);
-    auto head = head_pass(model, layer, A, policy, [&](const Tensor<T>& z) {
+    auto head = head_pass(model, cut, policy, [&](const Tensor<T>& z) {
       if (classes.empty()) {
         const Tensor<T> zx = z.slice_batch(0, N).clone();
         classes = target->resolve(zx, who);

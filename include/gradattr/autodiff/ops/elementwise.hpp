@@ -76,7 +76,7 @@ struct Mul {
   }
 };
 
-// y[n, c] = x[n, c] + col[n]: the "shifted model" z + t(x)·1 of METHODS.md §4.
+// y[n, c] = x[n, c] + col[n]: the "shifted model" z + t(x)·1 of docs/methods.md §4.
 template <class T>
 struct AddColumn {
   static constexpr const char* name = "add_column";

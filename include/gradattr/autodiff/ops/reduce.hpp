@@ -1,6 +1,6 @@
 #pragma once
 // Recorded reductions: sum and mean of all elements (to a rank-0 scalar), and sum over
-// dimension 1 ([N, C] -> [N], [N, C, H, W] -> [N, H, W]: the channel sum of METHODS.md §4).
+// dimension 1 ([N, C] -> [N], [N, C, H, W] -> [N, H, W]: the channel sum of docs/methods.md §4).
 #include <cstdint>
 #include <string>
 

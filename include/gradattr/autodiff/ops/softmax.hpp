@@ -1,6 +1,6 @@
 #pragma once
 // Recorded row-wise softmax and log-softmax of logits [N, C]. Both save their output, which
-// is all their backward needs (METHODS.md §1: never log(softmax); the kernels use log-sum-exp).
+// is all their backward needs (docs/methods.md §1: never log(softmax); the kernels use log-sum-exp).
 #include <string>
 
 #include "gradattr/autodiff/backward_context.hpp"

@@ -68,7 +68,7 @@ void softmax_backward(Tensor<T>& dx, const Tensor<T>& dy, const Tensor<T>& y) no
 // dx_j = dy_j (1 − y_j) − y_j Σ_{k≠j} dy_k with 1 − y_j of the most probable class formed as
 // Σ_{k≠j} y_k: for a saturated row (y_j → 1) the subtraction would keep only a few bits, and the
 // cross-entropy gradient −(1 − y_c) would disagree with the LogSoftmax seed (score/policies.hpp),
-// which is formed the same careful way (METHODS.md §1, information gain).
+// which is formed the same careful way (docs/methods.md §1, information gain).
 template <class T>
 void log_softmax_backward(Tensor<T>& dx, const Tensor<T>& dy, const Tensor<T>& ly) noexcept {
   const auto C = ly.shape().dim(-1), N = ly.numel() / C;
