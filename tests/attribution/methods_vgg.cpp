@@ -20,8 +20,10 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -343,4 +345,38 @@ TEST_CASE("SmoothGrad's own noise has the reference sigma per image (double)", "
   }
   CHECK(noisy == kSamples);
   CHECK(clean == 1);  // x itself, which fixes the class
+}
+
+// manifest.json (written by tools/make_attribution_fixtures.py) describes exactly the fixtures
+// on disk: every listed file exists with the listed shape and dtype (read from its NPY header,
+// the fixture itself is compared above), and every .npy file is listed.
+TEST_CASE("The attribution fixtures' manifest lists every file with its shape and dtype", "[attribution][vgg]") {
+  std::ifstream in(testing::data_file("attribution/manifest.json"));
+  REQUIRE(in);
+  const auto manifest = nlohmann::json::parse(in);
+  REQUIRE(manifest["generator"] == "tools/make_attribution_fixtures.py");
+  const auto& files = manifest["files"];
+  const std::filesystem::path dir = std::filesystem::path(GRADATTR_TEST_DATA_DIR) / "attribution";
+  for (const auto& [name, entry] : files.items()) {
+    INFO(name);
+    std::ifstream f(dir / name, std::ios::binary);
+    REQUIRE(f);
+    std::string header(256, '\0');
+    f.read(header.data(), static_cast<std::streamsize>(header.size()));
+    std::string shape = "(";
+    const auto dims = entry["shape"].get<std::vector<std::int64_t>>();
+    for (std::size_t i = 0; i < dims.size(); ++i) shape += (i ? ", " : "") + std::to_string(dims[i]);
+    shape += dims.size() == 1 ? ",)" : ")";
+    CHECK(header.find("'shape': " + shape) != std::string::npos);
+    const std::string descr = entry["dtype"] == "float32" ? "'<f4'" : entry["dtype"] == "float64" ? "'<f8'" : "?";
+    CHECK(header.find("'descr': " + descr) != std::string::npos);
+  }
+  std::int64_t on_disk = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() != ".npy") continue;
+    ++on_disk;
+    INFO(e.path().filename().string() << " is not in manifest.json");
+    CHECK(files.contains(e.path().filename().string()));
+  }
+  CHECK(on_disk == static_cast<std::int64_t>(files.size()));
 }
