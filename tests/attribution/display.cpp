@@ -8,6 +8,7 @@
 #include <sstream>
 #include <string>
 
+#include "support/data_files.hpp"
 #include "support/testing.hpp"
 
 using namespace gradattr;
@@ -77,9 +78,8 @@ Tensor<double> read_npy_f64(const std::string& path) {
 }  // namespace
 
 TEST_CASE("display_map reproduces the PyTorch reference (gradcam_display_post)", "[attribution]") {
-  const std::string dir = GRADATTR_TEST_DATA_DIR "/attribution/";
-  const auto raw = read_npy_f64(dir + "gradcam_post.npy");              // [2, 4, 4]
-  const auto expected = read_npy_f64(dir + "gradcam_display_post.npy");  // [2, 64, 64]
+  const auto raw = read_npy_f64(gradattr::testing::data_file("attribution/gradcam_post.npy"));              // [2, 4, 4]
+  const auto expected = read_npy_f64(gradattr::testing::data_file("attribution/gradcam_display_post.npy"));  // [2, 64, 64]
   REQUIRE(raw.shape() == Shape{2, 4, 4});
   REQUIRE_CLOSE(display_map(raw, 64, 64), expected, 1e-12, 0);
   REQUIRE_CLOSE(display_map(raw.cast<float>(), 64, 64), expected.cast<float>(), 1e-6, 0);

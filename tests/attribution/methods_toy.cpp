@@ -238,11 +238,85 @@ TEST_CASE("RSI Grad-CAM: layer completeness Σ G ≈ S(x) − S(x′)", "[attrib
   const auto r = RsiGradCam<Post, double>(deep, "relu", {.steps = 10})(x);
   REQUIRE(r.model_evaluations == 11);
   REQUIRE(r.weights.shape() == Shape{2, 6});
-  // ReLU-on-gradients and guided options change the map and keep it finite
-  const auto relu = RsiGradCam<Post, double>(deep, "relu", {.steps = 10, .relu_gradients = true})(x);
-  const auto guided = RsiGradCam<Post, double>(deep, "relu", {.steps = 10, .guided = true})(x);
-  REQUIRE(rel_err(relu.raw, r.raw) > 1e-6);
-  REQUIRE(rel_err(guided.raw, r.raw) > 1e-6);
+}
+
+namespace {
+// RSI Grad-CAM written here in double for the shallow toy model (conv -> relu -> GAP -> fc) and
+// Post, with the gradient in closed form: z = W mean_ij(A) + b, so
+//   ∂y_c/∂A_kij = y_c (W_ck − Σ_j y_j W_jk) / Z.
+// Path x_m = (m/M) x (zero baseline), A_m = the "relu" activation at x_m; each g_m is first
+// transformed (docs/methods.md: relu_gradients: ReLU(g); guided: g·[A > 0]·[g > 0]), then
+// G = Σ_{m=1..M} ½(g_{m−1} + g_m)(A_m − A_{m−1}), w_k = mean_ij G_kij, map = Σ_k w_k A_k(x).
+enum class RsiGrad { plain, relu, guided };
+Tensor<double> rsi_reference(const ToyCnn<double>& model, const Tensor<double>& x, std::int64_t M, RsiGrad mode) {
+  const Tensor<double>& W = model.fc_weight();
+  const std::int64_t N = x.dim(0), C = W.dim(0);
+  const Tensor<double> zx = model.forward(x);
+  std::vector<std::int64_t> cls(static_cast<std::size_t>(N));
+  for (std::int64_t n = 0; n < N; ++n)
+    for (std::int64_t j = 1; j < C; ++j)
+      if (zx(n, j) > zx(n, cls[static_cast<std::size_t>(n)])) cls[static_cast<std::size_t>(n)] = j;
+  Tensor<double> A_prev, g_prev, G;
+  for (std::int64_t m = 0; m <= M; ++m) {
+    Tensor<double> xm = x.clone();
+    for (auto& v : xm) v *= static_cast<double>(m) / static_cast<double>(M);
+    const Tensor<double> A = gradattr::testing::activation_at(model, xm, "relu"), z = model.forward(xm);
+    const std::int64_t K = A.dim(1), H = A.dim(2), Wd = A.dim(3), Z = H * Wd;
+    Tensor<double> g(A.shape());
+    for (std::int64_t n = 0; n < N; ++n) {
+      const std::int64_t c = cls[static_cast<std::size_t>(n)];
+      double mx = -INFINITY, se = 0;
+      for (std::int64_t j = 0; j < C; ++j) mx = std::max(mx, z(n, j));
+      std::vector<double> y(static_cast<std::size_t>(C));
+      for (std::int64_t j = 0; j < C; ++j) se += y[static_cast<std::size_t>(j)] = std::exp(z(n, j) - mx);
+      for (auto& v : y) v /= se;
+      for (std::int64_t k = 0; k < K; ++k) {
+        double ybar = 0;
+        for (std::int64_t j = 0; j < C; ++j) ybar += y[static_cast<std::size_t>(j)] * W(j, k);
+        const double d = y[static_cast<std::size_t>(c)] * (W(c, k) - ybar) / static_cast<double>(Z);
+        for (std::int64_t i = 0; i < Z; ++i) {
+          const std::int64_t at = (n * K + k) * Z + i;
+          g[at] = mode == RsiGrad::plain ? d
+                  : mode == RsiGrad::relu ? std::max(d, 0.0)
+                                          : (A[at] > 0 && d > 0 ? d : 0.0);
+        }
+      }
+    }
+    if (m == 0) {
+      G = Tensor<double>(A.shape());
+    } else {
+      for (std::int64_t i = 0; i < G.numel(); ++i) G[i] += 0.5 * (g_prev[i] + g[i]) * (A[i] - A_prev[i]);
+    }
+    A_prev = A;
+    g_prev = g;
+  }
+  const std::int64_t K = G.dim(1), Z = G.dim(2) * G.dim(3);
+  Tensor<double> map({N, G.dim(2), G.dim(3)});
+  for (std::int64_t n = 0; n < N; ++n)
+    for (std::int64_t k = 0; k < K; ++k) {
+      double w = 0;
+      for (std::int64_t i = 0; i < Z; ++i) w += G[(n * K + k) * Z + i];
+      w /= static_cast<double>(Z);
+      for (std::int64_t i = 0; i < Z; ++i) map[n * Z + i] += w * A_prev[(n * K + k) * Z + i];  // A_prev = A(x)
+    }
+  return map;
+}
+}  // namespace
+
+TEST_CASE("RSI Grad-CAM relu_gradients and guided options match a closed-form reference", "[attribution][methods]") {
+  const ToyCnn<double> shallow(3);
+  const auto x = toy_input<double>();
+  constexpr std::int64_t M = 10;
+  const auto plain_ref = rsi_reference(shallow, x, M, RsiGrad::plain);
+  const auto relu_ref = rsi_reference(shallow, x, M, RsiGrad::relu);
+  const auto guided_ref = rsi_reference(shallow, x, M, RsiGrad::guided);
+  // The options matter on this input: each reference differs from the others.
+  REQUIRE(rel_err(relu_ref, plain_ref) > 1e-2);
+  REQUIRE(rel_err(guided_ref, plain_ref) > 1e-2);
+  REQUIRE(rel_err(guided_ref, relu_ref) > 1e-2);
+  CHECK(rel_err(RsiGradCam<Post, double>(shallow, "relu", {.steps = M})(x).raw, plain_ref) < 1e-12);
+  CHECK(rel_err(RsiGradCam<Post, double>(shallow, "relu", {.steps = M, .relu_gradients = true})(x).raw, relu_ref) < 1e-12);
+  CHECK(rel_err(RsiGradCam<Post, double>(shallow, "relu", {.steps = M, .guided = true})(x).raw, guided_ref) < 1e-12);
 }
 
 TEST_CASE("RSI Grad-CAM and Integrated Grad-CAM: batch sizes do not change the result", "[attribution][methods]") {

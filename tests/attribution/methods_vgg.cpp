@@ -12,20 +12,25 @@
 //     path/noise/input methods: ‖a − b‖/‖b‖ < 2e-3 (many evaluations; early-layer ReLU
 //     margins go down to 4e-6, so float32 may flip a kink locally — fixture README);
 //     Score-CAM 1e-3, IG trapezoid 5e-2 (see tolerances()).
-// M = 50 fixtures: RSI / Integrated Grad-CAM for Post in double; Score-CAM raw/scores/pgc
-// variants for Post in double; M = 8 and the default Score-CAM everywhere (test time).
+// Every fixture of tests/data/attribution is compared: M = 8 and the default Score-CAM in both
+// precisions; M = 50 (RSI, Integrated Grad-CAM, IG) and the Score-CAM variants (raw weights,
+// scores, pytorch-grad-cam masks) in double, one ctest case per score space (test time);
+// SmoothGrad's own noise against smoothgrad_sigma.npy.
 // Set GRADATTR_VERBOSE=1 to print every error.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "gradattr/attribution/methods.hpp"
 #include "gradattr/io/npy.hpp"
 #include "gradattr/models/vgg_safetensors.hpp"
+#include "support/data_files.hpp"
 #include "support/testing.hpp"
 #include "support/tiny_vgg.hpp"
 
@@ -33,7 +38,6 @@ using namespace gradattr;
 
 namespace {
 
-const std::string kRef = std::string(GRADATTR_TEST_DATA_DIR) + "/attribution/";
 const std::vector<std::int64_t> kClasses{5, 8};  // README: the top class of each image
 const std::string kLayer = "features.35";
 
@@ -79,7 +83,7 @@ Tensor<double> column(const Tensor<double>& t, std::int64_t c) {
 // smoothgrad_noise.npy is [4, 2, 3, 64, 64] float32 (rank 5, beyond Tensor's 4): read the raw
 // data after the NPY 1.0 header, one [2, 3, 64, 64] tensor per sample.
 std::vector<Tensor<double>> read_noise() {
-  std::ifstream in(kRef + "smoothgrad_noise.npy", std::ios::binary);
+  std::ifstream in(gradattr::testing::data_file("attribution/smoothgrad_noise.npy"), std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   REQUIRE(bytes.size() > 10);
   REQUIRE(bytes.find("'descr': '<f4'") != std::string::npos);
@@ -127,30 +131,28 @@ void check_layer_methods(const std::string& s) {
   }
   report("gradcamplus_" + s, max_rel(GradCamPlus<Score, T>(m, kLayer)(x, cls).raw, fixture("gradcamplus_" + s)), tol.layer);
   report("gradcampp_" + s, max_rel(GradCamPlusPlus<Score, T>(m, kLayer)(x, cls).raw, fixture("gradcampp_" + s)), tol.layer);
-  report("gradcampp_paper_" + s,
-         max_rel(GradCamPlusPlus<Score, T>(m, kLayer, {.paper_form = true})(x, cls).raw, fixture("gradcampp_paper_" + s)),
-         tol.layer);
+  {
+    const auto r = GradCamPlusPlus<Score, T>(m, kLayer, {.paper_form = true})(x, cls);
+    report("gradcampp_paper_" + s, max_rel(r.raw, fixture("gradcampp_paper_" + s)), tol.layer);
+    // the map before the positive per-image factor exp(S_n): r.raw / exp(r.score)
+    Tensor<double> unscaled(r.raw.shape());
+    const std::int64_t P = r.raw.shape().stride(0);
+    for (std::int64_t i = 0; i < r.raw.numel(); ++i) unscaled[i] = static_cast<double>(r.raw[i]) / std::exp(static_cast<double>(r.score[i / P]));
+    report("gradcampp_paper_unscaled_" + s, max_rel(unscaled, fixture("gradcampp_paper_unscaled_" + s)), tol.layer);
+  }
   report("hirescam_" + s, max_rel(HiResCam<Score, T>(m, kLayer)(x, cls).raw, fixture("hirescam_" + s)), tol.layer);
   report("xgradcam_" + s, max_rel(XGradCam<Score, T>(m, kLayer)(x, cls).raw, fixture("xgradcam_" + s)), tol.layer);
   report("layercam_" + s, max_rel(LayerCam<Score, T>(m, kLayer)(x, cls).raw, fixture("layercam_" + s)), tol.layer);
   // Score-CAM: default masks (half-pixel, 1e-7) with softmax and raw weights; pytorch-grad-cam's
   report("scorecam_" + s, max_rel(ScoreCam<Score, T>(m, kLayer)(x, cls).raw, fixture("scorecam_" + s)), tol.scorecam);
-  if (!std::is_same_v<T, double> || s != "post") return;  // the Score-CAM variants: double, Post only (time)
-  const auto raw = ScoreCam<Score, T>(m, kLayer, {.weighting = cam::ScoreCamWeighting::Raw})(x, cls);
-  report("scorecam_raw_" + s, max_rel(raw.raw, fixture("scorecam_raw_" + s)), tol.layer);
-  report("scorecam_scores_" + s, max_rel(raw.weights, fixture("scorecam_scores_" + s)), tol.layer);
-  report("scorecam_pgc_" + s,
-         max_rel(ScoreCam<Score, T>(m, kLayer, {.masks = cam::ScoreCamMaskOptions::pytorch_grad_cam()})(x, cls).raw,
-                 fixture("scorecam_pgc_" + s)),
-         tol.layer);
 }
 
 template <class T, class Score>
-void check_path_methods(const std::string& s, bool with_m50) {
+void check_path_methods(const std::string& s) {
   const auto& m = model<T>();
   const auto x = input<T>();
   const auto tol = tolerances<T>();
-  for (std::int64_t M : with_m50 ? std::vector<std::int64_t>{8, 50} : std::vector<std::int64_t>{8}) {
+  for (std::int64_t M : {8}) {  // M = 50: the double cases below
     const std::string tag = "m" + std::to_string(M) + "_" + s;
     const auto r = RsiGradCam<Score, T>(m, kLayer, {.steps = M, .batch_size = 16})(x);
     REQUIRE(r.classes == kClasses);
@@ -166,7 +168,7 @@ void check_path_methods(const std::string& s, bool with_m50) {
 }
 
 template <class T, class Score>
-void check_input_methods(const std::string& s, bool with_m50) {
+void check_input_methods(const std::string& s) {
   const auto& m = model<T>();
   const auto x = input<T>();
   const auto tol = tolerances<T>();
@@ -176,7 +178,6 @@ void check_input_methods(const std::string& s, bool with_m50) {
   std::vector<std::pair<std::string, IntegratedGradientsOptions<T>>> runs;
   runs.push_back({"ig_riemann_m8_", {.steps = 8}});
   runs.push_back({"ig_trapezoid_m8_", {.steps = 8, .rule = IntegrationRule::Trapezoid}});
-  if (with_m50) runs.push_back({"ig_riemann_m50_", {.steps = 50}});
   for (auto& [prefix, options] : runs) {
     options.batch_size = 16;
     const auto r = IntegratedGradients<Score, T>(m, options)(x);
@@ -213,14 +214,175 @@ TEST_CASE("Grad-CAM displayed map and y_c, z_c vs PyTorch on the tiny VGG", "[at
 }
 
 TEMPLATE_TEST_CASE("Path CAM methods x score spaces vs PyTorch on the tiny VGG", "[attribution][methods][vgg]", double, float) {
-  const bool m50 = std::is_same_v<TestType, double>;  // M = 50: double, Post only (time)
-  check_path_methods<TestType, Pre>("pre", false);
-  check_path_methods<TestType, Post>("post", m50);
-  check_path_methods<TestType, LogSoftmax>("log", false);
+  check_path_methods<TestType, Pre>("pre");
+  check_path_methods<TestType, Post>("post");
+  check_path_methods<TestType, LogSoftmax>("log");
 }
 
 TEMPLATE_TEST_CASE("Input methods x score spaces vs PyTorch on the tiny VGG", "[attribution][methods][vgg]", double, float) {
-  check_input_methods<TestType, Pre>("pre", false);
-  check_input_methods<TestType, Post>("post", false);  // IG M = 50: see the completeness test below
-  check_input_methods<TestType, LogSoftmax>("log", false);
+  check_input_methods<TestType, Pre>("pre");
+  check_input_methods<TestType, Post>("post");
+  check_input_methods<TestType, LogSoftmax>("log");
+}
+
+namespace {
+template <class Score>
+std::string score_tag() {
+  if constexpr (std::is_same_v<Score, Pre>) return "pre";
+  else if constexpr (std::is_same_v<Score, Post>) return "post";
+  else return "log";
+}
+}  // namespace
+
+// M = 50 (RSI Grad-CAM, Integrated Grad-CAM, IG Riemann): double, one case per score space.
+TEMPLATE_TEST_CASE("Path methods at M = 50 vs PyTorch on the tiny VGG (double)", "[attribution][methods][vgg]", Pre, Post,
+                   LogSoftmax) {
+  const std::string s = score_tag<TestType>();
+  const auto& m = model<double>();
+  const auto x = input<double>();
+  const auto tol = tolerances<double>();
+  const std::string tag = "m50_" + s;
+  const auto r = RsiGradCam<TestType, double>(m, kLayer, {.steps = 50, .batch_size = 16})(x);
+  REQUIRE(r.classes == kClasses);
+  report("rsi_gradcam_" + tag, max_rel(r.raw, fixture("rsi_gradcam_" + tag)), tol.path);
+  report("rsi_gradcam_m50_weights_" + s, max_rel(r.weights, fixture("rsi_gradcam_m50_weights_" + s)), tol.path);
+  const auto comp = fixture("rsi_gradcam_m50_completeness_" + s);
+  report("rsi ΣG " + tag, max_rel(r.completeness, column(comp, 0)), tol.path);
+  report("rsi dS " + tag, max_rel(r.score_difference, column(comp, 1)), tol.layer);
+  report("integrated_gradcam_" + tag,
+         max_rel(IntegratedGradCam<TestType, double>(m, kLayer, {.steps = 50, .batch_size = 16})(x).raw, fixture("integrated_gradcam_" + tag)),
+         tol.path);
+  const auto ig = IntegratedGradients<TestType, double>(m, {.steps = 50, .batch_size = 16})(x);
+  report("ig_riemann_" + tag, max_rel(ig.raw, fixture("ig_riemann_" + tag)), tol.input);
+  const auto igc = fixture("ig_riemann_m50_completeness_" + s);
+  report("ig_riemann_m50 ΣIG " + s, max_rel(ig.completeness, column(igc, 0)), tol.input);
+  report("ig_riemann_m50 dS " + s, max_rel(ig.score_difference, column(igc, 1)), tol.layer);
+  report("ig_riemann_m50 gap " + s, max_rel(ig.completeness_gap, column(igc, 2)), tol.input);
+}
+
+// Score-CAM's variants: raw weights (map and the scores s_k), pytorch-grad-cam's masks with
+// softmax weights (map) and raw weights (its scores). Double, one case per score space.
+TEMPLATE_TEST_CASE("Score-CAM variants vs PyTorch on the tiny VGG (double)", "[attribution][methods][vgg]", Pre, Post, LogSoftmax) {
+  const std::string s = score_tag<TestType>();
+  const auto& m = model<double>();
+  const auto x = input<double>();
+  const auto tol = tolerances<double>();
+  const auto cls = Target::per_image(kClasses);
+  const auto raw = ScoreCam<TestType, double>(m, kLayer, {.weighting = cam::ScoreCamWeighting::Raw})(x, cls);
+  report("scorecam_raw_" + s, max_rel(raw.raw, fixture("scorecam_raw_" + s)), tol.layer);
+  report("scorecam_scores_" + s, max_rel(raw.weights, fixture("scorecam_scores_" + s)), tol.layer);
+  const auto pgc = cam::ScoreCamMaskOptions::pytorch_grad_cam();
+  report("scorecam_pgc_" + s, max_rel(ScoreCam<TestType, double>(m, kLayer, {.masks = pgc})(x, cls).raw, fixture("scorecam_pgc_" + s)),
+         tol.layer);
+  const auto pgc_raw = ScoreCam<TestType, double>(m, kLayer, {.weighting = cam::ScoreCamWeighting::Raw, .masks = pgc})(x, cls);
+  report("scorecam_pgc_scores_" + s, max_rel(pgc_raw.weights, fixture("scorecam_pgc_scores_" + s)), tol.layer);
+}
+
+namespace {
+// A Classifier that forwards to another and keeps every batch the input-space methods feed it
+// (forward_from at the pseudo-layer "input"): the noisy copies SmoothGrad draws itself.
+template <class M>
+struct InputRecorder {
+  using scalar_type = typename M::scalar_type;
+  const M& m;
+  std::vector<Tensor<scalar_type>>* seen;
+  Tensor<scalar_type> forward(const Tensor<scalar_type>& x) const { return m.forward(x); }
+  models::Cut<scalar_type> forward_until(const Tensor<scalar_type>& x, const std::string& layer) const {
+    return m.forward_until(x, layer);
+  }
+  ad::Var<scalar_type> forward_from(const models::Cut<scalar_type>& cut, ad::Tape<scalar_type>& tape) const {
+    if (m.resolve_layer(cut.layer) == models::kInputLayer) seen->push_back(cut.activation.value().clone());
+    return m.forward_from(cut, tape);
+  }
+  models::Cut<scalar_type> forward_between(const models::Cut<scalar_type>& cut, const std::string& until,
+                                           ad::Tape<scalar_type>& tape) const {
+    return m.forward_between(cut, until, tape);
+  }
+  std::vector<std::string> layer_names() const { return m.layer_names(); }
+  std::string resolve_layer(const std::string& name) const { return m.resolve_layer(name); }
+  std::int64_t num_classes() const { return m.num_classes(); }
+};
+}  // namespace
+
+// SmoothGrad's own noise (not given): x_n + σ_n e_s with σ_n = 0.15 (max − min) of image n
+// (smoothgrad_sigma.npy, PyTorch) and e_s ~ N(0, 1) shared by the images of the batch. Read
+// back from the inputs the model receives: (x̃_n − x_n) / σ_n must be the same draw for both
+// images, with mean ~0 and standard deviation ~1 over its 3·64·64 values.
+TEST_CASE("SmoothGrad's own noise has the reference sigma per image (double)", "[attribution][methods][vgg]") {
+  const auto& m = model<double>();
+  const auto x = input<double>();
+  const auto sigma = fixture("smoothgrad_sigma");
+  REQUIRE(sigma.shape() == Shape{2});
+  std::vector<Tensor<double>> seen;
+  const InputRecorder<models::Vgg<double>> rec{m, &seen};
+  constexpr std::int64_t kSamples = 5;
+  const auto r = SmoothGrad<Post, double>(rec, {.samples = kSamples, .seed = 3})(x);
+  REQUIRE(r.classes == kClasses);
+  const std::int64_t P = x.shape().stride(0);
+  std::int64_t noisy = 0, clean = 0;
+  for (const auto& batch : seen) {
+    REQUIRE(batch.dim(0) % 2 == 0);
+    for (std::int64_t b = 0; b < batch.dim(0); b += 2) {
+      std::vector<double> e[2];
+      bool same_as_x = true;
+      for (std::int64_t n = 0; n < 2; ++n)
+        for (std::int64_t i = 0; i < P; ++i) {
+          const double d = batch[(b + n) * P + i] - x[n * P + i];
+          same_as_x = same_as_x && d == 0;
+          e[n].push_back(d / sigma[n]);
+        }
+      if (same_as_x) {
+        ++clean;
+        continue;
+      }
+      ++noisy;
+      double max_diff = 0, sum = 0, sum2 = 0;
+      for (std::int64_t i = 0; i < P; ++i) {
+        max_diff = std::max(max_diff, std::abs(e[0][static_cast<std::size_t>(i)] - e[1][static_cast<std::size_t>(i)]));
+        sum += e[0][static_cast<std::size_t>(i)];
+        sum2 += e[0][static_cast<std::size_t>(i)] * e[0][static_cast<std::size_t>(i)];
+      }
+      const double mean = sum / static_cast<double>(P), sd = std::sqrt(sum2 / static_cast<double>(P) - mean * mean);
+      INFO("noisy point " << noisy << ": max |e_0 - e_1| " << max_diff << ", mean " << mean << ", sd " << sd);
+      CHECK(max_diff < 1e-9);  // the same draw scaled by each image's own sigma
+      CHECK(std::abs(mean) < 0.05);   // standard error 0.009
+      CHECK(std::abs(sd - 1) < 0.05);  // standard error 0.0064
+    }
+  }
+  CHECK(noisy == kSamples);
+  CHECK(clean == 1);  // x itself, which fixes the class
+}
+
+// manifest.json (written by tools/make_attribution_fixtures.py) describes exactly the fixtures
+// on disk: every listed file exists with the listed shape and dtype (read from its NPY header,
+// the fixture itself is compared above), and every .npy file is listed.
+TEST_CASE("The attribution fixtures' manifest lists every file with its shape and dtype", "[attribution][vgg]") {
+  std::ifstream in(testing::data_file("attribution/manifest.json"));
+  REQUIRE(in);
+  const auto manifest = nlohmann::json::parse(in);
+  REQUIRE(manifest["generator"] == "tools/make_attribution_fixtures.py");
+  const auto& files = manifest["files"];
+  const std::filesystem::path dir = std::filesystem::path(GRADATTR_TEST_DATA_DIR) / "attribution";
+  for (const auto& [name, entry] : files.items()) {
+    INFO(name);
+    std::ifstream f(dir / name, std::ios::binary);
+    REQUIRE(f);
+    std::string header(256, '\0');
+    f.read(header.data(), static_cast<std::streamsize>(header.size()));
+    std::string shape = "(";
+    const auto dims = entry["shape"].get<std::vector<std::int64_t>>();
+    for (std::size_t i = 0; i < dims.size(); ++i) shape += (i ? ", " : "") + std::to_string(dims[i]);
+    shape += dims.size() == 1 ? ",)" : ")";
+    CHECK(header.find("'shape': " + shape) != std::string::npos);
+    const std::string descr = entry["dtype"] == "float32" ? "'<f4'" : entry["dtype"] == "float64" ? "'<f8'" : "?";
+    CHECK(header.find("'descr': " + descr) != std::string::npos);
+  }
+  std::int64_t on_disk = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() != ".npy") continue;
+    ++on_disk;
+    INFO(e.path().filename().string() << " is not in manifest.json");
+    CHECK(files.contains(e.path().filename().string()));
+  }
+  CHECK(on_disk == static_cast<std::int64_t>(files.size()));
 }

@@ -11,6 +11,7 @@
 #include "gradattr/io/image.hpp"
 #include "gradattr/io/npy.hpp"
 #include "gradattr/io/safetensors.hpp"
+#include "support/data_files.hpp"
 
 using namespace gradattr;
 
@@ -69,7 +70,7 @@ std::string run(const std::string& loader, const std::filesystem::path& path, co
 }  // namespace
 
 TEST_CASE("bad corpus: every malformed file fails cleanly with its expected error", "[io][corpus]") {
-  std::ifstream in(kDir / "manifest.json");
+  std::ifstream in(gradattr::testing::data_file("bad/manifest.json"));
   REQUIRE(in);
   const auto manifest = nlohmann::json::parse(in);
   const auto& entries = manifest["entries"];
@@ -78,7 +79,7 @@ TEST_CASE("bad corpus: every malformed file fails cleanly with its expected erro
   for (const auto& e : entries) {
     const auto file = e["file"].get<std::string>();
     listed.insert(file);
-    const auto path = kDir / file;
+    const std::filesystem::path path = gradattr::testing::data_file("bad/" + file);
     std::string message;
     const std::string got = run(e["loader"].get<std::string>(), path, e, &message);
     INFO(file << " (" << e["loader"].get<std::string>() << "): " << got << ": " << message);

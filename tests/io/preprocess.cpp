@@ -5,6 +5,7 @@
 
 #include "gradattr/io/npy.hpp"
 #include "gradattr/kernels/reference/upsample.hpp"
+#include "support/data_files.hpp"
 #include "support/testing.hpp"
 
 using namespace gradattr;
@@ -118,25 +119,23 @@ TEST_CASE("preprocess: the modes agree within one 8-bit step", "[io][preprocess]
 }
 
 // Fixtures from an independent implementation (tools/make_preprocess_fixture.py: torchvision
-// 0.14 and PIL 9.4). The test skips with a warning when they are absent.
+// 0.14 and PIL 9.4), committed in tests/data/preprocess: a missing file is a failure.
 TEST_CASE("preprocess: matches torchvision's ImageNet transform, tensor and PIL paths", "[io][preprocess][fixture]") {
   const std::filesystem::path dir = std::filesystem::path(GRADATTR_TEST_DATA_DIR) / "preprocess";
-  if (!std::filesystem::exists(dir / "photo.png") || !std::filesystem::exists(dir / "expected_imagenet.npy")) {
-    WARN("tests/data/preprocess/{photo.png,expected_imagenet.npy} missing: torchvision comparison skipped");
-    return;
+  for (const char* f : {"photo.png", "expected_imagenet.npy", "expected_imagenet_pil.npy"}) {
+    INFO((dir / f).string() << " is missing (tools/make_preprocess_fixture.py writes it)");
+    REQUIRE(std::filesystem::exists(dir / f));
   }
-  const auto img = io::read_image(dir / "photo.png");
+  const auto img = io::read_image(gradattr::testing::data_file("preprocess/photo.png"));
   REQUIRE(img.width == 300);
   REQUIRE(img.height == 260);
   // The default is torchvision's tensor path: float arithmetic, no rounding in between; the
   // fixture was computed in float64, so float32 rounding (~1e-6 after normalisation) remains.
-  const auto tensor_path = io::read_npy_f32(dir / "expected_imagenet.npy");
+  const auto tensor_path = io::read_npy_f32(gradattr::testing::data_file("preprocess/expected_imagenet.npy"));
   REQUIRE_CLOSE(io::preprocess(img), tensor_path, 1e-5, 0.0);
-  if (std::filesystem::exists(dir / "expected_imagenet_pil.npy")) {
-    // PIL's fixed-point arithmetic, reproduced bit for bit: only float rounding of ToTensor
-    // and Normalize may differ.
-    io::PreprocessOptions pil;
-    pil.arithmetic = io::ResizeArithmetic::pil;
-    REQUIRE_CLOSE(io::preprocess(img, pil), io::read_npy_f32(dir / "expected_imagenet_pil.npy"), 1e-5, 0.0);
-  }
+  // PIL's fixed-point arithmetic, reproduced bit for bit: only float rounding of ToTensor and
+  // Normalize may differ.
+  io::PreprocessOptions pil;
+  pil.arithmetic = io::ResizeArithmetic::pil;
+  REQUIRE_CLOSE(io::preprocess(img, pil), io::read_npy_f32(gradattr::testing::data_file("preprocess/expected_imagenet_pil.npy")), 1e-5, 0.0);
 }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <vector>
 
@@ -274,6 +275,80 @@ TEST_CASE("conv3x3 error stays within the bound at VGG depth", "[kernels][conv3x
     fast::conv3x3_backward_data(dx, dy, wt);
     const double bratio = check_close(dx, dxr, winograd_bound(ch, max_abs(dy), max_abs(wt), 0.0));
     WARN("C = " << ch << ": backward-data worst error / bound = " << bratio);
+  }
+}
+
+// The a-priori bound above is a guarantee, 25-500x above the observed error: it would not notice
+// a Winograd precision regression of 10x. This case compares the Winograd path's error with the
+// direct float convolution's own error on the same data (both against the double reference),
+// per shape: the RMS over all outputs and the worst element. Caps: the ratios observed on an
+// AVX-512 build (GRADATTR_VERBOSE=1 prints them) times 2.5 (RMS) or 3 (worst element), so a
+// precision loss of 3x or more in a transform, the filter pack or the accumulation fails.
+// Observed (forward rms/max, backward-data rms/max): C=64: 2.0/2.6, 3.9/2.7; C=256: 1.5/2.6,
+// 4.0/4.0; C=512: 1.8/2.7, 3.7/3.1; C=33 signed: 3.9/8.5, 3.4/4.2; C=3: 6.8/10.7, 3.5/3.1;
+// C=128: 3.6/5.2, 3.7/4.8. (C=3: the direct sum has three terms, so the Winograd transforms'
+// own rounding dominates.)
+namespace {
+struct Errors {
+  double rms = 0, max = 0;
+};
+Errors errors(const Tensor<float>& a, const Tensor<double>& ref) {
+  REQUIRE(a.shape() == ref.shape());
+  Errors e;
+  for (std::int64_t i = 0; i < a.numel(); ++i) {
+    const double d = std::abs(static_cast<double>(a[i]) - ref[i]);
+    e.rms += d * d;
+    e.max = std::max(e.max, d);
+  }
+  e.rms = std::sqrt(e.rms / static_cast<double>(a.numel()));
+  return e;
+}
+}  // namespace
+
+TEST_CASE("conv3x3 Winograd error is within a small factor of the direct float convolution's", "[kernels][conv3x3]") {
+  const bool verbose = std::getenv("GRADATTR_VERBOSE") != nullptr;
+  struct Shape5 {
+    std::int64_t n, c, k, h, w;
+    double xlo, xhi, wscale;
+    double fwd_rms, fwd_max, bwd_rms, bwd_max;  // caps on Winograd error / direct error
+  };
+  // VGG-like data (non-negative activations after a ReLU, small weights) and signed data;
+  // reduction lengths from 3 to 512; edge tiles.
+  const Shape5 shapes[] = {{1, 64, 64, 17, 17, 0.0, 2.0, 0.05, 5.5, 8, 10, 8.5},
+                           {1, 256, 32, 7, 9, 0.0, 2.0, 0.05, 4, 8, 10, 12},
+                           {1, 512, 32, 7, 9, 0.0, 2.0, 0.05, 4.5, 8, 9.5, 9.5},
+                           {2, 33, 129, 13, 11, -1.0, 1.0, 1.0, 10, 26, 8.5, 12.5},
+                           {1, 3, 64, 23, 19, -1.0, 1.0, 1.0, 17.5, 32, 9, 9.5},
+                           {1, 128, 128, 14, 14, -1.0, 1.0, 0.1, 9.5, 16, 9.5, 14.5}};
+  std::uint64_t seed = 7000;
+  for (const auto& s : shapes) {
+    CAPTURE(s.n, s.c, s.k, s.h, s.w);
+    auto x = random_tensor<float>({s.n, s.c, s.h, s.w}, ++seed, s.xlo, s.xhi);
+    auto w = random_tensor<float>({s.k, s.c, 3, 3}, ++seed, -s.wscale, s.wscale);
+    auto b = random_tensor<float>({s.k}, ++seed);
+    const auto r = reference_forward(x, w, b, false);
+    auto yw = Tensor<float>::uninitialized(r.y.shape()), yd = yw.clone();
+    forward_path(Path::winograd, yw, x, w, b, false);
+    forward_path(Path::direct, yd, x, w, b, false);
+    const Errors ew = errors(yw, r.y), ed = errors(yd, r.y);
+    if (verbose) WARN("forward C=" << s.c << ": rms ratio " << ew.rms / ed.rms << ", max ratio " << ew.max / ed.max);
+    INFO("forward: Winograd rms " << ew.rms << " max " << ew.max << "; direct rms " << ed.rms << " max " << ed.max);
+    REQUIRE(ed.rms > 0);  // the comparison means something only if the direct path rounds too
+    CHECK(ew.rms <= s.fwd_rms * ed.rms);
+    CHECK(ew.max <= s.fwd_max * ed.max);
+
+    auto dy = random_tensor<float>({s.n, s.k, s.h, s.w}, ++seed);
+    Tensor<double> dxr(Shape{s.n, s.c, s.h, s.w});
+    ref::conv2d_backward_data(dxr, dy.cast<double>(), w.cast<double>(), kSame);
+    auto dxw = Tensor<float>::uninitialized(dxr.shape()), dxd = dxw.clone();
+    backward_data_path(Path::winograd, dxw, dy, w);
+    backward_data_path(Path::direct, dxd, dy, w);
+    const Errors bw = errors(dxw, dxr), bd = errors(dxd, dxr);
+    if (verbose) WARN("backward-data K=" << s.k << ": rms ratio " << bw.rms / bd.rms << ", max ratio " << bw.max / bd.max);
+    INFO("backward-data: Winograd rms " << bw.rms << " max " << bw.max << "; direct rms " << bd.rms << " max " << bd.max);
+    REQUIRE(bd.rms > 0);
+    CHECK(bw.rms <= s.bwd_rms * bd.rms);
+    CHECK(bw.max <= s.bwd_max * bd.max);
   }
 }
 

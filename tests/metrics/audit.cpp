@@ -13,6 +13,7 @@
 #include "gradattr/io/npy.hpp"
 #include "gradattr/metrics/audit.hpp"
 #include "gradattr/models/vgg_safetensors.hpp"
+#include "support/data_files.hpp"
 #include "support/testing.hpp"
 
 using namespace gradattr;
@@ -37,11 +38,10 @@ TEMPLATE_TEST_CASE("Audit on the tiny VGG: Post/Log invariant, Pre not, informat
                    double) {
   using T = TestType;
   constexpr bool dbl = std::is_same_v<T, double>;
-  const std::string dir = std::string(GRADATTR_TEST_DATA_DIR) + "/vgg_tiny/";
-  const auto m = models::vgg_from_safetensors<T>(dir + (dbl ? "model_f64.safetensors" : "model.safetensors"));
+  const auto m = models::vgg_from_safetensors<T>(gradattr::testing::data_file(dbl ? "vgg_tiny/model_f64.safetensors" : "vgg_tiny/model.safetensors"));
   Tensor<T> x2;
-  if constexpr (dbl) x2 = io::read_npy_f64(dir + "input_f64.npy");
-  else x2 = io::read_npy_f32(dir + "input.npy");
+  if constexpr (dbl) x2 = io::read_npy_f64(gradattr::testing::data_file("vgg_tiny/input_f64.npy"));
+  else x2 = io::read_npy_f32(gradattr::testing::data_file("vgg_tiny/input.npy"));
   const Tensor<T> x = x2.slice_batch(0).clone();  // one image, as the CLI
   std::size_t last_done = 0, last_total = 0;
   metrics::AuditOptions o{.k = dbl ? 1000.0 : 10.0, .steps = 4, .smoothgrad_samples = 3};
@@ -84,9 +84,8 @@ TEMPLATE_TEST_CASE("Audit on the tiny VGG: Post/Log invariant, Pre not, informat
 }
 
 TEST_CASE("Audit: options and errors", "[metrics][audit]") {
-  const std::string dir = std::string(GRADATTR_TEST_DATA_DIR) + "/vgg_tiny/";
-  const auto m = models::vgg_from_safetensors<float>(dir + "model.safetensors");
-  const Tensor<float> x = io::read_npy_f32(dir + "input.npy");
+  const auto m = models::vgg_from_safetensors<float>(gradattr::testing::data_file("vgg_tiny/model.safetensors"));
+  const Tensor<float> x = io::read_npy_f32(gradattr::testing::data_file("vgg_tiny/input.npy"));
   // a batch of two, another CAM layer before the shift layer, a chosen class
   const auto r = metrics::audit(m, x, {.layer = "features.33", .shift_layer = "features.35", .k = 10,
                                        .methods = {"gradcam", "hirescam"}, .target = Target(3)});

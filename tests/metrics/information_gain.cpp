@@ -9,6 +9,7 @@
 #include "gradattr/io/npy.hpp"
 #include "gradattr/metrics/information_gain.hpp"
 #include "gradattr/models/vgg_safetensors.hpp"
+#include "support/data_files.hpp"
 #include "support/testing.hpp"
 #include "support/toy_models.hpp"
 
@@ -18,11 +19,10 @@ TEMPLATE_TEST_CASE("Information gain: cross-entropy gradient = -LogSoftmax gradi
                    double, float) {
   using T = TestType;
   constexpr bool dbl = std::is_same_v<T, double>;
-  const std::string dir = std::string(GRADATTR_TEST_DATA_DIR) + "/vgg_tiny/";
-  const auto m = models::vgg_from_safetensors<T>(dir + (dbl ? "model_f64.safetensors" : "model.safetensors"));
+  const auto m = models::vgg_from_safetensors<T>(gradattr::testing::data_file(dbl ? "vgg_tiny/model_f64.safetensors" : "vgg_tiny/model.safetensors"));
   Tensor<T> x;
-  if constexpr (dbl) x = io::read_npy_f64(dir + "input_f64.npy");
-  else x = io::read_npy_f32(dir + "input.npy");
+  if constexpr (dbl) x = io::read_npy_f64(gradattr::testing::data_file("vgg_tiny/input_f64.npy"));
+  else x = io::read_npy_f32(gradattr::testing::data_file("vgg_tiny/input.npy"));
   for (const Target& target : {Target{}, Target(3)}) {
     const auto r = metrics::check_information_gain(m, x, target);
     if (target.is_top()) REQUIRE(r.classes == std::vector<std::int64_t>{5, 8});

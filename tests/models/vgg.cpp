@@ -12,6 +12,7 @@
 #include "gradattr/kernels/call_counts.hpp"
 #include "gradattr/models/vgg_safetensors.hpp"
 #include "support/cut_helpers.hpp"
+#include "support/data_files.hpp"
 #include "support/testing.hpp"
 #include "support/errors.hpp"
 
@@ -20,7 +21,6 @@ using models::Vgg;
 
 namespace {
 
-const std::string kDir = std::string(GRADATTR_TEST_DATA_DIR) + "/vgg_tiny/";
 
 // Tiny widths (2, 4, 8, 16, 16), a 8-8 head and 10 classes: every shape small, every path real.
 models::VggOptions tiny(std::uint64_t seed = 1) {
@@ -174,7 +174,7 @@ TEST_CASE("vgg: torchvision's initialisation, deterministic for a seed", "[model
 }
 
 TEST_CASE("vgg: forward == forward_from(forward_until(x, L), L) at every layer", "[models][vgg][cut]") {
-  const auto m = models::vgg_from_safetensors<float>(kDir + "model.safetensors");
+  const auto m = models::vgg_from_safetensors<float>(gradattr::testing::data_file("vgg_tiny/model.safetensors"));
   const auto x = testing::random_tensor<float>({1, 3, 32, 40}, 9);
   const auto z = m.forward(x);
   auto names = m.layer_names();
@@ -195,7 +195,7 @@ TEST_CASE("vgg: forward == forward_from(forward_until(x, L), L) at every layer",
 }
 
 TEST_CASE("vgg: each image's logits do not depend on the rest of the batch", "[models][vgg]") {
-  const auto m = models::vgg_from_safetensors<float>(kDir + "model.safetensors");
+  const auto m = models::vgg_from_safetensors<float>(gradattr::testing::data_file("vgg_tiny/model.safetensors"));
   const auto x = testing::random_tensor<float>({3, 3, 48, 48}, 11);
   const auto z = m.forward(x);
   for (std::int64_t n = 0; n < 3; ++n) {
@@ -205,7 +205,7 @@ TEST_CASE("vgg: each image's logits do not depend on the rest of the batch", "[m
 }
 
 TEST_CASE("vgg: a const model is shared by threads, each call with its own tape", "[models][vgg][threads]") {
-  const auto m = models::vgg_from_safetensors<double>(kDir + "model_f64.safetensors");
+  const auto m = models::vgg_from_safetensors<double>(gradattr::testing::data_file("vgg_tiny/model_f64.safetensors"));
   const auto x = testing::random_tensor<double>({1, 3, 32, 32}, 12);
   auto run = [&] {
     ad::Tape<double> tape;

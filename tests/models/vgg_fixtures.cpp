@@ -27,17 +27,18 @@
 #include "gradattr/kernels/call_counts.hpp"
 #include "gradattr/models/vgg_safetensors.hpp"
 #include "support/cut_helpers.hpp"
+#include "gradattr/score/policies.hpp"
+#include "support/data_files.hpp"
 #include "support/testing.hpp"
 
 using namespace gradattr;
 
 namespace {
 
-const std::string kDir = std::string(GRADATTR_TEST_DATA_DIR) + "/vgg_tiny/";
 
 // classes.npy is int64 [2] (io reads floats only): its last 16 bytes, checked against the header.
 std::vector<std::int64_t> read_classes(const std::string& file) {
-  std::ifstream in(kDir + file, std::ios::binary);
+  std::ifstream in(gradattr::testing::data_file("vgg_tiny/" + std::string(file)), std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   REQUIRE(bytes.find("'descr': '<i8'") != std::string::npos);
   REQUIRE(bytes.find("'shape': (2,)") != std::string::npos);
@@ -100,33 +101,46 @@ struct Tol {
 
 template <class T>
 void check_model(const std::string& weights, const std::string& input, const Tol& tol) {
-  const auto model = models::vgg_from_safetensors<T>(kDir + weights);
+  const auto model = models::vgg_from_safetensors<T>(gradattr::testing::data_file("vgg_tiny/" + std::string(weights)));
   REQUIRE(model.config().depth() == 19);
   REQUIRE(model.num_classes() == 10);
   REQUIRE(model.config().hidden == std::vector<std::int64_t>{64, 64});
-  const Tensor<T> x = io::read_npy_f64(kDir + input).template cast<T>();
-  const auto z_ref = io::read_npy_f64(kDir + "logits.npy");
+  const Tensor<T> x = io::read_npy_f64(gradattr::testing::data_file("vgg_tiny/" + std::string(input))).template cast<T>();
+  const auto z_ref = io::read_npy_f64(gradattr::testing::data_file("vgg_tiny/logits.npy"));
 
   const Tensor<T> z = model.forward(x);
   const double e_logits = max_rel(z, z_ref);
-  const double e_act = max_rel(gradattr::testing::activation_at(model, x, "features.35"), io::read_npy_f64(kDir + "act_features35.npy"));
+  const double e_act = max_rel(gradattr::testing::activation_at(model, x, "features.35"), io::read_npy_f64(gradattr::testing::data_file("vgg_tiny/act_features35.npy")));
   std::cout << "vgg_tiny " << weights << ": logits max rel err " << e_logits << ", features.35 " << e_act << "\n";
   CHECK(e_logits < tol.logits);
   CHECK(e_act < tol.act);
-  CHECK(max_rel(gradattr::testing::activation_at(model, x, "block5_pool"), io::read_npy_f64(kDir + "act_features36.npy")) < tol.act);
+  CHECK(max_rel(gradattr::testing::activation_at(model, x, "block5_pool"), io::read_npy_f64(gradattr::testing::data_file("vgg_tiny/act_features36.npy"))) < tol.act);
 
+  {  // softmax probabilities of every class (probs.npy [2, 10]) through Post's score
+    const auto probs = io::read_npy_f64(gradattr::testing::data_file("vgg_tiny/probs.npy"));
+    REQUIRE(probs.shape() == z_ref.shape());
+    for (std::int64_t k = 0; k < probs.dim(1); ++k) {
+      const Tensor<T> y = score::Post::score(z, std::vector<std::int64_t>{k, k});
+      for (std::int64_t n = 0; n < 2; ++n) CHECK(std::abs(static_cast<double>(y[n]) - probs(n, k)) < tol.logits);
+    }
+  }
   for (const std::string suffix : {"", "_other"}) {
     const auto cls = read_classes("classes" + suffix + ".npy");
     for (Space s : {Space::pre, Space::post, Space::log}) {
       const std::string what = std::string(name(s)) + suffix;
       INFO(weights << " " << what);
+      // the score policies on the model's logits against PyTorch's S (score_<space><suffix>.npy)
+      const Tensor<T> score = s == Space::pre    ? score::Pre::score(z, cls)
+                              : s == Space::post ? score::Post::score(z, cls)
+                                                 : score::LogSoftmax::score(z, cls);
+      CHECK(max_rel(score, io::read_npy_f64(gradattr::testing::data_file("vgg_tiny/score_" + what + ".npy"))) < tol.logits);
       if (suffix.empty()) {  // input gradients are only in the fixtures for the top classes
         ad::Tape<T> tape;
         auto vx = tape.variable(x);
         auto vz = gradattr::testing::from_layer(model, vx, models::kInputLayer, tape);
         REQUIRE(max_rel(vz.value(), z_ref) < tol.logits);
         const auto g = ad::grad(tape, vz, {vx}, seed(vz.value(), cls, s))[0];
-        const auto ref = io::read_npy_f64(kDir + "grad_input_" + std::string(name(s)) + ".npy");
+        const auto ref = io::read_npy_f64(gradattr::testing::data_file("vgg_tiny/grad_input_" + std::string(name(s)) + ".npy"));
         const double e = norm_rel(g, ref);
         std::cout << "  grad input " << what << ": norm rel err " << e << ", max rel err " << max_rel(g, ref) << "\n";
         CHECK(e < tol.grad_input);
@@ -144,7 +158,7 @@ void check_model(const std::string& weights, const std::string& input, const Tol
       CHECK(kernels::call_count(kernels::KernelId::conv2d_backward_data) == before_d);
       CHECK(kernels::call_count(kernels::KernelId::conv2d_backward_weights) == before_w);
       CHECK(kernels::call_count(kernels::KernelId::linear_backward_weights) == before_lw);
-      const auto ref = io::read_npy_f64(kDir + "grad_features35_" + what + ".npy");
+      const auto ref = io::read_npy_f64(gradattr::testing::data_file("vgg_tiny/grad_features35_" + what + ".npy"));
       const double e = max_rel(g, ref);
       std::cout << "  grad features.35 " << what << ": max rel err " << e << "\n";
       CHECK(e < tol.grad_a);
@@ -155,7 +169,7 @@ void check_model(const std::string& weights, const std::string& input, const Tol
 }  // namespace
 
 TEST_CASE("vgg_tiny fixtures: the top classes are the logits' argmax", "[models][vgg][fixtures]") {
-  const auto z = io::read_npy_f64(kDir + "logits.npy");
+  const auto z = io::read_npy_f64(gradattr::testing::data_file("vgg_tiny/logits.npy"));
   const auto cls = read_classes("classes.npy");
   for (std::int64_t n = 0; n < 2; ++n) {
     std::int64_t best = 0;

@@ -10,6 +10,7 @@
 
 #include "gradattr/io/safetensors.hpp"
 #include "gradattr/models/vgg_safetensors.hpp"
+#include "support/data_files.hpp"
 #include "support/testing.hpp"
 
 using namespace gradattr;
@@ -17,7 +18,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kDir = std::string(GRADATTR_TEST_DATA_DIR) + "/vgg_tiny/";
 
 struct TempDir {
   fs::path path;
@@ -35,7 +35,7 @@ struct TempDir {
 
 // The fixture's tensors in file order.
 std::vector<io::NamedTensor> fixture_tensors() {
-  const auto f = io::read_safetensors(kDir + "model.safetensors");
+  const auto f = io::read_safetensors(gradattr::testing::data_file("vgg_tiny/model.safetensors"));
   std::vector<io::NamedTensor> ts;
   for (const auto& n : f.names) ts.push_back({n, f.tensor(n)});
   return ts;
@@ -85,7 +85,7 @@ TEST_CASE("vgg safetensors: timm names give the same model", "[models][vgg][io]"
   timm.push_back({"head.fc.bias", get(ts, "classifier.6.bias")});
   io::write_safetensors(dir / "timm.safetensors", timm);
 
-  const auto tv = models::vgg_from_safetensors<float>(kDir + "model.safetensors");
+  const auto tv = models::vgg_from_safetensors<float>(gradattr::testing::data_file("vgg_tiny/model.safetensors"));
   const auto tm = models::vgg_from_safetensors<float>(dir / "timm.safetensors");
   CHECK(tm.config().depth() == 19);
   CHECK(tm.config().hidden == tv.config().hidden);

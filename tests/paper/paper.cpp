@@ -1,11 +1,18 @@
 // Reduced paper experiments (examples/paper/experiments.hpp) as checks: a few images, a few
-// methods, K in {10, 1000}. Uses the shipped model when present, else a seeded random model of
-// the same shape. Budget: well under a minute on 2 cores.
+// methods, K in {10, 1000}. Needs the shipped model (examples/data/fashion_vgg.safetensors) and
+// Debian's dataset-fashion-mnist (installed by scripts/install-deps.sh, the README's test
+// command): either missing is a failure. E4-E6 are checked against a recomputation written
+// here, from the method classes (checked against PyTorch in tests/attribution) and a Spearman,
+// top-k IoU and deletion/insertion curve written independently in double below.
+// Budget: well under a minute on 2 cores.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <numeric>
+#include <random>
 
 #include "examples/paper/experiments.hpp"
 
@@ -17,22 +24,149 @@ const std::string kWeights = std::string(GRADATTR_SOURCE_DIR) + "/examples/data/
 
 const TestSet& test_images() {
   static const TestSet ts = [] {
-    if (std::filesystem::exists(std::string(kDefaultData) + "/t10k-images-idx3-ubyte.gz")) return load_test_set(kDefaultData, 4);
-    // No dataset: seeded random images in [0, 1].
-    TestSet t;
-    t.x = Tensor<float>::uninitialized({4, 1, 28, 28});
-    std::mt19937 rng(7);
-    std::uniform_real_distribution<float> u(0.f, 1.f);
-    for (auto& v : t.x) v = u(rng);
-    t.labels = {0, 1, 2, 3};
-    return t;
+    for (const char* f : {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}) {
+      const std::string path = std::string(kDefaultData) + "/" + f;
+      INFO(path << " is missing: apt-get install dataset-fashion-mnist (scripts/install-deps.sh)");
+      REQUIRE(std::filesystem::exists(path));
+    }
+    return load_test_set(kDefaultData, 4);
   }();
   return ts;
 }
 
 const gradattr::models::Vgg<float>& model() {
-  static const auto m = fashion_model<float>(kWeights, 3);
+  static const auto m = [] {
+    INFO(kWeights << " is missing (the shipped model, committed in examples/data)");
+    REQUIRE(std::filesystem::exists(kWeights));
+    return gradattr::models::vgg_from_safetensors<float>(kWeights);
+  }();
   return m;
+}
+
+// ---- independent references (double) -------------------------------------------------------
+
+// Average ranks (ties share the mean of their positions), 1-based.
+std::vector<double> ranks(const std::vector<double>& v) {
+  std::vector<std::size_t> idx(v.size());
+  std::iota(idx.begin(), idx.end(), std::size_t{0});
+  std::sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return v[a] < v[b]; });
+  std::vector<double> r(v.size());
+  for (std::size_t i = 0; i < idx.size();) {
+    std::size_t j = i;
+    while (j + 1 < idx.size() && v[idx[j + 1]] == v[idx[i]]) ++j;
+    const double mean_rank = 0.5 * static_cast<double>(i + j) + 1.0;
+    for (std::size_t k = i; k <= j; ++k) r[idx[k]] = mean_rank;
+    i = j + 1;
+  }
+  return r;
+}
+
+template <class T>
+std::vector<double> as_vector(const Tensor<T>& t) {
+  std::vector<double> v;
+  for (std::int64_t i = 0; i < t.numel(); ++i) v.push_back(static_cast<double>(t[i]));
+  return v;
+}
+
+// Spearman = Pearson of the average ranks; NaN when either map is constant.
+template <class T>
+double ref_spearman(const Tensor<T>& a, const Tensor<T>& b) {
+  const auto ra = ranks(as_vector(a)), rb = ranks(as_vector(b));
+  const double n = static_cast<double>(ra.size());
+  const double ma = std::accumulate(ra.begin(), ra.end(), 0.0) / n, mb = std::accumulate(rb.begin(), rb.end(), 0.0) / n;
+  double sab = 0, saa = 0, sbb = 0;
+  for (std::size_t i = 0; i < ra.size(); ++i) {
+    sab += (ra[i] - ma) * (rb[i] - mb);
+    saa += (ra[i] - ma) * (ra[i] - ma);
+    sbb += (rb[i] - mb) * (rb[i] - mb);
+  }
+  if (saa == 0 || sbb == 0) return std::numeric_limits<double>::quiet_NaN();
+  return sab / std::sqrt(saa * sbb);
+}
+
+// Top 10%: the ceil(0.1 n) largest values, and every value tied with the smallest of them.
+template <class T>
+double ref_iou10(const Tensor<T>& a, const Tensor<T>& b) {
+  auto top = [](const std::vector<double>& v) {
+    std::vector<double> s = v;
+    std::sort(s.begin(), s.end(), std::greater<>());
+    const std::size_t k = static_cast<std::size_t>(std::ceil(0.1 * static_cast<double>(v.size())));
+    std::vector<bool> m(v.size());
+    for (std::size_t i = 0; i < v.size(); ++i) m[i] = v[i] >= s[k - 1];
+    return m;
+  };
+  const auto ma = top(as_vector(a)), mb = top(as_vector(b));
+  double inter = 0, uni = 0;
+  for (std::size_t i = 0; i < ma.size(); ++i) inter += ma[i] && mb[i], uni += ma[i] || mb[i];
+  return inter / uni;
+}
+
+// Mean over the defined (non-NaN) values, and how many were NaN.
+std::pair<double, std::int64_t> mean_defined(const std::vector<double>& v) {
+  double s = 0;
+  std::int64_t n = 0, bad = 0;
+  for (double x : v)
+    if (std::isnan(x)) ++bad;
+    else s += x, ++n;
+  return {n ? s / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN(), bad};
+}
+
+// Grad-CAM of one image under a score space given at run time, displayed at 28x28.
+template <template <class> class Method, class... Opt>
+gradattr::Attribution<float> cam(ScoreKind k, const gradattr::models::Vgg<float>& m, const Tensor<float>& x,
+                                 const gradattr::Target& t, Opt... opt) {
+  const std::string layer = gradattr::GradCam<gradattr::Pre>(m).layer();
+  switch (k) {
+    case ScoreKind::Pre: return Method<gradattr::Pre>(m, layer, opt...)(x, t);
+    case ScoreKind::Post: return Method<gradattr::Post>(m, layer, opt...)(x, t);
+    default: return Method<gradattr::LogSoftmax>(m, layer, opt...)(x, t);
+  }
+}
+
+// The score of class c in a score space, from float logits, in double.
+double score_of(ScoreKind k, const Tensor<float>& z, std::int64_t n, std::int64_t c) {
+  const std::int64_t K = z.dim(1);
+  double mx = -INFINITY;
+  for (std::int64_t j = 0; j < K; ++j) mx = std::max(mx, static_cast<double>(z(n, j)));
+  double se = 0;
+  for (std::int64_t j = 0; j < K; ++j) se += std::exp(static_cast<double>(z(n, j)) - mx);
+  const double zc = z(n, c), log_y = zc - mx - std::log(se);
+  return k == ScoreKind::Pre ? zc : k == ScoreKind::Post ? std::exp(log_y) : log_y;
+}
+
+// Deletion (pixels by decreasing map value, ties by index, set to 0) or insertion (from 0,
+// pixels take x's values) at steps + 1 points, n_s = floor(s P / steps); the trapezoid area on
+// [0, 1]. All three score spaces from the same forwards.
+std::array<double, 3> ref_auc(const gradattr::models::Vgg<float>& m, const Tensor<float>& x, const Tensor<float>& map,
+                              std::int64_t cls, bool deletion, std::int64_t steps) {
+  const std::int64_t P = x.dim(2) * x.dim(3);
+  std::vector<std::int64_t> order(static_cast<std::size_t>(P));
+  std::iota(order.begin(), order.end(), std::int64_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) { return map[a] > map[b]; });
+  auto batch = Tensor<float>::uninitialized({steps + 1, 1, x.dim(2), x.dim(3)});
+  for (std::int64_t s = 0; s <= steps; ++s) {
+    const std::int64_t changed = s * P / steps;
+    for (std::int64_t p = 0; p < P; ++p) batch[s * P + p] = deletion ? x[p] : 0.f;
+    for (std::int64_t i = 0; i < changed; ++i) {
+      const std::int64_t p = order[static_cast<std::size_t>(i)];
+      batch[s * P + p] = deletion ? 0.f : x[p];
+    }
+  }
+  const Tensor<float> z = m.forward(batch);
+  std::array<double, 3> auc{};
+  for (std::size_t k = 0; k < 3; ++k) {
+    double a = 0;
+    for (std::int64_t s = 1; s <= steps; ++s) a += 0.5 * (score_of(kPolicies[k], z, s - 1, cls) + score_of(kPolicies[k], z, s, cls));
+    auc[k] = a / static_cast<double>(steps);
+  }
+  return auc;
+}
+
+TestSet first_two() {
+  TestSet two;
+  two.x = test_images().batch(0, 2);
+  two.labels = {test_images().labels[0], test_images().labels[1]};
+  return two;
 }
 
 }  // namespace
@@ -104,43 +238,124 @@ TEST_CASE("E3 reduced: 1 - y_c in [0, 1], the histogram counts every image", "[p
     if (r.group == "unsaturated" && r.n > 0 && r.policy == "pre") CHECK(r.spearman_to_double > 0.99);
 }
 
-TEST_CASE("E4 reduced: a model agrees with itself, Spearman 1", "[paper]") {
-  std::vector<gradattr::models::Vgg<float>> ms{model(), model()};
-  TestSet two;
-  two.x = test_images().batch(0, 2);
-  two.labels = {test_images().labels[0], test_images().labels[1]};
+TEST_CASE("E4 reduced: pairwise agreement across models equals a direct recomputation", "[paper]") {
+  // Three models, two of them the same: pairs (0,1) and (1,2) compare the shipped model with a
+  // seeded random one, pair (0,2) a model with itself (Spearman 1, IoU 1 when defined).
+  const auto other = fashion_model<float>("", 3);
+  const std::vector<gradattr::models::Vgg<float>> ms{model(), other, model()};
+  const TestSet two = first_two();
   const auto rows = run_e4(ms, two, {Method::GradCam}, 8, 0);
   REQUIRE(rows.size() == 3);
-  for (const auto& r : rows) {
-    if (r.undefined == 0) CHECK(r.spearman_mean == Approx(1.0).margin(1e-12));
-    CHECK(r.iou10_mean == Approx(1.0));
+  for (std::size_t pi = 0; pi < 3; ++pi) {
+    const auto& r = rows[pi];
+    INFO(r.method << " " << r.policy);
+    REQUIRE(r.method == "gradcam");
+    REQUIRE(r.policy == policy_name(kPolicies[pi]));
+    std::vector<double> sp, iou;
+    for (std::int64_t n = 0; n < two.size(); ++n) {
+      const auto x = two.image(n);
+      const gradattr::Target t{static_cast<std::int64_t>(two.labels[static_cast<std::size_t>(n)])};  // the true class
+      std::vector<Tensor<float>> maps;
+      for (const auto& m : ms) maps.push_back(cam<gradattr::GradCam>(kPolicies[pi], m, x, t).displayed(28, 28));
+      for (std::size_t a = 0; a < 3; ++a)
+        for (std::size_t b = a + 1; b < 3; ++b) {
+          sp.push_back(ref_spearman(maps[a], maps[b]));
+          iou.push_back(ref_iou10(maps[a], maps[b]));
+        }
+      if (!std::isnan(sp[sp.size() - 2])) CHECK(sp[sp.size() - 2] == Approx(1.0).margin(1e-12));  // pair (0,2)
+      CHECK(iou[iou.size() - 2] == 1.0);
+    }
+    const auto [sp_mean, undefined] = mean_defined(sp);
+    CHECK(r.models == 3);
+    CHECK(r.n == 2);
+    CHECK(r.undefined == undefined);
+    CHECK(r.spearman_mean == Approx(sp_mean).margin(1e-9));
+    CHECK(r.iou10_mean == Approx(mean_defined(iou).first).margin(1e-12));
+    CHECK(r.spearman_mean < 0.999);  // the random model disagrees: the rows are not a self-comparison
   }
 }
 
-TEST_CASE("E5/E6 reduced: AUCs and agreements are in range", "[paper]") {
-  TestSet two;
-  two.x = test_images().batch(0, 2);
-  two.labels = {test_images().labels[0], test_images().labels[1]};
-  const auto rows = run_e5(model(), two, {Method::GradCam}, 8, 8, 0);
+TEST_CASE("E5 reduced: deletion/insertion AUCs equal a direct recomputation", "[paper]") {
+  const TestSet two = first_two();
+  constexpr std::int64_t kCurveSteps = 8;
+  constexpr std::uint64_t kSeed = 0;
+  const auto rows = run_e5(model(), two, {Method::GradCam}, 8, kCurveSteps, kSeed);
   REQUIRE(rows.size() == 9 + 3);  // 3 × 3 for Grad-CAM, 3 for the random map
-  for (const auto& r : rows) {
-    CHECK(std::isfinite(r.deletion_auc));
-    CHECK(std::isfinite(r.insertion_auc));
-    if (r.evaluation_policy == "post") {
-      CHECK(r.deletion_auc >= 0);
-      CHECK(r.deletion_auc <= 1);
-      CHECK(r.insertion_auc >= 0);
-      CHECK(r.insertion_auc <= 1);
+  // [explanation policy (3) or the random map (3)][evaluation policy]
+  double del[4][3] = {}, ins[4][3] = {};
+  std::mt19937_64 rng(kSeed ^ 0x5EEDull);  // the random ordering's stream (experiments.hpp)
+  std::uniform_real_distribution<float> U(0.f, 1.f);
+  for (std::int64_t n = 0; n < two.size(); ++n) {
+    const auto x = two.image(n);
+    const Tensor<float> z = model().forward(x);
+    std::int64_t cls = 0;
+    for (std::int64_t j = 1; j < z.dim(1); ++j)
+      if (z(0, j) > z(0, cls)) cls = j;
+    for (std::size_t e = 0; e < 4; ++e) {
+      Tensor<float> map;
+      if (e < 3) {
+        map = cam<gradattr::GradCam>(kPolicies[e], model(), x, gradattr::Target{cls}).displayed(28, 28);
+      } else {
+        map = Tensor<float>::uninitialized({1, 28, 28});
+        for (auto& v : map) v = U(rng);
+      }
+      const auto d = ref_auc(model(), x, map, cls, true, kCurveSteps), i = ref_auc(model(), x, map, cls, false, kCurveSteps);
+      for (std::size_t v = 0; v < 3; ++v) del[e][v] += d[v] / 2, ins[e][v] += i[v] / 2;
     }
   }
+  for (std::size_t row = 0; row < rows.size(); ++row) {
+    const auto& r = rows[row];
+    const std::size_t e = row / 3, v = row % 3;
+    INFO(r.method << " explained " << r.explanation_policy << " evaluated " << r.evaluation_policy << ": del " << r.deletion_auc
+                   << " vs " << del[e][v] << ", ins " << r.insertion_auc << " vs " << ins[e][v]);
+    CHECK(r.method == (e < 3 ? "gradcam" : "random"));
+    CHECK(r.explanation_policy == (e < 3 ? policy_name(kPolicies[e]) : "-"));
+    CHECK(r.evaluation_policy == policy_name(kPolicies[v]));
+    CHECK(r.n == 2);
+    // float forwards in other batches: a few ulps of the logits
+    CHECK(r.deletion_auc == Approx(del[e][v]).epsilon(1e-5).margin(1e-6));
+    CHECK(r.insertion_auc == Approx(ins[e][v]).epsilon(1e-5).margin(1e-6));
+  }
+}
+
+TEST_CASE("E6 reduced: Grad-CAM++/Grad-CAM+/Grad-CAM agreements equal a direct recomputation", "[paper]") {
+  const TestSet two = first_two();
   const auto six = run_e6(model(), two);
   REQUIRE(six.size() == 4 * 3);
-  for (const auto& r : six) {
-    CHECK(r.iou10 >= 0);
-    CHECK(r.iou10 <= 1);
-    if (r.undefined < r.n) {
-      CHECK(r.spearman_displayed >= -1);
-      CHECK(r.spearman_displayed <= 1);
+  const char* names[4] = {"gradcam++ vs gradcam+", "gradcam++(paper form) vs gradcam+", "gradcam++ vs gradcam",
+                          "gradcam+ vs gradcam"};
+  for (std::size_t p = 0; p < 4; ++p)
+    for (std::size_t k = 0; k < 3; ++k) {
+      const auto& r = six[p * 3 + k];
+      INFO(r.pair << " " << r.policy);
+      REQUIRE(r.pair == names[p]);
+      REQUIRE(r.policy == policy_name(kPolicies[k]));
+      std::vector<double> sd, sr, io;
+      for (std::int64_t n = 0; n < two.size(); ++n) {
+        const auto x = two.image(n);
+        gradattr::Attribution<float> a, b;
+        if (p < 3) {
+          gradattr::GradCamPlusPlus<gradattr::Pre>::Options o;
+          o.paper_form = p == 1;
+          a = cam<gradattr::GradCamPlusPlus>(kPolicies[k], model(), x, gradattr::Target{}, o);
+        } else {
+          a = cam<gradattr::GradCamPlus>(kPolicies[k], model(), x, gradattr::Target{});
+        }
+        const gradattr::Target t{a.classes[0]};
+        b = p < 2 ? cam<gradattr::GradCamPlus>(kPolicies[k], model(), x, t) : cam<gradattr::GradCam>(kPolicies[k], model(), x, t);
+        const auto da = a.displayed(28, 28), db = b.displayed(28, 28);
+        sd.push_back(ref_spearman(da, db));
+        sr.push_back(ref_spearman(a.raw, b.raw));
+        io.push_back(ref_iou10(da, db));
+      }
+      const auto [sd_mean, undefined] = mean_defined(sd);
+      CHECK(r.n == 2);
+      CHECK(r.undefined == undefined);
+      CHECK(r.spearman_displayed == Approx(sd_mean).margin(1e-9));
+      CHECK(r.spearman_raw == Approx(mean_defined(sr).first).margin(1e-9));
+      CHECK(r.iou10 == Approx(mean_defined(io).first).margin(1e-12));
     }
-  }
+  // Known relation: Post gradients are y_c times LogSoftmax's, so Grad-CAM+ and Grad-CAM raw
+  // maps under Post are Log's scaled by y_c > 0: their rank agreement is the same.
+  CHECK(six[3 * 3 + 1].spearman_raw == Approx(six[3 * 3 + 2].spearman_raw).margin(1e-6));
 }

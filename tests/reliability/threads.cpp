@@ -2,6 +2,7 @@
 // has its own tape and workspace"), each call itself running OpenMP regions. Small shapes, so that
 // the TSan job (scripts/ci-sanitizers.sh tsan, at 2 and 3 OpenMP threads) runs it in seconds;
 // in the normal build it checks the results equal the single-threaded ones bit for bit.
+#include <bit>
 #include <catch2/catch.hpp>
 #include <thread>
 #include <vector>
@@ -15,14 +16,21 @@ using namespace gradattr;
 
 namespace {
 
-bool same_bits(const Tensor<float>& a, const Tensor<float>& b) {
-  if (a.shape() != b.shape()) return false;
-  for (std::int64_t i = 0; i < a.numel(); ++i)
-    if (!(a[i] == b[i] || (a[i] != a[i] && b[i] != b[i]))) return false;
-  return true;
-}
+// Same shape and the same bits: a NaN must carry the same payload and a zero the same sign
+// (`==` would take -0 for +0 and any NaN for any other).
+bool same_bits(const Tensor<float>& a, const Tensor<float>& b) { return testing::bitwise_equal(a, b); }
 
 }  // namespace
+
+TEST_CASE("same_bits tells apart signed zeros and NaN payloads", "[reliability][threads]") {
+  const float qnan = std::bit_cast<float>(0x7fc00000u), other_nan = std::bit_cast<float>(0x7fc00001u);
+  const Tensor<float> a({3}, {0.f, qnan, 1.f});
+  CHECK(same_bits(a, Tensor<float>({3}, {0.f, qnan, 1.f})));
+  CHECK_FALSE(same_bits(a, Tensor<float>({3}, {-0.f, qnan, 1.f})));
+  CHECK_FALSE(same_bits(a, Tensor<float>({3}, {0.f, other_nan, 1.f})));
+  CHECK_FALSE(same_bits(a, Tensor<float>({3}, {0.f, -qnan, 1.f})));
+  CHECK_FALSE(same_bits(a, Tensor<float>({1, 3}, {0.f, qnan, 1.f})));
+}
 
 TEST_CASE("threads share a const model: forward, Grad-CAM and saliency equal the serial results", "[reliability][threads]") {
   const auto m = models::vgg<float>(11, models::VggOptions{.width_scale = 1.0 / 16, .hidden = {16, 16}, .num_classes = 5, .seed = 7});

@@ -6,17 +6,16 @@
 
 #include "gradattr/io/npy.hpp"
 #include "gradattr/models/vgg_safetensors.hpp"
+#include "support/data_files.hpp"
 
 namespace gradattr::testing::tiny_vgg {
 
-inline const std::string kDir = std::string(GRADATTR_TEST_DATA_DIR) + "/vgg_tiny/";
-inline const std::string kAttributionDir = std::string(GRADATTR_TEST_DATA_DIR) + "/attribution/";
 
 // Loaded once per process and scalar type.
 template <class T>
 const models::Vgg<T>& model() {
   static const models::Vgg<T> m =
-      models::vgg_from_safetensors<T>(kDir + (std::is_same_v<T, double> ? "model_f64.safetensors" : "model.safetensors"));
+      models::vgg_from_safetensors<T>(data_file(std::is_same_v<T, double> ? "vgg_tiny/model_f64.safetensors" : "vgg_tiny/model.safetensors"));
   return m;
 }
 
@@ -24,12 +23,12 @@ const models::Vgg<T>& model() {
 template <class T>
 Tensor<T> input() {
   if constexpr (std::is_same_v<T, double>)
-    return io::read_npy_f64(kDir + "input_f64.npy");
+    return io::read_npy_f64(data_file("vgg_tiny/input_f64.npy"));
   else
-    return io::read_npy_f32(kDir + "input.npy");
+    return io::read_npy_f32(data_file("vgg_tiny/input.npy"));
 }
 
 // tests/data/attribution/<name>.npy as float64.
-inline Tensor<double> attribution_fixture(const std::string& name) { return io::read_npy_f64(kAttributionDir + name + ".npy"); }
+inline Tensor<double> attribution_fixture(const std::string& name) { return io::read_npy_f64(data_file("attribution/" + name + ".npy")); }
 
 }  // namespace gradattr::testing::tiny_vgg
