@@ -77,6 +77,7 @@ constexpr bool is_layer_method(Method m) noexcept {
 struct RunOptions {
   std::string layer;                 // CAM methods; empty = the model's default CAM layer
   std::int64_t steps = 50;           // path methods: M; SmoothGrad: samples
+  std::int64_t samples = 50;
   std::uint64_t seed = 0;            // SmoothGrad's noise
   Tensor<double> baseline = {};      // path methods' x′; empty = zero tensor
   std::int64_t batch_size = 16;      // model evaluations per call for the batched methods
@@ -88,7 +89,7 @@ namespace attr_detail {
 template <class Options>
 void apply_common(Options& o, const RunOptions& r) {
   if constexpr (requires { o.steps; }) o.steps = r.steps;
-  if constexpr (requires { o.samples; }) o.samples = r.steps;
+  if constexpr (requires { o.samples; }) o.samples = r.samples;
   if constexpr (requires { o.seed; }) o.seed = r.seed;
   if constexpr (requires { o.baseline; }) o.baseline = r.baseline;
   if constexpr (requires { o.batch_size; }) o.batch_size = r.batch_size;
