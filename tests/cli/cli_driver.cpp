@@ -841,6 +841,28 @@ void group_valid() {
              problems.push_back(std::string("not one JSON object: ") + e.what() + "\n" + r.out);
            }
          }});
+  // The panel (default model): the JSON rows hold the table's numbers.
+  check({"panel_json", {"explain", "--json", "--out", "p.png"}, {0}, "", {"p.png"}, {}, [&](const RunResult& r, const fs::path&, auto& problems) {
+           try {
+             const auto j = nlohmann::json::parse(r.out);
+             const RunResult txt = run({"explain", "--out", (g_scratch / "panel_text.png").string()}, g_scratch);
+             std::istringstream in(txt.out);
+             std::string line;
+             std::getline(in, line);  // the header
+             if (j.at("rows").size() != 5) problems.push_back("not 5 rows: " + r.out);
+             for (const auto& row : j.at("rows")) {
+               std::getline(in, line);
+               char buf[160];
+               std::snprintf(buf, sizeof buf, "%-14s %5lld %-10.10s %9.4f %9.4f %9.4f %9.4f", row.at("display").get<std::string>().c_str(),
+                             row.at("class").get<long long>(), row.at("label").get<std::string>().c_str(), row.at("y_c").get<double>(),
+                             row.at("spearman").at("pre~post").get<double>(), row.at("spearman").at("post~log").get<double>(),
+                             row.at("spearman").at("pre~log").get<double>());
+               if (line != buf) problems.push_back("text row '" + line + "' vs JSON '" + buf + "'");
+             }
+           } catch (const std::exception& e) {
+             problems.push_back(std::string("not one JSON object: ") + e.what() + "\n" + r.out);
+           }
+         }});
   const auto au = std::vector<std::string>{"audit", "--weights", tiny().string(), "--input", input().string(), "--steps", "2"};
   check({"audit_json", cat(au, {"--json"}), {0}, "", {}, {}, [&](const RunResult& r, const fs::path&, auto& problems) {
            try {
