@@ -3,6 +3,7 @@
 // else (a missing or malformed file, NaN in an input, an output that cannot be written), with a
 // one-line message on stderr.
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <new>
@@ -15,6 +16,9 @@
 
 int main(int argc, char** argv) {
   using namespace gradattr_cli;
+  // A closed pipe on an output ('-', a FIFO) is a write error (EPIPE: exit 1, one line), not a
+  // death by SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"gradattr: gradient-based attribution with pre-softmax, post-softmax and log-softmax scores"};
   app.require_subcommand(1);
   app.set_version_flag("--version", version_line(), "print the version and the commit it was built from");

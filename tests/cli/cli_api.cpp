@@ -292,3 +292,31 @@ TEST_CASE("on a terminal, a long explain run shows progress with an ETA on stder
   CHECK(term.find("ig [") != std::string::npos);
   CHECK(term.find("ETA") != std::string::npos);
 }
+
+TEST_CASE("an output on standard output whose reader has gone is an error (exit 1, one line), not a SIGPIPE death") {
+  int p[2];
+  REQUIRE(pipe(p) == 0);
+  TempDir dir;
+  const fs::path err = dir / "stderr";
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    close(p[0]);  // nobody will ever read
+    dup2(p[1], 1);
+    const int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(e, 2);
+    std::string cli = GRADATTR_CLI_PATH;
+    execl(cli.c_str(), cli.c_str(), "explain", "--weights", kWeights.c_str(), "--input", kInput.c_str(), "--method", "gradcam",
+          "--save-raw", "-", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(p[0]);
+  close(p[1]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const std::string msg = gradattr::testing::read_bytes(err);
+  INFO(msg);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 1);
+  CHECK(msg.find("gradattr: write_npy: write error on standard output: Broken pipe\n") != std::string::npos);
+}
