@@ -18,57 +18,48 @@ struct AuditArgs {
   ModelArgs model;
   std::string layer;
   double k = 1000;
-  long long steps = 16;
+  std::string steps = "16";  // parse_count: bounded by kMaxSteps
   bool double_precision = false;
+  bool json = false;
 };
 
 // 1 - y_c below this makes float32 Post/LogSoftmax gradients mostly rounding error (docs/methods.md §1).
 inline constexpr double kAuditSaturation = gradattr::score::kSaturationThreshold;
 
+// y_c of image 0 for class c under the model (softmax in double of the model's logits).
+template <class M, class T>
+double probability_of(const M& model, const gradattr::Tensor<T>& x, std::int64_t c) {
+  const auto z = model.forward(x);
+  gradattr::Tensor<T> p(z.shape());
+  gradattr::kernels::softmax(p, z);
+  return static_cast<double>(p(0, c));
+}
+
 inline int run_audit(const AuditArgs& a) {
   if (!(a.k != 0 && std::isfinite(a.k))) throw UsageError("--equivalent K must be finite and non-zero");
-  if (a.steps < 1) throw UsageError("--steps must be at least 1, got " + std::to_string(a.steps));
+  const auto steps = parse_count("--steps", a.steps, kMaxSteps);
   Session s = open_session(a.model);
   gradattr::metrics::AuditOptions o;
-  o.layer = a.layer;
+  o.layer = check_layer(s.lm.model, a.layer, true);
   o.k = a.k;
-  o.steps = a.steps;
+  o.steps = steps;
   ProgressBar bar("audit");
   o.progress = [&bar](std::size_t d, std::size_t t) { bar(d, t); };
   gradattr::metrics::AuditReport report;
+  double y_c = 0;
   if (a.double_precision) {  // the same weights widened exactly to double: no float rounding in the check
-    const auto path = a.model.weights.empty() ? default_model_path().string() : a.model.weights;
-    const auto model64 = gradattr::models::vgg_from_safetensors<double>(gradattr::io::read_safetensors(path));
-    report = gradattr::metrics::audit(model64, s.input.x.cast<double>(), o);
+    const auto file = a.model.weights.empty() ? default_model_file() : gradattr::io::read_safetensors(a.model.weights);
+    const auto model64 = gradattr::models::vgg_from_safetensors<double>(file);
+    const auto x64 = s.input.x.cast<double>();
+    report = gradattr::metrics::audit(model64, x64, o);
+    y_c = probability_of(model64, x64, report.classes.empty() ? 0 : report.classes[0]);
   } else {
     report = gradattr::metrics::audit(s.lm.model, s.input.x, o);
+    y_c = probability_of(s.lm.model, s.input.x, report.classes.empty() ? 0 : report.classes[0]);
   }
   bar.finish();
-  std::printf("model: %s\nshifted twin: z' = z + K * sum_k A[k,0,0] at %s, K = %g; CAM layer %s; class %lld\n",
-              s.lm.description.c_str(), report.shift_layer.c_str(), report.k, report.layer.c_str(),
-              static_cast<long long>(report.classes.empty() ? -1 : report.classes[0]));
-  std::printf("max |y - y'| = %.3g (the twin decides the same); precision: %s\n", report.max_abs_diff_probability,
-              a.double_precision ? "double" : "float");
-  {
-    const auto z = s.lm.model.forward(s.input.x);
-    gradattr::Tensor<float> p(z.shape());
-    gradattr::kernels::softmax(p, z);
-    const auto c = report.classes.empty() ? 0 : report.classes[0];
-    const double gap = 1.0 - static_cast<double>(p(0, c));
-    std::printf("y_c = %.7f (1 - y_c = %.3g)\n", static_cast<double>(p(0, c)), gap);
-    if (gap < kAuditSaturation && !a.double_precision)
-      std::printf("note: y_c is saturated; in float32 the Post/LogSoftmax gradients are then mostly rounding error and\n"
-                  "      the twin's shifted logits round differently, so those rows may not look invariant: use --double\n");
-  }
-  std::printf("%-19s %-5s %10s %12s %12s %10s %9s %s\n", "method", "score", "spearman", "max|raw-raw'|", "relative",
-              "max|map-map'|", "invariant", "expected");
-  for (const auto& r : report.rows)
-    std::printf("%-19s %-5s %10.4f %12.4g %12.4g %10.4g %9s %s\n", r.method.c_str(), r.policy.c_str(), r.spearman_raw,
-                r.max_abs_diff_raw, r.relative_diff_raw, r.max_abs_diff_displayed, r.invariant ? "yes" : "no",
-                r.as_expected() ? "as expected" : "UNEXPECTED");
-  std::printf("invariance tolerance (relative raw difference): %.3g\n", report.tolerance);
-  std::printf("information gain: dL/dx = -d log y_c/dx, max relative error %.3g (model), %.3g (twin)\n",
-              report.information_gain_error, report.information_gain_error_twin);
+  const double gap = 1.0 - y_c;
+  const bool saturated = gap < kAuditSaturation;
   std::size_t pre = 0, pre_moved = 0, inv = 0, inv_ok = 0;
   for (const auto& r : report.rows) {
     if (r.expected_invariant) {
@@ -79,9 +70,60 @@ inline int run_audit(const AuditArgs& a) {
       pre_moved += !r.invariant;
     }
   }
-  std::printf("audit: %zu/%zu Post/LogSoftmax maps invariant (must be all); %zu/%zu Pre maps moved (a Pre map moves by\n"
-              "       the shift's own gradient, zero where t(x) does not depend on what is explained)\n",
-              inv_ok, inv, pre_moved, pre);
+  if (a.json) {
+    nlohmann::ordered_json j;
+    j["model"] = s.lm.description;
+    j["shift_layer"] = report.shift_layer;
+    j["k"] = report.k;
+    j["layer"] = report.layer;
+    j["class"] = report.classes.empty() ? -1 : report.classes[0];
+    j["precision"] = a.double_precision ? "double" : "float";
+    j["max_abs_diff_probability"] = json_number(report.max_abs_diff_probability);
+    j["y_c"] = json_number(y_c);
+    j["one_minus_y_c"] = json_number(gap);
+    j["saturated"] = saturated;
+    auto rows = nlohmann::ordered_json::array();
+    for (const auto& r : report.rows)
+      rows.push_back({{"method", r.method},
+                      {"score", r.policy},
+                      {"spearman", json_number(r.spearman_raw)},
+                      {"max_abs_diff_raw", json_number(r.max_abs_diff_raw)},
+                      {"relative_diff_raw", json_number(r.relative_diff_raw)},
+                      {"max_abs_diff_map", json_number(r.max_abs_diff_displayed)},
+                      {"invariant", r.invariant},
+                      {"expected_invariant", r.expected_invariant},
+                      {"as_expected", r.as_expected()}});
+    j["rows"] = rows;
+    j["tolerance"] = json_number(report.tolerance);
+    j["information_gain_error"] = json_number(report.information_gain_error);
+    j["information_gain_error_twin"] = json_number(report.information_gain_error_twin);
+    j["invariant_ok"] = inv_ok;
+    j["invariant_expected"] = inv;
+    j["pre_moved"] = pre_moved;
+    j["pre_total"] = pre;
+    print_json(j);
+    return 0;
+  }
+  say("model: %s\nshifted twin: z' = z + K * sum_k A[k,0,0] at %s, K = %g; CAM layer %s; class %lld\n", s.lm.description.c_str(),
+      report.shift_layer.c_str(), report.k, report.layer.c_str(),
+      static_cast<long long>(report.classes.empty() ? -1 : report.classes[0]));
+  say("max |y - y'| = %.3g (the twin decides the same); precision: %s\n", report.max_abs_diff_probability,
+      a.double_precision ? "double" : "float");
+  say("y_c = %.10g (1 - y_c = %.3g)\n", y_c, gap);
+  if (saturated && !a.double_precision)
+    say("note: y_c is saturated; in float32 the Post/LogSoftmax gradients are then mostly rounding error and\n"
+        "      the twin's shifted logits round differently, so those rows may not look invariant: use --double\n");
+  say("%-19s %-5s %10s %12s %12s %10s %9s %s\n", "method", "score", "spearman", "max|raw-raw'|", "relative", "max|map-map'|",
+      "invariant", "expected");
+  for (const auto& r : report.rows)
+    say("%-19s %-5s %10.4f %12.4g %12.4g %10.4g %9s %s\n", r.method.c_str(), r.policy.c_str(), r.spearman_raw, r.max_abs_diff_raw,
+        r.relative_diff_raw, r.max_abs_diff_displayed, r.invariant ? "yes" : "no", r.as_expected() ? "as expected" : "UNEXPECTED");
+  say("invariance tolerance (relative raw difference): %.3g\n", report.tolerance);
+  say("information gain: dL/dx = -d log y_c/dx, max relative error %.3g (model), %.3g (twin)\n", report.information_gain_error,
+      report.information_gain_error_twin);
+  say("audit: %zu/%zu Post/LogSoftmax maps invariant (must be all); %zu/%zu Pre maps moved (a Pre map moves by\n"
+      "       the shift's own gradient, zero where t(x) does not depend on what is explained)\n",
+      inv_ok, inv, pre_moved, pre);
   return 0;
 }
 

@@ -12,20 +12,37 @@
 #include <vector>
 
 #include "common.hpp"
+#include "progress.hpp"
 #include "workloads.hpp"
 
 namespace gradattr_cli {
 
 struct BenchArgs {
   std::string weights, arch = "vgg19", workload = "forward";
-  int size = 224, batch = 1, repeat = 5, threads = 0, steps = 50;
+  int size = 224, batch = 1, repeat = 5, threads = 0;
+  std::string steps = "50";  // parse_count: bounded by kMaxSteps
 };
+
+inline const std::vector<std::string>& bench_workloads() {
+  static const std::vector<std::string> all = {"forward", "input-grad", "gradcam", "full", "rsi-gradcam", "ig"};
+  return all;
+}
 
 inline int run_bench(const BenchArgs& a) {
   if (a.size < 32) throw UsageError("--size must be at least 32 for VGG, got " + std::to_string(a.size));
   if (a.batch < 1) throw UsageError("--batch must be at least 1");
   if (a.repeat < 1) throw UsageError("--repeat must be at least 1");
-  if (a.steps < 1) throw UsageError("--steps must be at least 1");
+  const auto steps = parse_count("--steps", a.steps, kMaxSteps);
+  std::vector<std::string> workloads;
+  if (a.workload == "all") {
+    workloads = bench_workloads();
+  } else {
+    for (const auto& w : bench_workloads())
+      if (w == a.workload) workloads = {w};
+    if (workloads.empty())
+      throw UsageError("--workload: unknown workload '" + a.workload + "' (valid: forward, input-grad, gradcam, full, rsi-gradcam, ig, all)");
+  }
+  if (!a.weights.empty()) check_arch_name(a.arch);
   if (a.threads > 0) omp_set_num_threads(a.threads);
   LoadedModel lm = a.weights.empty() ? seeded_model(a.arch, 0) : load_model_file(a.weights);
   const std::int64_t channels = lm.model.config().in_channels;
@@ -34,22 +51,23 @@ inline int run_bench(const BenchArgs& a) {
   std::normal_distribution<float> nd;
   for (auto& v : x) v = nd(rng);
 
-  std::vector<std::string> workloads;
-  if (a.workload == "all")
-    workloads = {"forward", "input-grad", "gradcam", "full"};
-  else
-    workloads = {a.workload};
+  ProgressBar bar("bench");
+  const std::size_t stages = workloads.size() * static_cast<std::size_t>(a.repeat + 1);
+  std::size_t stage = 0;
   for (const auto& w : workloads) {
-    auto fn = bench_workload(w, lm.model, x, a.steps);
+    auto fn = bench_workload(w, lm.model, x, static_cast<int>(steps));
+    bar.stage(stage++, stages);
     fn();  // warm-up: first-touch of buffers, prepared weights
     std::vector<double> t;
     for (int r = 0; r < a.repeat; ++r) {
+      bar.stage(stage++, stages);
       const auto t0 = std::chrono::steady_clock::now();
       fn();
       t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
     std::sort(t.begin(), t.end());
     const double median = t.size() % 2 ? t[t.size() / 2] : 0.5 * (t[t.size() / 2 - 1] + t[t.size() / 2]);
+    bar.finish();
     std::printf("%s batch=%d median_s=%.6f min_s=%.6f max_s=%.6f\n", w.c_str(), a.batch, median, t.front(), t.back());
     std::fflush(stdout);
   }

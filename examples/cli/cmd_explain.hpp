@@ -9,6 +9,8 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,21 +30,11 @@ struct ExplainArgs {
   ModelArgs model;
   std::string method, score = "post", layer, out, save_raw, save_map;
   std::string cls;  // empty: the top class; parsed by target_of so that an overflow is reported as given
-  long long steps = 50;
+  std::string steps = "50", samples = "50";  // parsed by parse_count (bounded, overflow reported as given)
   unsigned long long seed = 0;
+  bool json = false;
   int tile = 112;  // panel tile side (pixels)
 };
-
-// Fails early (before a long computation) if an output cannot be written there.
-inline void check_writable(const std::string& path, const char* option) {
-  if (path.empty()) return;
-  namespace fs = std::filesystem;
-  const fs::path p(path);
-  if (fs::is_directory(p)) throw gradattr::IoError(std::string(option) + " " + path + ": is a directory");
-  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
-  if (!fs::is_directory(dir) || access(dir.c_str(), W_OK) != 0)
-    throw gradattr::IoError(std::string(option) + " " + path + ": directory " + dir.string() + " is missing or not writable");
-}
 
 // RGB [H, W, 3] of the picture, resized to side x side for display.
 inline gradattr::Tensor<std::uint8_t> picture_tensor(const gradattr::io::Image& img, int h, int w) {
@@ -77,15 +69,35 @@ inline gradattr::Tensor<float> image_row(const gradattr::Tensor<float>& maps, st
 inline void print_result(const gradattr::Attribution<float>& r, const std::vector<std::string>& names) {
   for (std::int64_t n = 0; n < r.batch(); ++n) {
     const auto c = r.classes[static_cast<std::size_t>(n)];
-    std::printf("%s score=%s layer=%s image=%lld class=%lld%s%s y_c=%.6g z_c=%.6g S=%.6g",
+    say("%s score=%s layer=%s image=%lld class=%lld%s%s y_c=%.6g z_c=%.6g S=%.6g",
                 r.method.c_str(), r.score_space.c_str(), r.layer.c_str(), static_cast<long long>(n),
                 static_cast<long long>(c), names.empty() ? "" : " label=", names.empty() ? "" : names[static_cast<std::size_t>(c)].c_str(),
                 r.probability[n], r.logit[n], r.score[n]);
     if (!r.completeness_gap.empty())
-      std::printf(" completeness=%.6g S(x)-S(x')=%.6g gap=%.6g", r.completeness[n], r.score_difference[n], r.completeness_gap[n]);
-    std::printf("\n");
+      say(" completeness=%.6g S(x)-S(x')=%.6g gap=%.6g", r.completeness[n], r.score_difference[n], r.completeness_gap[n]);
+    say("\n");
   }
-  if (!r.warning.empty()) std::fprintf(stderr, "gradattr: warning: %s\n", r.warning.c_str());
+}
+
+inline nlohmann::ordered_json result_json(const gradattr::Attribution<float>& r, const std::vector<std::string>& names) {
+  auto images = nlohmann::ordered_json::array();
+  for (std::int64_t n = 0; n < r.batch(); ++n) {
+    const auto c = r.classes[static_cast<std::size_t>(n)];
+    nlohmann::ordered_json e;
+    e["image"] = n;
+    e["class"] = c;
+    e["label"] = names.empty() ? "" : names[static_cast<std::size_t>(c)];
+    e["y_c"] = json_number(r.probability[n]);
+    e["z_c"] = json_number(r.logit[n]);
+    e["S"] = json_number(r.score[n]);
+    if (!r.completeness_gap.empty()) {
+      e["completeness"] = json_number(r.completeness[n]);
+      e["S(x)-S(x')"] = json_number(r.score_difference[n]);
+      e["gap"] = json_number(r.completeness_gap[n]);
+    }
+    images.push_back(e);
+  }
+  return images;
 }
 
 // Finite inputs can still overflow the network (NaN or infinite logits): an error, not a map.
@@ -97,17 +109,18 @@ inline void check_finite_output(const gradattr::Attribution<float>& r) {
 }
 
 inline gradattr::RunOptions run_options(const ExplainArgs& a, ProgressBar* bar) {
-  if (a.steps < 1) throw UsageError("--steps must be at least 1, got " + std::to_string(a.steps));
   gradattr::RunOptions o;
   o.layer = a.layer;
-  o.steps = a.steps;
+  o.steps = parse_count("--steps", a.steps, kMaxSteps);
+  o.samples = parse_count("--samples", a.samples, kMaxSamples);
   o.seed = a.seed;
   if (bar) o.progress = [bar](std::size_t d, std::size_t t) { (*bar)(d, t); };
   return o;
 }
 
-inline gradattr::Target target_of(const ExplainArgs& a) {
-  if (a.cls.empty()) return gradattr::Target{};
+// --class: empty for the top class; UsageError for what is not a class index.
+inline std::optional<std::int64_t> class_of(const ExplainArgs& a) {
+  if (a.cls.empty()) return std::nullopt;
   std::int64_t c = 0;
   const char* end = a.cls.data() + a.cls.size();
   const auto [p, ec] = std::from_chars(a.cls.data(), end, c);
@@ -115,18 +128,58 @@ inline gradattr::Target target_of(const ExplainArgs& a) {
     throw UsageError("--class " + a.cls + " is out of range (a class index of the model)");
   if (ec != std::errc() || p != end) throw UsageError("--class must be an integer, got '" + a.cls + "'");
   if (c < 0) throw UsageError("--class must be >= 0, got " + a.cls);
-  return gradattr::Target::all(c);
+  return c;
 }
 
+inline gradattr::Target target_of(const ExplainArgs& a) {
+  const auto c = class_of(a);
+  return c ? gradattr::Target::all(*c) : gradattr::Target{};
+}
+
+inline gradattr::Method method_of(const std::string& name) {
+  try {
+    return gradattr::parse_method(name);
+  } catch (const gradattr::ArgumentError& e) {
+    throw UsageError(std::string("--method: ") + e.what());
+  }
+}
+inline gradattr::ScoreKind score_of(const std::string& name) {
+  try {
+    return gradattr::parse_score_kind(name);
+  } catch (const gradattr::ArgumentError& e) {
+    throw UsageError(std::string("--score: ") + e.what());
+  }
+}
+
+// Writes the outputs in order; if one fails, the files created before it are removed again (a
+// device, a FIFO or standard output cannot take its bytes back; a replaced file stays replaced).
+inline void write_outputs(const std::vector<std::pair<std::string, std::function<void(const std::string&)>>>& outputs) {
+  std::vector<std::filesystem::path> created;
+  try {
+    for (const auto& [path, write] : outputs) {
+      if (path.empty()) continue;
+      const auto t = gradattr::io::detail::resolve_output(path, path);
+      write(path);
+      if (t.kind == gradattr::io::detail::OutputTarget::Missing) created.push_back(t.path);
+    }
+  } catch (...) {
+    std::error_code ec;
+    for (const auto& p : created) std::filesystem::remove(p, ec);
+    throw;
+  }
+}
+
+inline std::string shown_path(const std::string& p) { return p == "-" ? "standard output" : p; }
+
 inline int run_explain_one(const ExplainArgs& a, Session& s) {
-  const auto method = gradattr::parse_method(a.method);
-  const auto kind = gradattr::parse_score_kind(a.score);
+  const auto method = method_of(a.method);
+  const auto kind = score_of(a.score);
   const auto& x = s.input.x;
   ProgressBar bar(std::string(gradattr::to_string(method)));
   const auto r = gradattr::run_method(method, kind, s.lm.model, x, target_of(a), run_options(a, &bar));
   bar.finish();
   check_finite_output(r);
-  print_result(r, s.lm.model.class_names());
+  if (!a.json) print_result(r, s.lm.model.class_names());
   // Everything is computed before anything is written (a failure leaves no output), and an
   // output that fails to write takes the ones written before it along.
   const auto H = x.dim(2), W = x.dim(3);
@@ -136,18 +189,26 @@ inline int run_explain_one(const ExplainArgs& a, Session& s) {
     const auto pic = s.input.from_npy ? picture_from_tensor(x) : s.input.picture;
     ov = gradattr::viz::overlay(picture_tensor(pic, static_cast<int>(H), static_cast<int>(W)), image_row(shown, 0));
   }
-  std::vector<std::string> written;
-  try {
-    if (!a.save_raw.empty()) gradattr::io::write_npy(a.save_raw, r.raw), written.push_back(a.save_raw);
-    if (!a.save_map.empty()) gradattr::io::write_npy(a.save_map, shown), written.push_back(a.save_map);
-    if (!a.out.empty()) gradattr::io::write_png(a.out, ov.data(), static_cast<int>(W), static_cast<int>(H), 3);
-  } catch (...) {
-    std::error_code ec;
-    for (const auto& p : written) std::filesystem::remove(p, ec);
-    throw;
+  write_outputs({{a.save_raw, [&](const std::string& p) { gradattr::io::write_npy(p, r.raw); }},
+                 {a.save_map, [&](const std::string& p) { gradattr::io::write_npy(p, shown); }},
+                 {a.out, [&](const std::string& p) {
+                    gradattr::io::write_png(p, ov.data(), static_cast<int>(W), static_cast<int>(H), 3);
+                  }}});
+  // After the outputs: a run that fails has one line on stderr, its error.
+  if (!r.warning.empty()) std::fprintf(stderr, "gradattr: warning: %s\n", r.warning.c_str());
+  if (a.json) {
+    nlohmann::ordered_json j;
+    j["model"] = s.lm.description;
+    j["method"] = r.method;
+    j["score"] = r.score_space;
+    j["layer"] = r.layer;
+    j["images"] = result_json(r, s.lm.model.class_names());
+    j["warning"] = r.warning;
+    j["outputs"] = {{"out", a.out}, {"save_raw", a.save_raw}, {"save_map", a.save_map}};
+    print_json(j);
+  } else if (!a.out.empty()) {
+    say("overlay written to %s%s\n", shown_path(a.out).c_str(), r.batch() > 1 ? " (first image of the batch)" : "");
   }
-  if (!a.out.empty())
-    std::printf("overlay written to %s%s\n", a.out.c_str(), r.batch() > 1 ? " (first image of the batch)" : "");
   return 0;
 }
 
@@ -159,7 +220,6 @@ inline int run_explain_panel(const ExplainArgs& a, Session& s) {
   const std::vector<gradattr::ScoreKind> cols = {gradattr::ScoreKind::Pre, gradattr::ScoreKind::Post,
                                                  gradattr::ScoreKind::LogSoftmax};
   const std::string out = a.out.empty() ? "gradattr_panel.png" : a.out;
-  check_writable(out, "--out");
   const auto x = s.input.x.slice_batch(0);
   const int side = std::max<int>(a.tile, static_cast<int>(std::max(x.dim(2), x.dim(3))));
   const auto pic = picture_tensor(s.input.from_npy ? picture_from_tensor(x) : s.input.picture, side, side);
@@ -167,44 +227,74 @@ inline int run_explain_panel(const ExplainArgs& a, Session& s) {
   std::vector<std::string> row_labels, col_labels;
   for (auto k : cols) col_labels.emplace_back(gradattr::score::to_string(k));
   const auto names = s.lm.model.class_names();
-  std::printf("%-14s %5s %-10s %9s %9s %9s %9s\n", "method", "class", "label", "y_c", "pre~post", "post~log", "pre~log");
+  if (!a.json) say("%-14s %5s %-10s %9s %9s %9s %9s\n", "method", "class", "label", "y_c", "pre~post", "post~log", "pre~log");
+  auto json_rows = nlohmann::ordered_json::array();
+  ProgressBar bar("panel");
+  std::size_t stage = 0;
   for (Method m : rows) {
-    ProgressBar bar(std::string(gradattr::to_string(m)));
     std::vector<gradattr::Tensor<float>> maps;
     std::vector<gradattr::Tensor<std::uint8_t>> row;
     gradattr::Attribution<float> last;
     for (auto k : cols) {
+      bar.stage(stage++, rows.size() * cols.size());
       last = gradattr::run_method(m, k, s.lm.model, x, target_of(a), run_options(a, &bar));
       check_finite_output(last);
       auto shown = last.displayed(side, side);
       maps.push_back(image_row(shown, 0));
       row.push_back(gradattr::viz::overlay(pic, maps.back()));
     }
-    bar.finish();
     tiles.push_back(std::move(row));
     row_labels.emplace_back(gradattr::display_name(m));
     // Agreement of the displayed maps between score spaces (Spearman rank correlation).
     auto rho = [&](int i, int j) { return gradattr::metrics::spearman(maps[static_cast<std::size_t>(i)], maps[static_cast<std::size_t>(j)]); };
     const auto c = last.classes[0];
-    std::printf("%-14s %5lld %-10.10s %9.4f %9.4f %9.4f %9.4f\n", std::string(gradattr::display_name(m)).c_str(),
-                static_cast<long long>(c), names.empty() ? "" : names[static_cast<std::size_t>(c)].c_str(),
-                static_cast<double>(last.probability[0]), rho(0, 1), rho(1, 2), rho(0, 2));
+    const std::string label = names.empty() ? "" : names[static_cast<std::size_t>(c)];
+    if (a.json) {
+      nlohmann::ordered_json j;
+      j["method"] = std::string(gradattr::to_string(m));
+      j["display"] = std::string(gradattr::display_name(m));
+      j["class"] = c;
+      j["label"] = label;
+      j["y_c"] = json_number(last.probability[0]);
+      j["spearman"] = {{"pre~post", json_number(rho(0, 1))}, {"post~log", json_number(rho(1, 2))}, {"pre~log", json_number(rho(0, 2))}};
+      json_rows.push_back(j);
+    } else {
+      say("%-14s %5lld %-10.10s %9.4f %9.4f %9.4f %9.4f\n", std::string(gradattr::display_name(m)).c_str(), static_cast<long long>(c),
+          label.c_str(), static_cast<double>(last.probability[0]), rho(0, 1), rho(1, 2), rho(0, 2));
+    }
   }
+  bar.finish();
   const auto panel = gradattr::viz::make_panel(tiles, row_labels, col_labels);
   gradattr::io::write_png(out, panel.data(), static_cast<int>(panel.dim(1)), static_cast<int>(panel.dim(0)), 3);
-  std::printf("model: %s\npanel written to %s (rows: methods; columns: score spaces)\n", s.lm.description.c_str(), out.c_str());
+  if (a.json) {
+    nlohmann::ordered_json j;
+    j["model"] = s.lm.description;
+    j["panel"] = out;
+    j["columns"] = col_labels;
+    j["rows"] = json_rows;
+    print_json(j);
+  } else {
+    say("model: %s\npanel written to %s (rows: methods; columns: score spaces)\n", s.lm.description.c_str(),
+        shown_path(out).c_str());
+  }
   return 0;
 }
 
 inline int run_explain(const ExplainArgs& a) {
-  check_writable(a.out, "--out");
-  check_writable(a.save_raw, "--save-raw");
-  check_writable(a.save_map, "--save-map");
+  // The command line first (exit 2), before any file is opened or anything computed.
   if (a.method.empty() && (!a.save_raw.empty() || !a.save_map.empty()))
     throw UsageError("--save-raw and --save-map need --method (the panel has many maps)");
-  if (!a.method.empty()) (void)gradattr::parse_method(a.method);  // bad names before loading anything
-  (void)gradattr::parse_score_kind(a.score);
+  const bool layer_method = a.method.empty() || gradattr::is_layer_method(method_of(a.method));
+  (void)score_of(a.score);
+  (void)run_options(a, nullptr);  // --steps, --samples
+  const auto cls = class_of(a);
+  check_outputs({{"--out", a.method.empty() && a.out.empty() ? std::string("gradattr_panel.png") : a.out},
+                 {"--save-raw", a.save_raw},
+                 {"--save-map", a.save_map}},
+                a.json);
   Session s = open_session(a.model);
+  (void)check_layer(s.lm.model, a.layer, layer_method);
+  if (cls) check_class(*cls, s.lm.model.config().num_classes, a.cls);
   return a.method.empty() ? run_explain_panel(a, s) : run_explain_one(a, s);
 }
 

@@ -1,8 +1,13 @@
 #pragma once
 // What every gradattr subcommand shares: loading the model (a weights file, a seeded
 // architecture, or the embedded default), loading the input (an image through the model's
-// preprocessing, or a raw NPY tensor), and the error -> exit status mapping of the CLI contract.
+// preprocessing, or a raw NPY tensor), checking flag values against the model, the report
+// stream, and the error -> exit status mapping of the CLI contract (docs/cli.md):
+//   UsageError (the command line itself is wrong)  -> exit 2
+//   any other error (a file, its content, the run) -> exit 1
+#include <charconv>
 #include <cmath>
+#include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <map>
@@ -11,6 +16,9 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include <gradattr/io/detail/file.hpp>
 #include <gradattr/io/image.hpp>
 #include <gradattr/io/npy.hpp>
 #include <gradattr/io/preprocess.hpp>
@@ -24,10 +32,67 @@ namespace gradattr_cli {
 
 using Model = gradattr::models::Vgg<float>;
 
-// Thrown for bad command-line arguments: exit status 2 (other gradattr::Errors give 1).
-struct UsageError : gradattr::ArgumentError {
-  using gradattr::ArgumentError::ArgumentError;
+// Thrown for a bad command line (unknown flag or value, missing or conflicting flags, a number
+// out of its range): exit status 2. Everything else, a library ArgumentError included (a NaN in
+// an input file), gives 1: the CLI checks flag values itself and throws this for them.
+struct UsageError : gradattr::Error {
+  using gradattr::Error::Error;
 };
+
+// The largest --steps (path steps) and --samples (SmoothGrad): a run stays bounded.
+inline constexpr std::int64_t kMaxSteps = 100000;
+inline constexpr std::int64_t kMaxSamples = 100000;
+
+// A count flag given as text ("--steps", "50"): an integer in [1, max], else UsageError
+// naming the flag and the value as given.
+inline std::int64_t parse_count(const char* flag, const std::string& text, std::int64_t max) {
+  std::int64_t v = 0;
+  const char* end = text.data() + text.size();
+  const auto [p, ec] = std::from_chars(text.data(), end, v);
+  if (ec == std::errc::result_out_of_range)
+    throw UsageError(std::string(flag) + " " + text + " is out of range (at most " + std::to_string(max) + ")");
+  if (ec != std::errc() || p != end || text.empty()) throw UsageError(std::string(flag) + " must be an integer, got '" + text + "'");
+  if (v < 1) throw UsageError(std::string(flag) + " must be at least 1, got " + text);
+  if (v > max) throw UsageError(std::string(flag) + " must be at most " + std::to_string(max) + ", got " + text);
+  return v;
+}
+
+// Where the human-readable report goes: stdout, or stderr when an output file is standard
+// output ("-").
+inline std::FILE*& report_stream() {
+  static std::FILE* f = stdout;
+  return f;
+}
+__attribute__((format(printf, 1, 2))) inline void say(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  std::vfprintf(report_stream(), fmt, ap);
+  va_end(ap);
+}
+
+// --json: one JSON object on stdout.
+inline void print_json(const nlohmann::ordered_json& j) {
+  const std::string s = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::fwrite(s.data(), 1, s.size(), stdout);
+  std::fputc('\n', stdout);
+}
+// A JSON number, or null for NaN/inf (JSON has neither).
+inline nlohmann::ordered_json json_number(double v) { return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(); }
+
+// The outputs of one command: at most one may be standard output ("-"), not with --json; each
+// is checked for writability before any computation. Moves the report to stderr when one is "-".
+inline void check_outputs(const std::vector<std::pair<const char*, std::string>>& outputs, bool json) {
+  int on_stdout = 0;
+  for (const auto& [flag, path] : outputs) {
+    if (path != "-") continue;
+    ++on_stdout;
+    if (json) throw UsageError(std::string("--json prints to standard output: ") + flag + " cannot be '-' with it");
+  }
+  if (on_stdout > 1) throw UsageError("only one output can go to standard output ('-')");
+  if (on_stdout) report_stream() = stderr;
+  for (const auto& [flag, path] : outputs)
+    if (!path.empty()) gradattr::io::detail::check_output(path, flag);
+}
 
 // How images are turned into the model's input: read from the weights file's metadata key
 // "gradattr.preprocess" ("imagenet" or "grey:<H>x<W>"), ImageNet by default.
@@ -72,13 +137,18 @@ inline LoadedModel seeded_model(const std::string& arch, std::uint64_t seed) {
   return {gradattr::models::vgg<float>(depth, o), InputSpec{}, arch + " (random weights, seed " + std::to_string(seed) + ")"};
 }
 
+// The shipped Fashion-MNIST VGG: embedded, or from $GRADATTR_DATA_DIR.
+inline gradattr::io::SafetensorsFile default_model_file() {
+  if (const auto dir = data_dir_override()) return gradattr::io::read_safetensors(*dir / "fashion_vgg.safetensors");
+  EmbeddedAsFile f(embedded_model());
+  return gradattr::io::read_safetensors(f.path());
+}
+
 inline LoadedModel default_model() {
-  const auto path = default_model_path();
-  if (!std::filesystem::exists(path))
-    throw gradattr::IoError(path.string() + ": the default model is missing (pass --weights, or set GRADATTR_DATA_DIR to the "
-                            "directory holding fashion_vgg.safetensors and sample.png)");
-  auto m = load_model_file(path.string());
-  m.description = "the shipped Fashion-MNIST VGG (" + path.string() + ")";
+  auto file = default_model_file();
+  LoadedModel m{gradattr::models::vgg_from_safetensors<float>(file), input_spec_from_metadata(file.metadata), {}};
+  const auto dir = data_dir_override();
+  m.description = "the shipped Fashion-MNIST VGG (" + (dir ? (*dir / "fashion_vgg.safetensors").string() : std::string("embedded")) + ")";
   return m;
 }
 
@@ -90,8 +160,7 @@ struct LoadedInput {
   bool from_npy = false;
 };
 
-inline LoadedInput load_image_input(const std::string& path, const InputSpec& spec) {
-  auto img = gradattr::io::read_image(path);
+inline LoadedInput image_input(const gradattr::io::Image& img, const InputSpec& spec) {
   LoadedInput in;
   if (!spec.grey) {
     gradattr::io::PreprocessOptions o;  // ImageNet: shorter side 256, centre crop 224, mean/std
@@ -112,6 +181,10 @@ inline LoadedInput load_image_input(const std::string& path, const InputSpec& sp
   return in;
 }
 
+inline LoadedInput load_image_input(const std::string& path, const InputSpec& spec) {
+  return image_input(gradattr::io::read_image(path), spec);
+}
+
 inline LoadedInput load_npy_input(const std::string& path) {
   LoadedInput in;
   in.x = gradattr::io::read_npy_f32(path);
@@ -122,7 +195,19 @@ inline LoadedInput load_npy_input(const std::string& path) {
   return in;
 }
 
-inline LoadedInput default_input(const InputSpec& spec) { return load_image_input(default_image_path().string(), spec); }
+inline LoadedInput default_input(const InputSpec& spec) {
+  if (const auto dir = data_dir_override()) return load_image_input((*dir / "sample.png").string(), spec);
+  const auto f = embedded_sample();
+  return image_input(gradattr::io::decode_image(f.data, f.size, "the embedded sample image"), spec);
+}
+
+// --arch on its own (before loading): a known architecture name.
+inline void check_arch_name(const std::string& arch) {
+  if (arch.empty()) return;
+  for (int d : {11, 13, 16, 19})
+    if (arch == "vgg" + std::to_string(d)) return;
+  throw UsageError("--arch: unknown architecture '" + arch + "' (valid: vgg11, vgg13, vgg16, vgg19)");
+}
 
 // The options shared by classify, explain and audit.
 struct ModelArgs {
@@ -137,11 +222,12 @@ struct Session {
 
 inline Session open_session(const ModelArgs& a) {
   if (!a.image.empty() && !a.input.empty()) throw UsageError("give --image or --input, not both");
+  check_arch_name(a.arch);
   Session s{a.weights.empty() ? default_model() : load_model_file(a.weights), {}};
   if (!a.arch.empty()) {
     const int depth = s.lm.model.config().depth();
-    if (a.arch != "vgg" + std::to_string(depth))
-      throw UsageError("--arch " + a.arch + " does not match the weights (" +
+    if (a.arch != "vgg" + std::to_string(depth))  // a valid flag; the weights are not what it says: exit 1
+      throw gradattr::Error("--arch " + a.arch + " does not match the weights (" +
                        (depth ? "vgg" + std::to_string(depth) : std::string("a non-standard VGG")) + ")");
   }
   if (!a.input.empty())
@@ -159,10 +245,41 @@ inline Session open_session(const ModelArgs& a) {
                                std::to_string(cfg.in_channels));
   for (std::int64_t i = 0; i < x.numel(); ++i)
     if (!std::isfinite(x[i]))
-      throw gradattr::ArgumentError("input " + (a.input.empty() ? std::string("image") : "'" + a.input + "'") +
+      throw gradattr::FormatError("input " + (a.input.empty() ? std::string("image") : "'" + a.input + "'") +
                                     " contains NaN or infinity (first at flat index " + std::to_string(i) + ", shape " +
                                     x.shape().str() + ")");
   return s;
+}
+
+// --layer against the model: a layer it has (UsageError listing the valid ones) and, for the CAM
+// methods (spatial = true), one with spatial dimensions (before the flatten).
+template <class M>
+std::string check_layer(const M& model, const std::string& layer, bool spatial) {
+  if (layer.empty()) return layer;
+  std::string canon;
+  try {
+    canon = model.resolve_layer(layer);
+  } catch (const gradattr::ArgumentError& e) {
+    throw UsageError(std::string("--layer: ") + e.what());
+  }
+  if (spatial) {
+    const auto names = model.layer_names();
+    bool after_flatten = false;
+    for (const auto& n : names) {
+      if (n == "flatten") after_flatten = true;
+      if (n == canon && after_flatten)
+        throw UsageError("--layer " + layer + " has no spatial dimensions (CAM methods need a layer before 'flatten', e.g. " +
+                         model.resolve_layer("last_conv") + ")");
+    }
+  }
+  return canon;
+}
+
+// --class against the model: in [0, classes).
+inline void check_class(std::int64_t c, std::int64_t classes, const std::string& given) {
+  if (c >= classes)
+    throw UsageError("--class " + given + " is out of range (the model has " + std::to_string(classes) + " classes, 0 to " +
+                     std::to_string(classes - 1) + ")");
 }
 
 }  // namespace gradattr_cli

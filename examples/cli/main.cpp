@@ -1,6 +1,9 @@
-// gradattr: the command-line tool (contract in docs/cli.md). Exit status 0 on success, 2 for bad
-// arguments, 1 for any other error, with a one-line message on stderr.
+// gradattr: the command-line tool (contract in docs/cli.md). Exit status 0 on success, 2 for a
+// bad command line (unknown flag, bad flag value, missing or conflicting flags), 1 for anything
+// else (a missing or malformed file, NaN in an input, an output that cannot be written), with a
+// one-line message on stderr.
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <new>
@@ -13,8 +16,12 @@
 
 int main(int argc, char** argv) {
   using namespace gradattr_cli;
+  // A closed pipe on an output ('-', a FIFO) is a write error (EPIPE: exit 1, one line), not a
+  // death by SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"gradattr: gradient-based attribution with pre-softmax, post-softmax and log-softmax scores"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", version_line(), "print the version and the commit it was built from");
 
   auto add_model_options = [](CLI::App* c, ModelArgs& m) {
     c->add_option("--weights", m.weights, "safetensors weights, torchvision or timm VGG names (default: the shipped model)");
@@ -28,30 +35,34 @@ int main(int argc, char** argv) {
   add_model_options(c, classify.model);
   c->add_option("--top", classify.top, "how many classes")->capture_default_str();
   c->add_option("--labels", classify.labels, "class names, one per line (default: the weights' metadata)");
-  c->add_option("--save-logits", classify.save_logits, "write the raw logits [N, classes] as float32 NPY");
+  c->add_option("--save-logits", classify.save_logits, "write the raw logits [N, classes] as float32 NPY ('-': standard output)");
+  c->add_flag("--json", classify.json, "print one JSON object instead of the table");
 
   ExplainArgs explain;
   auto* e = app.add_subcommand("explain", "attribution map of one method under one score space (no --method: the panel)");
   add_model_options(e, explain.model);
   e->add_option("--method", explain.method,
-                "gradcam|gradcam+|gradcam++|hirescam|xgradcam|layercam|scorecam|rsi-gradcam|integrated-gradcam|"
-                "saliency|inputxgrad|ig|smoothgrad (none: a panel of five methods x three score spaces)");
+                gradattr::method_names_list("|") + " (none: a panel of five methods x three score spaces)");
   e->add_option("--score", explain.score, "pre|post|log: the logit, the probability or the log-probability")->capture_default_str();
   e->add_option("--layer", explain.layer, "layer for CAM methods (default: the last conv block's ReLU)");
   e->add_option("--class", explain.cls, "class to explain (default: the top class)");
-  e->add_option("--steps", explain.steps, "path steps (RSI Grad-CAM, Integrated Grad-CAM, IG) or SmoothGrad samples")->capture_default_str();
+  e->add_option("--steps", explain.steps, "path steps (RSI Grad-CAM, Integrated Grad-CAM, IG), 1 to 100000")->capture_default_str();
+  e->add_option("--samples", explain.samples, "SmoothGrad noise samples, 1 to 100000")->capture_default_str();
   e->add_option("--seed", explain.seed, "SmoothGrad noise seed")->capture_default_str();
-  e->add_option("--out", explain.out, "overlay PNG (panel mode: default gradattr_panel.png)");
-  e->add_option("--save-raw", explain.save_raw, "raw signed map as float32 NPY ([N,h,w] at the layer, [N,C,H,W] for input methods)");
-  e->add_option("--save-map", explain.save_map, "displayed map [N,H,W] at input resolution as float32 NPY");
+  e->add_option("--out", explain.out, "overlay PNG (panel mode: default gradattr_panel.png; '-': standard output)");
+  e->add_option("--save-raw", explain.save_raw,
+                "raw signed map as float32 NPY ([N,h,w] at the layer, [N,C,H,W] for input methods; '-': standard output)");
+  e->add_option("--save-map", explain.save_map, "displayed map [N,H,W] at input resolution as float32 NPY ('-': standard output)");
+  e->add_flag("--json", explain.json, "print one JSON object instead of the text report");
 
   AuditArgs audit;
   auto* au = app.add_subcommand("audit", "every method x score space on the model and on its shifted (equivalent) twin");
   add_model_options(au, audit.model);
   au->add_option("--layer", audit.layer, "CAM layer, also where the twin's shift is built (default: the last conv block's ReLU)");
   au->add_option("--equivalent", audit.k, "K of the twin z' = z + K sum_k A[k,0,0]")->capture_default_str();
-  au->add_option("--steps", audit.steps, "path steps for RSI Grad-CAM, Integrated Grad-CAM and IG")->capture_default_str();
+  au->add_option("--steps", audit.steps, "path steps for RSI Grad-CAM, Integrated Grad-CAM and IG, 1 to 100000")->capture_default_str();
   au->add_flag("--double", audit.double_precision, "run the audit in double precision (the weights widened exactly)");
+  au->add_flag("--json", audit.json, "print one JSON object instead of the table");
 
   BenchArgs bench;
   auto* b = app.add_subcommand("bench", "time end-to-end workloads (random seeded weights unless --weights)");
@@ -62,7 +73,7 @@ int main(int argc, char** argv) {
   b->add_option("--repeat", bench.repeat, "timed runs after one warm-up")->capture_default_str();
   b->add_option("--threads", bench.threads, "OpenMP threads (default: OpenMP's)");
   b->add_option("--workload", bench.workload, "forward|input-grad|gradcam|full|rsi-gradcam|ig|all")->capture_default_str();
-  b->add_option("--steps", bench.steps, "path steps for rsi-gradcam and ig")->capture_default_str();
+  b->add_option("--steps", bench.steps, "path steps for rsi-gradcam and ig, 1 to 100000")->capture_default_str();
 
   // CLI11 would only say that a subcommand is required: name the unknown one.
   bool known = argc < 2 || argv[1][0] == '-';
@@ -81,6 +92,9 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForVersion&) {
+    std::printf("%s\n", version_line().c_str());
+    return 0;
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "gradattr: %s\n", e.what());
     return 2;
@@ -91,9 +105,6 @@ int main(int argc, char** argv) {
     if (*au) return run_audit(audit);
     if (*b) return run_bench(bench);
   } catch (const UsageError& e) {
-    std::fprintf(stderr, "gradattr: %s\n", e.what());
-    return 2;
-  } catch (const gradattr::ArgumentError& e) {
     std::fprintf(stderr, "gradattr: %s\n", e.what());
     return 2;
   } catch (const std::bad_alloc&) {

@@ -35,6 +35,7 @@ inline void no_log(const std::string&) {}
 inline gradattr::RunOptions run_options(std::int64_t steps, std::uint64_t seed) {
   gradattr::RunOptions o;
   o.steps = steps;
+  o.samples = steps;  // SmoothGrad: as many samples as path steps (RunOptions::samples is its own field)
   o.seed = seed;
   return o;
 }

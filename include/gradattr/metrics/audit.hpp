@@ -132,7 +132,8 @@ Attribution<T> run(Method method, score::ScoreKind kind, const Model& m, const s
                    const Target& target, const AuditOptions& o) {
   RunOptions r;
   r.layer = layer;
-  r.steps = method == Method::SmoothGrad ? o.smoothgrad_samples : o.steps;
+  r.steps = o.steps;
+  r.samples = o.smoothgrad_samples;
   r.seed = o.seed;
   r.batch_size = o.batch_size;
   return run_method(method, kind, m, x, target, r);

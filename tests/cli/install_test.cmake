@@ -1,0 +1,40 @@
+# cmake -DBUILD_DIR=... -DSOURCE_DIR=... -DWORK_DIR=... -P install_test.cmake
+# Installs the build into a temporary prefix, then runs the installed gradattr from another
+# directory with no GRADATTR_DATA_DIR: `explain` and `classify` with no arguments must work
+# (the default model and sample are embedded), and the binary must hold no path into the source
+# tree's examples/data (nothing to find after the source and build trees are gone).
+function(run)
+  cmake_parse_arguments(R "" "CWD;EXPECT" "" ${ARGN})
+  execute_process(COMMAND ${R_UNPARSED_ARGUMENTS} WORKING_DIRECTORY ${R_CWD}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "command failed (${rc}): ${R_UNPARSED_ARGUMENTS}\n${out}\n${err}")
+  endif()
+  if(R_EXPECT AND NOT out MATCHES "${R_EXPECT}")
+    message(FATAL_ERROR "${R_UNPARSED_ARGUMENTS}: output does not match '${R_EXPECT}':\n${out}\n${err}")
+  endif()
+endfunction()
+
+file(REMOVE_RECURSE ${WORK_DIR})
+set(prefix ${WORK_DIR}/prefix)
+set(cwd ${WORK_DIR}/elsewhere)
+file(MAKE_DIRECTORY ${cwd})
+run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix} CWD ${WORK_DIR})
+set(gradattr ${prefix}/bin/gradattr)
+if(NOT EXISTS ${gradattr})
+  message(FATAL_ERROR "cmake --install did not install ${gradattr}")
+endif()
+file(STRINGS ${gradattr} leaks REGEX "examples/data")
+if(leaks)
+  message(FATAL_ERROR "${gradattr} names a data path of the build machine: ${leaks}")
+endif()
+set(noenv ${CMAKE_COMMAND} -E env --unset=GRADATTR_DATA_DIR)
+run(${noenv} ${gradattr} --version CWD ${cwd} EXPECT "^gradattr [0-9]+\\.[0-9]+\\.[0-9]+ \\(commit [^)]+\\)\n$")
+run(${noenv} ${gradattr} classify CWD ${cwd} EXPECT "^1\t[0-9]+\t[0-9.]+\t")
+run(${noenv} ${gradattr} explain CWD ${cwd} EXPECT "panel written to gradattr_panel.png")
+file(READ ${cwd}/gradattr_panel.png sig LIMIT 8 HEX)
+if(NOT sig STREQUAL "89504e470d0a1a0a")
+  message(FATAL_ERROR "${cwd}/gradattr_panel.png is not a PNG")
+endif()
+message(STATUS "installed gradattr ran from ${cwd} with its embedded model and sample")
+file(REMOVE_RECURSE ${WORK_DIR})
