@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "support/fifo_reader.hpp"
 #include "gradattr/attribution/runtime.hpp"
 #include <atomic>
 #include <chrono>
@@ -539,45 +540,7 @@ int entries(const fs::path& dir) {
   return n;
 }
 
-// Reads a FIFO on a thread while a case runs (opened now, non-blocking, so that the CLI's
-// writer finds a reader); data() after stop() is everything written.
-class FifoReader {
- public:
-  explicit FifoReader(const fs::path& p) : fd_(open(p.c_str(), O_RDONLY | O_NONBLOCK)) {
-    if (fd_ < 0) {
-      std::perror("open fifo");
-      std::exit(3);
-    }
-    thread_ = std::thread([this] {
-      char buf[65536];
-      for (;;) {
-        const ssize_t n = read(fd_, buf, sizeof buf);
-        if (n > 0) {
-          data_.append(buf, static_cast<std::size_t>(n));
-        } else if (n == 0 && stop_) {
-          break;  // no writer any more and the run is over: everything has been read
-        } else {
-          usleep(1000);
-        }
-      }
-    });
-  }
-  ~FifoReader() { stop(); }
-  const std::string& stop() {
-    if (thread_.joinable()) {
-      stop_ = true;
-      thread_.join();
-      close(fd_);
-    }
-    return data_;
-  }
-
- private:
-  int fd_;
-  std::atomic<bool> stop_{false};
-  std::string data_;
-  std::thread thread_;
-};
+using gradattr::testing::FifoReader;
 
 // Outputs onto what is not a regular file (docs/cli.md, "Outputs"): a FIFO or a device is
 // written through and survives as what it was; a symlink's target is replaced and the link

@@ -22,6 +22,7 @@
 #include <gradattr/io/npy.hpp>
 #include <gradattr/io/safetensors.hpp>
 
+#include "support/fifo_reader.hpp"
 #include "io_testing.hpp"
 
 namespace fs = std::filesystem;
@@ -70,37 +71,7 @@ std::string reference(const Writer& w) {
   return read_bytes(d / "ref");
 }
 
-// Reads a FIFO on a thread (opened non-blocking first, so that a writer finds a reader).
-class FifoReader {
- public:
-  explicit FifoReader(const fs::path& p) : fd_(open(p.c_str(), O_RDONLY | O_NONBLOCK)) {
-    REQUIRE(fd_ >= 0);
-    thread_ = std::thread([this] {
-      char buf[4096];
-      for (;;) {
-        const ssize_t n = read(fd_, buf, sizeof buf);
-        if (n > 0)
-          data_.append(buf, static_cast<std::size_t>(n));
-        else if (n == 0 && stop_)
-          break;
-        else
-          usleep(500);
-      }
-    });
-  }
-  std::string finish() {
-    stop_ = true;
-    thread_.join();
-    close(fd_);
-    return data_;
-  }
-
- private:
-  int fd_;
-  std::atomic<bool> stop_{false};
-  std::string data_;
-  std::thread thread_;
-};
+using gradattr::testing::FifoReader;
 
 }  // namespace
 
@@ -112,7 +83,7 @@ TEST_CASE("writers write through to a FIFO with a reader, and the FIFO stays a F
       REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
       FifoReader reader(fifo);
       w.write(fifo);
-      CHECK(reader.finish() == reference(w));
+      CHECK(reader.stop() == reference(w));
       CHECK(kind_of(fifo) == "fifo");
       CHECK(d.entries() == 1);
     }

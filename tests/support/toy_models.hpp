@@ -22,6 +22,18 @@
 
 namespace gradattr::testing {
 
+// Fills tensors with shift + scale·N(0, 1) draws, one seeded stream across calls (the toy
+// models' weights, drawn in a fixed order).
+struct NormalFiller {
+  std::mt19937_64 rng;
+  std::normal_distribution<double> n01{0.0, 1.0};
+  explicit NormalFiller(std::uint64_t seed) : rng(seed) {}
+  template <class T>
+  void operator()(Tensor<T>& t, double scale, double shift = 0) {
+    for (auto& v : t) v = static_cast<T>(shift + scale * n01(rng));
+  }
+};
+
 template <class T>
 class ToyCnn {
  public:
@@ -30,11 +42,7 @@ class ToyCnn {
   explicit ToyCnn(std::uint64_t seed = 1, bool deep = false, std::int64_t in_channels = 3, std::int64_t channels = 6,
                   std::int64_t classes = 5)
       : deep_(deep) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<double> n01(0.0, 1.0);
-    auto fill = [&](Tensor<T>& t, double scale, double shift = 0) {
-      for (auto& v : t) v = static_cast<T>(shift + scale * n01(rng));
-    };
+    NormalFiller fill(seed);
     w1_ = Tensor<T>({channels, in_channels, 3, 3});
     b1_ = Tensor<T>({channels});
     fill(w1_, 0.4);
@@ -118,11 +126,7 @@ class ToyResidual {
 
   explicit ToyResidual(std::uint64_t seed = 3, std::int64_t in_channels = 3, std::int64_t channels = 5,
                        std::int64_t classes = 4) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<double> n01(0.0, 1.0);
-    auto fill = [&](Tensor<T>& t, double scale, double shift = 0) {
-      for (auto& v : t) v = static_cast<T>(shift + scale * n01(rng));
-    };
+    NormalFiller fill(seed);
     w1_ = Tensor<T>({channels, in_channels, 3, 3});
     b1_ = Tensor<T>({channels});
     w2_ = Tensor<T>({channels, channels, 3, 3});
