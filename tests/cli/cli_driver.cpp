@@ -19,7 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "support/fifo_reader.hpp"
+#include "support/special_files.hpp"
 #include "gradattr/attribution/runtime.hpp"
 #include <atomic>
 #include <chrono>
@@ -42,6 +42,7 @@
 #include <vector>
 
 namespace fs = std::filesystem;
+using gradattr::testing::kind_of;
 
 namespace {
 
@@ -516,18 +517,6 @@ void group_outputs() {
              {}});
 }
 
-// What a path is, without following a symlink: "fifo", "symlink", "char 1:3", "regular"...
-std::string kind_of(const fs::path& p) {
-  struct stat st;
-  if (lstat(p.c_str(), &st) != 0) return "missing";
-  if (S_ISLNK(st.st_mode)) return "symlink";
-  if (S_ISFIFO(st.st_mode)) return "fifo";
-  if (S_ISSOCK(st.st_mode)) return "socket";
-  if (S_ISDIR(st.st_mode)) return "directory";
-  if (S_ISREG(st.st_mode)) return "regular";
-  if (S_ISCHR(st.st_mode)) return "char " + std::to_string(major(st.st_rdev)) + ":" + std::to_string(minor(st.st_rdev));
-  return "other";
-}
 
 void expect_kind(std::vector<std::string>& problems, const fs::path& p, const std::string& want) {
   const auto k = kind_of(p);

@@ -22,7 +22,7 @@
 #include <gradattr/io/npy.hpp>
 #include <gradattr/io/safetensors.hpp>
 
-#include "support/fifo_reader.hpp"
+#include "support/special_files.hpp"
 #include "io_testing.hpp"
 
 namespace fs = std::filesystem;
@@ -31,17 +31,6 @@ using gradattr::testing::TempDir;
 
 namespace {
 
-std::string kind_of(const fs::path& p) {
-  struct stat st;
-  if (lstat(p.c_str(), &st) != 0) return "missing";
-  if (S_ISLNK(st.st_mode)) return "symlink";
-  if (S_ISFIFO(st.st_mode)) return "fifo";
-  if (S_ISSOCK(st.st_mode)) return "socket";
-  if (S_ISDIR(st.st_mode)) return "directory";
-  if (S_ISREG(st.st_mode)) return "regular";
-  if (S_ISCHR(st.st_mode)) return "char " + std::to_string(major(st.st_rdev)) + ":" + std::to_string(minor(st.st_rdev));
-  return "other";
-}
 
 gradattr::Tensor<float> sample_tensor() {
   gradattr::Tensor<float> t(gradattr::Shape{2, 3, 5});
@@ -72,6 +61,7 @@ std::string reference(const Writer& w) {
 }
 
 using gradattr::testing::FifoReader;
+using gradattr::testing::kind_of;
 
 }  // namespace
 

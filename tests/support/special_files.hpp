@@ -1,8 +1,9 @@
 #pragma once
-// Reads a FIFO on a thread while a writer runs (opened now, non-blocking, so that the writer
-// finds a reader); stop() ends the reading once the writer has closed and returns everything
-// written. Used by the writer tests (tests/io/writers.cpp) and the CLI driver.
+// Paths that are not regular files, for the writer tests (tests/io/writers.cpp) and the CLI
+// driver: what a path is (kind_of), and a FIFO reader.
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -13,6 +14,23 @@
 #include <thread>
 
 namespace gradattr::testing {
+
+// What a path is, without following a symlink: "fifo", "symlink", "char 1:3", "regular", ...
+inline std::string kind_of(const std::filesystem::path& p) {
+  struct stat st;
+  if (lstat(p.c_str(), &st) != 0) return "missing";
+  if (S_ISLNK(st.st_mode)) return "symlink";
+  if (S_ISFIFO(st.st_mode)) return "fifo";
+  if (S_ISSOCK(st.st_mode)) return "socket";
+  if (S_ISDIR(st.st_mode)) return "directory";
+  if (S_ISREG(st.st_mode)) return "regular";
+  if (S_ISCHR(st.st_mode)) return "char " + std::to_string(major(st.st_rdev)) + ":" + std::to_string(minor(st.st_rdev));
+  return "other";
+}
+
+// Reads a FIFO on a thread while a writer runs (opened now, non-blocking, so that the writer
+// finds a reader); stop() ends the reading once the writer has closed and returns everything
+// written.
 
 class FifoReader {
  public:
