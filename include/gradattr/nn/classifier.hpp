@@ -50,17 +50,10 @@ struct Cut {
   ad::Var<T> activation;            // A
   std::vector<ad::Var<T>> carried;  // values from before the cut read after it; model-defined order
 
-  // The same cut with A replaced (e.g. by a tape variable, or a batch of path points whose
-  // carried values this cut's already match).
+  // The same cut with A replaced (e.g. by a variable of a tape, to differentiate the head).
   Cut with_activation(ad::Var<T> a) const {
     Cut c = *this;
     c.activation = std::move(a);
-    return c;
-  }
-  // The rows [begin, begin + count) of the activation and of every carried value.
-  Cut slice_batch(std::int64_t begin, std::int64_t count) const {
-    Cut c{layer, ad::Var<T>(activation.value().slice_batch(begin, count)), {}};
-    for (const auto& v : carried) c.carried.emplace_back(v.value().slice_batch(begin, count));
     return c;
   }
 };
