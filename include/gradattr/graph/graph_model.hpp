@@ -1,0 +1,419 @@
+#pragma once
+// GraphModel<T>: runs a GraphDef through the autodiff ops, and is a Classifier (nn/classifier.hpp)
+// like nn::Sequential (docs/architecture.md, "Graph models").
+//
+// One executor serves inference and gradients: each node calls one gradattr::ad function, which
+// records only when a tracked value flows into it. A value is released as soon as its last
+// reader has run (an unrecorded forward of ResNet-50 holds a few activations, not 170).
+//
+// Cuts: the layer of a cut is a value; its position is the index of the node producing it.
+// forward_until(x, L) runs the nodes up to that position; the Cut carries every non-constant
+// value produced at or before it (or the input) that a later node reads (a skip connection
+// crossing the cut), in increasing value order. forward_from runs the nodes after the position
+// with the activation and the carried values as given, so its gradient with respect to the
+// activation holds every value not computed from it fixed: what a PyTorch hook reports.
+//
+// Layer names: every node output is a layer. Its canonical name is the outermost PyTorch module
+// path whose output it is (graph/module_paths.hpp), else its value name; resolve_layer accepts
+// the canonical name, any module path, the value name or the producing node's name.
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gradattr/autodiff/ops.hpp"
+#include "gradattr/autodiff/tape.hpp"
+#include "gradattr/autodiff/var.hpp"
+#include "gradattr/core/error.hpp"
+#include "gradattr/core/tensor.hpp"
+#include "gradattr/graph/graph_def.hpp"
+#include "gradattr/graph/module_paths.hpp"
+#include "gradattr/kernels/conv2d.hpp"
+#include "gradattr/nn/classifier.hpp"
+
+namespace gradattr::graph {
+
+// One cut point as `gradattr layers` shows it.
+struct LayerInfo {
+  std::string name;                       // canonical
+  std::string value;                      // the value name in the source file
+  std::string node;                       // the node producing it
+  std::string op;                         // that node's op (GRADATTR_GRAPH_OPS name)
+  std::vector<std::string> module_paths;  // every module path naming this value, outermost first
+  Shape shape;                            // at batch 1
+};
+
+template <class T>
+class GraphModel {
+ public:
+  using scalar_type = T;
+
+  explicit GraphModel(const GraphDef& def) : source_(def.source), notes_(def.notes) {
+    validate(def);
+    build(def);
+    infer_shapes(def);
+    name_layers(def);
+  }
+
+  // ---- the Classifier interface (nn/classifier.hpp) ----
+
+  Tensor<T> forward(const Tensor<T>& x) const {
+    check_input(x.shape());
+    std::vector<ad::Var<T>> env(values_.size());
+    env[input_] = ad::Var<T>(x);
+    run(env, 0, nodes_.size());
+    return env[output_].value();
+  }
+
+  nn::Cut<T> forward_until(const Tensor<T>& x, const std::string& layer) const {
+    check_input(x.shape());
+    const std::string name = resolve_layer(layer);
+    if (name == nn::kInputLayer) return nn::input_cut(ad::Var<T>(x));
+    const int v = value_of_layer(name);
+    std::vector<ad::Var<T>> env(values_.size());
+    env[input_] = ad::Var<T>(x);
+    const std::size_t p = static_cast<std::size_t>(values_[v].producer);
+    run(env, 0, p + 1);
+    return make_cut(env, name, v);
+  }
+
+  ad::Var<T> forward_from(const nn::Cut<T>& cut, ad::Tape<T>& tape) const {
+    nn::check_cut_tape(cut, tape, "forward_from");
+    std::vector<ad::Var<T>> env(values_.size());
+    const std::size_t begin = restore_cut(env, cut);
+    run(env, begin, nodes_.size());
+    return env[output_];
+  }
+
+  nn::Cut<T> forward_between(const nn::Cut<T>& cut, const std::string& until, ad::Tape<T>& tape) const {
+    nn::check_cut_tape(cut, tape, "forward_between");
+    const std::string name = resolve_layer(until);
+    std::vector<ad::Var<T>> env(values_.size());
+    const std::size_t begin = restore_cut(env, cut);
+    if (name == nn::kInputLayer) {
+      if (begin != 0) throw ArgumentError("forward_between: 'input' is before the cut at '" + cut.layer + "'");
+      return cut;
+    }
+    const int v = value_of_layer(name);
+    const std::size_t end = static_cast<std::size_t>(values_[v].producer) + 1;
+    if (end < begin)
+      throw ArgumentError("forward_between: layer '" + name + "' comes before the cut at '" + cut.layer + "'");
+    run(env, begin, end);
+    return make_cut(env, name, v);
+  }
+
+  std::vector<std::string> layer_names() const {
+    std::vector<std::string> names;
+    names.reserve(layers_.size());
+    for (const LayerInfo& l : layers_) names.push_back(l.name);
+    return names;
+  }
+
+  std::string resolve_layer(const std::string& name) const {
+    if (name == nn::kInputLayer) return name;
+    auto it = aliases_.find(name);
+    if (it != aliases_.end()) return it->second;
+    std::string msg = "unknown layer '" + name + "' in " + source_ + "; `gradattr layers` lists them";
+    const std::size_t n = std::min<std::size_t>(layers_.size(), 12);
+    msg += "; the last " + std::to_string(n) + ":";
+    for (std::size_t i = layers_.size() - n; i < layers_.size(); ++i) msg += " " + layers_[i].name;
+    throw ArgumentError(msg);
+  }
+
+  std::int64_t num_classes() const noexcept { return num_classes_; }
+
+  // ---- beyond the interface ----
+
+  const std::vector<LayerInfo>& layers() const noexcept { return layers_; }
+  const LayerInfo& layer(const std::string& name) const {
+    return layers_[static_cast<std::size_t>(layer_index_.at(resolve_layer(name)))];
+  }
+  // The last spatial activation (rank 4, more than one position) before the pooling: what CAM
+  // methods use without a layer. ArgumentError for a model without one.
+  std::string default_cam_layer() const {
+    for (auto it = layers_.rbegin(); it != layers_.rend(); ++it)
+      if (it->shape.rank() == 4 && it->shape[2] * it->shape[3] > 1) return it->name;
+    throw ArgumentError(source_ + ": no spatial activation (rank 4, H*W > 1) to use as the CAM layer");
+  }
+  const Shape& input_shape() const noexcept { return values_[input_].shape; }
+  const std::string& source() const noexcept { return source_; }
+  const std::vector<std::string>& notes() const noexcept { return notes_; }
+  std::size_t num_nodes() const noexcept { return nodes_.size(); }
+
+ private:
+  struct Value {
+    std::string name;
+    int producer = -1;   // node index; -1: the input or a constant
+    int last_read = -1;  // index of the last node reading it; -1: none
+    bool constant = false;
+    Shape shape;         // at batch 1 (infer_shapes)
+  };
+  struct Node {
+    std::string name;
+    Op op;
+    std::vector<int> inputs;
+    int output = -1;
+    Attrs attrs;
+    std::shared_ptr<const kernels::Conv2dPrepared<T>> prepared;  // Conv: the fast kernels' filters
+  };
+
+  void build(const GraphDef& def) {
+    std::map<std::string, int> id;
+    auto add_value = [&](const std::string& name) {
+      id[name] = static_cast<int>(values_.size());
+      values_.push_back(Value{name});
+      return id[name];
+    };
+    input_ = add_value(def.input);
+    values_[input_].shape = def.input_shape;
+    consts_.emplace_back();
+    for (const auto& [name, t] : def.constants) {
+      const int v = add_value(name);
+      values_[v].constant = true;
+      values_[v].shape = t.shape();
+      consts_.push_back(t.template cast<T>());
+    }
+    for (std::size_t i = 0; i < def.nodes.size(); ++i) {
+      const NodeDef& d = def.nodes[i];
+      Node n{d.name, d.op, {}, -1, d.attrs, nullptr};
+      for (const std::string& in : d.inputs) {
+        const int v = id.at(in);
+        n.inputs.push_back(v);
+        values_[v].last_read = static_cast<int>(i);
+      }
+      n.output = add_value(d.output);
+      values_[n.output].producer = static_cast<int>(i);
+      consts_.emplace_back();
+      if (n.op == Op::Conv && values_[n.inputs[1]].constant)
+        n.prepared = kernels::Conv2dPrepared<T>::prepare(consts_[n.inputs[1]], n.attrs.conv);
+      nodes_.push_back(std::move(n));
+    }
+    output_ = id.at(def.output);
+  }
+
+  // Runs the graph once at batch 1 (zeros): every value's shape, and every shape error found at
+  // load with the node that causes it.
+  void infer_shapes(const GraphDef& def) {
+    std::vector<ad::Var<T>> env(values_.size());
+    env[input_] = ad::Var<T>(Tensor<T>(values_[input_].shape));
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      const Node& n = nodes_[i];
+      run(env, i, i + 1);
+      Value& out = values_[n.output];
+      out.shape = env[n.output].shape();
+      auto want = def.expected_shapes.find(out.name);
+      if (want != def.expected_shapes.end() && want->second != out.shape)
+        throw FormatError(source_ + ": node '" + n.name + "' (" + op_name(n.op) + ") computes " + out.shape.str() +
+                          " for '" + out.name + "', where the file's shape inference says " + want->second.str());
+    }
+    const Shape& out = values_[output_].shape;
+    if (out.rank() != 2 || out[0] != 1)
+      throw FormatError(source_ + ": the output '" + values_[output_].name + "' must be logits [N, classes], got " +
+                        out.str() + " at batch 1");
+    num_classes_ = out[1];
+  }
+
+  void name_layers(const GraphDef& def) {
+    std::map<std::string, int> module_output;  // module path -> value: the last node in its scope
+    std::map<std::string, std::size_t> depth;
+    for (const Node& n : nodes_) {
+      const auto paths = module_paths_of_node(n.name);
+      for (std::size_t d = 0; d < paths.size(); ++d) {
+        module_output[paths[d]] = n.output;
+        depth[paths[d]] = d;
+      }
+    }
+    std::map<int, std::vector<std::string>> paths_of_value;
+    for (const auto& [path, v] : module_output) paths_of_value[v].push_back(path);
+    for (auto& [v, paths] : paths_of_value)
+      std::stable_sort(paths.begin(), paths.end(), [&](const std::string& a, const std::string& b) {
+        return depth[a] < depth[b];
+      });
+    for (const Node& n : nodes_) {
+      LayerInfo l;
+      l.value = values_[n.output].name;
+      l.node = n.name;
+      l.op = op_name(n.op);
+      l.shape = values_[n.output].shape;
+      auto it = paths_of_value.find(n.output);
+      if (it != paths_of_value.end()) l.module_paths = it->second;
+      l.name = l.module_paths.empty() ? l.value : l.module_paths.front();
+      layer_index_[l.name] = static_cast<int>(layers_.size());
+      layer_value_[l.name] = n.output;
+      layers_.push_back(std::move(l));
+    }
+    // Aliases, weakest first so that a stronger kind of name wins a clash: node names, value
+    // names, module paths, canonical names.
+    for (const LayerInfo& l : layers_)
+      if (!l.node.empty()) aliases_[l.node] = l.name;
+    for (const LayerInfo& l : layers_) aliases_[l.value] = l.name;
+    for (const LayerInfo& l : layers_)
+      for (const std::string& p : l.module_paths) aliases_[p] = l.name;
+    for (const LayerInfo& l : layers_) aliases_[l.name] = l.name;
+    (void)def;
+  }
+
+  void check_input(const Shape& s) const {
+    const Shape& want = values_[input_].shape;
+    bool ok = s.rank() == 4 && s[0] > 0;
+    for (int i = 1; ok && i < 4; ++i) ok = s[i] == want[i];
+    if (!ok)
+      throw ShapeError(source_ + ": the model takes inputs [N, " + std::to_string(want[1]) + ", " +
+                       std::to_string(want[2]) + ", " + std::to_string(want[3]) + "], got " + s.str());
+  }
+
+  int value_of_layer(const std::string& canonical) const { return layer_value_.at(canonical); }
+
+  // The values a cut at value v (produced by node p) carries: produced at or before p (or the
+  // input), not constant, not v, read by a node after p. Increasing value order.
+  std::vector<int> carried_values(int v) const {
+    const int p = values_[v].producer;
+    std::vector<int> out;
+    for (std::size_t u = 0; u < values_.size(); ++u) {
+      const Value& val = values_[u];
+      if (static_cast<int>(u) == v || val.constant) continue;
+      const bool before = static_cast<int>(u) == input_ || (val.producer >= 0 && val.producer <= p);
+      if (before && val.last_read > p) out.push_back(static_cast<int>(u));
+    }
+    return out;
+  }
+
+  nn::Cut<T> make_cut(std::vector<ad::Var<T>>& env, const std::string& name, int v) const {
+    nn::Cut<T> cut{name, env[v], {}};
+    for (int u : carried_values(v)) cut.carried.push_back(env[u]);
+    return cut;
+  }
+
+  // Fills env from a cut; returns the first node to run after it.
+  std::size_t restore_cut(std::vector<ad::Var<T>>& env, const nn::Cut<T>& cut) const {
+    const std::string name = resolve_layer(cut.layer);
+    if (name == nn::kInputLayer) {
+      check_input(cut.activation.shape());
+      if (!cut.carried.empty()) throw ArgumentError("forward_from: a cut at 'input' carries no values");
+      env[input_] = cut.activation;
+      return 0;
+    }
+    const int v = value_of_layer(name);
+    const std::vector<int> carried = carried_values(v);
+    if (carried.size() != cut.carried.size())
+      throw ArgumentError("forward_from: the cut at '" + name + "' must carry " + std::to_string(carried.size()) +
+                          " values, got " + std::to_string(cut.carried.size()));
+    env[v] = cut.activation;
+    for (std::size_t i = 0; i < carried.size(); ++i) env[carried[i]] = cut.carried[i];
+    return static_cast<std::size_t>(values_[v].producer) + 1;
+  }
+
+  // Runs nodes [begin, end), releasing each non-carried value after its last reader.
+  void run(std::vector<ad::Var<T>>& env, std::size_t begin, std::size_t end) const {
+    for (std::size_t i = begin; i < end; ++i) {
+      const Node& n = nodes_[i];
+      try {
+        env[n.output] = apply(n, env);
+      } catch (const Error& e) {
+        rethrow_at(n, e);
+      }
+      for (int v : n.inputs)
+        if (values_[v].last_read == static_cast<int>(i) && !values_[v].constant && v != output_) env[v] = ad::Var<T>();
+    }
+  }
+
+  // The same error type, with the node that raised it.
+  [[noreturn]] void rethrow_at(const Node& n, const Error& e) const {
+    const std::string where = source_ + ": node '" + n.name + "' (" + op_name(n.op) + "): ";
+    if (dynamic_cast<const ShapeError*>(&e)) throw ShapeError(where + e.what());
+    if (dynamic_cast<const ArgumentError*>(&e)) throw ArgumentError(where + e.what());
+    throw FormatError(where + e.what());
+  }
+
+  ad::Var<T> in(const Node& n, std::size_t k, const std::vector<ad::Var<T>>& env) const {
+    const int v = n.inputs[k];
+    return values_[v].constant ? ad::Var<T>(consts_[v]) : env[v];
+  }
+
+  Shape reshape_target(const Node& n, const Shape& x) const {
+    const std::int64_t batch = x.rank() > 0 ? x[0] : 1;
+    std::vector<std::int64_t> dims;
+    std::int64_t known = 1;
+    int infer = -1;
+    for (const TargetDim& d : n.attrs.target) {
+      if (d.size == -1) {
+        infer = static_cast<int>(dims.size());
+        dims.push_back(-1);
+        continue;
+      }
+      dims.push_back(d.per_batch ? d.size * batch : d.size);
+      known *= dims.back();
+    }
+    if (infer >= 0) {
+      if (known <= 0 || x.numel() % known != 0)
+        throw ShapeError("cannot reshape " + x.str() + ": the inferred dimension does not divide");
+      dims[static_cast<std::size_t>(infer)] = x.numel() / known;
+    }
+    if (dims.size() > 4) throw ShapeError("reshape to rank " + std::to_string(dims.size()) + ": gradattr tensors have rank <= 4");
+    Shape s;
+    for (std::int64_t d : dims) s.push(d);
+    return s;
+  }
+
+  ad::Var<T> apply(const Node& n, const std::vector<ad::Var<T>>& env) const {
+    const Attrs& a = n.attrs;
+    auto x = [&](std::size_t k) { return in(n, k, env); };
+    auto bias = [&]() { return n.inputs.size() > 2 ? x(2) : ad::Var<T>(); };
+    switch (n.op) {
+      case Op::Conv: return ad::conv2d(x(0), x(1), bias(), a.conv, n.prepared.get());
+      case Op::Linear: return ad::linear(x(0), x(1), bias());
+      case Op::MatMul: return ad::matmul(x(0), x(1));
+      case Op::ChannelAffine: return ad::channel_affine(x(0), x(1), x(2));
+      case Op::Relu: return ad::relu(x(0));
+      case Op::Clip: return ad::clip(x(0), static_cast<T>(a.lo), static_cast<T>(a.hi));
+      case Op::Sigmoid: return ad::sigmoid(x(0));
+      case Op::HardSigmoid: return ad::hard_sigmoid(x(0), static_cast<T>(a.alpha), static_cast<T>(a.beta));
+      case Op::HardSwish: return ad::hard_swish(x(0));
+      case Op::Tanh: return ad::tanh(x(0));
+      case Op::Erf: return ad::erf(x(0));
+      case Op::Sqrt: return ad::sqrt(x(0));
+      case Op::Pow: return ad::pow_scalar(x(0), static_cast<T>(a.alpha));
+      case Op::Add: return ad::add(x(0), x(1));
+      case Op::Sub: return ad::sub(x(0), x(1));
+      case Op::Mul: return ad::mul(x(0), x(1));
+      case Op::Div: return ad::div(x(0), x(1));
+      case Op::MaxPool: return ad::max_pool2d(x(0), a.pool);
+      case Op::AveragePool: return ad::avg_pool2d(x(0), a.pool, a.count_include_pad);
+      case Op::GlobalAveragePool: return ad::adaptive_avg_pool2d(x(0), 1, 1);
+      case Op::ReduceMean: return ad::reduce_mean(x(0), a.axes, a.keepdims);
+      case Op::ReduceSum: return ad::reduce_sum(x(0), a.axes, a.keepdims);
+      case Op::Concat: {
+        std::vector<ad::Var<T>> xs;
+        for (std::size_t k = 0; k < n.inputs.size(); ++k) xs.push_back(x(k));
+        return ad::concat(xs, a.axis);
+      }
+      case Op::Reshape: {
+        ad::Var<T> v = x(0);
+        return ad::reshape(v, reshape_target(n, v.shape()));
+      }
+      case Op::Transpose: return ad::transpose(x(0), a.perm);
+      case Op::Pad: return ad::pad(x(0), a.pads, static_cast<T>(a.value));
+      case Op::Slice: return ad::slice(x(0), a.starts, a.ends, a.axes, a.steps);
+      case Op::Softmax: return ad::softmax(x(0), a.axis);
+      case Op::LogSoftmax: return ad::log_softmax(x(0), a.axis);
+    }
+    throw ArgumentError("unknown graph op");
+  }
+
+  std::string source_;
+  std::vector<std::string> notes_;
+  std::vector<Value> values_;
+  std::vector<Tensor<T>> consts_;  // by value; empty for non-constants
+  std::vector<Node> nodes_;
+  int input_ = -1, output_ = -1;
+  std::int64_t num_classes_ = 0;
+  std::vector<LayerInfo> layers_;
+  std::map<std::string, int> layer_index_, layer_value_;
+  std::map<std::string, std::string> aliases_;
+};
+
+}  // namespace gradattr::graph

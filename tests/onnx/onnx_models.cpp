@@ -1,0 +1,199 @@
+// The ONNX importer (gradattr::onnx) on models exported from PyTorch by
+// tools/make_onnx_fixtures.py (tests/data/onnx/<model>/: model.onnx, meta.json, x.npy, logits.npy,
+// input gradients of z_c, y_c and log y_c, and activations and gradients at two cuts per model,
+// taken by torch hooks). Float models are compared with stated tolerances, the double model to
+// 1e-10. Also: the VGG exported to ONNX against the safetensors loader, float16 weights widened
+// exactly, external data, the load options, and the crafted bad corpus (tests/data/bad/onnx).
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "gradattr/attribution/methods.hpp"
+#include "gradattr/io/npy.hpp"
+#include "gradattr/models/vgg_safetensors.hpp"
+#include "gradattr/onnx/load.hpp"
+#include "support/data_files.hpp"
+#include "support/testing.hpp"
+
+using namespace gradattr;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string onnx_file(const std::string& model, const std::string& file) {
+  return gradattr::testing::data_file("onnx/" + model + "/" + file);
+}
+
+nlohmann::json meta_of(const std::string& model) {
+  std::ifstream in(onnx_file(model, "meta.json"));
+  REQUIRE(in);
+  return nlohmann::json::parse(in);
+}
+
+template <class T>
+Tensor<T> npy(const std::string& model, const std::string& file) {
+  return io::read_npy_f64(onnx_file(model, file)).template cast<T>();
+}
+
+// max |a − b| / max(|b|) over the tensor: one scale per tensor, as the gradients' magnitudes
+// vary by orders across a network.
+template <class T>
+double rel_err(const Tensor<T>& a, const Tensor<double>& b) {
+  REQUIRE(a.numel() == b.numel());
+  double num = 0, den = 0;
+  for (std::int64_t i = 0; i < a.numel(); ++i) {
+    num = std::max(num, std::abs(static_cast<double>(a[i]) - b[i]));
+    den = std::max(den, std::abs(b[i]));
+  }
+  return den > 0 ? num / den : num;
+}
+
+// The score S(z) for class c in one of the three spaces, recorded.
+template <class T>
+ad::Var<T> score_of(const ad::Var<T>& z, std::int64_t c, const std::string& space) {
+  const std::vector<std::int64_t> cls(static_cast<std::size_t>(z.shape()[0]), c);
+  if (space == "pre") return ad::sum(ad::gather(z, cls));
+  if (space == "post") return ad::sum(ad::gather(ad::softmax(z), cls));
+  return ad::sum(ad::gather(ad::log_softmax(z), cls));
+}
+
+// ∂S/∂(activation at `layer`), every value not computed from it held fixed.
+template <class T, class M>
+Tensor<T> grad_at(const M& model, const Tensor<T>& x, const std::string& layer, std::int64_t c, const std::string& space) {
+  const auto cut = model.forward_until(x, layer);
+  ad::Tape<T> tape;
+  const auto a = tape.variable(cut.activation.value());
+  const auto s = score_of(model.forward_from(cut.with_activation(a), tape), c, space);
+  return ad::grad(tape, s, {a})[0];
+}
+
+const char* kSpaces[] = {"pre", "post", "log"};
+
+// The float fixtures and their tolerances: relative to each tensor's largest magnitude.
+template <class T>
+void check_model(const std::string& name, double tol_logits, double tol_grad) {
+  INFO("model " << name);
+  const auto meta = meta_of(name);
+  const auto model = onnx::load<T>(onnx_file(name, "model.onnx"));
+  const auto x = npy<T>(name, "x.npy");
+  const std::int64_t c = meta.at("class").get<std::int64_t>();
+  CHECK(rel_err(model.forward(x), io::read_npy_f64(onnx_file(name, "logits.npy"))) < tol_logits);
+  for (const char* space : kSpaces) {
+    INFO("input gradient, " << space);
+    CHECK(rel_err(grad_at(model, x, "input", c, space), npy<double>(name, std::string("grad_input_") + space + ".npy")) <
+          tol_grad);
+  }
+  int i = 0;
+  for (const auto& cut : meta.at("cuts")) {
+    const std::string module = cut.at("module").get<std::string>();
+    INFO("cut " << i << " at " << module);
+    // The module path and the ONNX value name name the same layer.
+    CHECK(model.resolve_layer(module) == model.resolve_layer(cut.at("value").get<std::string>()));
+    const auto act = model.forward_until(x, module).activation.value();
+    CHECK(rel_err(act, npy<double>(name, "act_" + std::to_string(i) + ".npy")) < tol_logits);
+    for (const char* space : kSpaces) {
+      INFO(space);
+      CHECK(rel_err(grad_at(model, x, module, c, space),
+                    npy<double>(name, "grad_" + std::to_string(i) + "_" + space + ".npy")) < tol_grad);
+    }
+    ++i;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("ONNX CNNs exported from torchvision: logits, input and layer gradients match PyTorch", "[onnx]") {
+  // float: ~1e-5 relative for logits and activations, 1e-4 for gradients (float accumulation
+  // over a dozen layers; the double model below shows the maths is exact).
+  for (const char* name : {"resnet_basic", "resnet_basic_opset13", "resnet_bottleneck", "densenet", "mobilenet_v2",
+                           "efficientnet_b0", "vgg_bn"}) {
+    SECTION(name) { check_model<float>(name, 2e-5, 2e-4); }
+  }
+}
+
+TEST_CASE("A double ONNX model matches PyTorch in double to 1e-10", "[onnx]") {
+  check_model<double>("resnet_basic_f64", 1e-10, 1e-10);
+}
+
+TEST_CASE("Float16 initializers are widened exactly", "[onnx]") {
+  const auto model = onnx::load<double>(onnx_file("resnet_basic_f16", "model.onnx"));
+  const auto x = npy<double>("resnet_basic_f16", "x.npy");
+  // The reference ran in float32 with the float16-rounded weights: agreement to float precision
+  // (an inexact widening would be off by ~1e-3, float16's precision).
+  CHECK(rel_err(model.forward(x), io::read_npy_f64(onnx_file("resnet_basic_f16", "logits.npy"))) < 1e-5);
+}
+
+TEST_CASE("External data inside the model's directory is read", "[onnx]") {
+  const auto model = onnx::load<float>(onnx_file("resnet_basic_external", "model.onnx"));
+  (void)gradattr::testing::data_file("onnx/resnet_basic_external/weights.bin");
+  const auto x = npy<float>("resnet_basic_external", "x.npy");
+  CHECK(rel_err(model.forward(x), io::read_npy_f64(onnx_file("resnet_basic_external", "logits.npy"))) < 2e-5);
+}
+
+TEST_CASE("The VGG exported to ONNX gives the safetensors loader's logits", "[onnx]") {
+  const auto onnx_model = onnx::load<double>(onnx_file("vgg_tiny", "model.onnx"));
+  const auto st_model = models::vgg_from_safetensors<double>(gradattr::testing::data_file("vgg_tiny/model_f64.safetensors"));
+  const auto x = npy<double>("vgg_tiny", "x.npy");
+  const auto a = onnx_model.forward(x), b = st_model.forward(x);
+  CHECK(rel_err(a, b) < 1e-6);  // the ONNX file holds float32 weights; the safetensors, double
+  CHECK(rel_err(a, io::read_npy_f64(onnx_file("vgg_tiny", "logits.npy"))) < 1e-5);
+}
+
+TEST_CASE("Every method runs on an ONNX ResNet in every score space", "[onnx][attribution]") {
+  const auto model = onnx::load<float>(onnx_file("resnet_basic", "model.onnx"));
+  const auto x = npy<float>("resnet_basic", "x.npy");
+  RunOptions o;
+  o.steps = 4;
+  o.samples = 3;
+  o.batch_size = 4;
+  for (const auto& info : kAllMethods) {
+    for (const auto kind : {ScoreKind::Pre, ScoreKind::Post, ScoreKind::LogSoftmax}) {
+      INFO(info.name << " " << score::to_string(kind));
+      const auto r = run_method(info.method, kind, model, x, Target(), o);
+      CHECK(r.raw.numel() > 0);
+      bool finite = true;
+      for (float v : r.raw) finite = finite && std::isfinite(v);
+      CHECK(finite);
+    }
+  }
+  // Without a layer, CAM methods use the last spatial activation: layer4's output.
+  CHECK(model.default_cam_layer() == "layer4");
+}
+
+TEST_CASE("Loading: a terminal Softmax is removed and said; unknown layers list the names", "[onnx]") {
+  const auto model = onnx::load<float>(onnx_file("resnet_basic", "model.onnx"));
+  CHECK(model.num_classes() == 10);
+  CHECK_THROWS_WITH(model.resolve_layer("layer9"), Catch::Contains("layer9") && Catch::Contains("model.onnx"));
+  CHECK(model.layer("layer4").shape.rank() == 4);
+  // Every op of the file is one gradattr runs.
+  const auto ops = onnx::supported_ops();
+  for (const auto& op : meta_of("resnet_basic").at("ops"))
+    CHECK(std::find(ops.begin(), ops.end(), op.get<std::string>()) != ops.end());
+}
+
+TEST_CASE("The bad ONNX corpus: each file is refused with the error and names its manifest gives", "[onnx][errors]") {
+  std::ifstream in(gradattr::testing::data_file("bad/onnx/expected.json"));
+  REQUIRE(in);
+  const auto expected = nlohmann::json::parse(in);
+  REQUIRE(expected.size() >= 15);
+  for (const auto& [file, want] : expected.items()) {
+    INFO(file);
+    const std::string path = gradattr::testing::data_file("bad/onnx/" + file);
+    std::string type = "none", message;
+    try {
+      (void)onnx::load<float>(path);
+    } catch (const FormatError& e) {
+      type = "FormatError", message = e.what();
+    } catch (const IoError& e) {
+      type = "IoError", message = e.what();
+    } catch (const std::exception& e) {
+      type = std::string("other: ") + e.what();
+    }
+    INFO(message);
+    CHECK(type == want.at("error").get<std::string>());
+    CHECK(message.find(fs::path(file).filename().string()) != std::string::npos);
+    for (const auto& s : want.at("must_name")) CHECK(message.find(s.get<std::string>()) != std::string::npos);
+  }
+}
