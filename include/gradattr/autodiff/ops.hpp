@@ -224,7 +224,8 @@ Var<T> linear(const Var<T>& x, const Same<Var<T>>& w, const Same<Var<T>>& b = Sa
   return detail::record(std::move(o), std::move(y), {&x, &w, &b});
 }
 
-// x [N, Ci, H, W], w [Co, Ci, KH, KW], b [Co] or empty -> [N, Co, OH, OW]. `prepared` (may be
+// x [N, Ci, H, W], w [Co, Ci/groups, KH, KW], b [Co] or empty -> [N, Co, OH, OW]; stride,
+// asymmetric padding, dilation and groups from p (torch conv2d / ONNX Conv). `prepared` (may be
 // null) must stay alive until the last grad() over this record.
 template <class T>
 Var<T> conv2d(const Var<T>& x, const Same<Var<T>>& w, const Same<Var<T>>& b, const kernels::Conv2dParams& p = {},
@@ -238,10 +239,23 @@ Var<T> conv2d(const Var<T>& x, const Same<Var<T>>& w, const Same<Var<T>>& b, con
   return detail::record(std::move(o), std::move(y), {&x, &w, &b});
 }
 
+// Max pooling (torch max_pool2d / ONNX MaxPool): asymmetric pads, ceil_mode; padding is -inf.
 template <class T>
 Var<T> max_pool2d(const Var<T>& x, const kernels::Pool2dParams& p = {}) {
   op::MaxPool2d<T> o;
   o.p = p;
+  Tensor<T> y = o.forward(x.value());
+  return detail::record(std::move(o), std::move(y), {&x});
+}
+
+// Average pooling (torch avg_pool2d / ONNX AveragePool): asymmetric pads, ceil_mode; with
+// count_include_pad the padding counts in the divisor, but never the part of a ceil_mode window
+// past the bottom/right padding (kernels/reference/pool.hpp, avg_window).
+template <class T>
+Var<T> avg_pool2d(const Var<T>& x, const kernels::Pool2dParams& p, bool count_include_pad) {
+  op::AvgPool2d<T> o;
+  o.p = p;
+  o.count_include_pad = count_include_pad;
   Tensor<T> y = o.forward(x.value());
   return detail::record(std::move(o), std::move(y), {&x});
 }

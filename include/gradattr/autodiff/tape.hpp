@@ -69,6 +69,7 @@ using Op = std::variant<op::Leaf<T>,                                            
                         op::Reshape<T>, op::SelectPosition<T>, op::Gather<T>, op::ConcatBatch<T>,
                         op::SliceBatch<T>,                                                     //
                         op::Conv2d<T>, op::Linear<T>, op::MaxPool2d<T>, op::AdaptiveAvgPool2d<T>,
+                        op::AvgPool2d<T>,                                                      //
                         op::Relu<T>, op::Softmax<T>, op::LogSoftmax<T>,                       //
                         op::Released<T>>;
 
