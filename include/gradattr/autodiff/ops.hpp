@@ -44,12 +44,26 @@ Var<T> record(O&& o, Tensor<T> value, const std::vector<const Var<T>*>& inputs) 
   }
   return tape->push(std::forward<O>(o), std::move(value), std::move(indices));
 }
+
+// A broadcasting binary op (ops/broadcast.hpp); keeps a factor alive only for the other's gradient.
+template <class O, class T>
+Var<T> broadcast(const Var<T>& a, const Var<T>& b) {
+  O o;
+  Tensor<T> y = o.forward(a.value(), b.value());
+  if (!b.tracked()) o.a = Tensor<T>();  // a is needed only for b's gradient (mul, div)
+  if (!a.tracked() && std::is_same_v<O, op::BroadcastMul<T>>) o.b = Tensor<T>();  // div needs b for both
+  return record(std::move(o), std::move(y), {&a, &b});
+}
 }  // namespace detail
 
 // ---- elementwise ----
 
+// add, sub, mul (and div, in the graph ops below): NumPy/ONNX multidirectional broadcasting.
+// Equal shapes record op::Add/Sub/Mul (dy passed through as it is); other shapes record
+// op::Broadcast (ops/broadcast.hpp), whose backward sums dy over the broadcast dimensions.
 template <class T>
 Var<T> add(const Var<T>& a, const Same<Var<T>>& b) {
+  if (a.shape() != b.shape()) return detail::broadcast<op::BroadcastAdd<T>>(a, b);
   op::Add<T> o;
   Tensor<T> y = o.forward(a.value(), b.value());
   return detail::record(std::move(o), std::move(y), {&a, &b});
@@ -57,6 +71,7 @@ Var<T> add(const Var<T>& a, const Same<Var<T>>& b) {
 
 template <class T>
 Var<T> sub(const Var<T>& a, const Same<Var<T>>& b) {
+  if (a.shape() != b.shape()) return detail::broadcast<op::BroadcastSub<T>>(a, b);
   op::Sub<T> o;
   Tensor<T> y = o.forward(a.value(), b.value());
   return detail::record(std::move(o), std::move(y), {&a, &b});
@@ -64,6 +79,7 @@ Var<T> sub(const Var<T>& a, const Same<Var<T>>& b) {
 
 template <class T>
 Var<T> mul(const Var<T>& a, const Same<Var<T>>& b) {
+  if (a.shape() != b.shape()) return detail::broadcast<op::BroadcastMul<T>>(a, b);
   op::Mul<T> o;
   Tensor<T> y = o.forward(a.value(), b.value());
   // a is only needed for db and b only for da: keep neither alive for a constant's sake.
@@ -224,7 +240,8 @@ Var<T> linear(const Var<T>& x, const Same<Var<T>>& w, const Same<Var<T>>& b = Sa
   return detail::record(std::move(o), std::move(y), {&x, &w, &b});
 }
 
-// x [N, Ci, H, W], w [Co, Ci, KH, KW], b [Co] or empty -> [N, Co, OH, OW]. `prepared` (may be
+// x [N, Ci, H, W], w [Co, Ci/groups, KH, KW], b [Co] or empty -> [N, Co, OH, OW]; stride,
+// asymmetric padding, dilation and groups from p (torch conv2d / ONNX Conv). `prepared` (may be
 // null) must stay alive until the last grad() over this record.
 template <class T>
 Var<T> conv2d(const Var<T>& x, const Same<Var<T>>& w, const Same<Var<T>>& b, const kernels::Conv2dParams& p = {},
@@ -238,10 +255,23 @@ Var<T> conv2d(const Var<T>& x, const Same<Var<T>>& w, const Same<Var<T>>& b, con
   return detail::record(std::move(o), std::move(y), {&x, &w, &b});
 }
 
+// Max pooling (torch max_pool2d / ONNX MaxPool): asymmetric pads, ceil_mode; padding is -inf.
 template <class T>
 Var<T> max_pool2d(const Var<T>& x, const kernels::Pool2dParams& p = {}) {
   op::MaxPool2d<T> o;
   o.p = p;
+  Tensor<T> y = o.forward(x.value());
+  return detail::record(std::move(o), std::move(y), {&x});
+}
+
+// Average pooling (torch avg_pool2d / ONNX AveragePool): asymmetric pads, ceil_mode; with
+// count_include_pad the padding counts in the divisor, but never the part of a ceil_mode window
+// past the bottom/right padding (kernels/reference/pool.hpp, avg_window).
+template <class T>
+Var<T> avg_pool2d(const Var<T>& x, const kernels::Pool2dParams& p, bool count_include_pad) {
+  op::AvgPool2d<T> o;
+  o.p = p;
+  o.count_include_pad = count_include_pad;
   Tensor<T> y = o.forward(x.value());
   return detail::record(std::move(o), std::move(y), {&x});
 }
@@ -275,6 +305,160 @@ template <class T>
 Var<T> log_softmax(const Var<T>& x) {
   op::LogSoftmax<T> o;
   Tensor<T> y = o.forward(x.value());
+  return detail::record(std::move(o), std::move(y), {&x});
+}
+
+// ---- graph ops ----
+// The ops an ONNX graph executor needs beyond the layers above (CNNs now, ViTs next). Shapes
+// and arguments are checked in kernels/graph_params.hpp: ShapeError / ArgumentError naming the
+// op and the shapes. Ranks are at most 4 (Shape::kMaxRank).
+
+// a / b with broadcasting (see add).
+template <class T>
+Var<T> div(const Var<T>& a, const Same<Var<T>>& b) {
+  return detail::broadcast<op::Div<T>>(a, b);
+}
+
+// y = x * scale[c] + shift[c], x [N, C, ...] (rank >= 2), scale and shift [C]: BatchNormalization
+// at inference when it cannot be folded into a convolution.
+template <class T>
+Var<T> channel_affine(const Var<T>& x, const Same<Var<T>>& scale, const Same<Var<T>>& shift) {
+  op::ChannelAffine<T> o;
+  Tensor<T> y = o.forward(x.value(), scale.value(), shift.value());
+  if (!scale.tracked()) o.x = Tensor<T>();
+  if (!x.tracked()) o.scale = Tensor<T>();
+  return detail::record(std::move(o), std::move(y), {&x, &scale, &shift});
+}
+
+namespace detail {
+template <class O, class T>
+Var<T> unary(O o, const Var<T>& x) {
+  Tensor<T> y = o.forward(x.value());
+  return record(std::move(o), std::move(y), {&x});
+}
+}  // namespace detail
+
+// ONNX Clip: min(max(x, lo), hi); lo and hi may be ±infinity; ArgumentError if lo > hi or NaN.
+// Gradient 1 strictly inside (lo, hi), 0 at the bounds and outside (torch's hardtanh / relu6).
+template <class T>
+Var<T> clip(const Var<T>& x, Same<T> lo, Same<T> hi) {
+  if (!(lo <= hi))
+    throw ArgumentError("clip: needs lo <= hi, got lo " + std::to_string(lo) + ", hi " + std::to_string(hi) +
+                        " (input " + x.shape().str() + ")");
+  op::Clip<T> o;
+  o.lo = lo;
+  o.hi = hi;
+  return detail::unary(std::move(o), x);
+}
+template <class T>
+Var<T> sigmoid(const Var<T>& x) { return detail::unary(op::Sigmoid<T>{}, x); }
+// ONNX HardSigmoid: max(0, min(1, alpha x + beta)).
+template <class T>
+Var<T> hard_sigmoid(const Var<T>& x, Same<T> alpha, Same<T> beta) {
+  op::HardSigmoid<T> o;
+  o.alpha = alpha;
+  o.beta = beta;
+  return detail::unary(std::move(o), x);
+}
+// x * hard_sigmoid(x, 1/6, 1/2) (ONNX HardSwish, torch.nn.Hardswish).
+template <class T>
+Var<T> hard_swish(const Var<T>& x) { return detail::unary(op::HardSwish<T>{}, x); }
+template <class T>
+Var<T> tanh(const Var<T>& x) { return detail::unary(op::Tanh<T>{}, x); }
+template <class T>
+Var<T> erf(const Var<T>& x) { return detail::unary(op::Erf<T>{}, x); }
+template <class T>
+Var<T> sqrt(const Var<T>& x) { return detail::unary(op::Sqrt<T>{}, x); }
+// x^p, elementwise (ONNX Pow with a scalar exponent).
+template <class T>
+Var<T> pow_scalar(const Var<T>& x, Same<T> p) {
+  op::PowScalar<T> o;
+  o.p = p;
+  return detail::unary(std::move(o), x);
+}
+// x Φ(x), the exact (erf) form of torch.nn.GELU().
+template <class T>
+Var<T> gelu(const Var<T>& x) { return detail::unary(op::Gelu<T>{}, x); }
+
+// ONNX ReduceSum / ReduceMean: over `axes` (negative allowed; empty = all), keeping the reduced
+// dimensions as 1 when keepdims.
+template <class T>
+Var<T> reduce_sum(const Var<T>& x, std::vector<std::int64_t> axes, bool keepdims) {
+  op::ReduceSum<T> o;
+  Tensor<T> y = o.forward(x.value(), std::move(axes), keepdims);
+  return detail::record(std::move(o), std::move(y), {&x});
+}
+template <class T>
+Var<T> reduce_mean(const Var<T>& x, std::vector<std::int64_t> axes, bool keepdims) {
+  op::ReduceMean<T> o;
+  Tensor<T> y = o.forward(x.value(), std::move(axes), keepdims);
+  return detail::record(std::move(o), std::move(y), {&x});
+}
+
+// Concatenation along `axis` (negative allowed); the other dimensions must agree.
+template <class T>
+Var<T> concat(const std::vector<Var<T>>& xs, std::int64_t axis) {
+  std::vector<const Tensor<T>*> values;
+  std::vector<const Var<T>*> inputs;
+  for (const Var<T>& x : xs) {
+    values.push_back(&x.value());
+    inputs.push_back(&x);
+  }
+  op::Concat<T> o;
+  Tensor<T> y = o.forward(values, axis);
+  return detail::record(std::move(o), std::move(y), inputs);
+}
+
+// ONNX Transpose: y's dimension k is x's dimension perm[k]; empty perm = reversed.
+template <class T>
+Var<T> transpose(const Var<T>& x, std::vector<std::int64_t> perm) {
+  op::Transpose<T> o;
+  Tensor<T> y = o.forward(x.value(), std::move(perm));
+  return detail::record(std::move(o), std::move(y), {&x});
+}
+
+// numpy.matmul / ONNX MatMul: [..., M, K] x [..., K, N] -> [..., M, N], batch dimensions
+// broadcast; a 1-D operand is promoted (a: [1, K], b: [K, 1]) and the added dimension removed.
+template <class T>
+Var<T> matmul(const Var<T>& a, const Same<Var<T>>& b) {
+  op::MatMul<T> o;
+  Tensor<T> y = o.forward(a.value(), b.value());
+  if (!b.tracked()) o.a = Tensor<T>();
+  if (!a.tracked()) o.b = Tensor<T>();
+  return detail::record(std::move(o), std::move(y), {&a, &b});
+}
+
+// ONNX Pad, constant mode: pads = [x1_begin, x2_begin, ..., x1_end, x2_end, ...], non-negative
+// (negative pads, i.e. cropping, are an ArgumentError: use slice).
+template <class T>
+Var<T> pad(const Var<T>& x, std::vector<std::int64_t> pads, Same<T> value) {
+  op::Pad<T> o;
+  Tensor<T> y = o.forward(x.value(), pads, value);
+  return detail::record(std::move(o), std::move(y), {&x});
+}
+
+// ONNX Slice with positive steps (negative steps: ArgumentError). axes empty = [0, len(starts)),
+// steps empty = all 1; starts and ends clamped as ONNX specifies.
+template <class T>
+Var<T> slice(const Var<T>& x, std::vector<std::int64_t> starts, std::vector<std::int64_t> ends,
+             std::vector<std::int64_t> axes, std::vector<std::int64_t> steps) {
+  op::Slice<T> o;
+  Tensor<T> y = o.forward(x.value(), starts, ends, axes, steps);
+  return detail::record(std::move(o), std::move(y), {&x});
+}
+
+// Softmax and log-softmax along `axis` of any rank (negative allowed); the last axis runs the
+// row-wise kernels (fast float path) of softmax(x) / log_softmax(x) above.
+template <class T>
+Var<T> softmax(const Var<T>& x, std::int64_t axis) {
+  op::SoftmaxAxis<T> o;
+  Tensor<T> y = o.forward(x.value(), axis);
+  return detail::record(std::move(o), std::move(y), {&x});
+}
+template <class T>
+Var<T> log_softmax(const Var<T>& x, std::int64_t axis) {
+  op::LogSoftmaxAxis<T> o;
+  Tensor<T> y = o.forward(x.value(), axis);
   return detail::record(std::move(o), std::move(y), {&x});
 }
 

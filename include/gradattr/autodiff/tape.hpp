@@ -26,13 +26,19 @@
 
 #include "gradattr/autodiff/backward_context.hpp"
 #include "gradattr/autodiff/ops/activation.hpp"
+#include "gradattr/autodiff/ops/broadcast.hpp"
 #include "gradattr/autodiff/ops/conv.hpp"
 #include "gradattr/autodiff/ops/dense.hpp"
 #include "gradattr/autodiff/ops/elementwise.hpp"
+#include "gradattr/autodiff/ops/layout.hpp"
+#include "gradattr/autodiff/ops/matmul.hpp"
+#include "gradattr/autodiff/ops/pointwise.hpp"
 #include "gradattr/autodiff/ops/pool.hpp"
 #include "gradattr/autodiff/ops/reduce.hpp"
+#include "gradattr/autodiff/ops/reduce_axes.hpp"
 #include "gradattr/autodiff/ops/shape.hpp"
 #include "gradattr/autodiff/ops/softmax.hpp"
+#include "gradattr/autodiff/ops/softmax_axis.hpp"
 #include "gradattr/autodiff/var.hpp"
 #include "gradattr/core/error.hpp"
 
@@ -69,7 +75,16 @@ using Op = std::variant<op::Leaf<T>,                                            
                         op::Reshape<T>, op::SelectPosition<T>, op::Gather<T>, op::ConcatBatch<T>,
                         op::SliceBatch<T>,                                                     //
                         op::Conv2d<T>, op::Linear<T>, op::MaxPool2d<T>, op::AdaptiveAvgPool2d<T>,
+                        op::AvgPool2d<T>,                                                      //
                         op::Relu<T>, op::Softmax<T>, op::LogSoftmax<T>,                       //
+                        // graph ops (ONNX models): broadcast.hpp, pointwise.hpp, reduce_axes.hpp,
+                        // layout.hpp, matmul.hpp, softmax_axis.hpp
+                        op::BroadcastAdd<T>, op::BroadcastSub<T>, op::BroadcastMul<T>, op::Div<T>,
+                        op::ChannelAffine<T>, op::Clip<T>, op::Sigmoid<T>, op::HardSigmoid<T>,
+                        op::HardSwish<T>, op::Tanh<T>, op::Erf<T>, op::Sqrt<T>, op::PowScalar<T>,
+                        op::Gelu<T>, op::ReduceSum<T>, op::ReduceMean<T>, op::Concat<T>,
+                        op::Transpose<T>, op::Pad<T>, op::Slice<T>, op::MatMul<T>,
+                        op::SoftmaxAxis<T>, op::LogSoftmaxAxis<T>,                             //
                         op::Released<T>>;
 
 // What every recorded op must provide.

@@ -14,6 +14,7 @@ enum class KernelId : int {
   max_pool2d_forward, max_pool2d_backward,
   adaptive_avg_pool2d_forward, adaptive_avg_pool2d_backward,
   relu_forward, relu_backward,
+  avg_pool2d_forward, avg_pool2d_backward,
   count_
 };
 

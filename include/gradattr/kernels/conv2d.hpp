@@ -1,13 +1,19 @@
 #pragma once
-// conv2d kernels as the rest of the library calls them. float goes to the fast path when one
-// exists for the shape; double (gradient checks) and unsupported shapes use the reference.
-// Outputs must be allocated with kernels::conv2d_output_shape; outputs are assigned.
+// conv2d kernels as the rest of the library calls them. float goes to a fast path; double
+// (gradient checks) always uses the reference. Outputs must be allocated with
+// kernels::conv2d_output_shape; outputs are assigned. Float paths, first match wins:
+//   3x3 / stride 1 / pad 1 / groups 1 / dilation 1   Winograd (fast/conv3x3.hpp)
+//   depthwise (groups == C_in == C_out), <= 7x7, stride <= 2   SIMD direct (fast/conv_depthwise.hpp)
+//   anything else                                     im2col + GEMM per group (fast/conv_gemm.hpp);
+//                                                     a 1x1 / stride 1 / unpadded conv is one GEMM
+//                                                     on NCHW, no im2col
 #include "gradattr/core/detail/intrinsics.hpp"  // first: see there
 #include <memory>
 #include <type_traits>
 
 #include "gradattr/kernels/call_counts.hpp"
 #include "gradattr/kernels/fast/conv3x3.hpp"
+#include "gradattr/kernels/fast/conv_depthwise.hpp"
 #include "gradattr/kernels/fast/conv_gemm.hpp"
 #include "gradattr/kernels/params.hpp"
 #include "gradattr/kernels/reference/conv2d.hpp"
@@ -35,7 +41,7 @@ struct Conv2dPrepared {
   fast::Conv3x3Filters conv3x3_;
 };
 
-// y [N, Co, OH, OW] = x [N, Ci, H, W] (*) w [Co, Ci, KH, KW] + b [Co] (b may be empty)
+// y [N, Co, OH, OW] = x [N, Ci, H, W] (*) w [Co, Ci/groups, KH, KW] + b [Co] (b may be empty)
 template <class T>
 void conv2d_forward(Tensor<T>& y, const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& b,
                     const Conv2dParams& p, const Conv2dPrepared<T>* prepared = nullptr) noexcept {
@@ -47,9 +53,12 @@ void conv2d_forward(Tensor<T>& y, const Tensor<T>& x, const Tensor<T>& w, const 
       return;
     }
   }
-  if constexpr (std::is_same_v<T, float>)
-    fast::conv2d_gemm_forward(y, x, w, b, p);
-  else
+  if constexpr (std::is_same_v<T, float>) {
+    if (fast::conv_depthwise_applies(x.shape(), w.shape(), p))
+      fast::conv2d_depthwise_forward(y, x, w, b, p);
+    else
+      fast::conv2d_gemm_forward(y, x, w, b, p);
+  } else
     reference::conv2d_forward(y, x, w, b, p);
 }
 
@@ -65,20 +74,26 @@ void conv2d_backward_data(Tensor<T>& dx, const Tensor<T>& dy, const Tensor<T>& w
       return;
     }
   }
-  if constexpr (std::is_same_v<T, float>)
-    fast::conv2d_gemm_backward_data(dx, dy, w, p);
-  else
+  if constexpr (std::is_same_v<T, float>) {
+    if (fast::conv_depthwise_applies(dx.shape(), w.shape(), p))
+      fast::conv2d_depthwise_backward_data(dx, dy, w, p);
+    else
+      fast::conv2d_gemm_backward_data(dx, dy, w, p);
+  } else
     reference::conv2d_backward_data(dx, dy, w, p);
 }
 
-// dw [Co, Ci, KH, KW], db [Co] (may be empty) from dy and x
+// dw [Co, Ci/groups, KH, KW], db [Co] (may be empty) from dy and x
 template <class T>
 void conv2d_backward_weights(Tensor<T>& dw, Tensor<T>& db, const Tensor<T>& dy, const Tensor<T>& x,
                              const Conv2dParams& p) noexcept {
   detail::count_call(KernelId::conv2d_backward_weights);
-  if constexpr (std::is_same_v<T, float>)
-    fast::conv2d_gemm_backward_weights(dw, db, dy, x, p);
-  else
+  if constexpr (std::is_same_v<T, float>) {
+    if (fast::conv_depthwise_applies(x.shape(), dw.shape(), p))
+      fast::conv2d_depthwise_backward_weights(dw, db, dy, x, p);
+    else
+      fast::conv2d_gemm_backward_weights(dw, db, dy, x, p);
+  } else
     reference::conv2d_backward_weights(dw, db, dy, x, p);
 }
 

@@ -26,6 +26,24 @@ void max_pool2d_backward(Tensor<T>& dx, const Tensor<T>& dy, const Tensor<std::i
   else
     reference::max_pool2d_backward(dx, dy, argmax);
 }
+// y [N, C, OH, OW] from x [N, C, H, W]: ONNX AveragePool / torch avg_pool2d (see
+// reference::avg_window for the divisor rule).
+template <class T>
+void avg_pool2d_forward(Tensor<T>& y, const Tensor<T>& x, const Pool2dParams& p, bool count_include_pad) noexcept {
+  detail::count_call(KernelId::avg_pool2d_forward);
+  if constexpr (std::is_same_v<T, float>)
+    fast::avg_pool2d_forward(y, x, p, count_include_pad);
+  else
+    reference::avg_pool2d_forward(y, x, p, count_include_pad);
+}
+template <class T>
+void avg_pool2d_backward(Tensor<T>& dx, const Tensor<T>& dy, const Pool2dParams& p, bool count_include_pad) noexcept {
+  detail::count_call(KernelId::avg_pool2d_backward);
+  if constexpr (std::is_same_v<T, float>)
+    fast::avg_pool2d_backward(dx, dy, p, count_include_pad);
+  else
+    reference::avg_pool2d_backward(dx, dy, p, count_include_pad);
+}
 template <class T>
 void adaptive_avg_pool2d_forward(Tensor<T>& y, const Tensor<T>& x) noexcept {
   detail::count_call(KernelId::adaptive_avg_pool2d_forward);

@@ -1,5 +1,6 @@
 #pragma once
-// Recorded conv2d (groups = 1, dilation = 1, as torch.nn.functional.conv2d). Inputs: 0 = x,
+// Recorded conv2d (torch.nn.functional.conv2d / ONNX Conv: stride, asymmetric padding,
+// dilation, groups; kernels/params.hpp). Inputs: 0 = x,
 // 1 = w, 2 = b (b may be an empty constant: no bias). Backward-data and backward-weights are
 // separate kernel calls, each made only when ctx.needs() its input.
 #include <string>

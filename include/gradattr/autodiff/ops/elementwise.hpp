@@ -1,5 +1,6 @@
 #pragma once
-// Recorded elementwise ops: add, sub, mul (same shapes), add_column (a [N] or [N, 1] column
+// Recorded elementwise ops: add, sub, mul of same shapes (forward on kernels::binary's fast
+// float path; ad::add/sub/mul of other shapes record ops/broadcast.hpp instead), add_column (a [N] or [N, 1] column
 // broadcast over the columns of [N, C]), scale and add_scalar, exp, log.
 //
 // Every op struct in gradattr::ad::op has the same shape (see tape.hpp for the closed set):
@@ -13,6 +14,7 @@
 
 #include "gradattr/autodiff/backward_context.hpp"
 #include "gradattr/core/tensor.hpp"
+#include "gradattr/kernels/broadcast.hpp"
 
 namespace gradattr::ad::op {
 
@@ -22,7 +24,7 @@ struct Add {
   Tensor<T> forward(const Tensor<T>& a, const Tensor<T>& b) {
     require_same_shape(a, b, name);
     Tensor<T> y = Tensor<T>::uninitialized(a.shape());
-    for (std::int64_t i = 0; i < y.numel(); ++i) y[i] = a[i] + b[i];
+    kernels::binary(y, a, b, kernels::BinaryOp::add);
     return y;
   }
   void backward(const Tensor<T>& dy, BackwardContext<T>& ctx) const {
@@ -37,7 +39,7 @@ struct Sub {
   Tensor<T> forward(const Tensor<T>& a, const Tensor<T>& b) {
     require_same_shape(a, b, name);
     Tensor<T> y = Tensor<T>::uninitialized(a.shape());
-    for (std::int64_t i = 0; i < y.numel(); ++i) y[i] = a[i] - b[i];
+    kernels::binary(y, a, b, kernels::BinaryOp::sub);
     return y;
   }
   void backward(const Tensor<T>& dy, BackwardContext<T>& ctx) const {
@@ -59,7 +61,7 @@ struct Mul {
     a = a_;
     b = b_;
     Tensor<T> y = Tensor<T>::uninitialized(a.shape());
-    for (std::int64_t i = 0; i < y.numel(); ++i) y[i] = a[i] * b[i];
+    kernels::binary(y, a, b, kernels::BinaryOp::mul);
     return y;
   }
   void backward(const Tensor<T>& dy, BackwardContext<T>& ctx) const {

@@ -1,6 +1,6 @@
 #pragma once
-// Recorded pooling: max_pool2d (saves only the argmax) and adaptive_avg_pool2d (saves only
-// the input shape).
+// Recorded pooling: max_pool2d (saves only the argmax), avg_pool2d and adaptive_avg_pool2d
+// (save only the input shape).
 #include <cstdint>
 
 #include "gradattr/autodiff/backward_context.hpp"
@@ -28,6 +28,30 @@ struct MaxPool2d {
     if (!ctx.needs(0)) return;
     Tensor<T> dx = ctx.buffer(x_shape);
     kernels::max_pool2d_backward(dx, dy, argmax);
+    ctx.accumulate(0, std::move(dx));
+  }
+};
+
+// ONNX AveragePool / torch avg_pool2d; the divisor rule is reference::avg_window's
+// (kernels/reference/pool.hpp).
+template <class T>
+struct AvgPool2d {
+  static constexpr const char* name = "avg_pool2d";
+  kernels::Pool2dParams p;
+  bool count_include_pad = false;
+  Shape x_shape;
+
+  Tensor<T> forward(const Tensor<T>& x) {
+    const Shape ys = kernels::pool2d_output_shape(x.shape(), p, name);
+    x_shape = x.shape();
+    Tensor<T> y = Tensor<T>::uninitialized(ys);
+    kernels::avg_pool2d_forward(y, x, p, count_include_pad);
+    return y;
+  }
+  void backward(const Tensor<T>& dy, BackwardContext<T>& ctx) const {
+    if (!ctx.needs(0)) return;
+    Tensor<T> dx = ctx.buffer(x_shape);
+    kernels::avg_pool2d_backward(dx, dy, p, count_include_pad);
     ctx.accumulate(0, std::move(dx));
   }
 };

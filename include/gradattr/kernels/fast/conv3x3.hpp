@@ -44,9 +44,12 @@
 
 namespace gradattr::kernels::fast {
 
-// True when the fast 3x3 path applies: 3x3 kernel, stride 1, padding 1 (any N, C, K, H, W).
+// True when the fast 3x3 path applies: 3x3 kernel, stride 1, padding 1 on all four sides,
+// dilation 1, groups 1 (any N, C, K, H, W). Nothing else: grouped, dilated, strided or
+// asymmetrically padded convolutions go to kernels/fast/conv_gemm.hpp or conv_depthwise.hpp.
 inline bool conv3x3_applies(const Shape& w, const Conv2dParams& p) noexcept {
-  return w.rank() == 4 && w[2] == 3 && w[3] == 3 && p == Conv2dParams{1, 1, 1, 1};
+  return w.rank() == 4 && w[2] == 3 && w[3] == 3 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 1 &&
+         p.pad_w == 1 && p.pad_b() == 1 && p.pad_r() == 1 && p.dilation_h == 1 && p.dilation_w == 1 && p.groups == 1;
 }
 
 // Dispatch rule: direct convolution when the reduction length or the number of produced channels

@@ -1,10 +1,17 @@
 #pragma once
-// conv2d for float with any kernel size, stride and padding (groups = 1, dilation = 1):
-// im2col (the input itself for 1x1 / stride 1 / pad 0) and Eigen's GEMM.
+// conv2d for float with any kernel size, stride, padding, dilation and groups: im2col (the
+// input itself for 1x1 / stride 1 / no padding, so a pointwise convolution is one GEMM on NCHW)
+// and Eigen's GEMM, one per group. With G groups, group g owns input channels
+// [g Ci/G, (g+1) Ci/G), output channels [g Co/G, (g+1) Co/G) and weight rows of the same range:
 //
-//   forward           y[n]  [Co, P] = w [Co, K] * col[n] [K, P] + b      (K = Ci*KH*KW, P = OH*OW)
-//   backward-data     dcol  [K, P]  = w^T [K, Co] * dy[n] [Co, P], then col2im (adds into dx)
-//   backward-weights  dw    [Co, K] = sum_n dy[n] [Co, P] * col[n]^T [P, K];  db = row sums of dy
+//   forward           y_g[n] [Co/G, P] = w_g [Co/G, K] * col_g[n] [K, P] + b   (K = Ci/G*KH*KW, P = OH*OW)
+//   backward-data     dcol_g [K, P]    = w_g^T [K, Co/G] * dy_g[n] [Co/G, P], then col2im (adds into dx)
+//   backward-weights  dw_g   [Co/G, K] = sum_n dy_g[n] [Co/G, P] * col_g[n]^T [P, K];  db = row sums of dy
+//
+// The column matrix of an image is that of all its channels (G K rows), group g's GEMMs read
+// rows [g K, (g+1) K). Dilation only moves the taps (im2col_row); the bottom / right padding
+// only sets OH / OW. With G = 1 every tile, chunk and operation is what it was before groups
+// existed (the VGG path is unchanged bit for bit).
 //
 // Forward and backward-data cut the output columns into chunks (a range of output rows of one
 // image, or several whole images) whose column matrix fits kColBudget floats, so the workspace
@@ -55,16 +62,22 @@ inline float* workspace(std::int64_t n, int slot = kShared) {
 }
 
 struct Geometry {
-  std::int64_t N, Ci, H, W, Co, KH, KW, OH, OW, sh, sw, ph, pw;
-  std::int64_t K() const noexcept { return Ci * KH * KW; }
+  std::int64_t N, Ci, H, W, Co, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw, G;
+  std::int64_t Cig() const noexcept { return Ci / G; }
+  std::int64_t Cog() const noexcept { return Co / G; }
+  std::int64_t K() const noexcept { return Cig() * KH * KW; }    // GEMM depth of one group
+  std::int64_t rows() const noexcept { return Ci * KH * KW; }    // rows of an image's column matrix
   std::int64_t HW() const noexcept { return H * W; }
   std::int64_t OHW() const noexcept { return OH * OW; }
-  // The input is its own column matrix.
-  bool pointwise() const noexcept { return KH == 1 && KW == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
+  // The input is its own column matrix (1x1, stride 1, no padding on any side).
+  bool pointwise() const noexcept {
+    return KH == 1 && KW == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && OH == H && OW == W;
+  }
 };
 
 inline Geometry geometry(const Shape& x, const Shape& w, const Shape& y, const Conv2dParams& p) noexcept {
-  return {x[0], x[1], x[2], x[3], w[0], w[2], w[3], y[2], y[3], p.stride_h, p.stride_w, p.pad_h, p.pad_w};
+  return {x[0], x[1], x[2], x[3], w[0], w[2], w[3], y[2], y[3], p.stride_h, p.stride_w, p.pad_h, p.pad_w,
+          p.dilation_h, p.dilation_w, p.groups};
 }
 
 // Output rows [oh0, oh1) of images [n0, n1) (all rows when there are several images).
@@ -81,7 +94,7 @@ inline std::vector<Chunk> plan_chunks(const Geometry& g) {
     chunks.push_back({0, g.N, 0, g.OH});
     return chunks;
   }
-  const std::int64_t rows = std::max<std::int64_t>(1, kColBudget / (g.K() * g.OW));
+  const std::int64_t rows = std::max<std::int64_t>(1, kColBudget / (g.rows() * g.OW));
   if (rows >= g.OH) {
     const std::int64_t imgs = std::max<std::int64_t>(1, rows / g.OH);
     for (std::int64_t n = 0; n < g.N; n += imgs) chunks.push_back({n, std::min(g.N, n + imgs), 0, g.OH});
@@ -108,9 +121,9 @@ inline Split split(std::int64_t total, std::int64_t max_block, std::int64_t alig
 
 // Output columns ow whose tap kw lands inside the input row: [lo, hi).
 inline void valid_columns(std::int64_t kw, const Geometry& g, std::int64_t& lo, std::int64_t& hi) noexcept {
-  const std::int64_t first = g.pw - kw;  // ow * sw >= first
+  const std::int64_t first = g.pw - kw * g.dw;  // ow * sw >= first
   lo = first > 0 ? (first + g.sw - 1) / g.sw : 0;
-  const std::int64_t last = g.W - 1 + g.pw - kw;  // ow * sw <= last
+  const std::int64_t last = g.W - 1 + g.pw - kw * g.dw;  // ow * sw <= last
   hi = last < 0 ? 0 : std::min(g.OW, last / g.sw + 1);
   lo = std::min(lo, g.OW);
   hi = std::max(hi, lo);
@@ -122,12 +135,12 @@ inline void im2col_row(float* dst, const float* plane, std::int64_t kh, std::int
   std::int64_t lo, hi;
   valid_columns(kw, g, lo, hi);
   for (std::int64_t oh = oh0; oh < oh1; ++oh, dst += g.OW) {
-    const std::int64_t ih = oh * g.sh - g.ph + kh;
+    const std::int64_t ih = oh * g.sh - g.ph + kh * g.dh;
     if (ih < 0 || ih >= g.H) {
       std::fill(dst, dst + g.OW, 0.0f);
       continue;
     }
-    const float* src = plane + ih * g.W - g.pw + kw;
+    const float* src = plane + ih * g.W - g.pw + kw * g.dw;
     std::fill(dst, dst + lo, 0.0f);
     if (g.sw == 1) {
       if (hi > lo) std::memcpy(dst + lo, src + lo, static_cast<std::size_t>(hi - lo) * sizeof(float));
@@ -144,9 +157,9 @@ inline void col2im_row(float* plane, const float* src, std::int64_t kh, std::int
   std::int64_t lo, hi;
   valid_columns(kw, g, lo, hi);
   for (std::int64_t oh = oh0; oh < oh1; ++oh, src += g.OW) {
-    const std::int64_t ih = oh * g.sh - g.ph + kh;
+    const std::int64_t ih = oh * g.sh - g.ph + kh * g.dh;
     if (ih < 0 || ih >= g.H) continue;
-    float* dst = plane + ih * g.W - g.pw + kw;
+    float* dst = plane + ih * g.W - g.pw + kw * g.dw;
     if (g.sw == 1) {
       for (std::int64_t ow = lo; ow < hi; ++ow) dst[ow] += src[ow];
     } else {
@@ -171,7 +184,7 @@ inline Columns chunk_columns(float* col, const float* x, const Chunk& c, const G
 // Inside a team: fills the column matrix of chunk c (nothing to do when pointwise).
 inline void im2col_chunk(const Columns& cols, const float* x, const Chunk& c, const Geometry& g) noexcept {
   if (g.pointwise()) return;
-  const std::int64_t K = g.K(), rows = c.images() * K;
+  const std::int64_t K = g.rows(), rows = c.images() * K;
 #pragma omp for schedule(static)
   for (std::int64_t r = 0; r < rows; ++r) {
     const std::int64_t gi = r / K, k = r % K, ci = k / (g.KH * g.KW), kh = (k / g.KW) % g.KH, kw = k % g.KW;
@@ -187,15 +200,15 @@ inline std::int64_t max_chunk_columns(const std::vector<Chunk>& chunks, const Ge
 
 }  // namespace conv_detail
 
-// y [N, Co, OH, OW] = x [N, Ci, H, W] (*) w [Co, Ci, KH, KW] + b [Co] (b may be empty)
+// y [N, Co, OH, OW] = x [N, Ci, H, W] (*) w [Co, Ci/G, KH, KW] + b [Co] (b may be empty)
 inline void conv2d_gemm_forward(Tensor<float>& y, const Tensor<float>& x, const Tensor<float>& w,
                                 const Tensor<float>& b, const Conv2dParams& p) noexcept {
   using namespace conv_detail;
   const Geometry g = geometry(x.shape(), w.shape(), y.shape(), p);
   const std::int64_t K = g.K();
   const auto chunks = plan_chunks(g);
-  float* col = g.pointwise() ? nullptr : workspace(K * max_chunk_columns(chunks, g));
-  const Split co_split = split(g.Co, 256);
+  float* col = g.pointwise() ? nullptr : workspace(g.rows() * max_chunk_columns(chunks, g));
+  const Split co_split = split(g.Cog(), 256);
   const float* xd = x.data();
   const float* wd = w.data();
   const float* bd = b.empty() ? nullptr : b.data();
@@ -206,15 +219,15 @@ inline void conv2d_gemm_forward(Tensor<float>& y, const Tensor<float>& x, const 
     im2col_chunk(cols, xd, c, g);
     const std::int64_t S = c.segment(g);
     const Split col_split = split(S, 512);
-    const std::int64_t tiles = c.images() * co_split.parts * col_split.parts;
+    const std::int64_t tiles = c.images() * g.G * co_split.parts * col_split.parts;
 #pragma omp for schedule(dynamic, 1)
     for (std::int64_t t = 0; t < tiles; ++t) {
-      const std::int64_t gi = t / (co_split.parts * col_split.parts);
+      const std::int64_t gi = t / (g.G * co_split.parts * col_split.parts), grp = t / (co_split.parts * col_split.parts) % g.G;
       const std::int64_t mb = (t / col_split.parts) % co_split.parts, nb = t % col_split.parts;
-      const std::int64_t co0 = co_split.begin(mb), co1 = co_split.end(mb);
+      const std::int64_t co0 = grp * g.Cog() + co_split.begin(mb), co1 = grp * g.Cog() + co_split.end(mb);
       const std::int64_t c0 = col_split.begin(nb), c1 = col_split.end(nb);
       ConstMatMap wm(wd + co0 * K, co1 - co0, K, Stride(K));
-      ConstMatMap xm(cols.at(gi, 0) + c0, K, c1 - c0, Stride(cols.row_stride));
+      ConstMatMap xm(cols.at(gi, grp * K) + c0, K, c1 - c0, Stride(cols.row_stride));
       MatMap ym(yd + ((c.n0 + gi) * g.Co + co0) * g.OHW() + c.oh0 * g.OW + c0, co1 - co0, c1 - c0, Stride(g.OHW()));
       ym.noalias() = wm * xm;
       if (bd)
@@ -223,14 +236,14 @@ inline void conv2d_gemm_forward(Tensor<float>& y, const Tensor<float>& x, const 
   }
 }
 
-// dx [N, Ci, H, W] (assigned) from dy [N, Co, OH, OW] and w [Co, Ci, KH, KW]
+// dx [N, Ci, H, W] (assigned) from dy [N, Co, OH, OW] and w [Co, Ci/G, KH, KW]
 inline void conv2d_gemm_backward_data(Tensor<float>& dx, const Tensor<float>& dy, const Tensor<float>& w,
                                       const Conv2dParams& p) noexcept {
   using namespace conv_detail;
   const Geometry g = geometry(dx.shape(), w.shape(), dy.shape(), p);
-  const std::int64_t K = g.K();
+  const std::int64_t K = g.K(), Cog = g.Cog();
   const auto chunks = plan_chunks(g);
-  float* col = g.pointwise() ? nullptr : workspace(K * max_chunk_columns(chunks, g));
+  float* col = g.pointwise() ? nullptr : workspace(g.rows() * max_chunk_columns(chunks, g));
   const Split k_split = split(K, 256);
   const float* dyd = dy.data();
   const float* wd = w.data();
@@ -246,16 +259,17 @@ inline void conv2d_gemm_backward_data(Tensor<float>& dx, const Tensor<float>& dy
       const Columns cols = chunk_columns(g.pointwise() ? dxd : col, dxd, c, g);
       const std::int64_t S = c.segment(g);
       const Split col_split = split(S, 512);
-      const std::int64_t tiles = c.images() * k_split.parts * col_split.parts;
+      const std::int64_t tiles = c.images() * g.G * k_split.parts * col_split.parts;
 #pragma omp for schedule(dynamic, 1)
       for (std::int64_t t = 0; t < tiles; ++t) {
-        const std::int64_t gi = t / (k_split.parts * col_split.parts);
+        const std::int64_t gi = t / (g.G * k_split.parts * col_split.parts), grp = t / (k_split.parts * col_split.parts) % g.G;
         const std::int64_t kb = (t / col_split.parts) % k_split.parts, nb = t % col_split.parts;
         const std::int64_t k0 = k_split.begin(kb), k1 = k_split.end(kb);
         const std::int64_t c0 = col_split.begin(nb), c1 = col_split.end(nb);
-        ConstMatMap wm(wd + k0, g.Co, k1 - k0, Stride(K));
-        ConstMatMap dym(dyd + (c.n0 + gi) * g.Co * g.OHW() + c.oh0 * g.OW + c0, g.Co, c1 - c0, Stride(g.OHW()));
-        MatMap dcol(cols.at(gi, k0) + c0, k1 - k0, c1 - c0, Stride(cols.row_stride));
+        ConstMatMap wm(wd + grp * Cog * K + k0, Cog, k1 - k0, Stride(K));
+        ConstMatMap dym(dyd + ((c.n0 + gi) * g.Co + grp * Cog) * g.OHW() + c.oh0 * g.OW + c0, Cog, c1 - c0,
+                        Stride(g.OHW()));
+        MatMap dcol(cols.at(gi, grp * K + k0) + c0, k1 - k0, c1 - c0, Stride(cols.row_stride));
         dcol.noalias() = wm.transpose() * dym;
       }
       if (g.pointwise()) continue;
@@ -272,31 +286,32 @@ inline void conv2d_gemm_backward_data(Tensor<float>& dx, const Tensor<float>& dy
   }
 }
 
-// dw [Co, Ci, KH, KW] and db [Co] (may be empty: not computed), both assigned, from dy and x.
+// dw [Co, Ci/G, KH, KW] and db [Co] (may be empty: not computed), both assigned, from dy and x.
 //
-// Tasks are (row group g, block of K). A task walks its group's output rows in chunks small
-// enough that the im2col of its K rows stays in the thread's L2 (a private buffer), and adds
-// dy_chunk [Co, P] * col^T [P, Kb] into the group's partial dw. No barrier per chunk. With
-// several groups (small K: not enough K blocks to feed the threads) the partials are summed in
-// group order at the end. Groups and blocks depend only on the shapes: bitwise the same result
-// for any thread count.
+// Tasks are (row part, convolution group, block of K). A task walks its part's output rows in
+// chunks small enough that the im2col of its K rows stays in the thread's L2 (a private
+// buffer), and adds dy_chunk [Co/G, P] * col^T [P, Kb] into the part's partial dw. No barrier
+// per chunk. With several row parts (small K: not enough (group, K block) tasks to feed the
+// threads) the partials are summed in part order at the end. Parts and blocks depend only on the
+// shapes: bitwise the same result for any thread count.
 inline void conv2d_gemm_backward_weights(Tensor<float>& dw, Tensor<float>& db, const Tensor<float>& dy,
                                          const Tensor<float>& x, const Conv2dParams& p) noexcept {
   using namespace conv_detail;
   const Geometry g = geometry(x.shape(), dw.shape(), dy.shape(), p);
-  const std::int64_t K = g.K(), rows_total = g.N * g.OH;
+  const std::int64_t K = g.K(), Cog = g.Cog(), rows_total = g.N * g.OH;
   const Split k_split = split(K, 256);
-  std::int64_t groups = 1;
-  if (k_split.parts < 16) {
-    groups = (16 + k_split.parts - 1) / k_split.parts;
-    groups = (groups + 3) / 4 * 4;
+  const std::int64_t blocks = g.G * k_split.parts;  // (group, K block) pairs
+  std::int64_t parts = 1;
+  if (blocks < 16) {
+    parts = (16 + blocks - 1) / blocks;
+    parts = (parts + 3) / 4 * 4;
   }
-  groups = std::max<std::int64_t>(1, std::min(groups, rows_total));
+  parts = std::max<std::int64_t>(1, std::min(parts, rows_total));
   // Columns per chunk: about 1 MiB of im2col per task, at least 256 for the GEMM's depth.
   const std::int64_t chunk_rows =
       std::max<std::int64_t>(1, std::max<std::int64_t>(256, (std::int64_t{1} << 18) / k_split.size) / g.OW);
-  const std::int64_t tasks = groups * k_split.parts;
-  float* partials = groups > 1 ? workspace(groups * g.Co * K, kPartials) : nullptr;
+  const std::int64_t tasks = parts * blocks;
+  float* partials = parts > 1 ? workspace(parts * g.Co * K, kPartials) : nullptr;
   const float* dyd = dy.data();
   const float* xd = x.data();
   float* dwd = dw.data();
@@ -316,31 +331,32 @@ inline void conv2d_gemm_backward_weights(Tensor<float>& dw, Tensor<float>& db, c
     float* col = pointwise ? nullptr : workspace(k_split.size * chunk_rows * g.OW, kPrivate);
 #pragma omp for schedule(dynamic, 1)
     for (std::int64_t t = 0; t < tasks; ++t) {
-      const std::int64_t gi = t / k_split.parts, kb = t % k_split.parts;
+      const std::int64_t pi = t / blocks, grp = t / k_split.parts % g.G, kb = t % k_split.parts;
       const std::int64_t k0 = k_split.begin(kb), k1 = k_split.end(kb), nk = k1 - k0;
-      float* out = groups > 1 ? partials + gi * g.Co * K : dwd;
-      MatMap dwm(out + k0, g.Co, nk, Stride(K));
+      float* out = (parts > 1 ? partials + pi * g.Co * K : dwd) + grp * Cog * K;
+      MatMap dwm(out + k0, Cog, nk, Stride(K));
       bool first = true;
-      // this group's output rows, [r0, r1) over all images' rows
-      const std::int64_t r0 = rows_total * gi / groups, r1 = rows_total * (gi + 1) / groups;
+      // this part's output rows, [r0, r1) over all images' rows
+      const std::int64_t r0 = rows_total * pi / parts, r1 = rows_total * (pi + 1) / parts;
       for (std::int64_t r = r0; r < r1;) {
         const std::int64_t n = r / g.OH, oh0 = r % g.OH;
         const std::int64_t oh1 = std::min({g.OH, oh0 + chunk_rows, oh0 + (r1 - r)});
         const std::int64_t P = (oh1 - oh0) * g.OW;
+        const float* image = xd + (n * g.Ci + grp * g.Cig()) * g.HW();  // the group's first channel
         const float* cols;
         std::int64_t col_stride;
         if (pointwise) {
-          cols = xd + (n * g.Ci + k0) * g.HW() + oh0 * g.OW;
+          cols = image + k0 * g.HW() + oh0 * g.OW;
           col_stride = g.HW();
         } else {
           for (std::int64_t k = k0; k < k1; ++k) {
             const std::int64_t ci = k / (g.KH * g.KW), kh = (k / g.KW) % g.KH, kw = k % g.KW;
-            im2col_row(col + (k - k0) * P, xd + (n * g.Ci + ci) * g.HW(), kh, kw, oh0, oh1, g);
+            im2col_row(col + (k - k0) * P, image + ci * g.HW(), kh, kw, oh0, oh1, g);
           }
           cols = col;
           col_stride = P;
         }
-        ConstMatMap dym(dyd + n * g.Co * g.OHW() + oh0 * g.OW, g.Co, P, Stride(g.OHW()));
+        ConstMatMap dym(dyd + (n * g.Co + grp * Cog) * g.OHW() + oh0 * g.OW, Cog, P, Stride(g.OHW()));
         ConstMatMap xm(cols, nk, P, Stride(col_stride));
         if (first)
           dwm.noalias() = dym * xm.transpose();
@@ -349,16 +365,16 @@ inline void conv2d_gemm_backward_weights(Tensor<float>& dw, Tensor<float>& db, c
         first = false;
         r += oh1 - oh0;
       }
-      if (first) dwm.setZero();  // an empty group (more groups than rows cannot happen; kept safe)
+      if (first) dwm.setZero();  // an empty part (more parts than rows cannot happen; kept safe)
     }
-    if (groups > 1) {
+    if (parts > 1) {
       const std::int64_t total = g.Co * K;
 #pragma omp for schedule(static)
       for (std::int64_t i0 = 0; i0 < total; i0 += 1024) {
         const std::int64_t i1 = std::min(total, i0 + 1024);
         for (std::int64_t i = i0; i < i1; ++i) {
           float s = partials[i];
-          for (std::int64_t gi = 1; gi < groups; ++gi) s += partials[gi * total + i];
+          for (std::int64_t pi = 1; pi < parts; ++pi) s += partials[pi * total + i];
           dwd[i] = s;
         }
       }

@@ -74,8 +74,8 @@ inline Tensor<float> to_nchw(const Nhwc16& b) {
   return y;
 }
 
-// Max pooling (torch.nn.MaxPool2d, ceil_mode false) on NHWC16, values only (no argmax: this is
-// the unrecorded path). Same values as reference::max_pool2d_forward: padding never wins, the
+// Max pooling (torch.nn.MaxPool2d; any pads and ceil_mode: windows are clipped to the input)
+// on NHWC16, values only (no argmax: this is the unrecorded path). Same values as reference::max_pool2d_forward: padding never wins, the
 // first maximum wins ties (so +0 / -0 as the reference), and a NaN anywhere in the window gives
 // NaN. Output shape from kernels::pool2d_output_shape, validated by the caller.
 template <class Arch = xsimd::default_arch>
@@ -84,8 +84,8 @@ Nhwc16 max_pool2d_nhwc16(const Nhwc16& x, const Pool2dParams& p) {
   constexpr std::int64_t L = B::size;
   static_assert(detail::kWinoPad % L == 0, "a channel block holds whole vectors");
   const std::int64_t N = x.batch(), H = x.height(), W = x.width(), Cp = x.stride();
-  const std::int64_t OH = kernels::detail::window_count(H, p.kernel_h, p.stride_h, p.pad_h);
-  const std::int64_t OW = kernels::detail::window_count(W, p.kernel_w, p.stride_w, p.pad_w);
+  const std::int64_t OH = kernels::detail::window_count(H, p.kernel_h, p.stride_h, p.pad_h, p.pad_b(), p.ceil_mode);
+  const std::int64_t OW = kernels::detail::window_count(W, p.kernel_w, p.stride_w, p.pad_w, p.pad_r(), p.ceil_mode);
   Nhwc16 y = Nhwc16::uninitialized(N, x.channels, OH, OW);
   const float* src = x.data.data();
   float* dst = y.data.data();

@@ -1,5 +1,9 @@
 #pragma once
-// Fast float pooling: max_pool2d (forward with argmax, backward) and adaptive_avg_pool2d.
+// Fast float pooling: max_pool2d (forward with argmax, backward), avg_pool2d and
+// adaptive_avg_pool2d. Only VGG's 2x2 / stride 2 max pool is SIMD; the others are the
+// reference's scalar loops split over (n, c) planes (not hot in the CNNs we run: ResNet's one
+// 3x3 / stride 2 max pool, DenseNet's 2x2 average pools, and global average pooling, which is
+// one pass over the input).
 // Same semantics as kernels/reference/pool.hpp, element for element: max-pool ties keep the
 // first maximum in row-major window order, a NaN in a window wins (the last NaN's index), in
 // the SIMD body and in the scalar tail alike. Work is split over (n, c) planes; every output
@@ -154,8 +158,10 @@ template <class Arch>
 void max_pool2d_forward(Tensor<float>& y, Tensor<std::int32_t>& argmax, const Tensor<float>& x,
                         const Pool2dParams& p) noexcept {
   const std::int64_t NC = x.dim(0) * x.dim(1), H = x.dim(2), W = x.dim(3), OH = y.dim(2), OW = y.dim(3);
+  // windows entirely inside the input: no top/left padding, and no window clipped at the
+  // bottom/right (bottom/right padding or ceil_mode may add one)
   const bool vgg = p.kernel_h == 2 && p.kernel_w == 2 && p.stride_h == 2 && p.stride_w == 2 && p.pad_h == 0 &&
-                   p.pad_w == 0 && H * W < (std::int64_t{1} << 24);
+                   p.pad_w == 0 && 2 * OH <= H && 2 * OW <= W && H * W < (std::int64_t{1} << 24);
   const float* xd = x.data();
   float* yd = y.data();
   std::int32_t* ad = argmax.data();
@@ -181,6 +187,26 @@ inline void max_pool2d_backward(Tensor<float>& dx, const Tensor<float>& dy, cons
     const float* g = dyd + i * OHW;
     const std::int32_t* a = ad + i * OHW;
     for (std::int64_t o = 0; o < OHW; ++o) d[a[o]] += g[o];
+  });
+}
+
+// avg_pool2d (rules: reference::avg_window): the reference's plane loops, one plane per task.
+inline void avg_pool2d_forward(Tensor<float>& y, const Tensor<float>& x, const Pool2dParams& p,
+                               bool count_include_pad) noexcept {
+  const std::int64_t NC = x.dim(0) * x.dim(1), H = x.dim(2), W = x.dim(3), OH = y.dim(2), OW = y.dim(3);
+  const float* xd = x.data();
+  float* yd = y.data();
+  parallel_for(0, NC, [&](std::int64_t i) {
+    reference::avg_pool2d_plane_forward(yd + i * OH * OW, xd + i * H * W, H, W, OH, OW, p, count_include_pad);
+  });
+}
+inline void avg_pool2d_backward(Tensor<float>& dx, const Tensor<float>& dy, const Pool2dParams& p,
+                                bool count_include_pad) noexcept {
+  const std::int64_t NC = dx.dim(0) * dx.dim(1), H = dx.dim(2), W = dx.dim(3), OH = dy.dim(2), OW = dy.dim(3);
+  float* dxd = dx.data();
+  const float* dyd = dy.data();
+  parallel_for(0, NC, [&](std::int64_t i) {
+    reference::avg_pool2d_plane_backward(dxd + i * H * W, dyd + i * OH * OW, H, W, OH, OW, p, count_include_pad);
   });
 }
 

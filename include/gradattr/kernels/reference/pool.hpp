@@ -1,8 +1,11 @@
 #pragma once
-// Reference pooling kernels: max_pool2d (with argmax) and adaptive_avg_pool2d.
+// Reference pooling kernels: max_pool2d (with argmax), avg_pool2d and adaptive_avg_pool2d.
+// Windows: output oh covers input rows [oh*stride_h - pad_h, ... + kernel_h), clipped to the
+// input; pad_b() / pad_r() and ceil_mode only set the output shape (kernels/params.hpp).
+#include <algorithm>
 #include <cmath>
-#include <limits>
 #include <cstdint>
+#include <limits>
 
 #include "gradattr/core/tensor.hpp"
 #include "gradattr/kernels/params.hpp"
@@ -12,7 +15,8 @@ namespace gradattr::kernels::reference {
 // y [N, C, OH, OW], argmax [N, C, OH, OW] (index h*W + w into the input plane) from x [N, C, H, W].
 // Ties: the first maximum in row-major window order wins. NaN: as PyTorch's CPU kernel
 // (`val > max || isnan(val)`), a NaN in the window makes the output NaN (the last NaN's index).
-// A window entirely in the padding cannot occur (pad <= kernel / 2).
+// A window entirely in the padding cannot occur (pads < kernel and the ceil_mode rule of
+// pool2d_output_shape).
 template <class T>
 void max_pool2d_forward(Tensor<T>& y, Tensor<std::int32_t>& argmax, const Tensor<T>& x, const Pool2dParams& p) noexcept {
   const auto N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), OH = y.dim(2), OW = y.dim(3);
@@ -47,6 +51,73 @@ void max_pool2d_backward(Tensor<T>& dx, const Tensor<T>& dy, const Tensor<std::i
   dx.fill(T{0});
   for (std::int64_t nc = 0; nc < N * C; ++nc)
     for (std::int64_t o = 0; o < OHW; ++o) dx[nc * HW + argmax[nc * OHW + o]] += dy[nc * OHW + o];
+}
+
+// avg_pool2d of one plane, as torch.nn.functional.avg_pool2d (CPU, divisor_override unset)
+// generalised to asymmetric pads, which is ONNX AveragePool. For output oh:
+//   hstart = oh*stride_h - pad_h,  hend = min(hstart + kernel_h, H + pad_b)
+//   the sum runs over input rows [max(hstart, 0), min(hend, H))  (and so for columns);
+//   divisor = (hend - hstart) * (wend - wstart)  with count_include_pad,
+//             (rows summed) * (columns summed)   without.
+// So padding counts with count_include_pad, but the part of a ceil_mode window that runs past
+// the bottom/right padding never counts, even with count_include_pad (checked against torch
+// 1.13: 6x6 input, 3x3 / stride 2 / pad 1, ceil_mode, count_include_pad: the last output
+// column is the mean over a 3x2 window, e.g. 2/6 for the top right corner of a plane of ones).
+struct AvgWindow {
+  std::int64_t h0, h1, w0, w1, divisor;
+};
+inline AvgWindow avg_window(std::int64_t oh, std::int64_t ow, std::int64_t H, std::int64_t W, const Pool2dParams& p,
+                            bool count_include_pad) noexcept {
+  const std::int64_t hs = oh * p.stride_h - p.pad_h, ws = ow * p.stride_w - p.pad_w;
+  const std::int64_t he = std::min<std::int64_t>(hs + p.kernel_h, H + p.pad_b());
+  const std::int64_t we = std::min<std::int64_t>(ws + p.kernel_w, W + p.pad_r());
+  AvgWindow a{std::max<std::int64_t>(hs, 0), std::min(he, H), std::max<std::int64_t>(ws, 0), std::min(we, W), 0};
+  a.divisor = count_include_pad ? (he - hs) * (we - ws) : (a.h1 - a.h0) * (a.w1 - a.w0);
+  return a;
+}
+
+// One plane: y [OH, OW] from x [H, W].
+template <class T>
+void avg_pool2d_plane_forward(T* y, const T* x, std::int64_t H, std::int64_t W, std::int64_t OH, std::int64_t OW,
+                              const Pool2dParams& p, bool count_include_pad) noexcept {
+  for (std::int64_t oh = 0; oh < OH; ++oh)
+    for (std::int64_t ow = 0; ow < OW; ++ow) {
+      const AvgWindow a = avg_window(oh, ow, H, W, p, count_include_pad);
+      T acc = 0;
+      for (auto h = a.h0; h < a.h1; ++h)
+        for (auto w = a.w0; w < a.w1; ++w) acc += x[h * W + w];
+      y[oh * OW + ow] = acc / static_cast<T>(a.divisor);
+    }
+}
+
+// One plane: dx [H, W] (assigned) from dy [OH, OW]; overlapping windows add in output order.
+template <class T>
+void avg_pool2d_plane_backward(T* dx, const T* dy, std::int64_t H, std::int64_t W, std::int64_t OH, std::int64_t OW,
+                               const Pool2dParams& p, bool count_include_pad) noexcept {
+  for (std::int64_t i = 0; i < H * W; ++i) dx[i] = T{0};
+  for (std::int64_t oh = 0; oh < OH; ++oh)
+    for (std::int64_t ow = 0; ow < OW; ++ow) {
+      const AvgWindow a = avg_window(oh, ow, H, W, p, count_include_pad);
+      const T g = dy[oh * OW + ow] / static_cast<T>(a.divisor);
+      for (auto h = a.h0; h < a.h1; ++h)
+        for (auto w = a.w0; w < a.w1; ++w) dx[h * W + w] += g;
+    }
+}
+
+// y [N, C, OH, OW] from x [N, C, H, W]
+template <class T>
+void avg_pool2d_forward(Tensor<T>& y, const Tensor<T>& x, const Pool2dParams& p, bool count_include_pad) noexcept {
+  const auto NC = x.dim(0) * x.dim(1), H = x.dim(2), W = x.dim(3), OH = y.dim(2), OW = y.dim(3);
+  for (std::int64_t i = 0; i < NC; ++i)
+    avg_pool2d_plane_forward(y.data() + i * OH * OW, x.data() + i * H * W, H, W, OH, OW, p, count_include_pad);
+}
+
+// dx [N, C, H, W] (assigned) from dy [N, C, OH, OW]
+template <class T>
+void avg_pool2d_backward(Tensor<T>& dx, const Tensor<T>& dy, const Pool2dParams& p, bool count_include_pad) noexcept {
+  const auto NC = dx.dim(0) * dx.dim(1), H = dx.dim(2), W = dx.dim(3), OH = dy.dim(2), OW = dy.dim(3);
+  for (std::int64_t i = 0; i < NC; ++i)
+    avg_pool2d_plane_backward(dx.data() + i * H * W, dy.data() + i * OH * OW, H, W, OH, OW, p, count_include_pad);
 }
 
 // Window [start, end) of adaptive pooling output index i, as PyTorch computes it.

@@ -1,0 +1,142 @@
+#pragma once
+// Kernels that move elements without arithmetic, for the graph ops: concatenation along any
+// axis, transpose, and strided gather/scatter (ONNX Slice with positive steps, and constant Pad
+// as a fill plus a scatter). One implementation for every element type: the result is a copy,
+// so there is nothing for a float fast path to compute differently; contiguous runs are moved
+// with memcpy (concatenating channels of NCHW is one memcpy per input and image) and rows are
+// spread over threads. Shapes are validated by the caller (kernels/graph_params.hpp).
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <span>
+
+#include "gradattr/core/parallel.hpp"
+#include "gradattr/core/tensor.hpp"
+
+namespace gradattr::kernels {
+namespace layout_detail {
+using Dims = std::array<std::int64_t, Shape::kMaxRank>;
+// `s` left-padded with 1s to rank 4; row-major strides of the same.
+inline Dims dims4(const Shape& s) noexcept {
+  Dims d{1, 1, 1, 1};
+  for (int i = 0; i < s.rank(); ++i) d[static_cast<std::size_t>(Shape::kMaxRank - s.rank() + i)] = s[i];
+  return d;
+}
+inline Dims strides4(const Dims& d) noexcept {
+  Dims s{};
+  std::int64_t n = 1;
+  for (int i = Shape::kMaxRank - 1; i >= 0; --i) {
+    s[static_cast<std::size_t>(i)] = n;
+    n *= d[static_cast<std::size_t>(i)];
+  }
+  return s;
+}
+// An array indexed by x's dimensions, left-padded with `fill` to rank 4.
+inline Dims pad4(const Dims& v, int rank, std::int64_t fill) noexcept {
+  Dims out{fill, fill, fill, fill};
+  for (int i = 0; i < rank; ++i) out[static_cast<std::size_t>(Shape::kMaxRank - rank + i)] = v[static_cast<std::size_t>(i)];
+  return out;
+}
+template <class T>
+void copy_run(T* dst, std::int64_t dst_step, const T* src, std::int64_t src_step, std::int64_t n) noexcept {
+  if (dst_step == 1 && src_step == 1) {
+    if (n > 0) std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(T));
+    return;
+  }
+  for (std::int64_t i = 0; i < n; ++i) dst[i * dst_step] = src[i * src_step];
+}
+}  // namespace layout_detail
+
+// y = the inputs side by side along `axis` (y's extent there is the sum of theirs).
+template <class T>
+void concat(Tensor<T>& y, std::span<const Tensor<T>* const> xs, int axis) noexcept {
+  const Shape& ys = y.shape();
+  std::int64_t outer = 1;
+  for (int d = 0; d < axis; ++d) outer *= ys[d];
+  const std::int64_t inner = ys.stride(axis), row = ys[axis] * inner;
+  T* yd = y.data();
+  parallel_for(0, outer, [&](std::int64_t o) {
+    std::int64_t at = 0;
+    for (const Tensor<T>* x : xs) {
+      const std::int64_t block = x->dim(axis) * inner;
+      if (block > 0) std::memcpy(yd + o * row + at, x->data() + o * block, static_cast<std::size_t>(block) * sizeof(T));
+      at += block;
+    }
+  });
+}
+
+// dx = the part of dy at [offset, offset + dx.dim(axis)) along `axis` (concat's backward).
+template <class T>
+void concat_part(Tensor<T>& dx, const Tensor<T>& dy, int axis, std::int64_t offset) noexcept {
+  const Shape& ys = dy.shape();
+  std::int64_t outer = 1;
+  for (int d = 0; d < axis; ++d) outer *= ys[d];
+  const std::int64_t inner = ys.stride(axis), row = ys[axis] * inner, block = dx.dim(axis) * inner;
+  T* dd = dx.data();
+  const T* g = dy.data();
+  parallel_for(0, outer, [&](std::int64_t o) {
+    if (block > 0) std::memcpy(dd + o * block, g + o * row + offset * inner, static_cast<std::size_t>(block) * sizeof(T));
+  });
+}
+
+// y = x with its dimensions permuted: y's dimension k is x's dimension perm[k].
+template <class T>
+void transpose(Tensor<T>& y, const Tensor<T>& x, std::span<const std::int64_t> perm) noexcept {
+  using namespace layout_detail;
+  const int r = x.rank(), shift = Shape::kMaxRank - r;
+  const Dims xs = strides4(dims4(x.shape())), yd4 = dims4(y.shape());
+  Dims st{0, 0, 0, 0};  // x's stride for each of y's (padded) dimensions
+  for (int k = 0; k < r; ++k)
+    st[static_cast<std::size_t>(shift + k)] = xs[static_cast<std::size_t>(shift + perm[static_cast<std::size_t>(k)])];
+  const T* xd = x.data();
+  T* out = y.data();
+  parallel_for(0, yd4[0] * yd4[1], [&](std::int64_t ab) {
+    const std::int64_t a = ab / yd4[1], b = ab % yd4[1];
+    T* o = out + ab * yd4[2] * yd4[3];
+    for (std::int64_t c = 0; c < yd4[2]; ++c)
+      copy_run(o + c * yd4[3], 1, xd + a * st[0] + b * st[1] + c * st[2], st[3], yd4[3]);
+  });
+}
+
+// y[i] = x[start + i * step] per dimension (slice); start and step indexed by x's dimensions.
+template <class T>
+void strided_gather(Tensor<T>& y, const Tensor<T>& x, const std::array<std::int64_t, Shape::kMaxRank>& start,
+                    const std::array<std::int64_t, Shape::kMaxRank>& step) noexcept {
+  using namespace layout_detail;
+  const int r = x.rank();
+  const Dims xs = strides4(dims4(x.shape())), yd4 = dims4(y.shape());
+  const Dims s0 = pad4(start, r, 0), st = pad4(step, r, 1);
+  const T* xd = x.data();
+  T* out = y.data();
+  parallel_for(0, yd4[0] * yd4[1], [&](std::int64_t ab) {
+    const std::int64_t a = ab / yd4[1], b = ab % yd4[1];
+    T* o = out + ab * yd4[2] * yd4[3];
+    for (std::int64_t c = 0; c < yd4[2]; ++c)
+      copy_run(o + c * yd4[3], 1,
+               xd + (s0[0] + a * st[0]) * xs[0] + (s0[1] + b * st[1]) * xs[1] + (s0[2] + c * st[2]) * xs[2] + s0[3] * xs[3],
+               st[3], yd4[3]);
+  });
+}
+
+// y[start + i * step] = x[i] per dimension; the other elements of y are left as they are
+// (pad: y filled first; slice's backward: y zeroed first). start, step indexed by y's dimensions.
+template <class T>
+void strided_scatter(Tensor<T>& y, const Tensor<T>& x, const std::array<std::int64_t, Shape::kMaxRank>& start,
+                     const std::array<std::int64_t, Shape::kMaxRank>& step) noexcept {
+  using namespace layout_detail;
+  const int r = y.rank();
+  const Dims ys = strides4(dims4(y.shape())), xd4 = dims4(x.shape());
+  const Dims s0 = pad4(start, r, 0), st = pad4(step, r, 1);
+  const T* in = x.data();
+  T* yd = y.data();
+  parallel_for(0, xd4[0] * xd4[1], [&](std::int64_t ab) {
+    const std::int64_t a = ab / xd4[1], b = ab % xd4[1];
+    const T* i = in + ab * xd4[2] * xd4[3];
+    for (std::int64_t c = 0; c < xd4[2]; ++c)
+      copy_run(yd + (s0[0] + a * st[0]) * ys[0] + (s0[1] + b * st[1]) * ys[1] + (s0[2] + c * st[2]) * ys[2] + s0[3] * ys[3],
+               st[3], i + c * xd4[3], 1, xd4[3]);
+  });
+}
+
+}  // namespace gradattr::kernels
