@@ -159,12 +159,16 @@ class Importer {
     if (inputs.size() != 1)
       fail("an image classifier has one input; this graph has " + std::to_string(inputs.size()));
     input_ = inputs[0];
-    if (g.output_size() != 1)
-      fail("an image classifier has one output (the logits); this graph has " + std::to_string(g.output_size()));
+    if (g.output_size() != 1) {
+      std::string names;
+      for (const auto& o : g.output()) names += (names.empty() ? "'" : ", '") + o.name() + "'";
+      fail("an image classifier has one output (the logits); this graph has " + std::to_string(g.output_size()) +
+           (names.empty() ? std::string() : ": " + names));
+    }
     output_ = g.output(0).name();
     std::map<std::string, int> produced_at;
     for (int i = 0; i < g.node_size(); ++i)
-      for (const auto& o : g.node(i).output)
+      for (const auto& o : g.node(i).output())
         if (!o.empty()) produced_at.emplace(o, i);
     for (int i = 0; i < g.node_size(); ++i) {
       const NodeProto& n = g.node(i);
@@ -178,7 +182,7 @@ class Importer {
                "' produces it (nodes out of topological order, or a cycle)");
         fail(node_label(n) + " reads '" + in + "', which no node, initializer or input produces");
       }
-      for (const auto& o : n.output) {
+      for (const auto& o : n.output()) {
         if (o.empty()) continue;
         if (!defined.insert(o).second) fail(node_label(n) + " writes '" + o + "', which is already defined");
         producer_[o] = i;

@@ -165,7 +165,7 @@ class GraphModel {
     std::map<std::string, int> id;
     auto add_value = [&](const std::string& name) {
       id[name] = static_cast<int>(values_.size());
-      values_.push_back(Value{name});
+      values_.push_back(Value{name, -1, -1, false, Shape{}});
       return id[name];
     };
     input_ = add_value(def.input);
