@@ -621,7 +621,83 @@ def main():
         print(f"vgg_tiny: class {meta['class']} (argmax {meta['argmax']}), ops {meta['ops']}")
 
 
-NOTES = {}
+# What torch 1.13 wrote for each export (checked by eye on the files; the op lists and
+# counts in meta.json are computed).
+_RESNET = [
+    "every BatchNorm is folded into the Conv before it: the Conv gets a bias input, both "
+    "initializers are renamed onnx::Conv_<n>, and the BN module has no node and no scope "
+    "(the value named /.../conv1/Conv_output_0 is bn1's output, not conv1's)",
+    "a module called twice in one forward gets the scopes relu, relu_1 (relu_2 in "
+    "Bottleneck): layer3.0.relu call 0 = /layer3/layer3.0/relu/Relu",
+    "downsample's Conv comes after conv2 in node order (torch call order); out += identity "
+    "is Add(conv2 or conv3 output, identity)",
+    "AdaptiveAvgPool2d((1,1)) -> GlobalAveragePool; torch.flatten(x, 1) -> Flatten(axis=1); "
+    "fc -> Gemm(alpha=1, beta=1, transB=1) with initializers fc.weight [10,C] and fc.bias "
+    "(torch names kept)",
+    "graph input fixed [1,3,H,W] (no dynamic axes); no value_info",
+]
+NOTES = {
+    "resnet_basic": _RESNET + [
+        "model_opset13.onnx has the same nodes, names and initializers; only ir_version (7 "
+        "vs 8) and the opset import differ"],
+    "resnet_bottleneck": _RESNET,
+    "resnet_basic_f64": _RESNET + [
+        "exported from the float64 module with a float64 input: every initializer and the "
+        "graph input/output are DOUBLE; BN folded in double"],
+    "densenet": [
+        "12 BatchNormalization nodes remain (norm1 of each dense layer, the transitions' "
+        "norm, norm5: each follows a Concat, nothing to fold into); attributes epsilon "
+        "(1e-5 as a float32), momentum 0.9 and training_mode 0; initializers keep the torch "
+        "names (features.norm5.weight, .bias, .running_mean, .running_var)",
+        "norm2 (after conv1) is folded into conv1 (bias input, onnx::Conv_<n> names); conv2 "
+        "and the transition convs have no bias (2-input Conv, torch names kept)",
+        "the first dense layer's torch.cat([x]) is a Concat with one input",
+        "each transition's AvgPool2d(2, 2) is Constant (int64 zeros [8]) -> Pad(mode "
+        "constant) -> AveragePool(kernel 2, stride 2, pads 0): the pads are an input from a "
+        "Constant node, not an initializer",
+        "DenseNet.forward's F.relu and F.adaptive_avg_pool2d are at top level: /Relu, "
+        "/GlobalAveragePool; features.norm5's output is the pre-ReLU BatchNormalization "
+        "output",
+    ],
+    "mobilenet_v2": [
+        "ReLU6 -> Clip(x, min, max) with min 0 and max 6 as float32 scalars from two Constant "
+        "nodes per Clip (/.../Constant, /.../Constant_1): 35 Clip, 70 Constant, none of them "
+        "initializers",
+        "every BatchNorm folded into its Conv; depthwise convs are Conv with group = channels",
+        "the residual add is Add(block input, conv output) (operand order as in "
+        "InvertedResidual.forward: x + self.conv(x))",
+        "Dropout (eval) writes no node",
+    ],
+    "efficientnet_b0": [
+        "SiLU -> Sigmoid + Mul(x, Sigmoid(x)) (no SiLU/Swish op in opset 17): the module's "
+        "output is the Mul",
+        "squeeze-excitation: GlobalAveragePool -> Conv fc1 (bias) -> Sigmoid+Mul -> Conv fc2 "
+        "-> Sigmoid -> Mul(scale, input)",
+        "StochasticDepth (eval) and Dropout write no node; the residual add is "
+        "Add(block output, input)",
+        "14 Identity nodes at the start of the graph: the exporter stores initializers with "
+        "equal contents once (here the zero-initialised SE biases) and emits Identity(kept "
+        "name) -> other name for the others",
+    ],
+    "vgg_bn": [
+        "BatchNorm folded into each Conv; /features/features.<i>/Conv_output_0 is the BN "
+        "module features.<i+1>'s output; the ReLU outputs are the surviving per-layer values",
+        "AdaptiveAvgPool2d((7,7)) on a 7x7 map -> AveragePool(kernel 1, stride 1, no pads "
+        "attribute)",
+        "one Identity: classifier.3.bias = Identity(classifier.0.bias), both zero-initialised "
+        "(initializer deduplication)",
+        "Dropout (eval) writes no node; Gemm transB=1 for every Linear",
+    ],
+    "vgg_tiny": [
+        "224x224 input (not 64x64 as in tests/data/vgg_tiny): torch 1.13 exports "
+        "AdaptiveAvgPool2d((7,7)) only when 7 divides the feature map, here 7x7 -> "
+        "AveragePool(kernel 1, stride 1)",
+        "no BatchNorm: initializers keep the torch names (features.0.weight, ...), equal to "
+        "model.safetensors",
+        "no input gradients here (3 x 600 kB at 224x224): compare gradattr's two loaders "
+        "on x.npy directly; the cuts' gradients are given",
+    ],
+}
 
 if __name__ == "__main__":
     main()
