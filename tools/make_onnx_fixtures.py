@@ -332,6 +332,10 @@ def references(model64, x64, cuts, mp, with_input_grads=True):
             e["call"] = call
         cut_meta.append(e)
         cut_data.append((act, g))
+    # METHODS.md s.1 identity on the references themselves: dy_c = y_c d(log y_c)
+    yc = torch.softmax(z, 1)[0, c]
+    for g in ([gx] if gx is not None else []) + [g for _, g in cut_data]:
+        assert torch.allclose(g["post"], yc * g["log"], rtol=1e-9, atol=1e-14 * float(g["post"].abs().max()))
     return z, c, top, gx, cut_data, cut_meta
 
 
