@@ -26,6 +26,7 @@ import warnings
 
 import numpy as np
 import onnx
+import onnx.shape_inference
 from google.protobuf.message import DecodeError
 from onnx import TensorProto, helper, numpy_helper
 
@@ -86,7 +87,11 @@ def base():
 def checker_says(data_or_model, path=None):
     try:
         if path is not None:
-            onnx.checker.check_model(path, full_check=True)
+            # not check_model(path, full_check=True): in onnx 1.12 that rewrites the file
+            # (infer_shapes_path in place); the path form checks the external data files
+            onnx.checker.check_model(path)
+            onnx.shape_inference.infer_shapes(onnx.load(path, load_external_data=False),
+                                              check_type=True, strict_mode=True)
         else:
             m = data_or_model
             if isinstance(m, bytes):

@@ -26,6 +26,7 @@ import sys
 import numpy as np
 import onnx
 import onnx.numpy_helper
+import onnx.shape_inference
 import torch
 import torch.nn as nn
 
@@ -248,8 +249,14 @@ def pick_class(z):
 
 
 def check(mp, path_for_external=None):
+    """onnx.checker with full_check (shape inference).  For a file with external data the
+    path form checks the data files; onnx 1.12's check_model(path, full_check=True) would
+    run infer_shapes_path(path) and REWRITE the file with value_info, so the path form is
+    run without full_check and the shape inference on the loaded proto."""
     if path_for_external:
-        onnx.checker.check_model(path_for_external, full_check=True)
+        onnx.checker.check_model(path_for_external)
+        onnx.shape_inference.infer_shapes(onnx.load(path_for_external, load_external_data=False),
+                                          check_type=True, strict_mode=True)
     else:
         onnx.checker.check_model(mp, full_check=True)
 
