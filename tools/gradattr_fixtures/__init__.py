@@ -8,4 +8,7 @@ from the C++ sources.  Modules:
   tinyvgg  -- the narrow VGG19-layout model, its seeded weights and inputs,
               the score spaces (Pre / Post / LogSoftmax) and the split
               forward (up to a named layer / from it).
+  onnxref  -- ONNX fixtures: seeded non-trivial BatchNorm, the export call,
+              module path -> ONNX value name (torch 1.13), input and cut
+              gradients via forward hooks, a small self-check evaluator.
 """
