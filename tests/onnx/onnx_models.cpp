@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "gradattr/attribution/methods.hpp"
@@ -125,6 +126,8 @@ TEST_CASE("A double ONNX model matches PyTorch in double to 1e-10", "[onnx]") {
 TEST_CASE("Float16 initializers are widened exactly", "[onnx]") {
   const auto model = onnx::load<double>(onnx_file("resnet_basic_f16", "model.onnx"));
   const auto x = npy<double>("resnet_basic_f16", "x.npy");
+  CHECK(model.input_shape() == Shape{1, 3, 64, 64});
+  CHECK(meta_of("resnet_basic_f16").at("input_shape") == nlohmann::json::array({1, 3, 64, 64}));
   // The reference ran in float32 with the float16-rounded weights: agreement to float precision
   // (an inexact widening would be off by ~1e-3, float16's precision).
   CHECK(rel_err(model.forward(x), io::read_npy_f64(onnx_file("resnet_basic_f16", "logits.npy"))) < 1e-5);
@@ -134,6 +137,7 @@ TEST_CASE("External data inside the model's directory is read", "[onnx]") {
   const auto model = onnx::load<float>(onnx_file("resnet_basic_external", "model.onnx"));
   (void)gradattr::testing::data_file("onnx/resnet_basic_external/weights.bin");
   const auto x = npy<float>("resnet_basic_external", "x.npy");
+  CHECK(meta_of("resnet_basic_external").at("input_shape") == nlohmann::json::array({1, 3, 64, 64}));
   CHECK(rel_err(model.forward(x), io::read_npy_f64(onnx_file("resnet_basic_external", "logits.npy"))) < 2e-5);
 }
 
@@ -183,6 +187,16 @@ TEST_CASE("The bad ONNX corpus: each file is refused with the error and names it
   REQUIRE(in);
   const auto expected = nlohmann::json::parse(in);
   REQUIRE(expected.size() >= 15);
+  // Every file of the directory is a case or a case's companion (nothing silently unchecked).
+  std::set<std::string> listed{"expected.json"};
+  for (const auto& [file, want] : expected.items()) {
+    listed.insert(file);
+    for (const auto& c : want.value("companions", nlohmann::json::array())) listed.insert(c.get<std::string>());
+  }
+  for (const auto& f : fs::directory_iterator(fs::path(gradattr::testing::data_file("bad/onnx/expected.json")).parent_path())) {
+    INFO(f.path());
+    CHECK(listed.contains(f.path().filename().string()));
+  }
   for (const auto& [file, want] : expected.items()) {
     INFO(file);
     const std::string path = gradattr::testing::data_file("bad/onnx/" + file);
