@@ -48,8 +48,7 @@ inline int run_audit(const AuditArgs& a) {
   gradattr::metrics::AuditReport report;
   double y_c = 0;
   if (a.double_precision) {  // the same weights widened exactly to double: no float rounding in the check
-    const auto file = a.model.weights.empty() ? default_model_file() : gradattr::io::read_safetensors(a.model.weights);
-    const auto model64 = gradattr::models::vgg_from_safetensors<double>(file);
+    const auto model64 = load_model_f64(a.model.weights);
     const auto x64 = s.input.x.cast<double>();
     report = gradattr::metrics::audit(model64, x64, o);
     y_c = probability_of(model64, x64, report.classes.empty() ? 0 : report.classes[0]);

@@ -19,7 +19,7 @@ namespace gradattr_cli {
 
 struct BenchArgs {
   std::string weights, arch = "vgg19", workload = "forward";
-  int size = 224, batch = 1, repeat = 5, threads = 0;
+  int size = 0, batch = 1, repeat = 5, threads = 0;
   std::string steps = "50";  // parse_count: bounded by kMaxSteps
 };
 
@@ -29,7 +29,7 @@ inline const std::vector<std::string>& bench_workloads() {
 }
 
 inline int run_bench(const BenchArgs& a) {
-  if (a.size < 32) throw UsageError("--size must be at least 32 for VGG, got " + std::to_string(a.size));
+  if (a.size != 0 && a.size < 32) throw UsageError("--size must be at least 32, got " + std::to_string(a.size));
   if (a.batch < 1) throw UsageError("--batch must be at least 1");
   if (a.repeat < 1) throw UsageError("--repeat must be at least 1");
   const auto steps = parse_count("--steps", a.steps, kMaxSteps);
@@ -45,8 +45,16 @@ inline int run_bench(const BenchArgs& a) {
   if (!a.weights.empty()) check_arch_name(a.arch);
   if (a.threads > 0) omp_set_num_threads(a.threads);
   LoadedModel lm = a.weights.empty() ? seeded_model(a.arch, 0) : load_model_file(a.weights);
-  const std::int64_t channels = lm.model.config().in_channels;
-  gradattr::Tensor<float> x(gradattr::Shape{a.batch, channels, a.size, a.size});
+  // A VGG takes any size (224 by default); an ONNX model the size its file fixes.
+  const gradattr::Shape in = lm.model.input_shape();
+  std::int64_t height = a.size ? a.size : 224, width = height;
+  if (is_onnx_path(a.weights)) {
+    if (a.size != 0 && (a.size != in[2] || a.size != in[3]))
+      throw UsageError("--size " + std::to_string(a.size) + ": " + a.weights + " takes " + std::to_string(in[2]) + "x" +
+                       std::to_string(in[3]) + " inputs");
+    height = in[2], width = in[3];
+  }
+  gradattr::Tensor<float> x(gradattr::Shape{a.batch, in[1], height, width});
   std::mt19937_64 rng(1);
   std::normal_distribution<float> nd;
   for (auto& v : x) v = nd(rng);

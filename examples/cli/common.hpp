@@ -23,14 +23,50 @@
 #include <gradattr/io/npy.hpp>
 #include <gradattr/io/preprocess.hpp>
 #include <gradattr/io/safetensors.hpp>
+#include <gradattr/models/any_classifier.hpp>
 #include <gradattr/models/vgg.hpp>
 #include <gradattr/models/vgg_safetensors.hpp>
+#ifdef GRADATTR_CLI_ONNX
+#include <gradattr/onnx/load.hpp>
+#endif
 
 #include "embedded.hpp"
 
 namespace gradattr_cli {
 
-using Model = gradattr::models::Vgg<float>;
+// The model a command runs: a VGG from safetensors (or seeded) or a graph from ONNX, behind one
+// type (models/any_classifier.hpp), with the class names its file gives (may be empty).
+template <class T>
+struct AnyModel : gradattr::models::AnyClassifier<T> {
+  AnyModel(gradattr::models::AnyClassifier<T> m, std::vector<std::string> names)
+      : gradattr::models::AnyClassifier<T>(std::move(m)), names_(std::move(names)) {}
+  const std::vector<std::string>& class_names() const noexcept { return names_; }
+
+ private:
+  std::vector<std::string> names_;
+};
+using Model = AnyModel<float>;
+
+// A VGG takes any size; input_shape() says the one its preprocessing produces.
+template <class T>
+AnyModel<T> wrap_vgg(gradattr::models::Vgg<T> vgg, std::int64_t height = 224, std::int64_t width = 224) {
+  const gradattr::Shape in{1, vgg.config().in_channels, height, width};
+  auto names = vgg.class_names();
+  return AnyModel<T>(gradattr::models::AnyClassifier<T>(std::move(vgg), in), std::move(names));
+}
+
+inline bool is_onnx_path(const std::string& path) {
+  return std::filesystem::path(path).extension() == ".onnx";
+}
+
+#ifdef GRADATTR_CLI_ONNX
+template <class T>
+AnyModel<T> load_onnx_model(const std::string& path) {
+  auto g = gradattr::onnx::load<T>(path);
+  const gradattr::Shape in = g.input_shape();
+  return AnyModel<T>(gradattr::models::AnyClassifier<T>(std::move(g), in), {});
+}
+#endif
 
 // Thrown for a bad command line (unknown flag or value, missing or conflicting flags, a number
 // out of its range): exit status 2. Everything else, a library ArgumentError included (a NaN in
@@ -121,11 +157,32 @@ struct LoadedModel {
   std::string description;
 };
 
-inline LoadedModel load_model_file(const std::string& path) {
-  auto file = gradattr::io::read_safetensors(path);
-  LoadedModel m{gradattr::models::vgg_from_safetensors<float>(file), input_spec_from_metadata(file.metadata), path};
-  return m;
+// The input an ONNX model takes: its file fixes C, H and W. One channel: grey, exact resize;
+// three: ImageNet preprocessing cropped to the model's square size (else an exact resize).
+inline InputSpec input_spec_of_shape(const gradattr::Shape& in) {
+  InputSpec s;
+  s.grey = in[1] == 1;
+  s.height = static_cast<int>(in[2]);
+  s.width = static_cast<int>(in[3]);
+  return s;
 }
+
+// A weights file: .onnx through gradattr::onnx (when built with it), anything else as safetensors.
+inline LoadedModel load_model_file(const std::string& path) {
+  if (is_onnx_path(path)) {
+#ifdef GRADATTR_CLI_ONNX
+    auto m = load_onnx_model<float>(path);
+    const auto spec = input_spec_of_shape(m.input_shape());
+    return LoadedModel{std::move(m), spec, path};
+#else
+    throw gradattr::Error(path + ": this gradattr was built without ONNX support (configure with -DGRADATTR_WITH_ONNX=ON)");
+#endif
+  }
+  auto file = gradattr::io::read_safetensors(path);
+  const InputSpec spec = input_spec_from_metadata(file.metadata);
+  return LoadedModel{wrap_vgg(gradattr::models::vgg_from_safetensors<float>(file), spec.height, spec.width), spec, path};
+}
+
 
 inline LoadedModel seeded_model(const std::string& arch, std::uint64_t seed) {
   int depth = 0;
@@ -134,7 +191,7 @@ inline LoadedModel seeded_model(const std::string& arch, std::uint64_t seed) {
   if (depth == 0) throw UsageError("--arch: unknown architecture '" + arch + "' (valid: vgg11, vgg13, vgg16, vgg19)");
   gradattr::models::VggOptions o;
   o.seed = seed;
-  return {gradattr::models::vgg<float>(depth, o), InputSpec{}, arch + " (random weights, seed " + std::to_string(seed) + ")"};
+  return {wrap_vgg(gradattr::models::vgg<float>(depth, o)), InputSpec{}, arch + " (random weights, seed " + std::to_string(seed) + ")"};
 }
 
 // The shipped Fashion-MNIST VGG: embedded, or from $GRADATTR_DATA_DIR.
@@ -146,10 +203,26 @@ inline gradattr::io::SafetensorsFile default_model_file() {
 
 inline LoadedModel default_model() {
   auto file = default_model_file();
-  LoadedModel m{gradattr::models::vgg_from_safetensors<float>(file), input_spec_from_metadata(file.metadata), {}};
+  const InputSpec spec = input_spec_from_metadata(file.metadata);
+  LoadedModel m{wrap_vgg(gradattr::models::vgg_from_safetensors<float>(file), spec.height, spec.width), spec, {}};
   const auto dir = data_dir_override();
   m.description = "the shipped Fashion-MNIST VGG (" + (dir ? (*dir / "fashion_vgg.safetensors").string() : std::string("embedded")) + ")";
   return m;
+}
+
+// The model again in double (the audit's --double): the same file (or the default), widened
+// exactly.
+inline AnyModel<double> load_model_f64(const std::string& weights) {
+  if (!weights.empty() && is_onnx_path(weights)) {
+#ifdef GRADATTR_CLI_ONNX
+    return load_onnx_model<double>(weights);
+#else
+    throw gradattr::Error(weights + ": this gradattr was built without ONNX support (configure with -DGRADATTR_WITH_ONNX=ON)");
+#endif
+  }
+  const auto file = weights.empty() ? default_model_file() : gradattr::io::read_safetensors(weights);
+  const InputSpec spec = input_spec_from_metadata(file.metadata);
+  return wrap_vgg(gradattr::models::vgg_from_safetensors<double>(file), spec.height, spec.width);
 }
 
 // The image converted to the model's input [1, C, H, W], and the RGB picture the input shows
@@ -225,7 +298,9 @@ inline Session open_session(const ModelArgs& a) {
   check_arch_name(a.arch);
   Session s{a.weights.empty() ? default_model() : load_model_file(a.weights), {}};
   if (!a.arch.empty()) {
-    const int depth = s.lm.model.config().depth();
+    const auto* vgg = s.lm.model.get<gradattr::models::Vgg<float>>();
+    if (!vgg) throw UsageError("--arch checks VGG weights; " + a.weights + " is an ONNX model");
+    const int depth = vgg->config().depth();
     if (a.arch != "vgg" + std::to_string(depth))  // a valid flag; the weights are not what it says: exit 1
       throw gradattr::Error("--arch " + a.arch + " does not match the weights (" +
                        (depth ? "vgg" + std::to_string(depth) : std::string("a non-standard VGG")) + ")");
@@ -239,10 +314,10 @@ inline Session open_session(const ModelArgs& a) {
   else
     throw UsageError("give --image IMG or --input X.npy (the sample image goes with the embedded default model only)");
   const auto& x = s.input.x;
-  const auto& cfg = s.lm.model.config();
-  if (x.dim(1) != cfg.in_channels)
+  const std::int64_t channels = s.lm.model.input_shape()[1];
+  if (x.dim(1) != channels)
     throw gradattr::ShapeError("input " + x.shape().str() + " has " + std::to_string(x.dim(1)) + " channels, the model takes " +
-                               std::to_string(cfg.in_channels));
+                               std::to_string(channels));
   for (std::int64_t i = 0; i < x.numel(); ++i)
     if (!std::isfinite(x[i]))
       throw gradattr::FormatError("input " + (a.input.empty() ? std::string("image") : "'" + a.input + "'") +
@@ -262,15 +337,11 @@ std::string check_layer(const M& model, const std::string& layer, bool spatial) 
   } catch (const gradattr::ArgumentError& e) {
     throw UsageError(std::string("--layer: ") + e.what());
   }
-  if (spatial) {
-    const auto names = model.layer_names();
-    bool after_flatten = false;
-    for (const auto& n : names) {
-      if (n == "flatten") after_flatten = true;
-      if (n == canon && after_flatten)
-        throw UsageError("--layer " + layer + " has no spatial dimensions (CAM methods need a layer before 'flatten', e.g. " +
-                         model.resolve_layer("last_conv") + ")");
-    }
+  if (spatial && canon != gradattr::models::kInputLayer) {
+    const gradattr::Shape s = model.layer_shape(canon);
+    if (s.rank() != 4)
+      throw UsageError("--layer " + layer + " has no spatial dimensions (its activation is " + s.str() +
+                       "; CAM methods need [N, C, H, W], e.g. " + model.default_cam_layer() + ")");
   }
   return canon;
 }

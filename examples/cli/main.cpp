@@ -13,6 +13,7 @@
 #include "cmd_bench.hpp"
 #include "cmd_classify.hpp"
 #include "cmd_explain.hpp"
+#include "cmd_layers.hpp"
 
 int main(int argc, char** argv) {
   using namespace gradattr_cli;
@@ -24,7 +25,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", version_line(), "print the version and the commit it was built from");
 
   auto add_model_options = [](CLI::App* c, ModelArgs& m) {
-    c->add_option("--weights", m.weights, "safetensors weights, torchvision or timm VGG names (default: the shipped model)");
+    c->add_option("--weights", m.weights,
+                  "a VGG's safetensors (torchvision or timm names) or an ONNX image classifier (default: the shipped model)");
     c->add_option("--arch", m.arch, "check the weights are this architecture (vgg11|vgg13|vgg16|vgg19)");
     c->add_option("--image", m.image, "PNG or JPEG image (preprocessed as the model expects)");
     c->add_option("--input", m.input, "raw input tensor, float32/float64 NPY [N,C,H,W] or [C,H,W]; no preprocessing");
@@ -64,11 +66,16 @@ int main(int argc, char** argv) {
   au->add_flag("--double", audit.double_precision, "run the audit in double precision (the weights widened exactly)");
   au->add_flag("--json", audit.json, "print one JSON object instead of the table");
 
+  LayersArgs layers;
+  auto* l = app.add_subcommand("layers", "the cut points --layer accepts, with shapes (ONNX: ops, value names, module paths)");
+  l->add_option("--weights", layers.weights, "safetensors or ONNX model (default: the shipped model)");
+  l->add_flag("--json", layers.json, "print one JSON object instead of the table");
+
   BenchArgs bench;
   auto* b = app.add_subcommand("bench", "time end-to-end workloads (random seeded weights unless --weights)");
-  b->add_option("--weights", bench.weights, "safetensors weights (default: random seeded --arch)");
+  b->add_option("--weights", bench.weights, "safetensors or ONNX model (default: random seeded --arch)");
   b->add_option("--arch", bench.arch, "vgg11|vgg13|vgg16|vgg19")->capture_default_str();
-  b->add_option("--size", bench.size, "input side")->capture_default_str();
+  b->add_option("--size", bench.size, "input side (default: 224 for a VGG; an ONNX model's own)");
   b->add_option("--batch", bench.batch, "images per batch")->capture_default_str();
   b->add_option("--repeat", bench.repeat, "timed runs after one warm-up")->capture_default_str();
   b->add_option("--threads", bench.threads, "OpenMP threads (default: OpenMP's)");
@@ -104,6 +111,7 @@ int main(int argc, char** argv) {
     if (*e) return run_explain(explain);
     if (*au) return run_audit(audit);
     if (*b) return run_bench(bench);
+    if (*l) return run_layers(layers);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "gradattr: %s\n", e.what());
     return 2;

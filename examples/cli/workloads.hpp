@@ -3,7 +3,7 @@
 // definition, so the CLI and the Google Benchmark numbers measure the same thing).
 //   forward      logits, nothing recorded
 //   input-grad   forward + ∂z_c/∂x (the whole network recorded, backward-data only)
-//   gradcam      forward_until(last_conv) unrecorded + recorded head + ∂z_c/∂A + the map
+//   gradcam      forward_until(the default CAM layer) unrecorded + recorded head + ∂z_c/∂A + the map
 //   full         forward + backward with every weight gradient and the input gradient
 //   rsi-gradcam  RsiGradCam<Post> with `steps` path points;  ig: IntegratedGradients<Post>
 #include <cstdint>
@@ -15,12 +15,33 @@
 #include <gradattr/attribution/cam_maths.hpp>
 #include <gradattr/attribution/runtime.hpp>
 #include <gradattr/autodiff/autodiff.hpp>
+#include <gradattr/graph/graph_model.hpp>
 #include <gradattr/models/vgg.hpp>
 #include <gradattr/score/policies.hpp>
 
 namespace gradattr_cli {
 
 using WorkloadModel = gradattr::models::Vgg<float>;
+
+// The whole network with every weight a variable: a VGG or a graph model, directly or behind
+// AnyClassifier.
+template <class M>
+gradattr::nn::TrainOutput<float> forward_train(const M& model, const gradattr::ad::Var<float>& x, gradattr::ad::Tape<float>& tape) {
+  if constexpr (requires { model.forward_train(x, tape); }) {
+    return model.forward_train(x, tape);
+  } else {
+    if (const auto* vgg = model.template get<gradattr::models::Vgg<float>>()) return vgg->forward_train(x, tape);
+    if (const auto* g = model.template get<gradattr::graph::GraphModel<float>>()) return g->forward_train(x, tape);
+    throw gradattr::ArgumentError("the full workload needs a VGG or a graph model");
+  }
+}
+
+// The layer the gradcam workload cuts at: the model's default CAM layer.
+template <class M>
+std::string workload_cam_layer(const M& model) {
+  if constexpr (requires { model.default_cam_layer(); }) return model.default_cam_layer();
+  else return model.resolve_layer("last_conv");
+}
 
 inline std::vector<std::int64_t> top_classes(const gradattr::Tensor<float>& z) {
   std::vector<std::int64_t> c(static_cast<std::size_t>(z.dim(0)));
@@ -34,10 +55,10 @@ inline std::vector<std::int64_t> top_classes(const gradattr::Tensor<float>& z) {
 }
 
 // One workload as a callable; the model and input are built once, outside the timing.
-inline std::function<void()> bench_workload(const std::string& w, const WorkloadModel& model, const gradattr::Tensor<float>& x,
-                                            int steps) {
+template <class M>
+std::function<void()> bench_workload(const std::string& w, const M& model, const gradattr::Tensor<float>& x, int steps) {
   namespace ad = gradattr::ad;
-  const std::string last = model.resolve_layer("last_conv");
+  const std::string last = workload_cam_layer(model);
   if (w == "forward") return [&] { (void)model.forward(x); };
   if (w == "input-grad")
     return [&] {
@@ -62,7 +83,7 @@ inline std::function<void()> bench_workload(const std::string& w, const Workload
     return [&] {
       ad::Tape<float> tape;
       auto xv = tape.variable(x);
-      auto out = model.forward_train(xv, tape);
+      auto out = forward_train(model, xv, tape);
       auto seed = gradattr::Pre::seed(out.logits.value(), top_classes(out.logits.value()));
       auto targets = out.vars();
       targets.push_back(xv);

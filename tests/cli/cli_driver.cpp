@@ -885,11 +885,67 @@ void group_corpus() {
   }
 }
 
+// ONNX models (built with gradattr::onnx): the user's tour of docs/models.md on the fixtures of
+// tests/data/onnx, flag errors, and the crafted bad corpus (tests/data/bad/onnx/expected.json)
+// through `gradattr layers`.
+void group_onnx() {
+  const auto resnet = (g_data / "onnx" / "resnet_basic" / "model.onnx").string();
+  const auto x = (g_data / "onnx" / "resnet_basic" / "x.npy").string();
+  std::ifstream mf(g_data / "onnx" / "resnet_basic" / "meta.json");
+  const auto meta = nlohmann::json::parse(mf);
+  const auto argmax = std::to_string(meta.at("argmax").get<int>());
+  auto stdout_has = [](std::string s) {
+    return [s](const RunResult& r, const fs::path&, std::vector<std::string>& problems) {
+      if (r.out.find(s) == std::string::npos) problems.push_back("stdout does not mention '" + s + "'");
+    };
+  };
+  check({"onnx_layers", {"layers", "--weights", resnet}, {0}, "", {}, {}, stdout_has("default CAM layer (no --layer): layer4")});
+  check({"onnx_layers_json", {"layers", "--weights", resnet, "--json"}, {0}, "", {}, {}, stdout_has("\"layer3.0.relu\"")});
+  // The top class is torch's argmax: the first row of the table.
+  check({"onnx_classify", {"classify", "--weights", resnet, "--input", x, "--top", "1"}, {0}, "", {}, {},
+         stdout_has("1\t" + argmax + "\t")});
+  const auto base = std::vector<std::string>{"explain", "--weights", resnet, "--input", x};
+  check({"onnx_explain_module_path", cat(base, {"--method", "gradcam", "--score", "log", "--layer", "layer3.0.relu", "--save-raw", "r.npy"}),
+         {0}, "", {"r.npy"}, {}, stdout_has("layer=layer3.0.relu")});
+  check({"onnx_explain_value_name",
+         cat(base, {"--method", "hirescam", "--layer", "/layer4/layer4.0/relu_1/Relu_output_0", "--save-map", "m.npy"}), {0}, "",
+         {"m.npy"}, {}, stdout_has("layer=layer4")});
+  check({"onnx_explain_default_layer", cat(base, {"--method", "gradcam++", "--out", "o.png"}), {0}, "", {"o.png"}, {},
+         stdout_has("layer=layer4")});
+  check({"onnx_explain_input_method", cat(base, {"--method", "ig", "--steps", "4", "--save-raw", "r.npy"}), {0}, "", {"r.npy"}, {}, {}});
+  check({"onnx_unknown_layer", cat(base, {"--method", "gradcam", "--layer", "layer9"}), {2}, "layer9", {}, {}, {}});
+  check({"onnx_layer_not_spatial", cat(base, {"--method", "gradcam", "--layer", "fc"}), {2}, "no spatial dimensions", {}, {}, {}});
+  check({"onnx_arch", cat(base, {"--arch", "vgg19", "--method", "gradcam"}), {2}, "ONNX", {}, {}, {}});
+  check({"onnx_wrong_size", {"classify", "--weights", resnet, "--input", (g_data / "onnx" / "vgg_tiny" / "x.npy").string()}, {1},
+         "[N, 3, 64, 64]", {}, {}, {}});
+  check({"onnx_audit", {"audit", "--weights", resnet, "--input", x, "--steps", "2", "--double"}, {0}, "", {}, {}, {}});
+  check({"onnx_bench", {"bench", "--weights", resnet, "--workload", "all", "--repeat", "1", "--steps", "2"}, {0}, "", {}, {},
+         stdout_has("full batch=1")});
+  check({"onnx_bench_size", {"bench", "--weights", resnet, "--size", "96"}, {2}, "64x64", {}, {}, {}});
+  // The bad corpus: exit 1, one line naming the file and what its manifest says; the control loads.
+  std::ifstream ef(g_data / "bad" / "onnx" / "expected.json");
+  const auto expected = nlohmann::json::parse(ef);
+  for (const auto& [file, want] : expected.items()) {
+    const auto path = (g_data / "bad" / "onnx" / file).string();
+    Case c{"onnx_corpus_" + file, {"layers", "--weights", path}, {1}, file, {}, {}, {}};
+    if (want.at("error").is_null()) {
+      c.expect = {0};
+      c.message.clear();
+    } else {
+      c.extra = [want](const RunResult& r, const fs::path&, std::vector<std::string>& problems) {
+        for (const auto& s : want.at("must_name"))
+          if (r.err.find(s.get<std::string>()) == std::string::npos) problems.push_back("stderr does not name " + s.dump());
+      };
+    }
+    check(c);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 5) {
-    std::fprintf(stderr, "usage: %s <gradattr> <tests/data> <args|files|outputs|targets|devices|valid|corpus> <scratch dir>\n", argv[0]);
+    std::fprintf(stderr, "usage: %s <gradattr> <tests/data> <args|files|outputs|targets|devices|valid|corpus|onnx> <scratch dir>\n", argv[0]);
     return 3;
   }
   g_cli = fs::absolute(argv[1]).string();
@@ -900,7 +956,7 @@ int main(int argc, char** argv) {
   fs::create_directories(g_scratch);
   const std::map<std::string, void (*)()> groups = {
       {"args", group_args},       {"files", group_files},     {"outputs", group_outputs}, {"valid", group_valid},
-      {"corpus", group_corpus},   {"targets", group_targets}, {"devices", group_devices}};
+      {"corpus", group_corpus},   {"targets", group_targets}, {"devices", group_devices}, {"onnx", group_onnx}};
   const auto it = groups.find(group);
   if (it == groups.end()) {
     std::fprintf(stderr, "unknown group %s\n", group.c_str());

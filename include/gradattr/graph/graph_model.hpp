@@ -34,6 +34,7 @@
 #include "gradattr/graph/module_paths.hpp"
 #include "gradattr/kernels/conv2d.hpp"
 #include "gradattr/nn/classifier.hpp"
+#include "gradattr/nn/sequential.hpp"  // TrainOutput, ParamVar
 
 namespace gradattr::graph {
 
@@ -127,6 +128,24 @@ class GraphModel {
   std::int64_t num_classes() const noexcept { return num_classes_; }
 
   // ---- beyond the interface ----
+
+  // The whole network with every constant (the weights) a variable of `tape`, for weight
+  // gradients: ad::grad(tape, loss, out.vars()). Names are the constants' names in the file.
+  nn::TrainOutput<T> forward_train(const ad::Var<T>& x, ad::Tape<T>& tape) const {
+    if (x.tracked() && x.tape() != &tape) throw ArgumentError("GraphModel::forward_train: the input is a variable of another tape");
+    check_input(x.shape());
+    std::vector<ad::Var<T>> env(values_.size());
+    env[input_] = x;
+    nn::TrainOutput<T> out;
+    for (std::size_t v = 0; v < values_.size(); ++v) {
+      if (!values_[v].constant) continue;
+      env[v] = tape.variable(consts_[v]);
+      out.parameters.push_back(nn::ParamVar<T>{values_[v].name, env[v]});
+    }
+    run(env, 0, nodes_.size());
+    out.logits = env[output_];
+    return out;
+  }
 
   const std::vector<LayerInfo>& layers() const noexcept { return layers_; }
   const LayerInfo& layer(const std::string& name) const {
@@ -331,7 +350,8 @@ class GraphModel {
 
   ad::Var<T> in(const Node& n, std::size_t k, const std::vector<ad::Var<T>>& env) const {
     const int v = n.inputs[k];
-    return values_[v].constant ? ad::Var<T>(consts_[v]) : env[v];
+    // A constant is a variable only in forward_train, which puts it in env.
+    return values_[v].constant && env[v].value().empty() ? ad::Var<T>(consts_[v]) : env[v];
   }
 
   Shape reshape_target(const Node& n, const Shape& x) const {
