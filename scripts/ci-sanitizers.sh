@@ -9,8 +9,8 @@
 #              the core and kernels tests
 #   asan-full  the same plus the io, autodiff and reliability tests (about twice the build time;
 #              not in CI's default set, run it before touching io/ or autodiff/)
-#   fuzz       clang++-14 libFuzzer + ASan + UBSan: each loader's harness for GRADATTR_FUZZ_SECONDS
-#              (default 20) from its seed corpus
+#   fuzz       clang++-14 libFuzzer + ASan + UBSan: each loader's harness (safetensors, NPY, images,
+#              ONNX) for GRADATTR_FUZZ_SECONDS (default 20) from its seed corpus
 #   tsan       clang++-14 -O1, TSan with libomp and its Archer tool: the kernels and reliability
 #              tests (threads sharing a const model) at 2 and 3 OpenMP threads
 # Time budget: when GRADATTR_CI_START (epoch seconds, set by .ci/run) is given, a job whose
@@ -38,11 +38,12 @@ asan_run() {
     ctest --test-dir build-ci-asan --output-on-failure -j"$J" -L "$labels"
 }
 asan() {
-  asan_run '^(core|kernels|cli|fuzz)$' test_core test_kernels gradattr_cli test_cli_driver fuzz_safetensors fuzz_npy fuzz_image
+  asan_run '^(core|kernels|cli|fuzz)$' test_core test_kernels gradattr_cli test_cli_driver fuzz_safetensors fuzz_npy fuzz_image \
+    fuzz_onnx
 }
 asan-full() {
   asan_run '^(io|core|kernels|autodiff|reliability|cli|fuzz)$' test_io test_core test_kernels test_autodiff test_reliability \
-    gradattr_cli test_cli_driver fuzz_safetensors fuzz_npy fuzz_image
+    gradattr_cli test_cli_driver fuzz_safetensors fuzz_npy fuzz_image fuzz_onnx
 }
 
 tsan() {
@@ -64,8 +65,8 @@ tsan() {
 fuzz() {
   cmake -S . -B build-ci-fuzz "${common[@]}" -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
     -DGRADATTR_FUZZ=ON -DGRADATTR_FUZZ_SECONDS="${GRADATTR_FUZZ_SECONDS:-20}" >/dev/null
-  cmake --build build-ci-fuzz -j"$J" --target fuzz_safetensors fuzz_npy fuzz_image
-  # Replays first, then the three fuzz runs side by side (one per core is plenty).
+  cmake --build build-ci-fuzz -j"$J" --target fuzz_safetensors fuzz_npy fuzz_image fuzz_onnx
+  # Replays first, then the four fuzz runs, two at a time.
   ctest --test-dir build-ci-fuzz --output-on-failure -j"$J" -L '^fuzz$'
   ctest --test-dir build-ci-fuzz --output-on-failure -j"$J" -L '^fuzz-run$'
 }

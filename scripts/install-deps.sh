@@ -15,11 +15,12 @@ packages=(
   zlib1g-dev                             # gzip-compressed IDX (io/idx.hpp)
   nlohmann-json3-dev libcli11-dev        # safetensors headers, the CLI
   libbenchmark-dev                       # benchmarks/
+  libonnx-dev libprotobuf-dev            # gradattr::onnx, the ONNX importer (GRADATTR_WITH_ONNX)
   dataset-fashion-mnist                  # the training data of the shipped model
 )
 for opt in "$@"; do
   case "$opt" in
-    --tools) packages+=(python3 python3-numpy python3-torch python3-torchvision libopenblas0-pthread) ;;
+    --tools) packages+=(python3 python3-numpy python3-torch python3-torchvision python3-onnx libopenblas0-pthread) ;;
     --sanitizers) packages+=(clang-14 libclang-rt-14-dev libomp-14-dev) ;;
     *) echo "install-deps: unknown option $opt" >&2; exit 2 ;;
   esac
