@@ -11,7 +11,7 @@
 //
 //   forward           y[oh][ow] = b + sum_{kh,kw} w[kh][kw] * pad[oh*sh + kh*dh][ow*sw + kw*dw]
 //   backward-data     the same sums read backwards: dy[oh][ow] * w[kh][kw] is added to the padded
-//                     area at the same place (SIMD read-modify-write, in (oh, kh, kw) order),
+//                     area at the same place (SIMD read-modify-write, in (kh, kw, oh) order),
 //                     and the input's part of the area is copied out to dx
 //   backward-weights  dw[c][kh][kw] = sum_{n,oh,ow} dy * pad[...] (one SIMD accumulator per tap)
 //
