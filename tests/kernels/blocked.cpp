@@ -131,8 +131,10 @@ TEST_CASE("Winograd conv on NHWC16 does not depend on the thread count", "[kerne
 
 TEST_CASE("max pooling on NHWC16 gives the reference's values", "[kernels][blocked]") {
   const float nan = std::numeric_limits<float>::quiet_NaN();
+  // the last three: asymmetric pads and ceil_mode (windows clipped at the bottom/right)
   const std::vector<kernels::Pool2dParams> params = {{}, {3, 3, 2, 2, 1, 1}, {3, 3, 1, 1, 1, 1}, {1, 1, 1, 1, 0, 0},
-                                                     {2, 3, 1, 2, 1, 0}};
+                                                     {2, 3, 1, 2, 1, 0}, {2, 2, 2, 2, 0, 0, -1, -1, true},
+                                                     {3, 3, 2, 2, 0, 1, 1, 2, true}, {3, 2, 2, 1, 2, 0, 0, 1, false}};
   for (const auto& s : {Shape{1, 3, 7, 9}, Shape{2, 17, 13, 11}, Shape{1, 64, 4, 4}}) {
     auto x = random_tensor<float>(s, 12);
     // ties, signed zeros and NaNs in a few windows
@@ -140,7 +142,7 @@ TEST_CASE("max pooling on NHWC16 gives the reference's values", "[kernels][block
     for (std::int64_t i = 3; i < x.numel(); i += 11) x[i] = (i % 2) ? -0.0f : 0.0f;
     for (std::int64_t i = 5; i < x.numel(); i += 37) x[i] = nan;
     for (const auto& p : params) {
-      CAPTURE(s.str(), p.kernel_h, p.kernel_w, p.stride_h, p.stride_w, p.pad_h, p.pad_w);
+      CAPTURE(s.str(), p.kernel_h, p.kernel_w, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.pad_b(), p.pad_r(), p.ceil_mode);
       const Shape os = kernels::pool2d_output_shape(s, p);
       auto want = Tensor<float>::uninitialized(os);
       auto argmax = Tensor<std::int32_t>::uninitialized(os);

@@ -494,3 +494,267 @@ TEST_CASE("fast pool, relu, linear and softmax give bitwise the same result at 1
   REQUIRE(bitwise_equal(ldb[0], ldb[1]));
   REQUIRE(bitwise_equal(sy[0], sy[1]));
 }
+
+// ---- ONNX CNN shapes: groups, depthwise, dilation, asymmetric pads, ceil_mode ----
+
+namespace {
+
+// Runs f(i) at 1, 2 and 3 OpenMP threads (i = 0, 1, 2), restoring the default.
+template <class F>
+void at_1_2_3_threads(F&& f) {
+#ifdef _OPENMP
+  const int saved = omp_get_max_threads();
+#else
+  const int saved = 1;
+#endif
+  for (int i = 0; i < 3; ++i) {
+    set_threads(i + 1);
+    f(i);
+  }
+  set_threads(saved);
+}
+
+std::string describe_full(const ConvCase& c) {
+  const auto& p = c.p;
+  return describe(c) + " pad_b " + std::to_string(p.pad_b()) + " pad_r " + std::to_string(p.pad_r()) + " dilation " +
+         std::to_string(p.dilation_h) + "x" + std::to_string(p.dilation_w) + " groups " + std::to_string(p.groups);
+}
+
+// Conv2dParams{stride_h, stride_w, pad_h, pad_w, pad_bottom, pad_right, dilation_h, dilation_w, groups}
+enum class Path { gemm, depthwise };
+struct OnnxConvCase {
+  ConvCase c;
+  Path path;
+};
+std::vector<OnnxConvCase> onnx_conv_cases() {
+  using P = Path;
+  return {
+      {{{3, 17, 9, 11}, {5, 17, 1, 1}, {1, 1, 0, 0}, true}, P::gemm},                          // 1x1: GEMM on NCHW
+      {{{1, 9, 7, 5}, {15, 3, 1, 1}, {1, 1, 0, 0, -1, -1, 1, 1, 3}, true}, P::gemm},          // grouped 1x1
+      {{{1, 5, 7, 9}, {3, 5, 1, 1}, {1, 1, 0, 0, 1, 1}, false}, P::gemm},                     // 1x1, bottom/right pad
+      {{{3, 7, 9, 11}, {5, 7, 1, 1}, {2, 2, 0, 0}, true}, P::gemm},                           // 1x1 stride 2
+      {{{3, 6, 9, 11}, {9, 2, 3, 3}, {1, 1, 1, 1, -1, -1, 1, 1, 3}, true}, P::gemm},          // grouped 3x3
+      {{{1, 5, 11, 9}, {7, 5, 3, 3}, {1, 1, 2, 2, -1, -1, 2, 2, 1}, true}, P::gemm},          // dilated 3x3
+      {{{3, 5, 9, 7}, {3, 5, 3, 3}, {1, 1, 1, 1, 0, 2}, true}, P::gemm},                      // 3x3 s1, asymmetric
+      {{{1, 3, 23, 21}, {5, 3, 7, 7}, {2, 2, 3, 3}, true}, P::gemm},                          // ResNet stem
+      {{{3, 6, 13, 11}, {4, 3, 3, 5}, {2, 1, 1, 2, 0, 3, 1, 2, 2}, true}, P::gemm},           // all at once
+      {{{3, 7, 9, 11}, {7, 1, 3, 3}, {1, 1, 1, 1, -1, -1, 1, 1, 7}, true}, P::depthwise},     // MobileNet 3x3 s1
+      {{{1, 9, 11, 13}, {9, 1, 3, 3}, {2, 2, 1, 1, -1, -1, 1, 1, 9}, false}, P::depthwise},   // 3x3 s2
+      {{{3, 5, 10, 9}, {5, 1, 3, 3}, {2, 2, 0, 0, 1, 1, 1, 1, 5}, true}, P::depthwise},       // 3x3 s2, TF "same"
+      {{{1, 7, 13, 11}, {7, 1, 5, 5}, {1, 1, 2, 2, -1, -1, 1, 1, 7}, true}, P::depthwise},    // EfficientNet 5x5 s1
+      {{{3, 5, 15, 17}, {5, 1, 5, 5}, {2, 2, 2, 2, -1, -1, 1, 1, 5}, true}, P::depthwise},    // 5x5 s2
+      {{{1, 3, 13, 15}, {3, 1, 5, 5}, {2, 2, 1, 2, 2, 1, 1, 1, 3}, false}, P::depthwise},     // 5x5 s2, asymmetric
+      {{{1, 3, 5, 37}, {3, 1, 3, 3}, {1, 1, 1, 1, -1, -1, 1, 1, 3}, true}, P::depthwise},     // SIMD body + tail
+      {{{3, 3, 7, 75}, {3, 1, 5, 5}, {2, 2, 2, 2, -1, -1, 1, 1, 3}, true}, P::depthwise},     // OW 38
+      {{{1, 5, 11, 13}, {5, 1, 3, 3}, {1, 2, 2, 2, -1, -1, 2, 2, 5}, true}, P::depthwise},    // dilated, mixed stride
+      {{{1, 3, 1, 1}, {3, 1, 3, 3}, {1, 1, 1, 1, -1, -1, 1, 1, 3}, true}, P::depthwise},      // 1x1 image
+  };
+}
+
+// The entry points (dispatch) against the double reference, plus dw/dx/y bitwise equal at 1, 2
+// and 3 threads.
+void check_conv_entry_points(const ConvCase& c) {
+  const auto x = random_tensor<float>(c.x, 31), w = random_tensor<float>(c.w, 32);
+  const auto b = c.bias ? random_tensor<float>(Shape{c.w[0]}, 33) : Tensor<float>();
+  const Shape ys = kernels::conv2d_output_shape(c.x, c.w, c.p);
+  const auto dy = random_tensor<float>(ys, 34);
+  const double KHW = static_cast<double>(c.w[2] * c.w[3]);
+  Tensor<float> y[3], dx[3], dw[3], db[3];
+  Tensor<float> no_db;
+  at_1_2_3_threads([&](int i) {
+    y[i] = Tensor<float>::full(ys, 1e30f);
+    dx[i] = Tensor<float>::full(c.x, 1e30f);
+    dw[i] = Tensor<float>::full(c.w, 1e30f);
+    db[i] = Tensor<float>::full(Shape{c.w[0]}, 1e30f);
+    kernels::conv2d_forward(y[i], x, w, b, c.p);
+    kernels::conv2d_backward_data(dx[i], dy, w, c.p);
+    kernels::conv2d_backward_weights(dw[i], c.bias ? db[i] : no_db, dy, x, c.p);
+  });
+  for (int i = 1; i < 3; ++i) {
+    INFO("threads " << i + 1 << " vs 1");
+    REQUIRE(bitwise_equal(y[0], y[i]));
+    REQUIRE(bitwise_equal(dx[0], dx[i]));
+    REQUIRE(bitwise_equal(dw[0], dw[i]));
+    if (c.bias) REQUIRE(bitwise_equal(db[0], db[i]));
+  }
+  Tensor<double> yr(ys), ym(ys);
+  ref::conv2d_forward(yr, to_double(x), to_double(w), to_double(b), c.p);
+  ref::conv2d_forward(ym, abs_of(x), abs_of(w), abs_of(b), c.p);
+  require_bounded(y[0], yr, ym, static_cast<double>(c.w[1]) * KHW + 1, "forward");
+  Tensor<double> dxr(c.x), dxm(c.x);
+  ref::conv2d_backward_data(dxr, to_double(dy), to_double(w), c.p);
+  ref::conv2d_backward_data(dxm, abs_of(dy), abs_of(w), c.p);
+  require_bounded(dx[0], dxr, dxm, static_cast<double>(c.w[0] / c.p.groups) * KHW, "backward-data");
+  Tensor<double> dwr(c.w), dwm(c.w), dbr(Shape{c.w[0]}), dbm(Shape{c.w[0]});
+  ref::conv2d_backward_weights(dwr, dbr, to_double(dy), to_double(x), c.p);
+  ref::conv2d_backward_weights(dwm, dbm, abs_of(dy), abs_of(x), c.p);
+  const double L = static_cast<double>(ys[0] * ys[2] * ys[3]);
+  require_bounded(dw[0], dwr, dwm, L, "backward-weights dw");
+  if (c.bias) require_bounded(db[0], dbr, dbm, L, "backward-weights db");
+}
+
+}  // namespace
+
+TEST_CASE("fast conv2d with groups, dilation, asymmetric pads and depthwise matches the reference; 1, 2, 3 threads agree",
+          "[kernels][fast][conv_onnx][threads]") {
+  for (const auto& oc : onnx_conv_cases()) {
+    const auto& c = oc.c;
+    INFO(describe_full(c));
+    // the intended fast path, and never Winograd
+    REQUIRE_FALSE(fast::conv3x3_applies(c.w, c.p));
+    REQUIRE(fast::conv_depthwise_applies(c.x, c.w, c.p) == (oc.path == Path::depthwise));
+    check_conv_entry_points(c);
+  }
+}
+
+TEST_CASE("the depthwise kernels give the same values on narrower SIMD widths", "[kernels][fast][conv_onnx]") {
+  // The entry points use the widest instruction set; the SSE and AVX2 kernels have other body /
+  // tail splits. Each is checked against the double reference.
+  auto check_arch = [](auto arch) {
+    using A = decltype(arch);
+    for (const auto& oc : onnx_conv_cases()) {
+      if (oc.path != Path::depthwise) continue;
+      const auto& c = oc.c;
+      INFO(describe_full(c) << " arch " << A::name());
+      const auto x = random_tensor<float>(c.x, 41), w = random_tensor<float>(c.w, 42);
+      const auto b = random_tensor<float>(Shape{c.w[0]}, 43);
+      const Shape ys = kernels::conv2d_output_shape(c.x, c.w, c.p);
+      const auto dy = random_tensor<float>(ys, 44);
+      auto y = Tensor<float>::full(ys, 1e30f);
+      auto dx = Tensor<float>::full(c.x, 1e30f);
+      auto dw = Tensor<float>::full(c.w, 1e30f), db = Tensor<float>::full(Shape{c.w[0]}, 1e30f);
+      fast::conv2d_depthwise_forward<A>(y, x, w, b, c.p);
+      fast::conv2d_depthwise_backward_data<A>(dx, dy, w, c.p);
+      fast::conv2d_depthwise_backward_weights<A>(dw, db, dy, x, c.p);
+      const double KHW = static_cast<double>(c.w[2] * c.w[3]);
+      Tensor<double> yr(ys), ym(ys), dxr(c.x), dxm(c.x), dwr(c.w), dwm(c.w), dbr(Shape{c.w[0]}), dbm(Shape{c.w[0]});
+      ref::conv2d_forward(yr, to_double(x), to_double(w), to_double(b), c.p);
+      ref::conv2d_forward(ym, abs_of(x), abs_of(w), abs_of(b), c.p);
+      require_bounded(y, yr, ym, KHW + 1, "forward");
+      ref::conv2d_backward_data(dxr, to_double(dy), to_double(w), c.p);
+      ref::conv2d_backward_data(dxm, abs_of(dy), abs_of(w), c.p);
+      require_bounded(dx, dxr, dxm, KHW, "backward-data");
+      ref::conv2d_backward_weights(dwr, dbr, to_double(dy), to_double(x), c.p);
+      ref::conv2d_backward_weights(dwm, dbm, abs_of(dy), abs_of(x), c.p);
+      const double L = static_cast<double>(ys[0] * ys[2] * ys[3]);
+      require_bounded(dw, dwr, dwm, L, "backward-weights dw");
+      require_bounded(db, dbr, dbm, L, "backward-weights db");
+    }
+  };
+#if XSIMD_WITH_AVX2
+  check_arch(xsimd::avx2{});
+#endif
+#if XSIMD_WITH_SSE2
+  check_arch(xsimd::sse2{});
+#endif
+}
+
+TEST_CASE("depthwise backward ignores input columns no window reads, even when infinite", "[kernels][fast][conv_onnx]") {
+  // 3x3 / stride 2 / no padding on W = 10: OW = 4, the windows read columns 0..8 and column 9
+  // is dropped. An infinite value there must not reach dw (0 * inf would be NaN) nor dx.
+  const ConvCase c{{1, 3, 7, 10}, {3, 1, 3, 3}, {2, 2, 0, 0, -1, -1, 1, 1, 3}, true};
+  auto x = random_tensor<float>(c.x, 51);
+  for (std::int64_t i = 0; i < 3 * 7; ++i) x[i * 10 + 9] = std::numeric_limits<float>::infinity();
+  const auto w = random_tensor<float>(c.w, 52);
+  const Shape ys = kernels::conv2d_output_shape(c.x, c.w, c.p);
+  const auto dy = random_tensor<float>(ys, 53);
+  auto dw = Tensor<float>::uninitialized(c.w), db = Tensor<float>::uninitialized(Shape{3});
+  kernels::conv2d_backward_weights(dw, db, dy, x, c.p);
+  for (float v : dw) REQUIRE(std::isfinite(v));
+  auto y = Tensor<float>::uninitialized(ys);
+  kernels::conv2d_forward(y, x, w, Tensor<float>(), c.p);
+  for (float v : y) REQUIRE(std::isfinite(v));
+}
+
+TEST_CASE("the Winograd path applies to 3x3 / stride 1 / pad 1 / groups 1 / dilation 1 only", "[kernels][fast][conv_onnx]") {
+  using P = kernels::Conv2dParams;
+  const Shape w{8, 8, 3, 3};
+  REQUIRE(fast::conv3x3_applies(w, P{1, 1, 1, 1}));
+  REQUIRE(fast::conv3x3_applies(w, P{1, 1, 1, 1, 1, 1, 1, 1, 1}));  // explicit, same convolution
+  REQUIRE_FALSE(fast::conv3x3_applies(w, P{1, 1, 1, 1, 0, 1}));     // asymmetric
+  REQUIRE_FALSE(fast::conv3x3_applies(w, P{1, 1, 1, 1, 1, 2}));
+  REQUIRE_FALSE(fast::conv3x3_applies(w, P{1, 1, 1, 1, -1, -1, 2, 1}));  // dilated
+  REQUIRE_FALSE(fast::conv3x3_applies(w, P{1, 1, 1, 1, -1, -1, 1, 2}));
+  REQUIRE_FALSE(fast::conv3x3_applies(Shape{8, 4, 3, 3}, P{1, 1, 1, 1, -1, -1, 1, 1, 2}));  // grouped
+  REQUIRE_FALSE(fast::conv3x3_applies(Shape{8, 1, 3, 3}, P{1, 1, 1, 1, -1, -1, 1, 1, 8}));  // depthwise
+  REQUIRE_FALSE(fast::conv3x3_applies(w, P{2, 2, 1, 1}));
+  REQUIRE_FALSE(fast::conv3x3_applies(w, P{1, 1, 0, 0}));
+  REQUIRE_FALSE(fast::conv3x3_applies(Shape{8, 8, 5, 5}, P{1, 1, 1, 1}));
+}
+
+TEST_CASE("fast max_pool2d with asymmetric pads and ceil_mode equals the reference bit for bit", "[kernels][fast][pool]") {
+  using P = kernels::Pool2dParams;
+  // {kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, pad_bottom, pad_right, ceil_mode}
+  const std::vector<P> params = {P{2, 2, 2, 2, 0, 0, -1, -1, true},  P{2, 2, 2, 2, 0, 0, 1, 1, false},
+                                 P{3, 3, 2, 2, 0, 1, 1, 1, true},    P{3, 3, 2, 2, 1, 1, -1, -1, true},
+                                 P{3, 2, 3, 1, 2, 0, 0, 1, true},    P{5, 3, 2, 2, 4, 0, 0, 2, false}};
+  for (const auto& s : std::vector<Shape>{{1, 3, 7, 9}, {3, 5, 37, 38}, {1, 1, 1, 1}, {2, 3, 6, 5}})
+    for (const auto& p : params) {
+      if (s[2] + p.pad_h + p.pad_b() < p.kernel_h || s[3] + p.pad_w + p.pad_r() < p.kernel_w) continue;
+      INFO("x " << s.str() << " kernel " << p.kernel_h << "x" << p.kernel_w << " stride " << p.stride_h << "x"
+                << p.stride_w << " pads " << p.pad_h << "," << p.pad_w << "," << p.pad_b() << "," << p.pad_r()
+                << " ceil " << p.ceil_mode);
+      check_pool(tie_tensor(s, 6), p);
+      check_pool(Tensor<float>::full(s, -std::numeric_limits<float>::infinity()), p);
+    }
+}
+
+TEST_CASE("fast avg_pool2d equals the reference bit for bit; 1, 2, 3 threads agree", "[kernels][fast][pool][threads]") {
+  using P = kernels::Pool2dParams;
+  const std::vector<P> params = {P{2, 2, 2, 2, 0, 0, -1, -1, true}, P{3, 3, 2, 2, 1, 1, -1, -1, true},
+                                 P{3, 3, 2, 2, 0, 1, 2, 0, false},  P{3, 2, 1, 2, 2, 1, 0, 1, true},
+                                 P{3, 3, 1, 1, 1, 1}};
+  for (const auto& s : std::vector<Shape>{{1, 3, 7, 9}, {3, 17, 13, 11}, {1, 1, 1, 1}})
+    for (const auto& p : params)
+      for (bool include : {false, true}) {
+        if (s[2] + p.pad_h + p.pad_b() < p.kernel_h || s[3] + p.pad_w + p.pad_r() < p.kernel_w) continue;
+        INFO("x " << s.str() << " kernel " << p.kernel_h << "x" << p.kernel_w << " pads " << p.pad_h << ","
+                  << p.pad_w << "," << p.pad_b() << "," << p.pad_r() << " ceil " << p.ceil_mode << " include_pad "
+                  << include);
+        const auto x = random_tensor<float>(s, 61);
+        const Shape ys = kernels::pool2d_output_shape(s, p, "avg_pool2d");
+        const auto dy = random_tensor<float>(ys, 62);
+        auto yr = Tensor<float>::uninitialized(ys), dxr = Tensor<float>::uninitialized(s);
+        ref::avg_pool2d_forward(yr, x, p, include);
+        ref::avg_pool2d_backward(dxr, dy, p, include);
+        Tensor<float> y[3], dx[3];
+        at_1_2_3_threads([&](int i) {
+          y[i] = Tensor<float>::full(ys, 1e30f);
+          dx[i] = Tensor<float>::full(s, 1e30f);
+          kernels::avg_pool2d_forward(y[i], x, p, include);
+          kernels::avg_pool2d_backward(dx[i], dy, p, include);
+        });
+        for (int i = 0; i < 3; ++i) {
+          REQUIRE(bitwise_equal(y[i], yr));
+          REQUIRE(bitwise_equal(dx[i], dxr));
+        }
+      }
+}
+
+TEST_CASE("fast max_pool2d (general windows) and global average pooling agree at 1, 2, 3 threads",
+          "[kernels][fast][pool][threads]") {
+  const auto x = random_tensor<float>(Shape{3, 17, 13, 11}, 71);
+  const kernels::Pool2dParams p{3, 3, 2, 2, 1, 0, 0, 1, true};
+  const Shape ys = kernels::pool2d_output_shape(x.shape(), p);
+  const auto dy = random_tensor<float>(ys, 72);
+  const auto xg = random_tensor<float>(Shape{1, 2048, 7, 7}, 73);  // ResNet-50's global pool
+  auto gr = Tensor<float>::uninitialized(Shape{1, 2048, 1, 1});
+  ref::adaptive_avg_pool2d_forward(gr, xg);
+  Tensor<float> y[3], dx[3], g[3];
+  Tensor<std::int32_t> a[3];
+  at_1_2_3_threads([&](int i) {
+    y[i] = Tensor<float>::uninitialized(ys);
+    a[i] = Tensor<std::int32_t>::uninitialized(ys);
+    dx[i] = Tensor<float>::uninitialized(x.shape());
+    g[i] = Tensor<float>::uninitialized(Shape{1, 2048, 1, 1});
+    kernels::max_pool2d_forward(y[i], a[i], x, p);
+    kernels::max_pool2d_backward(dx[i], dy, a[i]);
+    kernels::adaptive_avg_pool2d_forward(g[i], xg);
+  });
+  for (int i = 1; i < 3; ++i) {
+    REQUIRE(bitwise_equal(y[0], y[i]));
+    REQUIRE(bitwise_equal(a[0], a[i]));
+    REQUIRE(bitwise_equal(dx[0], dx[i]));
+  }
+  for (int i = 0; i < 3; ++i) REQUIRE(bitwise_equal(g[i], gr));
+}

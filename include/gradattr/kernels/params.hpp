@@ -83,10 +83,12 @@ inline Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dPar
                                                                   " groups)" : std::string()));
   detail::require(p.stride_h > 0 && p.stride_w > 0, op, "stride must be positive");
   detail::require(p.dilation_h > 0 && p.dilation_w > 0, op,
-                  "dilation must be positive, got " + str(p.dilation_h) + "x" + str(p.dilation_w) + " (weight " +
-                      w.str() + ")");
+                  "dilation must be positive, got " + str(p.dilation_h) + "x" + str(p.dilation_w) + " (input " +
+                      x.str() + ", weight " + w.str() + ")");
   detail::require(p.pad_h >= 0 && p.pad_w >= 0 && p.pad_bottom >= -1 && p.pad_right >= -1, op,
-                  "padding must be non-negative (pad_bottom / pad_right -1: as pad_h / pad_w)");
+                  "padding must be non-negative (pad_bottom / pad_right -1: as pad_h / pad_w), got " + str(p.pad_h) +
+                      "," + str(p.pad_w) + "," + str(p.pad_bottom) + "," + str(p.pad_right) + " (input " + x.str() +
+                      ", weight " + w.str() + ")");
   detail::require(x[0] > 0 && x[1] > 0 && x[2] > 0 && x[3] > 0, op, "input " + x.str() + " has a zero-sized dimension");
   detail::require(w[0] > 0 && w[2] > 0 && w[3] > 0, op, "weight " + w.str() + " has a zero-sized dimension");
   const std::int64_t eh = std::int64_t{p.dilation_h} * (w[2] - 1) + 1, ew = std::int64_t{p.dilation_w} * (w[3] - 1) + 1;

@@ -172,7 +172,8 @@ struct ReLU : NoParameters {
   std::string describe() const { return "ReLU"; }
 };
 
-// Max pooling as torch.nn.MaxPool2d (ceil_mode false); VGG uses the default 2x2 / stride 2.
+// Max pooling as torch.nn.MaxPool2d (kernels::Pool2dParams: asymmetric pads, ceil_mode); VGG
+// uses the default 2x2 / stride 2.
 // Requires: x [N, C, H, W] with H, W >= the window (after padding).
 template <class T>
 struct MaxPool2d : NoParameters {

@@ -11,16 +11,16 @@
 //
 //   forward           y[oh][ow] = b + sum_{kh,kw} w[kh][kw] * pad[oh*sh + kh*dh][ow*sw + kw*dw]
 //   backward-data     the same sums read backwards: dy[oh][ow] * w[kh][kw] is added to the padded
-//                     area at the same place (SIMD read-modify-write, in (oh, kh, kw) order),
+//                     area at the same place (SIMD read-modify-write, in (kh, kw, oh) order),
 //                     and the input's part of the area is copied out to dx
 //   backward-weights  dw[c][kh][kw] = sum_{n,oh,ow} dy * pad[...] (one SIMD accumulator per tap)
 //
 // Work: forward and backward-data split over (n, c) planes, backward-weights over channels
 // (each channel's sum over the batch is one task), so every output is computed by one thread in
 // an order fixed by the shapes: bitwise the same result for any thread count. Lanes past the
-// end of a row are computed on zeros and discarded by the forward; backward-data and
-// backward-weights do the row's last partial batch in scalar code, so a value outside every
-// window (an input column only a dropped window would have read) never meets a finite zero.
+// end of a row are computed and discarded by the forward; backward-data and backward-weights
+// mask them (select, not a multiplication by zero), so a value outside every window (an input
+// column only a dropped window would have read, possibly infinite) never enters a sum.
 // Workspace: per thread, one padded plane (sw phases; ~(OH sh + KH) x (OW + KW) floats).
 #include "gradattr/core/detail/intrinsics.hpp"  // first: see there
 #include <xsimd/xsimd.hpp>
@@ -54,12 +54,33 @@ struct Geometry {
   std::int64_t Wp;   // padded columns read by some window
   std::int64_t L;    // floats per phase row
   std::int64_t plane() const noexcept { return Hp * sw * L; }
-  // Where tap (kh, kw) of output (oh, 0) is in the padded area.
-  std::int64_t offset(std::int64_t oh, std::int64_t kh, std::int64_t kw) const noexcept {
+  // Where output row oh's windows start in the padded area.
+  std::int64_t row(std::int64_t oh) const noexcept { return oh * sh * sw * L; }
+  // Where tap (kh, kw) of output (0, 0) is in the padded area.
+  std::int64_t tap(std::int64_t kh, std::int64_t kw) const noexcept {
     const std::int64_t c = kw * dw;
-    return ((oh * sh + kh * dh) * sw + c % sw) * L + c / sw;
+    return (kh * dh * sw + c % sw) * L + c / sw;
   }
 };
+
+// tap(kh, kw) for every tap, row-major (KH, KW <= 7).
+struct Taps {
+  std::int64_t off[49];
+  explicit Taps(const Geometry& g) noexcept {
+    for (std::int64_t kh = 0; kh < g.KH; ++kh)
+      for (std::int64_t kw = 0; kw < g.KW; ++kw) off[kh * g.KW + kw] = g.tap(kh, kw);
+  }
+};
+
+// Phase q, positions [lo, hi) of a padded row hold input columns i*sw + q - pw (the rest is 0).
+inline void phase_range(const Geometry& g, std::int64_t q, std::int64_t& lo, std::int64_t& hi) noexcept {
+  const std::int64_t first = g.pw - q;  // i*sw >= pw - q  (input column >= 0)
+  lo = first > 0 ? (first + g.sw - 1) / g.sw : 0;
+  const std::int64_t end = std::min(g.Wp, g.W + g.pw);  // padded columns j < end hold input
+  hi = end - q > 0 ? (end - q + g.sw - 1) / g.sw : 0;
+  hi = std::min(hi, g.L);
+  lo = std::min(lo, hi);
+}
 
 inline Geometry geometry(const Shape& x, const Shape& w, const Shape& y, const Conv2dParams& p,
                          std::int64_t simd) noexcept {
@@ -72,6 +93,22 @@ inline Geometry geometry(const Shape& x, const Shape& w, const Shape& y, const C
   return g;
 }
 
+// The lanes of a row's last partial batch that are in the row (the first rem of them).
+template <class B>
+typename B::batch_bool_type tail_mask(std::int64_t rem) noexcept {
+  alignas(64) float lane[B::size];
+  for (std::size_t i = 0; i < B::size; ++i) lane[i] = static_cast<float>(i);
+  return B::load_aligned(lane) < B(static_cast<float>(rem));
+}
+
+// dy plane [OH, OW] -> rows of OWr floats, zeros past OW.
+inline void pad_rows(float* dst, const float* src, const Geometry& g) noexcept {
+  for (std::int64_t oh = 0; oh < g.OH; ++oh) {
+    std::memcpy(dst + oh * g.OWr, src + oh * g.OW, static_cast<std::size_t>(g.OW) * sizeof(float));
+    std::fill(dst + oh * g.OWr + g.OW, dst + (oh + 1) * g.OWr, 0.0f);
+  }
+}
+
 // Per-thread buffer that only grows.
 inline float* scratch(std::int64_t n) {
   thread_local std::vector<float> buf;
@@ -81,18 +118,41 @@ inline float* scratch(std::int64_t n) {
 
 // The padded, phase-split window area of one input plane (zeros outside the input and past Wp).
 inline void fill(float* area, const float* plane, const Geometry& g) noexcept {
-  for (std::int64_t r = 0; r < g.Hp; ++r) {
-    const std::int64_t ih = r - g.ph;
-    for (std::int64_t q = 0; q < g.sw; ++q) {
+  for (std::int64_t q = 0; q < g.sw; ++q) {
+    std::int64_t lo, hi;
+    phase_range(g, q, lo, hi);
+    for (std::int64_t r = 0; r < g.Hp; ++r) {
+      const std::int64_t ih = r - g.ph;
       float* d = area + (r * g.sw + q) * g.L;
       if (ih < 0 || ih >= g.H) {
         std::fill(d, d + g.L, 0.0f);
         continue;
       }
-      const float* src = plane + ih * g.W;
-      for (std::int64_t i = 0; i < g.L; ++i) {
-        const std::int64_t j = i * g.sw + q, iw = j - g.pw;
-        d[i] = (j < g.Wp && iw >= 0 && iw < g.W) ? src[iw] : 0.0f;
+      const float* src = plane + ih * g.W;  // position i is src[i*sw + q - pw]
+      std::fill(d, d + lo, 0.0f);
+      if (g.sw == 1) {
+        if (hi > lo) std::memcpy(d + lo, src + lo + q - g.pw, static_cast<std::size_t>(hi - lo) * sizeof(float));
+      } else {
+        for (std::int64_t i = lo; i < hi; ++i) d[i] = src[i * g.sw + q - g.pw];
+      }
+      std::fill(d + hi, d + g.L, 0.0f);
+    }
+  }
+}
+
+// The adjoint of fill: the input's part of the area to dx (the rest of dx is zero).
+inline void unfill(float* dx, const float* area, const Geometry& g) noexcept {
+  std::fill(dx, dx + g.H * g.W, 0.0f);
+  for (std::int64_t q = 0; q < g.sw; ++q) {
+    std::int64_t lo, hi;
+    phase_range(g, q, lo, hi);
+    for (std::int64_t ih = 0; ih < g.H && ih + g.ph < g.Hp; ++ih) {
+      const float* s = area + ((ih + g.ph) * g.sw + q) * g.L;
+      float* d = dx + ih * g.W;  // position i is d[i*sw + q - pw]
+      if (g.sw == 1) {
+        if (hi > lo) std::memcpy(d + lo + q - g.pw, s + lo, static_cast<std::size_t>(hi - lo) * sizeof(float));
+      } else {
+        for (std::int64_t i = lo; i < hi; ++i) d[i * g.sw + q - g.pw] = s[i];
       }
     }
   }
@@ -106,6 +166,8 @@ void conv2d_depthwise_forward(Tensor<float>& y, const Tensor<float>& x, const Te
                               const Tensor<float>& b, const Conv2dParams& p) noexcept {
   using B = xsimd::batch<float, Arch>;
   const auto g = depthwise_detail::geometry(x.shape(), w.shape(), y.shape(), p, B::size);
+  const depthwise_detail::Taps tp(g);
+  const std::int64_t taps = g.KH * g.KW;
   const float* xd = x.data();
   const float* wd = w.data();
   const float* bd = b.empty() ? nullptr : b.data();
@@ -115,15 +177,14 @@ void conv2d_depthwise_forward(Tensor<float>& y, const Tensor<float>& x, const Te
     float* area = depthwise_detail::scratch(g.plane() + g.OWr);
     float* tmp = area + g.plane();
     depthwise_detail::fill(area, xd + i * g.H * g.W, g);
-    const float* wc = wd + c * g.KH * g.KW;
+    const float* wc = wd + c * taps;
     const B bias(bd ? bd[c] : 0.0f);
     for (std::int64_t oh = 0; oh < g.OH; ++oh) {
       float* yr = yd + (i * g.OH + oh) * g.OW;
+      const float* a = area + g.row(oh);
       for (std::int64_t ow = 0; ow < g.OWr; ow += B::size) {
         B acc = bias;
-        for (std::int64_t kh = 0; kh < g.KH; ++kh)
-          for (std::int64_t kw = 0; kw < g.KW; ++kw)
-            acc = xsimd::fma(B::load_unaligned(area + g.offset(oh, kh, kw) + ow), B(wc[kh * g.KW + kw]), acc);
+        for (std::int64_t t = 0; t < taps; ++t) acc = xsimd::fma(B::load_unaligned(a + tp.off[t] + ow), B(wc[t]), acc);
         if (ow + static_cast<std::int64_t>(B::size) <= g.OW) {
           acc.store_unaligned(yr + ow);
         } else {
@@ -141,41 +202,37 @@ void conv2d_depthwise_backward_data(Tensor<float>& dx, const Tensor<float>& dy, 
                                     const Conv2dParams& p) noexcept {
   using B = xsimd::batch<float, Arch>;
   const auto g = depthwise_detail::geometry(dx.shape(), w.shape(), dy.shape(), p, B::size);
+  const depthwise_detail::Taps tp(g);
+  const std::int64_t taps = g.KH * g.KW;
   const std::int64_t body = g.OW / static_cast<std::int64_t>(B::size) * static_cast<std::int64_t>(B::size);
+  const std::int64_t rem = g.OW - body;
+  const auto mask = depthwise_detail::tail_mask<B>(rem);
   const float* dyd = dy.data();
   const float* wd = w.data();
   float* dxd = dx.data();
   parallel_for(0, g.N * g.C, [&](std::int64_t i) {
     const std::int64_t c = i % g.C;
-    float* area = depthwise_detail::scratch(g.plane());
+    float* area = depthwise_detail::scratch(g.plane() + g.OH * g.OWr);
+    float* gp = area + g.plane();
     std::fill(area, area + g.plane(), 0.0f);
-    const float* wc = wd + c * g.KH * g.KW;
-    for (std::int64_t oh = 0; oh < g.OH; ++oh) {
-      const float* gr = dyd + (i * g.OH + oh) * g.OW;
-      for (std::int64_t kh = 0; kh < g.KH; ++kh)
-        for (std::int64_t kw = 0; kw < g.KW; ++kw) {
-          float* d = area + g.offset(oh, kh, kw);
-          const float wv = wc[kh * g.KW + kw];
-          const B wb(wv);
-          std::int64_t ow = 0;
-          for (; ow < body; ow += B::size)
-            xsimd::fma(B::load_unaligned(gr + ow), wb, B::load_unaligned(d + ow)).store_unaligned(d + ow);
-          for (; ow < g.OW; ++ow) d[ow] = std::fma(gr[ow], wv, d[ow]);
+    depthwise_detail::pad_rows(gp, dyd + i * g.OH * g.OW, g);
+    const float* wc = wd + c * taps;
+    // tap-major: consecutive read-modify-writes touch different rows (no store-forwarding stalls
+    // on the overlapping windows of neighbouring taps)
+    for (std::int64_t t = 0; t < taps; ++t) {
+      const B wb(wc[t]);
+      for (std::int64_t oh = 0; oh < g.OH; ++oh) {
+        const float* gr = gp + oh * g.OWr;
+        float* d = area + g.row(oh) + tp.off[t];
+        for (std::int64_t ow = 0; ow < body; ow += B::size)
+          xsimd::fma(B::load_unaligned(gr + ow), wb, B::load_unaligned(d + ow)).store_unaligned(d + ow);
+        if (rem) {  // lanes past the row keep their value (the area is long enough for a full batch)
+          const B old = B::load_unaligned(d + body);
+          xsimd::select(mask, xsimd::fma(B::load_unaligned(gr + body), wb, old), old).store_unaligned(d + body);
         }
-    }
-    float* plane = dxd + i * g.H * g.W;
-    for (std::int64_t ih = 0; ih < g.H; ++ih) {
-      const std::int64_t r = ih + g.ph;
-      float* out = plane + ih * g.W;
-      if (r >= g.Hp) {
-        std::fill(out, out + g.W, 0.0f);
-        continue;
-      }
-      for (std::int64_t iw = 0; iw < g.W; ++iw) {
-        const std::int64_t j = iw + g.pw;
-        out[iw] = j < g.Wp ? area[(r * g.sw + j % g.sw) * g.L + j / g.sw] : 0.0f;
       }
     }
+    depthwise_detail::unfill(dxd + i * g.H * g.W, area, g);
   });
 }
 
@@ -185,42 +242,41 @@ void conv2d_depthwise_backward_weights(Tensor<float>& dw, Tensor<float>& db, con
                                        const Tensor<float>& x, const Conv2dParams& p) noexcept {
   using B = xsimd::batch<float, Arch>;
   const auto g = depthwise_detail::geometry(x.shape(), dw.shape(), dy.shape(), p, B::size);
+  const depthwise_detail::Taps tp(g);
   const std::int64_t taps = g.KH * g.KW;
   const std::int64_t body = g.OW / static_cast<std::int64_t>(B::size) * static_cast<std::int64_t>(B::size);
+  const std::int64_t rem = g.OW - body;
+  const auto mask = depthwise_detail::tail_mask<B>(rem);
   const float* dyd = dy.data();
   const float* xd = x.data();
   float* dwd = dw.data();
   float* dbd = db.empty() ? nullptr : db.data();
   parallel_for(0, g.C, [&](std::int64_t c) {
-    float* area = depthwise_detail::scratch(g.plane());
-    B acc[49];  // one per tap (KH, KW <= 7)
-    float tail[49];
-    for (std::int64_t t = 0; t < taps; ++t) {
-      acc[t] = B(0.0f);
-      tail[t] = 0.0f;
-    }
+    float* area = depthwise_detail::scratch(g.plane() + g.OH * g.OWr);
+    float* gp = area + g.plane();
+    B acc[49];  // per tap (KH, KW <= 7)
+    for (std::int64_t t = 0; t < taps; ++t) acc[t] = B(0.0f);
     float bsum = 0.0f;
     for (std::int64_t n = 0; n < g.N; ++n) {
       const std::int64_t i = n * g.C + c;
       depthwise_detail::fill(area, xd + i * g.H * g.W, g);
-      for (std::int64_t oh = 0; oh < g.OH; ++oh) {
-        const float* gr = dyd + (i * g.OH + oh) * g.OW;
-        if (dbd)
-          for (std::int64_t ow = 0; ow < g.OW; ++ow) bsum += gr[ow];
-        for (std::int64_t ow = 0; ow < body; ow += B::size) {
-          const B gv = B::load_unaligned(gr + ow);
-          for (std::int64_t kh = 0; kh < g.KH; ++kh)
-            for (std::int64_t kw = 0; kw < g.KW; ++kw)
-              acc[kh * g.KW + kw] =
-                  xsimd::fma(gv, B::load_unaligned(area + g.offset(oh, kh, kw) + ow), acc[kh * g.KW + kw]);
+      depthwise_detail::pad_rows(gp, dyd + i * g.OH * g.OW, g);
+      if (dbd)
+        for (std::int64_t o = 0; o < g.OH * g.OW; ++o) bsum += dyd[i * g.OH * g.OW + o];
+      for (std::int64_t t = 0; t < taps; ++t) {  // one tap at a time: one accumulator in a register
+        B a = acc[t];
+        for (std::int64_t oh = 0; oh < g.OH; ++oh) {
+          const float* gr = gp + oh * g.OWr;
+          const float* xr = area + g.row(oh) + tp.off[t];
+          for (std::int64_t ow = 0; ow < body; ow += B::size)
+            a = xsimd::fma(B::load_unaligned(gr + ow), B::load_unaligned(xr + ow), a);
+          if (rem)
+            a = xsimd::fma(B::load_unaligned(gr + body), xsimd::select(mask, B::load_unaligned(xr + body), B(0.0f)), a);
         }
-        for (std::int64_t ow = body; ow < g.OW; ++ow)
-          for (std::int64_t kh = 0; kh < g.KH; ++kh)
-            for (std::int64_t kw = 0; kw < g.KW; ++kw)
-              tail[kh * g.KW + kw] = std::fma(gr[ow], area[g.offset(oh, kh, kw) + ow], tail[kh * g.KW + kw]);
+        acc[t] = a;
       }
     }
-    for (std::int64_t t = 0; t < taps; ++t) dwd[c * taps + t] = xsimd::hadd(acc[t]) + tail[t];
+    for (std::int64_t t = 0; t < taps; ++t) dwd[c * taps + t] = xsimd::hadd(acc[t]);
     if (dbd) dbd[c] = bsum;
   });
 }

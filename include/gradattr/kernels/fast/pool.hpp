@@ -1,9 +1,9 @@
 #pragma once
 // Fast float pooling: max_pool2d (forward with argmax, backward), avg_pool2d and
-// adaptive_avg_pool2d. Only VGG's 2x2 / stride 2 max pool is SIMD; the others are the
-// reference's scalar loops split over (n, c) planes (not hot in the CNNs we run: ResNet's one
-// 3x3 / stride 2 max pool, DenseNet's 2x2 average pools, and global average pooling, which is
-// one pass over the input).
+// adaptive_avg_pool2d. Max pooling is SIMD (VGG's 2x2 / stride 2 with its own kernel, any other
+// window with max_pool_simd_plane); average pooling runs the reference's scalar loops split
+// over (n, c) planes (not hot in the CNNs we run: DenseNet's 2x2 average pools, and global
+// average pooling, one pass over the input: ~0.1 ms for ResNet-50's [1, 2048, 7, 7]).
 // Same semantics as kernels/reference/pool.hpp, element for element: max-pool ties keep the
 // first maximum in row-major window order, a NaN in a window wins (the last NaN's index), in
 // the SIMD body and in the scalar tail alike. Work is split over (n, c) planes; every output
@@ -18,6 +18,7 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "gradattr/core/parallel.hpp"
 #include "gradattr/core/tensor.hpp"
@@ -151,6 +152,75 @@ inline void max_pool_general_plane(float* y, std::int32_t* am, const float* x, s
   }
 }
 
+// Any window, stride and padding (ResNet's 3x3 / stride 2 / pad 1; asymmetric pads; ceil_mode),
+// SIMD over output columns. Each input row is first split by column phase into `rows`
+// ([H][sw][L] floats, L = OW rounded up to a batch + (KW-1)/sw): padded column j = i*sw + q is
+// phase q, position i, so tap kw of consecutive outputs is one contiguous load (as in
+// kernels/fast/conv_depthwise.hpp). A lane whose tap falls in the padding is masked out, so
+// padding never wins; otherwise each lane follows the reference's rule in its order (rows,
+// then columns): the first valid element is taken, then any larger one or a NaN. Indices are
+// computed in float: exact as H*W < 2^24 (checked by the caller).
+template <class Arch>
+void max_pool_simd_plane(float* y, std::int32_t* am, const float* x, std::int64_t H, std::int64_t W, std::int64_t OH,
+                         std::int64_t OW, const Pool2dParams& p, float* rows) noexcept {
+  using B = xsimd::batch<float, Arch>;
+  constexpr std::int64_t S = B::size;
+  const std::int64_t sw = p.stride_w, KW = p.kernel_w, pw = p.pad_w;
+  const std::int64_t OWr = (OW + S - 1) / S * S, L = OWr + (KW - 1) / sw;
+  for (std::int64_t ih = 0; ih < H; ++ih)
+    for (std::int64_t q = 0; q < sw; ++q) {
+      float* d = rows + (ih * sw + q) * L;
+      for (std::int64_t i = 0; i < L; ++i) {
+        const std::int64_t iw = i * sw + q - pw;
+        d[i] = (iw >= 0 && iw < W) ? x[ih * W + iw] : 0.0f;
+      }
+    }
+  alignas(64) float lane[S];
+  for (std::int64_t i = 0; i < S; ++i) lane[i] = static_cast<float>(i);
+  const B iota = B::load_aligned(lane);
+  alignas(64) float yt[S];
+  alignas(64) std::int32_t at[S];
+  for (std::int64_t oh = 0; oh < OH; ++oh) {
+    const std::int64_t r0 = oh * p.stride_h - p.pad_h;
+    const std::int64_t kh0 = std::max<std::int64_t>(0, -r0), kh1 = std::min<std::int64_t>(p.kernel_h, H - r0);
+    for (std::int64_t ow = 0; ow < OWr; ow += S) {
+      const B owv = iota + B(static_cast<float>(ow));
+      B best(-std::numeric_limits<float>::infinity()), bi(0.0f);
+      auto have = owv != owv;  // all false
+      for (std::int64_t kh = kh0; kh < kh1; ++kh) {
+        const std::int64_t ih = r0 + kh;
+        for (std::int64_t kw = 0; kw < KW; ++kw) {
+          // lanes whose column ow*sw + kw - pw is inside the row: ow in [lo, hi)
+          const std::int64_t first = pw - kw, last = W - 1 + pw - kw;
+          const std::int64_t lo = first > 0 ? (first + sw - 1) / sw : 0, hi = last < 0 ? 0 : last / sw + 1;
+          const auto valid = (owv >= B(static_cast<float>(lo))) & (owv < B(static_cast<float>(hi)));
+          const B v = B::load_unaligned(rows + (ih * sw + kw % sw) * L + kw / sw + ow);
+          const auto take = valid & (!have | (v > best) | xsimd::isnan(v));
+          best = xsimd::select(take, v, best);
+          bi = xsimd::select(take, owv * B(static_cast<float>(sw)) + B(static_cast<float>(ih * W + kw - pw)), bi);
+          have = have | valid;
+        }
+      }
+      if (ow + S <= OW) {
+        best.store_unaligned(y + oh * OW + ow);
+        xsimd::batch_cast<std::int32_t>(bi).store_unaligned(am + oh * OW + ow);
+      } else {
+        best.store_aligned(yt);
+        xsimd::batch_cast<std::int32_t>(bi).store_aligned(at);
+        std::memcpy(y + oh * OW + ow, yt, static_cast<std::size_t>(OW - ow) * sizeof(float));
+        std::memcpy(am + oh * OW + ow, at, static_cast<std::size_t>(OW - ow) * sizeof(std::int32_t));
+      }
+    }
+  }
+}
+
+// Per-thread buffer that only grows.
+inline float* pool_scratch(std::int64_t n) {
+  thread_local std::vector<float> buf;
+  if (static_cast<std::int64_t>(buf.size()) < n) buf.resize(static_cast<std::size_t>(n));
+  return buf.data();
+}
+
 }  // namespace pool_detail
 
 // y, argmax [N, C, OH, OW] from x [N, C, H, W]; argmax indexes the input plane (h*W + w).
@@ -162,12 +232,18 @@ void max_pool2d_forward(Tensor<float>& y, Tensor<std::int32_t>& argmax, const Te
   // bottom/right (bottom/right padding or ceil_mode may add one)
   const bool vgg = p.kernel_h == 2 && p.kernel_w == 2 && p.stride_h == 2 && p.stride_w == 2 && p.pad_h == 0 &&
                    p.pad_w == 0 && 2 * OH <= H && 2 * OW <= W && H * W < (std::int64_t{1} << 24);
+  const bool simd = !vgg && H * W < (std::int64_t{1} << 24);  // any other window: SIMD, with float indices
+  constexpr std::int64_t S = xsimd::batch<float, Arch>::size;
+  const std::int64_t rows = H * p.stride_w * ((OW + S - 1) / S * S + (p.kernel_w - 1) / p.stride_w);
   const float* xd = x.data();
   float* yd = y.data();
   std::int32_t* ad = argmax.data();
   parallel_for(0, NC, [&](std::int64_t i) {
     if (vgg)
       pool_detail::max_pool_2x2s2_plane<Arch>(yd + i * OH * OW, ad + i * OH * OW, xd + i * H * W, W, OH, OW);
+    else if (simd)
+      pool_detail::max_pool_simd_plane<Arch>(yd + i * OH * OW, ad + i * OH * OW, xd + i * H * W, H, W, OH, OW, p,
+                                             pool_detail::pool_scratch(rows));
     else
       pool_detail::max_pool_general_plane(yd + i * OH * OW, ad + i * OH * OW, xd + i * H * W, H, W, OH, OW, p);
   });
