@@ -11,6 +11,8 @@
 #include <set>
 #include <nlohmann/json.hpp>
 
+#include <onnx/onnx_pb.h>
+
 #include "gradattr/attribution/methods.hpp"
 #include "gradattr/attribution/runtime.hpp"
 #include "gradattr/io/npy.hpp"
@@ -79,7 +81,7 @@ void check_model(const std::string& name, double tol_logits, double tol_grad, co
                  bool input_grads = true) {
   INFO("model " << name << "/" << file);
   const auto meta = meta_of(name);
-  const auto model = onnx::load<T>(onnx_file(name, file));
+  const auto model = gradattr::onnx::load<T>(onnx_file(name, file));
   const auto x = npy<T>(name, "x.npy");
   const std::int64_t c = meta.at("class").get<std::int64_t>();
   CHECK(rel_err(model.forward(x), io::read_npy_f64(onnx_file(name, "logits.npy"))) < tol_logits);
@@ -124,7 +126,7 @@ TEST_CASE("A double ONNX model matches PyTorch in double to 1e-10", "[onnx]") {
 }
 
 TEST_CASE("Float16 initializers are widened exactly", "[onnx]") {
-  const auto model = onnx::load<double>(onnx_file("resnet_basic_f16", "model.onnx"));
+  const auto model = gradattr::onnx::load<double>(onnx_file("resnet_basic_f16", "model.onnx"));
   const auto x = npy<double>("resnet_basic_f16", "x.npy");
   CHECK(model.input_shape() == Shape{1, 3, 64, 64});
   CHECK(meta_of("resnet_basic_f16").at("input_shape") == nlohmann::json::array({1, 3, 64, 64}));
@@ -134,7 +136,7 @@ TEST_CASE("Float16 initializers are widened exactly", "[onnx]") {
 }
 
 TEST_CASE("External data inside the model's directory is read", "[onnx]") {
-  const auto model = onnx::load<float>(onnx_file("resnet_basic_external", "model.onnx"));
+  const auto model = gradattr::onnx::load<float>(onnx_file("resnet_basic_external", "model.onnx"));
   (void)gradattr::testing::data_file("onnx/resnet_basic_external/weights.bin");
   const auto x = npy<float>("resnet_basic_external", "x.npy");
   CHECK(meta_of("resnet_basic_external").at("input_shape") == nlohmann::json::array({1, 3, 64, 64}));
@@ -142,7 +144,7 @@ TEST_CASE("External data inside the model's directory is read", "[onnx]") {
 }
 
 TEST_CASE("The VGG exported to ONNX gives the safetensors loader's logits", "[onnx]") {
-  const auto onnx_model = onnx::load<double>(onnx_file("vgg_tiny", "model.onnx"));
+  const auto onnx_model = gradattr::onnx::load<double>(onnx_file("vgg_tiny", "model.onnx"));
   const auto st_model = models::vgg_from_safetensors<double>(gradattr::testing::data_file("vgg_tiny/model_f64.safetensors"));
   const auto x = npy<double>("vgg_tiny", "x.npy");
   const auto a = onnx_model.forward(x), b = st_model.forward(x);
@@ -151,7 +153,7 @@ TEST_CASE("The VGG exported to ONNX gives the safetensors loader's logits", "[on
 }
 
 TEST_CASE("Every method runs on an ONNX ResNet in every score space", "[onnx][attribution]") {
-  const auto model = onnx::load<float>(onnx_file("resnet_basic", "model.onnx"));
+  const auto model = gradattr::onnx::load<float>(onnx_file("resnet_basic", "model.onnx"));
   const auto x = npy<float>("resnet_basic", "x.npy");
   RunOptions o;
   o.steps = 4;
@@ -172,12 +174,12 @@ TEST_CASE("Every method runs on an ONNX ResNet in every score space", "[onnx][at
 }
 
 TEST_CASE("Loading: a terminal Softmax is removed and said; unknown layers list the names", "[onnx]") {
-  const auto model = onnx::load<float>(onnx_file("resnet_basic", "model.onnx"));
+  const auto model = gradattr::onnx::load<float>(onnx_file("resnet_basic", "model.onnx"));
   CHECK(model.num_classes() == 10);
   CHECK_THROWS_WITH(model.resolve_layer("layer9"), Catch::Contains("layer9") && Catch::Contains("model.onnx"));
   CHECK(model.layer("layer4").shape.rank() == 4);
   // Every op of the file is one gradattr runs.
-  const auto ops = onnx::supported_ops();
+  const auto ops = gradattr::onnx::supported_ops();
   for (const auto& op : meta_of("resnet_basic").at("ops"))
     CHECK(std::find(ops.begin(), ops.end(), op.get<std::string>()) != ops.end());
 }
@@ -204,7 +206,7 @@ TEST_CASE("The bad ONNX corpus: each file is refused with the error and names it
       (void)gradattr::testing::data_file("bad/onnx/" + c.get<std::string>());  // read by the importer
     std::string type = "none", message;
     try {
-      (void)onnx::load<float>(path);
+      (void)gradattr::onnx::load<float>(path);
     } catch (const FormatError& e) {
       type = "FormatError", message = e.what();
     } catch (const IoError& e) {
@@ -220,5 +222,41 @@ TEST_CASE("The bad ONNX corpus: each file is refused with the error and names it
     CHECK(type == want.at("error").get<std::string>());
     CHECK(message.find(fs::path(file).filename().string()) != std::string::npos);
     for (const auto& s : want.at("must_name")) CHECK(message.find(s.get<std::string>()) != std::string::npos);
+  }
+}
+
+// The fixture with a Softmax (or LogSoftmax) appended as the graph's output, written with ONNX's
+// own classes: the loader must use the Softmax's input as the logits (torch's logits, from the
+// fixture) and say so.
+TEST_CASE("A graph ending in Softmax or LogSoftmax: its input is the logits, and the model says so", "[onnx]") {
+  for (const char* op : {"Softmax", "LogSoftmax"}) {
+    INFO(op);
+    ::onnx::ModelProto m;
+    {
+      std::ifstream in(onnx_file("resnet_basic", "model.onnx"), std::ios::binary);
+      REQUIRE(m.ParseFromIstream(&in));
+    }
+    auto* g = m.mutable_graph();
+    auto* n = g->add_node();
+    n->set_op_type(op);
+    n->set_name(std::string("/") + op);
+    n->add_input(g->output(0).name());
+    n->add_output("probs");
+    auto* a = n->add_attribute();
+    a->set_name("axis");
+    a->set_type(::onnx::AttributeProto::INT);
+    a->set_i(1);
+    g->mutable_output(0)->set_name("probs");
+    const auto path = fs::temp_directory_path() / (std::string("gradattr_softmax_tail_") + op + ".onnx");
+    {
+      std::ofstream out(path, std::ios::binary);
+      REQUIRE(m.SerializeToOstream(&out));
+    }
+    const auto model = gradattr::onnx::load<float>(path.string());
+    fs::remove(path);
+    const auto x = npy<float>("resnet_basic", "x.npy");
+    CHECK(rel_err(model.forward(x), io::read_npy_f64(onnx_file("resnet_basic", "logits.npy"))) < 2e-5);
+    REQUIRE(model.notes().size() >= 1);
+    CHECK_THAT(model.notes()[0], Catch::Contains(op) && Catch::Contains("logits"));
   }
 }
