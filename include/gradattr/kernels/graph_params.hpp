@@ -213,7 +213,8 @@ struct SliceSpec {
 
 // ONNX Slice with positive steps: axes empty = [0, len(starts)); starts and ends are clamped to
 // [0, dim] (negative values count from the end first); the output extent along an axis is
-// ceil((end - start) / step), or 0 if end <= start.
+// ceil((end - start) / step), or 0 if end <= start. (ONNX clamps ends to [0, dim] for positive
+// steps, as here.)
 inline Shape slice_output_shape(const Shape& x, const std::vector<std::int64_t>& starts,
                                 const std::vector<std::int64_t>& ends, std::vector<std::int64_t> axes,
                                 const std::vector<std::int64_t>& steps, SliceSpec& spec) {
@@ -250,7 +251,7 @@ inline Shape slice_output_shape(const Shape& x, const std::vector<std::int64_t>&
     const std::int64_t s = clamp(starts[k]), e = clamp(ends[k]);
     spec.start[static_cast<std::size_t>(a)] = s;
     spec.step[static_cast<std::size_t>(a)] = step;
-    out[static_cast<std::size_t>(a)] = e > s ? (e - s + step - 1) / step : 0;
+    out[static_cast<std::size_t>(a)] = e > s ? (e - s - 1) / step + 1 : 0;  // ceil, without overflow
   }
   Shape y;
   for (int i = 0; i < x.rank(); ++i) y.push(out[static_cast<std::size_t>(i)]);
