@@ -28,9 +28,12 @@ inline std::string list_str(const std::vector<std::int64_t>& v) {
 }
 // `s` left-padded with 1s to rank r (r >= s.rank()).
 inline std::array<std::int64_t, Shape::kMaxRank> aligned(const Shape& s, int r) noexcept {
-  std::array<std::int64_t, Shape::kMaxRank> d{};
-  for (int i = 0; i < r; ++i) d[static_cast<std::size_t>(i)] = 1;
-  for (int i = 0; i < s.rank(); ++i) d[static_cast<std::size_t>(r - s.rank() + i)] = s[i];
+  std::array<std::int64_t, Shape::kMaxRank> d{1, 1, 1, 1};
+  const int shift = r - s.rank();
+  for (int i = 0; i < s.rank(); ++i) {
+    const int j = shift + i;
+    if (j >= 0 && j < Shape::kMaxRank) d[static_cast<std::size_t>(j)] = s[i];  // (bounds: for GCC's -Warray-bounds)
+  }
   return d;
 }
 }  // namespace graph_detail
