@@ -28,9 +28,12 @@ inline std::string list_str(const std::vector<std::int64_t>& v) {
 }
 // `s` left-padded with 1s to rank r (r >= s.rank()).
 inline std::array<std::int64_t, Shape::kMaxRank> aligned(const Shape& s, int r) noexcept {
-  std::array<std::int64_t, Shape::kMaxRank> d{};
-  for (int i = 0; i < r; ++i) d[static_cast<std::size_t>(i)] = 1;
-  for (int i = 0; i < s.rank(); ++i) d[static_cast<std::size_t>(r - s.rank() + i)] = s[i];
+  std::array<std::int64_t, Shape::kMaxRank> d{1, 1, 1, 1};
+  const int shift = r - s.rank();
+  for (int i = 0; i < s.rank(); ++i) {
+    const int j = shift + i;
+    if (j >= 0 && j < Shape::kMaxRank) d[static_cast<std::size_t>(j)] = s[i];  // (bounds: for GCC's -Warray-bounds)
+  }
   return d;
 }
 }  // namespace graph_detail
@@ -213,7 +216,8 @@ struct SliceSpec {
 
 // ONNX Slice with positive steps: axes empty = [0, len(starts)); starts and ends are clamped to
 // [0, dim] (negative values count from the end first); the output extent along an axis is
-// ceil((end - start) / step), or 0 if end <= start.
+// ceil((end - start) / step), or 0 if end <= start. (ONNX clamps ends to [0, dim] for positive
+// steps, as here.)
 inline Shape slice_output_shape(const Shape& x, const std::vector<std::int64_t>& starts,
                                 const std::vector<std::int64_t>& ends, std::vector<std::int64_t> axes,
                                 const std::vector<std::int64_t>& steps, SliceSpec& spec) {
@@ -250,7 +254,7 @@ inline Shape slice_output_shape(const Shape& x, const std::vector<std::int64_t>&
     const std::int64_t s = clamp(starts[k]), e = clamp(ends[k]);
     spec.start[static_cast<std::size_t>(a)] = s;
     spec.step[static_cast<std::size_t>(a)] = step;
-    out[static_cast<std::size_t>(a)] = e > s ? (e - s + step - 1) / step : 0;
+    out[static_cast<std::size_t>(a)] = e > s ? (e - s - 1) / step + 1 : 0;  // ceil, without overflow
   }
   Shape y;
   for (int i = 0; i < x.rank(); ++i) y.push(out[static_cast<std::size_t>(i)]);

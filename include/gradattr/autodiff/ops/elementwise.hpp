@@ -1,7 +1,7 @@
 #pragma once
-// Recorded elementwise ops: add, sub, mul of same shapes (forward on kernels::binary's fast
-// float path; ad::add/sub/mul of other shapes record ops/broadcast.hpp instead), add_column (a [N] or [N, 1] column
-// broadcast over the columns of [N, C]), scale and add_scalar, exp, log.
+// Recorded elementwise ops: add, sub, mul of equal shapes (forward on kernels::binary's fast
+// float path; ad::add/sub/mul of other shapes record ops/broadcast.hpp instead), add_column
+// (a [N] or [N, 1] column broadcast over the columns of [N, C]), scale and add_scalar, exp, log.
 //
 // Every op struct in gradattr::ad::op has the same shape (see tape.hpp for the closed set):
 //  - `name`, used in error messages;

@@ -45,9 +45,14 @@ inline std::int64_t source_offset(const Shape& y, const Shape& x, std::int64_t i
 // y = a op b, a and b broadcast to y's shape (assigned).
 template <class T>
 void binary(Tensor<T>& y, const Tensor<T>& a, const Tensor<T>& b, BinaryOp op) noexcept {
-  if (a.shape() == y.shape() && b.shape() == y.shape()) {
-    for (std::int64_t i = 0; i < y.numel(); ++i) y[i] = apply_binary(op, a[i], b[i]);
-    return;
+  if (a.shape() == y.shape() && b.shape() == y.shape()) {  // equal shapes (double add/sub/mul): a flat loop per op
+    const std::int64_t n = y.numel();
+    switch (op) {
+      case BinaryOp::add: for (std::int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i]; return;
+      case BinaryOp::sub: for (std::int64_t i = 0; i < n; ++i) y[i] = a[i] - b[i]; return;
+      case BinaryOp::mul: for (std::int64_t i = 0; i < n; ++i) y[i] = a[i] * b[i]; return;
+      case BinaryOp::div: for (std::int64_t i = 0; i < n; ++i) y[i] = a[i] / b[i]; return;
+    }
   }
   for (std::int64_t i = 0; i < y.numel(); ++i)
     y[i] = apply_binary(op, a[broadcast_detail::source_offset(y.shape(), a.shape(), i)],
