@@ -613,11 +613,11 @@ struct E6Row {
 
 template <class Model>
 std::vector<E6Row> run_e6(const Model& model, const TestSet& ts, const Log& log = no_log) {
-  struct Pair { const char* name; Method a; bool a_paper; Method b; };
-  const Pair pairs[] = {{"gradcam++ vs gradcam+", Method::GradCamPlusPlus, false, Method::GradCamPlus},
-                        {"gradcam++(paper form) vs gradcam+", Method::GradCamPlusPlus, true, Method::GradCamPlus},
-                        {"gradcam++ vs gradcam", Method::GradCamPlusPlus, false, Method::GradCam},
-                        {"gradcam+ vs gradcam", Method::GradCamPlus, false, Method::GradCam}};
+  struct Pair { const char* name; Method a; const char* a_variant; Method b; };  // "" = the default variant
+  const Pair pairs[] = {{"gradcam++ vs gradcam+", Method::GradCamPlusPlus, "", Method::GradCamPlus},
+                        {"gradcam++(paper form) vs gradcam+", Method::GradCamPlusPlus, "paper", Method::GradCamPlus},
+                        {"gradcam++ vs gradcam", Method::GradCamPlusPlus, "", Method::GradCam},
+                        {"gradcam+ vs gradcam", Method::GradCamPlus, "", Method::GradCam}};
   std::vector<E6Row> rows;
   for (const auto& p : pairs)
     for (ScoreKind pol : kPolicies) {
@@ -625,7 +625,7 @@ std::vector<E6Row> run_e6(const Model& model, const TestSet& ts, const Log& log 
       for (std::int64_t n = 0; n < ts.size(); ++n) {
         const Tensor<float> x = ts.image(n);
         gradattr::RunOptions ra, rb;
-        ra.gradcampp_paper_form = p.a_paper;
+        ra.variant = p.a_variant;
         const auto a = gradattr::run_method(p.a, pol, model, x, gradattr::Target{}, ra);
         const auto b = gradattr::run_method(p.b, pol, model, x, gradattr::Target{a.classes[0]}, rb);
         const auto da = a.displayed(x.dim(2), x.dim(3)), db = b.displayed(x.dim(2), x.dim(3));

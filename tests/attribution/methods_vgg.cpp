@@ -130,9 +130,11 @@ void check_layer_methods(const std::string& s) {
     report("gradcam_weights_" + s, max_rel(r.weights, fixture("gradcam_weights_" + s)), tol.layer);
   }
   report("gradcamplus_" + s, max_rel(GradCamPlus<Score, T>(m, kLayer)(x, cls).raw, fixture("gradcamplus_" + s)), tol.layer);
-  report("gradcampp_" + s, max_rel(GradCamPlusPlus<Score, T>(m, kLayer)(x, cls).raw, fixture("gradcampp_" + s)), tol.layer);
+  report("gradcampp_" + s,
+         max_rel(GradCamPlusPlus<Score, T>(m, kLayer, {.variant = GradCamPPVariant::ClosedForm})(x, cls).raw, fixture("gradcampp_" + s)),
+         tol.layer);
   {
-    const auto r = GradCamPlusPlus<Score, T>(m, kLayer, {.paper_form = true})(x, cls);
+    const auto r = GradCamPlusPlus<Score, T>(m, kLayer, {.variant = GradCamPPVariant::Paper})(x, cls);
     report("gradcampp_paper_" + s, max_rel(r.raw, fixture("gradcampp_paper_" + s)), tol.layer);
     // the map before the positive per-image factor exp(S_n): r.raw / exp(r.score)
     Tensor<double> unscaled(r.raw.shape());
@@ -144,7 +146,9 @@ void check_layer_methods(const std::string& s) {
   report("xgradcam_" + s, max_rel(XGradCam<Score, T>(m, kLayer)(x, cls).raw, fixture("xgradcam_" + s)), tol.layer);
   report("layercam_" + s, max_rel(LayerCam<Score, T>(m, kLayer)(x, cls).raw, fixture("layercam_" + s)), tol.layer);
   // Score-CAM: default masks (half-pixel, 1e-7) with softmax and raw weights; pytorch-grad-cam's
-  report("scorecam_" + s, max_rel(ScoreCam<Score, T>(m, kLayer)(x, cls).raw, fixture("scorecam_" + s)), tol.scorecam);
+  report("scorecam_" + s,
+         max_rel(ScoreCam<Score, T>(m, kLayer, {.variant = cam::ScoreCamWeighting::Softmax})(x, cls).raw, fixture("scorecam_" + s)),
+         tol.scorecam);
 }
 
 template <class T, class Score>
@@ -162,7 +166,7 @@ void check_path_methods(const std::string& s) {
     report("rsi ΣG " + tag, max_rel(r.completeness, column(comp, 0)), tol.path);
     report("rsi dS " + tag, max_rel(r.score_difference, column(comp, 1)), tol.layer);
     report("integrated_gradcam_" + tag,
-           max_rel(IntegratedGradCam<Score, T>(m, kLayer, {.steps = M, .batch_size = 16})(x).raw, fixture("integrated_gradcam_" + tag)),
+           max_rel(IntegratedGradCam<Score, T>(m, kLayer, {.steps = M, .variant = IntegratedGradCamVariant::Signed, .batch_size = 16})(x).raw, fixture("integrated_gradcam_" + tag)),
            tol.path);
   }
 }
@@ -250,7 +254,7 @@ TEMPLATE_TEST_CASE("Path methods at M = 50 vs PyTorch on the tiny VGG (double)",
   report("rsi ΣG " + tag, max_rel(r.completeness, column(comp, 0)), tol.path);
   report("rsi dS " + tag, max_rel(r.score_difference, column(comp, 1)), tol.layer);
   report("integrated_gradcam_" + tag,
-         max_rel(IntegratedGradCam<TestType, double>(m, kLayer, {.steps = 50, .batch_size = 16})(x).raw, fixture("integrated_gradcam_" + tag)),
+         max_rel(IntegratedGradCam<TestType, double>(m, kLayer, {.steps = 50, .variant = IntegratedGradCamVariant::Signed, .batch_size = 16})(x).raw, fixture("integrated_gradcam_" + tag)),
          tol.path);
   const auto ig = IntegratedGradients<TestType, double>(m, {.steps = 50, .batch_size = 16})(x);
   report("ig_riemann_" + tag, max_rel(ig.raw, fixture("ig_riemann_" + tag)), tol.input);
@@ -268,13 +272,15 @@ TEMPLATE_TEST_CASE("Score-CAM variants vs PyTorch on the tiny VGG (double)", "[a
   const auto x = input<double>();
   const auto tol = tolerances<double>();
   const auto cls = Target::per_image(kClasses);
-  const auto raw = ScoreCam<TestType, double>(m, kLayer, {.weighting = cam::ScoreCamWeighting::Raw})(x, cls);
+  const auto raw = ScoreCam<TestType, double>(m, kLayer, {.variant = cam::ScoreCamWeighting::Raw})(x, cls);
   report("scorecam_raw_" + s, max_rel(raw.raw, fixture("scorecam_raw_" + s)), tol.layer);
   report("scorecam_scores_" + s, max_rel(raw.weights, fixture("scorecam_scores_" + s)), tol.layer);
   const auto pgc = cam::ScoreCamMaskOptions::pytorch_grad_cam();
-  report("scorecam_pgc_" + s, max_rel(ScoreCam<TestType, double>(m, kLayer, {.masks = pgc})(x, cls).raw, fixture("scorecam_pgc_" + s)),
+  report("scorecam_pgc_" + s,
+         max_rel(ScoreCam<TestType, double>(m, kLayer, {.variant = cam::ScoreCamWeighting::Softmax, .masks = pgc})(x, cls).raw,
+                 fixture("scorecam_pgc_" + s)),
          tol.layer);
-  const auto pgc_raw = ScoreCam<TestType, double>(m, kLayer, {.weighting = cam::ScoreCamWeighting::Raw, .masks = pgc})(x, cls);
+  const auto pgc_raw = ScoreCam<TestType, double>(m, kLayer, {.variant = cam::ScoreCamWeighting::Raw, .masks = pgc})(x, cls);
   report("scorecam_pgc_scores_" + s, max_rel(pgc_raw.weights, fixture("scorecam_pgc_scores_" + s)), tol.layer);
 }
 

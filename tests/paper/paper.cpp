@@ -336,7 +336,7 @@ TEST_CASE("E6 reduced: Grad-CAM++/Grad-CAM+/Grad-CAM agreements equal a direct r
         gradattr::Attribution<float> a, b;
         if (p < 3) {
           gradattr::GradCamPlusPlus<gradattr::Pre>::Options o;
-          o.paper_form = p == 1;
+          o.variant = p == 1 ? gradattr::GradCamPPVariant::Paper : gradattr::GradCamPPVariant::Exact;
           a = cam<gradattr::GradCamPlusPlus>(kPolicies[k], model(), x, gradattr::Target{}, o);
         } else {
           a = cam<gradattr::GradCamPlus>(kPolicies[k], model(), x, gradattr::Target{});
