@@ -135,8 +135,9 @@ inline constexpr double kGradCamPPRelativeEps = 1e-6;
 //   Y'' = Y (S'² + S''),  Y''' = Y (S'³ + 3 S' S'' + S'''),  s_k = Σ_ab A_kab,
 //   α = Y'' / (2 Y'' + s_k Y''')   (Y cancels) = num / den,  num = S'² + S'',
 //       den = 2 num + s_k (S'³ + 3 S' S'' + S'''),
-//   regularised relative to the size of its terms: den + sign(den)·ε·(2|num| + |s_k Y'''/Y|),
-//   ε = 1e-6; α = 0 where every term is 0;
+//   α = 0 where the denominator vanishes relative to the size of its terms,
+//   |den| ≤ ε·(2|num| + |s_k Y'''/Y|), ε = 1e-6 (so no absolute ε: scaling S leaves α alone
+//   wherever it is defined, and a tiny gradient does not turn α into g²/ε);
 //   w_k = Σ_ij α ReLU(S')    (the per-image factor Y = e^S dropped, as in the closed form).
 // d1 = S' (the gradient g), d2 = S'', d3 = S''' (A's shape; empty d2, d3 mean 0: a score linear in
 // the logits, where α is the closed form g²/(2g² + s_k g³) up to the relative ε).   -> [N,K]
@@ -163,8 +164,8 @@ Tensor<T> gradcam_pp_exact_weights(const Tensor<T>& A, const Tensor<T>& d1, cons
       const double num = s1 * s1 + s2;                              // Y''/Y
       const double third = sk * (s1 * s1 * s1 + 3 * s1 * s2 + s3);  // s_k Y'''/Y
       const double den = 2 * num + third, scale = 2 * std::abs(num) + std::abs(third);
-      if (scale == 0) continue;  // α = 0
-      const double alpha = num / (den + std::copysign(kGradCamPPRelativeEps * scale, den));  // METHODS §2 exact α
+      if (!(std::abs(den) > kGradCamPPRelativeEps * scale)) continue;  // α = 0: a vanishing denominator
+      const double alpha = num / den;                                   // METHODS §2 exact α
       wk += alpha * s1;  // w_k = Σ α ReLU(S')
     }
     w[nk] = static_cast<T>(wk);
