@@ -206,8 +206,10 @@ struct Centered {
     const T inv = static_cast<T>(1.0 / static_cast<double>(C));
     auto d = Tensor<T>::uninitialized(z.shape());
     for (std::int64_t n = 0; n < z.dim(0); ++n) {
+      T rest = 0;
       for (std::int64_t j = 0; j < C; ++j) d(n, j) = -inv;  // METHODS §1: e_c − 1/n
-      d(n, classes[static_cast<std::size_t>(n)]) = static_cast<T>(1.0 - 1.0 / static_cast<double>(C));
+      for (std::int64_t j = 1; j < C; ++j) rest += inv;     // 1 − 1/n as the sum of the others' 1/n,
+      d(n, classes[static_cast<std::size_t>(n)]) = rest;     // so that the row sums to zero as written
     }
     return d;
   }
