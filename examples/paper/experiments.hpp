@@ -569,7 +569,7 @@ std::vector<E5Row> run_e5(const Model& model, const TestSet& ts, const std::vect
   std::vector<E5Row> rows;
   const double N = static_cast<double>(ts.size());
   for (std::size_t mi = 0; mi < M; ++mi)
-    for (std::size_t ei = 0; ei < (mi < methods.size() ? 3u : 1u); ++ei)
+    for (std::size_t ei = 0; ei < (mi < methods.size() ? kNP : std::size_t{1}); ++ei)
       for (std::size_t vi = 0; vi < kNP; ++vi) {
         E5Row r;
         r.method = mi < methods.size() ? method_name(methods[mi]) : "random";

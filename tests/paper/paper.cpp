@@ -181,7 +181,7 @@ TEST_CASE("E1 reduced: Post/Log invariant under the shifted twin, Pre Grad-CAM w
   o.figure = false;
   auto rows = run_e1(model(), "fashion", test_images().x, o);
   std::erase_if(rows, [](const E1Row& r) { return r.images != "all"; });
-  REQUIRE(rows.size() == 2 * 2 * 3);
+  REQUIRE(rows.size() == 2 * 2 * kNP);
   const double eps = std::numeric_limits<float>::epsilon();
   for (const auto& r : rows) {
     INFO(r.method << " " << r.policy << " K=" << r.k << " rel diff " << r.max_rel_diff_raw << " weight err "
@@ -236,7 +236,7 @@ TEST_CASE("E3 reduced: 1 - y_c in [0, 1], the histogram counts every image", "[p
   o.methods = {Method::GradCam};
   o.per_group = 1;
   const auto rows = run_e3_maps(model(), md, test_images(), s, o);
-  REQUIRE(rows.size() == 2 * 3);
+  REQUIRE(rows.size() == 2 * kNP);
   for (const auto& r : rows)
     if (r.group == "unsaturated" && r.n > 0 && r.policy == "pre") CHECK(r.spearman_to_double > 0.99);
 }
