@@ -734,10 +734,13 @@ void group_valid() {
   // The audit runs every method x score space on the model and its twin, and says so.
   check({"audit_runs", {"audit", "--weights", tiny().string(), "--input", input().string(), "--steps", "2"}, {0}, "", {}, {},
          [](const RunResult& r, const fs::path&, auto& problems) {
-           // every method x {Post, Log}: the count comes from the method table, not a typed number
-           const std::string all = std::to_string(2 * gradattr::kAllMethods.size());
-           for (const std::string want : {std::string("shifted twin"), std::string("smoothgrad"),
-                                          all + "/" + all + " Post/LogSoftmax maps invariant", std::string("information gain")})
+           // every method x every shift-invariant score space: the count comes from the method and
+           // score tables, not a typed number
+           std::size_t invariant_spaces = 0;
+           for (const auto& si : gradattr::score::kScoreInfo) invariant_spaces += si.shift_invariant;
+           const std::string all = std::to_string(invariant_spaces * gradattr::kAllMethods.size());
+           for (const std::string want : {std::string("shifted twin"), std::string("smoothgrad"), std::string("centered"),
+                                          all + "/" + all + " shift-invariant maps invariant", std::string("information gain")})
              if (r.out.find(want) == std::string::npos) problems.push_back(std::string("output lacks '") + want + "':\n" + r.out);
          }});
   // --version: the version and the commit it was built from.
