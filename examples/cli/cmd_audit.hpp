@@ -112,15 +112,15 @@ inline int run_audit(const AuditArgs& a) {
   if (saturated && !a.double_precision)
     say("note: y_c is saturated; in float32 the Post/LogSoftmax gradients are then mostly rounding error and\n"
         "      the twin's shifted logits round differently, so those rows may not look invariant: use --double\n");
-  say("%-19s %-5s %10s %12s %12s %10s %9s %s\n", "method", "score", "spearman", "max|raw-raw'|", "relative", "max|map-map'|",
+  say("%-19s %-8s %10s %12s %12s %10s %9s %s\n", "method", "score", "spearman", "max|raw-raw'|", "relative", "max|map-map'|",
       "invariant", "expected");
   for (const auto& r : report.rows)
-    say("%-19s %-5s %10.4f %12.4g %12.4g %10.4g %9s %s\n", r.method.c_str(), r.policy.c_str(), r.spearman_raw, r.max_abs_diff_raw,
+    say("%-19s %-8s %10.4f %12.4g %12.4g %10.4g %9s %s\n", r.method.c_str(), r.policy.c_str(), r.spearman_raw, r.max_abs_diff_raw,
         r.relative_diff_raw, r.max_abs_diff_displayed, r.invariant ? "yes" : "no", r.as_expected() ? "as expected" : "UNEXPECTED");
   say("invariance tolerance (relative raw difference): %.3g\n", report.tolerance);
   say("information gain: dL/dx = -d log y_c/dx, max relative error %.3g (model), %.3g (twin)\n", report.information_gain_error,
       report.information_gain_error_twin);
-  say("audit: %zu/%zu Post/LogSoftmax maps invariant (must be all); %zu/%zu Pre maps moved (a Pre map moves by\n"
+  say("audit: %zu/%zu shift-invariant maps invariant (post, log, centered: must be all); %zu/%zu Pre maps moved (a Pre map moves by\n"
       "       the shift's own gradient, zero where t(x) does not depend on what is explained)\n",
       inv_ok, inv, pre_moved, pre);
   return 0;

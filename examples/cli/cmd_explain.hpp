@@ -1,8 +1,8 @@
 #pragma once
-// gradattr explain: one method under one score space (overlay PNG, raw and displayed maps as
-// NPY), or, with no --method, the panel of the main job: rows Grad-CAM, Grad-CAM++, RSI Grad-CAM,
-// HiResCAM, Integrated Gradients; columns Pre, Post, LogSoftmax; plus a table of how much the
-// score spaces agree.
+// gradattr explain: one method (and --variant) under one score space (overlay PNG, raw and
+// displayed maps as NPY), or, with no --method, the panel of the main job: rows Grad-CAM,
+// Grad-CAM++, RSI Grad-CAM, HiResCAM, Integrated Gradients; a column per score space
+// (gradattr::kAllScoreKinds); plus a table of how much the score spaces agree, pair by pair.
 #include <unistd.h>
 
 #include <charconv>
@@ -28,7 +28,7 @@ namespace gradattr_cli {
 
 struct ExplainArgs {
   ModelArgs model;
-  std::string method, score = "post", layer, out, save_raw, save_map;
+  std::string method, variant, score = "post", layer, out, save_raw, save_map;
   std::string cls;  // empty: the top class; parsed by target_of so that an overflow is reported as given
   std::string steps = "50", samples = "50";  // parsed by parse_count (bounded, overflow reported as given)
   unsigned long long seed = 0;
@@ -114,6 +114,7 @@ inline gradattr::RunOptions run_options(const ExplainArgs& a, ProgressBar* bar) 
   o.steps = parse_count("--steps", a.steps, kMaxSteps);
   o.samples = parse_count("--samples", a.samples, kMaxSamples);
   o.seed = a.seed;
+  o.variant = a.variant;
   if (bar) o.progress = [bar](std::size_t d, std::size_t t) { (*bar)(d, t); };
   return o;
 }
@@ -141,6 +142,16 @@ inline gradattr::Method method_of(const std::string& name) {
     return gradattr::parse_method(name);
   } catch (const gradattr::ArgumentError& e) {
     throw UsageError(std::string("--method: ") + e.what());
+  }
+}
+// --variant: UsageError unless it is one of the method's variants (listing them).
+inline void check_variant(const ExplainArgs& a) {
+  if (a.variant.empty()) return;
+  if (a.method.empty()) throw UsageError("--variant needs --method (the panel runs every method's default)");
+  try {
+    (void)gradattr::parse_variant(method_of(a.method), a.variant);
+  } catch (const gradattr::ArgumentError& e) {
+    throw UsageError(std::string("--variant: ") + e.what());
   }
 }
 inline gradattr::ScoreKind score_of(const std::string& name) {
@@ -200,6 +211,7 @@ inline int run_explain_one(const ExplainArgs& a, Session& s) {
     nlohmann::ordered_json j;
     j["model"] = s.lm.description;
     j["method"] = r.method;
+    j["variant"] = a.variant.empty() ? std::string(gradattr::default_variant(method)) : a.variant;
     j["score"] = r.score_space;
     j["layer"] = r.layer;
     j["images"] = result_json(r, s.lm.model.class_names());
@@ -217,8 +229,10 @@ inline int run_explain_panel(const ExplainArgs& a, Session& s) {
   using gradattr::Method;
   const std::vector<Method> rows = {Method::GradCam, Method::GradCamPlusPlus, Method::RsiGradCam, Method::HiResCam,
                                     Method::IntegratedGradients};
-  const std::vector<gradattr::ScoreKind> cols = {gradattr::ScoreKind::Pre, gradattr::ScoreKind::Post,
-                                                 gradattr::ScoreKind::LogSoftmax};
+  const std::vector<gradattr::ScoreKind> cols(gradattr::kAllScoreKinds.begin(), gradattr::kAllScoreKinds.end());
+  std::vector<std::pair<std::size_t, std::size_t>> pairs;  // every pair of score spaces, in list order
+  for (std::size_t i = 0; i < cols.size(); ++i)
+    for (std::size_t j = i + 1; j < cols.size(); ++j) pairs.emplace_back(i, j);
   const std::string out = a.out.empty() ? "gradattr_panel.png" : a.out;
   const auto x = s.input.x.slice_batch(0);
   const int side = std::max<int>(a.tile, static_cast<int>(std::max(x.dim(2), x.dim(3))));
@@ -226,8 +240,13 @@ inline int run_explain_panel(const ExplainArgs& a, Session& s) {
   std::vector<std::vector<gradattr::Tensor<std::uint8_t>>> tiles;
   std::vector<std::string> row_labels, col_labels;
   for (auto k : cols) col_labels.emplace_back(gradattr::score::to_string(k));
+  auto pair_name = [&](const std::pair<std::size_t, std::size_t>& p) { return col_labels[p.first] + "~" + col_labels[p.second]; };
   const auto names = s.lm.model.class_names();
-  if (!a.json) say("%-14s %5s %-10s %9s %9s %9s %9s\n", "method", "class", "label", "y_c", "pre~post", "post~log", "pre~log");
+  if (!a.json) {
+    say("%-14s %5s %-10s %9s", "method", "class", "label", "y_c");
+    for (const auto& p : pairs) say(" %14s", pair_name(p).c_str());
+    say("\n");
+  }
   auto json_rows = nlohmann::ordered_json::array();
   ProgressBar bar("panel");
   std::size_t stage = 0;
@@ -246,7 +265,7 @@ inline int run_explain_panel(const ExplainArgs& a, Session& s) {
     tiles.push_back(std::move(row));
     row_labels.emplace_back(gradattr::display_name(m));
     // Agreement of the displayed maps between score spaces (Spearman rank correlation).
-    auto rho = [&](int i, int j) { return gradattr::metrics::spearman(maps[static_cast<std::size_t>(i)], maps[static_cast<std::size_t>(j)]); };
+    auto rho = [&](const std::pair<std::size_t, std::size_t>& p) { return gradattr::metrics::spearman(maps[p.first], maps[p.second]); };
     const auto c = last.classes[0];
     const std::string label = names.empty() ? "" : names[static_cast<std::size_t>(c)];
     if (a.json) {
@@ -256,11 +275,15 @@ inline int run_explain_panel(const ExplainArgs& a, Session& s) {
       j["class"] = c;
       j["label"] = label;
       j["y_c"] = json_number(last.probability[0]);
-      j["spearman"] = {{"pre~post", json_number(rho(0, 1))}, {"post~log", json_number(rho(1, 2))}, {"pre~log", json_number(rho(0, 2))}};
+      nlohmann::ordered_json sp;
+      for (const auto& p : pairs) sp[pair_name(p)] = json_number(rho(p));
+      j["spearman"] = sp;
       json_rows.push_back(j);
     } else {
-      say("%-14s %5lld %-10.10s %9.4f %9.4f %9.4f %9.4f\n", std::string(gradattr::display_name(m)).c_str(), static_cast<long long>(c),
-          label.c_str(), static_cast<double>(last.probability[0]), rho(0, 1), rho(1, 2), rho(0, 2));
+      say("%-14s %5lld %-10.10s %9.4f", std::string(gradattr::display_name(m)).c_str(), static_cast<long long>(c), label.c_str(),
+          static_cast<double>(last.probability[0]));
+      for (const auto& p : pairs) say(" %14.4f", rho(p));
+      say("\n");
     }
   }
   bar.finish();
@@ -286,6 +309,7 @@ inline int run_explain(const ExplainArgs& a) {
     throw UsageError("--save-raw and --save-map need --method (the panel has many maps)");
   const bool layer_method = a.method.empty() || gradattr::is_layer_method(method_of(a.method));
   (void)score_of(a.score);
+  check_variant(a);
   (void)run_options(a, nullptr);  // --steps, --samples
   const auto cls = class_of(a);
   check_outputs({{"--out", a.method.empty() && a.out.empty() ? std::string("gradattr_panel.png") : a.out},

@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
   // A closed pipe on an output ('-', a FIFO) is a write error (EPIPE: exit 1, one line), not a
   // death by SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);
-  CLI::App app{"gradattr: gradient-based attribution with pre-softmax, post-softmax and log-softmax scores"};
+  CLI::App app{"gradattr: gradient-based attribution with pre-softmax, post-softmax, log-softmax and centred-logit scores"};
   app.require_subcommand(1);
   app.set_version_flag("--version", version_line(), "print the version and the commit it was built from");
 
@@ -44,8 +44,17 @@ int main(int argc, char** argv) {
   auto* e = app.add_subcommand("explain", "attribution map of one method under one score space (no --method: the panel)");
   add_model_options(e, explain.model);
   e->add_option("--method", explain.method,
-                gradattr::method_names_list("|") + " (none: a panel of five methods x three score spaces)");
-  e->add_option("--score", explain.score, "pre|post|log: the logit, the probability or the log-probability")->capture_default_str();
+                gradattr::method_names_list("|") + " (none: a panel of five methods x " +
+                    std::to_string(gradattr::kAllScoreKinds.size()) + " score spaces)");
+  std::string variant_help = "a method's documented alternative (default: the first):";
+  for (const auto& m : gradattr::kMethodInfo)
+    if (gradattr::has_variants(m.method))
+      variant_help += " " + std::string(m.name) + ": " + gradattr::variant_names_list(m.method, "|") + ";";
+  e->add_option("--variant", explain.variant, variant_help + " see docs/methods.md");
+  std::string score_help;
+  for (const auto& i : gradattr::score::kScoreInfo)
+    score_help += (score_help.empty() ? "" : "; ") + std::string(i.name) + ": " + std::string(i.description);
+  e->add_option("--score", explain.score, gradattr::score::score_names_list("|") + " (" + score_help + ")")->capture_default_str();
   e->add_option("--layer", explain.layer, "layer for CAM methods (default: the last conv block's ReLU)");
   e->add_option("--class", explain.cls, "class to explain (default: the top class)");
   e->add_option("--steps", explain.steps, "path steps (RSI Grad-CAM, Integrated Grad-CAM, IG), 1 to 100000")->capture_default_str();

@@ -34,7 +34,9 @@ using gradattr::Method;
 using gradattr::ScoreKind;
 using gradattr::Tensor;
 
-inline constexpr ScoreKind kPolicies[3] = {ScoreKind::Pre, ScoreKind::Post, ScoreKind::LogSoftmax};
+// Every experiment runs every score space of the library's one list (score/runtime.hpp).
+inline constexpr auto kPolicies = gradattr::kAllScoreKinds;
+inline constexpr std::size_t kNP = kPolicies.size();
 inline const char* kDefaultData = "/usr/share/datasets/fashion-mnist";
 
 inline std::string policy_name(ScoreKind k) { return std::string(gradattr::score::to_string(k)); }

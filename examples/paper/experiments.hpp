@@ -86,7 +86,7 @@ struct E1Row {
 struct E1Figure {
   Tensor<float> image;  // [1, 1, H, W] (grey; only for 1-channel models)
   // displayed[method][policy][0 = original, 1 = twin]
-  std::vector<std::array<std::array<Tensor<float>, 2>, 3>> displayed;
+  std::vector<std::array<std::array<Tensor<float>, 2>, kNP>> displayed;
   std::vector<Method> methods;
 };
 
@@ -111,11 +111,11 @@ std::vector<E1Row> run_e1(const Model& model, const std::string& model_name, con
     bool has_w = false;
   };
   // [group: all, saturated, unsaturated][k][method][policy]
-  const std::size_t per_group = opt.ks.size() * methods.size() * 3;
+  const std::size_t per_group = opt.ks.size() * methods.size() * kNP;
   std::vector<Acc> acc(3 * per_group);
   std::size_t group = 0;  // the current image's group (1 saturated, 2 unsaturated)
   auto at_g = [&](std::size_t g, std::size_t ki, std::size_t mi, std::size_t pi) -> Acc& {
-    return acc[g * per_group + (ki * methods.size() + mi) * 3 + pi];
+    return acc[g * per_group + (ki * methods.size() + mi) * kNP + pi];
   };
 
   std::vector<gradattr::models::Shifted<Model>> twins;
@@ -142,7 +142,7 @@ std::vector<E1Row> run_e1(const Model& model, const std::string& model_name, con
       group = one_minus < gradattr::score::kSaturationThreshold ? 1 : 2;
     }
     for (std::size_t mi = 0; mi < methods.size(); ++mi) {
-      for (std::size_t pi = 0; pi < 3; ++pi) {
+      for (std::size_t pi = 0; pi < kNP; ++pi) {
         const ScoreKind pol = kPolicies[pi];
         const Attribution<float> a = run_method(methods[mi], pol, model, x, gradattr::Target{}, ro);
         const Tensor<float> da = a.displayed(H, W);
@@ -194,7 +194,7 @@ std::vector<E1Row> run_e1(const Model& model, const std::string& model_name, con
   for (std::size_t g = 0; g < 3; ++g)
   for (std::size_t ki = 0; ki < opt.ks.size(); ++ki)
     for (std::size_t mi = 0; mi < methods.size(); ++mi)
-      for (std::size_t pi = 0; pi < 3; ++pi) {
+      for (std::size_t pi = 0; pi < kNP; ++pi) {
         const Acc& s = at_g(g, ki, mi, pi);
         if (g > 0 && s.sp.empty()) continue;  // no image in this group
         E1Row r;
@@ -242,14 +242,14 @@ inline Tensor<std::uint8_t> e1_panel(const E1Figure& f, double k) {
     rows.push_back(std::string(gradattr::display_name(f.methods[mi])));
     std::vector<Tensor<std::uint8_t>> r;
     for (int side = 0; side < 2; ++side)
-      for (std::size_t pi = 0; pi < 3; ++pi) {
+      for (std::size_t pi = 0; pi < kNP; ++pi) {
         const auto& d = f.displayed[mi][pi][static_cast<std::size_t>(side)];
         r.push_back(d.empty() ? Tensor<std::uint8_t>() : overlay_tile(f.image, d));
       }
     tiles.push_back(std::move(r));
   }
   for (int side = 0; side < 2; ++side)
-    for (std::size_t pi = 0; pi < 3; ++pi)
+    for (std::size_t pi = 0; pi < kNP; ++pi)
       cols.push_back(std::string(side ? "twin " : "orig ") + policy_name(kPolicies[pi]));
   (void)k;
   return gradattr::viz::make_panel(tiles, rows, cols);
@@ -414,8 +414,8 @@ std::vector<E3Row> run_e3_maps(const ModelF& mf, const ModelD& md, const TestSet
   for (int g = 0; g < 2; ++g) {
     const auto& idx = groups[static_cast<std::size_t>(g)];
     // [method][policy] accumulators
-    std::vector<std::array<std::vector<double>, 3>> sp(methods.size()), spg(methods.size());
-    std::vector<std::array<std::int64_t, 3>> zero(methods.size(), {0, 0, 0}), coll(methods.size(), {0, 0, 0});
+    std::vector<std::array<std::vector<double>, kNP>> sp(methods.size()), spg(methods.size());
+    std::vector<std::array<std::int64_t, kNP>> zero(methods.size(), std::array<std::int64_t, kNP>{}), coll(methods.size(), std::array<std::int64_t, kNP>{});
     for (std::size_t ii = 0; ii < idx.size(); ++ii) {
       const Tensor<float> x = ts.image(idx[ii]);
       const Tensor<double> xd = x.cast<double>();
@@ -423,7 +423,7 @@ std::vector<E3Row> run_e3_maps(const ModelF& mf, const ModelD& md, const TestSet
       const auto H = x.dim(2), W = x.dim(3);
       const Tensor<float> ref_pre = gradattr::run_method(Method::GradCam, ScoreKind::Pre, mf, x, tgt, ro).displayed(H, W);
       for (std::size_t mi = 0; mi < methods.size(); ++mi)
-        for (std::size_t pi = 0; pi < 3; ++pi) {
+        for (std::size_t pi = 0; pi < kNP; ++pi) {
           const auto a = gradattr::run_method(methods[mi], kPolicies[pi], mf, x, tgt, ro);
           const auto b = gradattr::run_method(methods[mi], kPolicies[pi], md, xd, tgt, ro);
           const Tensor<float> da = a.displayed(H, W);
@@ -438,7 +438,7 @@ std::vector<E3Row> run_e3_maps(const ModelF& mf, const ModelD& md, const TestSet
       opt.log(std::string("e3 ") + names[g] + ": image " + std::to_string(ii + 1) + "/" + std::to_string(idx.size()));
     }
     for (std::size_t mi = 0; mi < methods.size(); ++mi)
-      for (std::size_t pi = 0; pi < 3; ++pi) {
+      for (std::size_t pi = 0; pi < kNP; ++pi) {
         E3Row r;
         r.group = names[g];
         r.method = method_name(methods[mi]);
@@ -480,12 +480,12 @@ std::vector<E4Row> run_e4(const std::vector<Model>& models, const TestSet& ts, c
   const std::vector<Method> methods =
       methods_in.empty() ? std::vector<Method>(gradattr::kAllMethods.begin(), gradattr::kAllMethods.end()) : methods_in;
   const gradattr::RunOptions ro = run_options(steps, seed);
-  std::vector<std::array<std::vector<double>, 3>> sp(methods.size()), iou(methods.size());
+  std::vector<std::array<std::vector<double>, kNP>> sp(methods.size()), iou(methods.size());
   for (std::int64_t n = 0; n < ts.size(); ++n) {
     const Tensor<float> x = ts.image(n);
     const gradattr::Target tgt{static_cast<std::int64_t>(ts.labels[static_cast<std::size_t>(n)])};  // the true class: the same for every model
     for (std::size_t mi = 0; mi < methods.size(); ++mi)
-      for (std::size_t pi = 0; pi < 3; ++pi) {
+      for (std::size_t pi = 0; pi < kNP; ++pi) {
         std::vector<Tensor<float>> maps;
         for (const auto& m : models) maps.push_back(gradattr::run_method(methods[mi], kPolicies[pi], m, x, tgt, ro).displayed(x.dim(2), x.dim(3)));
         for (std::size_t a = 0; a < maps.size(); ++a)
@@ -498,7 +498,7 @@ std::vector<E4Row> run_e4(const std::vector<Model>& models, const TestSet& ts, c
   }
   std::vector<E4Row> rows;
   for (std::size_t mi = 0; mi < methods.size(); ++mi)
-    for (std::size_t pi = 0; pi < 3; ++pi) {
+    for (std::size_t pi = 0; pi < kNP; ++pi) {
       E4Row r;
       r.method = method_name(methods[mi]);
       r.policy = policy_name(kPolicies[pi]);
@@ -537,7 +537,7 @@ std::vector<E5Row> run_e5(const Model& model, const TestSet& ts, const std::vect
   const gradattr::RunOptions ro = run_options(steps, seed);
   const std::size_t M = methods.size() + 1;  // + a random ordering (seeded), the reference
   // [method][expl][eval] sums
-  std::vector<std::array<std::array<double, 3>, 3>> del(M), ins(M);
+  std::vector<std::array<std::array<double, kNP>, kNP>> del(M), ins(M);
   for (auto& a : del) for (auto& b : a) b.fill(0);
   for (auto& a : ins) for (auto& b : a) b.fill(0);
   std::mt19937_64 rng(seed ^ 0x5EEDull);
@@ -550,7 +550,7 @@ std::vector<E5Row> run_e5(const Model& model, const TestSet& ts, const std::vect
     const auto H = x.dim(2), W = x.dim(3);
     const std::int64_t cls = gradattr::Target{}.resolve(model.forward(x), "e5")[0];
     for (std::size_t mi = 0; mi < M; ++mi)
-      for (std::size_t ei = 0; ei < 3; ++ei) {
+      for (std::size_t ei = 0; ei < kNP; ++ei) {
         Tensor<float> map;
         if (mi < methods.size()) {
           map = gradattr::run_method(methods[mi], kPolicies[ei], model, x, gradattr::Target{cls}, ro).displayed(H, W);
@@ -559,7 +559,7 @@ std::vector<E5Row> run_e5(const Model& model, const TestSet& ts, const std::vect
           map = Tensor<float>::uninitialized({1, H, W});
           for (auto& v : map) v = U(rng);
         }
-        for (std::size_t vi = 0; vi < 3; ++vi) {
+        for (std::size_t vi = 0; vi < kNP; ++vi) {
           del[mi][ei][vi] += gradattr::metrics::perturbation_curve(kPolicies[vi], model, gradattr::metrics::Perturbation::Deletion, x, map, gradattr::Target{cls}, po).auc;
           ins[mi][ei][vi] += gradattr::metrics::perturbation_curve(kPolicies[vi], model, gradattr::metrics::Perturbation::Insertion, x, map, gradattr::Target{cls}, po).auc;
         }
@@ -569,8 +569,8 @@ std::vector<E5Row> run_e5(const Model& model, const TestSet& ts, const std::vect
   std::vector<E5Row> rows;
   const double N = static_cast<double>(ts.size());
   for (std::size_t mi = 0; mi < M; ++mi)
-    for (std::size_t ei = 0; ei < (mi < methods.size() ? 3u : 1u); ++ei)
-      for (std::size_t vi = 0; vi < 3; ++vi) {
+    for (std::size_t ei = 0; ei < (mi < methods.size() ? kNP : std::size_t{1}); ++ei)
+      for (std::size_t vi = 0; vi < kNP; ++vi) {
         E5Row r;
         r.method = mi < methods.size() ? method_name(methods[mi]) : "random";
         r.explanation_policy = mi < methods.size() ? policy_name(kPolicies[ei]) : "-";
@@ -613,11 +613,11 @@ struct E6Row {
 
 template <class Model>
 std::vector<E6Row> run_e6(const Model& model, const TestSet& ts, const Log& log = no_log) {
-  struct Pair { const char* name; Method a; bool a_paper; Method b; };
-  const Pair pairs[] = {{"gradcam++ vs gradcam+", Method::GradCamPlusPlus, false, Method::GradCamPlus},
-                        {"gradcam++(paper form) vs gradcam+", Method::GradCamPlusPlus, true, Method::GradCamPlus},
-                        {"gradcam++ vs gradcam", Method::GradCamPlusPlus, false, Method::GradCam},
-                        {"gradcam+ vs gradcam", Method::GradCamPlus, false, Method::GradCam}};
+  struct Pair { const char* name; Method a; const char* a_variant; Method b; };  // "" = the default variant
+  const Pair pairs[] = {{"gradcam++ vs gradcam+", Method::GradCamPlusPlus, "", Method::GradCamPlus},
+                        {"gradcam++(paper form) vs gradcam+", Method::GradCamPlusPlus, "paper", Method::GradCamPlus},
+                        {"gradcam++ vs gradcam", Method::GradCamPlusPlus, "", Method::GradCam},
+                        {"gradcam+ vs gradcam", Method::GradCamPlus, "", Method::GradCam}};
   std::vector<E6Row> rows;
   for (const auto& p : pairs)
     for (ScoreKind pol : kPolicies) {
@@ -625,7 +625,7 @@ std::vector<E6Row> run_e6(const Model& model, const TestSet& ts, const Log& log 
       for (std::int64_t n = 0; n < ts.size(); ++n) {
         const Tensor<float> x = ts.image(n);
         gradattr::RunOptions ra, rb;
-        ra.gradcampp_paper_form = p.a_paper;
+        ra.variant = p.a_variant;
         const auto a = gradattr::run_method(p.a, pol, model, x, gradattr::Target{}, ra);
         const auto b = gradattr::run_method(p.b, pol, model, x, gradattr::Target{a.classes[0]}, rb);
         const auto da = a.displayed(x.dim(2), x.dim(3)), db = b.displayed(x.dim(2), x.dim(3));

@@ -153,7 +153,7 @@ TEST_CASE("Grad-CAM++ is not scale-invariant: Post and LogSoftmax differ", "[att
   REQUIRE(rel_err(post.displayed(8, 8), log.displayed(8, 8)) > 1e-6);
   // the paper form: exp(S) is a positive per-image factor, so its displayed map is the one of
   // the normalised weights; it runs and is finite
-  const auto paper = GradCamPlusPlus<Post, double>(model, "relu", {.paper_form = true})(x);
+  const auto paper = GradCamPlusPlus<Post, double>(model, "relu", {.variant = GradCamPPVariant::Paper})(x);
   for (auto v : paper.raw) REQUIRE(std::isfinite(v));
 }
 
@@ -244,9 +244,10 @@ namespace {
 // RSI Grad-CAM written here in double for the shallow toy model (conv -> relu -> GAP -> fc) and
 // Post, with the gradient in closed form: z = W mean_ij(A) + b, so
 //   ∂y_c/∂A_kij = y_c (W_ck − Σ_j y_j W_jk) / Z.
-// Path x_m = (m/M) x (zero baseline), A_m = the "relu" activation at x_m; each g_m is first
-// transformed (docs/methods.md: relu_gradients: ReLU(g); guided: g·[A > 0]·[g > 0]), then
-// G = Σ_{m=1..M} ½(g_{m−1} + g_m)(A_m − A_{m−1}), w_k = mean_ij G_kij, map = Σ_k w_k A_k(x).
+// Path x_m = (m/M) x (zero baseline), A_m = the "relu" activation at x_m; with relu-gradients each
+// g_m is first replaced by ReLU(g_m); then G = Σ_{m=1..M} ½(g_{m−1} + g_m)(A_m − A_{m−1}); guided
+// (docs/methods.md: the authors' mask on the integrated G) keeps G where A(x) > 0, G > 0 and
+// A(x) − A(x′) > 0; w_k = mean_ij G_kij, map = Σ_k w_k A_k(x).
 enum class RsiGrad { plain, relu, guided };
 Tensor<double> rsi_reference(const ToyCnn<double>& model, const Tensor<double>& x, std::int64_t M, RsiGrad mode) {
   const Tensor<double>& W = model.fc_weight();
@@ -256,7 +257,7 @@ Tensor<double> rsi_reference(const ToyCnn<double>& model, const Tensor<double>& 
   for (std::int64_t n = 0; n < N; ++n)
     for (std::int64_t j = 1; j < C; ++j)
       if (zx(n, j) > zx(n, cls[static_cast<std::size_t>(n)])) cls[static_cast<std::size_t>(n)] = j;
-  Tensor<double> A_prev, g_prev, G;
+  Tensor<double> A_prev, g_prev, G, A0;
   for (std::int64_t m = 0; m <= M; ++m) {
     Tensor<double> xm = x.clone();
     for (auto& v : xm) v *= static_cast<double>(m) / static_cast<double>(M);
@@ -276,20 +277,22 @@ Tensor<double> rsi_reference(const ToyCnn<double>& model, const Tensor<double>& 
         const double d = y[static_cast<std::size_t>(c)] * (W(c, k) - ybar) / static_cast<double>(Z);
         for (std::int64_t i = 0; i < Z; ++i) {
           const std::int64_t at = (n * K + k) * Z + i;
-          g[at] = mode == RsiGrad::plain ? d
-                  : mode == RsiGrad::relu ? std::max(d, 0.0)
-                                          : (A[at] > 0 && d > 0 ? d : 0.0);
+          g[at] = mode == RsiGrad::relu ? std::max(d, 0.0) : d;
         }
       }
     }
     if (m == 0) {
       G = Tensor<double>(A.shape());
+      A0 = A;
     } else {
       for (std::int64_t i = 0; i < G.numel(); ++i) G[i] += 0.5 * (g_prev[i] + g[i]) * (A[i] - A_prev[i]);
     }
     A_prev = A;
     g_prev = g;
   }
+  if (mode == RsiGrad::guided)
+    for (std::int64_t i = 0; i < G.numel(); ++i)
+      if (!(A_prev[i] > 0 && G[i] > 0 && A_prev[i] - A0[i] > 0)) G[i] = 0;  // A_prev = A(x), A0 = A(x′)
   const std::int64_t K = G.dim(1), Z = G.dim(2) * G.dim(3);
   Tensor<double> map({N, G.dim(2), G.dim(3)});
   for (std::int64_t n = 0; n < N; ++n)
@@ -303,7 +306,7 @@ Tensor<double> rsi_reference(const ToyCnn<double>& model, const Tensor<double>& 
 }
 }  // namespace
 
-TEST_CASE("RSI Grad-CAM relu_gradients and guided options match a closed-form reference", "[attribution][methods]") {
+TEST_CASE("RSI Grad-CAM relu-gradients and guided variants match a closed-form reference", "[attribution][methods]") {
   const ToyCnn<double> shallow(3);
   const auto x = toy_input<double>();
   constexpr std::int64_t M = 10;
@@ -315,8 +318,10 @@ TEST_CASE("RSI Grad-CAM relu_gradients and guided options match a closed-form re
   REQUIRE(rel_err(guided_ref, plain_ref) > 1e-2);
   REQUIRE(rel_err(guided_ref, relu_ref) > 1e-2);
   CHECK(rel_err(RsiGradCam<Post, double>(shallow, "relu", {.steps = M})(x).raw, plain_ref) < 1e-12);
-  CHECK(rel_err(RsiGradCam<Post, double>(shallow, "relu", {.steps = M, .relu_gradients = true})(x).raw, relu_ref) < 1e-12);
-  CHECK(rel_err(RsiGradCam<Post, double>(shallow, "relu", {.steps = M, .guided = true})(x).raw, guided_ref) < 1e-12);
+  CHECK(rel_err(RsiGradCam<Post, double>(shallow, "relu", {.steps = M, .variant = RsiGradCamVariant::ReluGradients})(x).raw,
+                relu_ref) < 1e-12);
+  CHECK(rel_err(RsiGradCam<Post, double>(shallow, "relu", {.steps = M, .variant = RsiGradCamVariant::Guided})(x).raw,
+                guided_ref) < 1e-12);
 }
 
 TEST_CASE("RSI Grad-CAM and Integrated Grad-CAM: batch sizes do not change the result", "[attribution][methods]") {
@@ -328,11 +333,23 @@ TEST_CASE("RSI Grad-CAM and Integrated Grad-CAM: batch sizes do not change the r
   const auto c = IntegratedGradCam<Post, double>(model, "relu", {.steps = 7, .batch_size = 2})(x);
   const auto d = IntegratedGradCam<Post, double>(model, "relu", {.steps = 7, .batch_size = 64})(x);
   REQUIRE(rel_err(c.raw, d.raw) < 1e-12);
-  // Integrated Grad-CAM is the plain sum of Grad-CAM maps along the path (checked at M = 1:
-  // the baseline's map alone)
-  const auto one = IntegratedGradCam<Pre, double>(model, "relu", {.steps = 1})(x);
-  const auto at_base = GradCam<Pre, double>(model, "relu")(Tensor<double>(x.shape()), Target::per_image(one.classes));
-  REQUIRE(rel_err(one.raw, at_base.raw) < 1e-12);
+  // Integrated Grad-CAM is the sum of Grad-CAM maps along the path, each clamped at 0 by default
+  // (the authors' code) or signed (variant): checked at M = 3 against Grad-CAM at each point
+  const auto one = IntegratedGradCam<Pre, double>(model, "relu", {.steps = 3})(x);
+  const auto one_signed = IntegratedGradCam<Pre, double>(model, "relu", {.steps = 3, .variant = IntegratedGradCamVariant::Signed})(x);
+  Tensor<double> clamped(one.raw.shape()), sum(one.raw.shape());
+  for (std::int64_t m = 0; m < 3; ++m) {
+    Tensor<double> xm = x.clone();
+    for (auto& v : xm) v *= static_cast<double>(m) / 3.0;
+    const auto at = GradCam<Pre, double>(model, "relu")(xm, Target::per_image(one.classes));
+    for (std::int64_t i = 0; i < sum.numel(); ++i) {
+      sum[i] += at.raw[i];
+      clamped[i] += std::max(at.raw[i], 0.0);
+    }
+  }
+  REQUIRE(rel_err(one_signed.raw, sum) < 1e-12);
+  REQUIRE(rel_err(one.raw, clamped) < 1e-12);
+  REQUIRE(rel_err(clamped, sum) > 1e-3);  // the clamp matters on this input
 }
 
 TEST_CASE("Batch independence: image i alone equals image i inside the batch, every method", "[attribution][methods]") {
@@ -341,7 +358,13 @@ TEST_CASE("Batch independence: image i alone equals image i inside the batch, ev
   check_batch_independence(GradCam<Post, double>(model, "relu"), x);
   check_batch_independence(GradCamPlus<Post, double>(model, "relu"), x);
   check_batch_independence(GradCamPlusPlus<Post, double>(model, "relu"), x);
-  check_batch_independence(GradCamPlusPlus<Post, double>(model, "relu", {.paper_form = true}), x);
+  check_batch_independence(GradCamPlusPlus<Post, double>(model, "relu", {.variant = GradCamPPVariant::Paper}), x);
+  check_batch_independence(GradCamPlusPlus<Post, double>(model, "relu", {.variant = GradCamPPVariant::ClosedForm}), x);
+  check_batch_independence(GradCamPlusPlus<LogSoftmax, double>(model, "relu", {.jacobian_rows = 2}), x);
+  check_batch_independence(GradCamPlusPlus<Centered, double>(model, "relu"), x);
+  check_batch_independence(ScoreCam<Post, double>(model, "relu", {.variant = cam::ScoreCamWeighting::Softmax}), x);
+  check_batch_independence(RsiGradCam<Post, double>(model, "relu", {.steps = 4, .variant = RsiGradCamVariant::Guided}), x);
+  check_batch_independence(IntegratedGradCam<Post, double>(model, "relu", {.steps = 4, .variant = IntegratedGradCamVariant::Signed}), x);
   check_batch_independence(HiResCam<LogSoftmax, double>(model, "relu"), x);
   check_batch_independence(XGradCam<Pre, double>(model, "relu"), x);
   check_batch_independence(LayerCam<Post, double>(model, "relu"), x);
@@ -358,7 +381,8 @@ TEST_CASE("Score-CAM: softmax weights sum to one, raw weights are the masked sco
   const ToyCnn<double> model(5, true);
   const auto x = toy_input<double>();
   std::size_t calls = 0, last_total = 0, last_done = 0;
-  const auto soft = ScoreCam<Pre, double>(model, "relu", {.batch_size = 4, .progress = [&](std::size_t d, std::size_t t) {
+  const auto soft = ScoreCam<Pre, double>(model, "relu", {.batch_size = 4, .variant = cam::ScoreCamWeighting::Softmax,
+                                                          .progress = [&](std::size_t d, std::size_t t) {
                                                     ++calls;
                                                     last_done = d;
                                                     last_total = t;
@@ -372,12 +396,19 @@ TEST_CASE("Score-CAM: softmax weights sum to one, raw weights are the masked sco
     for (std::int64_t k = 0; k < 6; ++k) s += soft.weights(n, k);
     REQUIRE(s == Approx(1).epsilon(1e-12));
   }
-  const auto raw = ScoreCam<Pre, double>(model, "relu", {.weighting = cam::ScoreCamWeighting::Raw})(x);
+  const auto raw = ScoreCam<Pre, double>(model, "relu", {.variant = cam::ScoreCamWeighting::Raw})(x);
   // s_k = z_c(x ⊙ M_k), recomputed for one channel by hand
   const auto A = gradattr::testing::activation_at(model, x, "relu");
   const auto masks = cam::scorecam_masks(A, 8, 8);
   const auto xm = cam::masked_inputs(x, masks, 1, 2, 1);
   REQUIRE(raw.weights(1, 2) == Approx(model.forward(xm)(0, raw.classes[1])).epsilon(1e-13));
+  // the default (the paper's increase): s_k − S(x_b), x_b = 0, one more forward
+  const auto inc = ScoreCam<Pre, double>(model, "relu")(x);
+  const auto zb = model.forward(Tensor<double>(x.shape()));
+  REQUIRE(inc.model_evaluations == 8);
+  for (std::int64_t n = 0; n < 2; ++n)
+    for (std::int64_t k = 0; k < 6; ++k)
+      REQUIRE(inc.weights(n, k) == Approx(raw.weights(n, k) - zb(n, raw.classes[static_cast<std::size_t>(n)])).margin(1e-13));
 }
 
 TEST_CASE("SmoothGrad: seeded, given noise, SmoothGrad² and VarGrad", "[attribution][methods]") {
@@ -416,6 +447,21 @@ TEST_CASE("Saliency and Input x Gradient; progress of path methods; result bookk
   REQUIRE(s.raw.shape() == x.shape());
   REQUIRE(s.layer == "input");
   for (std::int64_t i = 0; i < x.numel(); ++i) REQUIRE(ixg.raw[i] == x[i] * s.raw[i]);
+  // the displayed map: max_c |∂S/∂x| by default (Simonyan et al.), the channel sum for `signed`;
+  // raw is the signed gradient for both
+  const auto sg = Saliency<Post, double>(model, {.variant = SaliencyVariant::Signed})(x);
+  REQUIRE(sg.raw.shape() == x.shape());
+  for (std::int64_t i = 0; i < x.numel(); ++i) REQUIRE(sg.raw[i] == s.raw[i]);
+  Tensor<double> maxabs({2, 8, 8}), chsum({2, 8, 8});
+  for (std::int64_t n = 0; n < 2; ++n)
+    for (std::int64_t i = 0; i < 64; ++i)
+      for (std::int64_t c = 0; c < 3; ++c) {
+        maxabs[n * 64 + i] = std::max(maxabs[n * 64 + i], std::abs(s.raw[(n * 3 + c) * 64 + i]));
+        chsum[n * 64 + i] += s.raw[(n * 3 + c) * 64 + i];
+      }
+  REQUIRE(rel_err(s.displayed(8, 8), display_map(maxabs, 8, 8)) < 1e-12);
+  REQUIRE(rel_err(sg.displayed(8, 8), display_map(chsum, 8, 8)) < 1e-12);
+  REQUIRE(rel_err(s.displayed(8, 8), sg.displayed(8, 8)) > 1e-3);
   const auto mx = Saliency<Post, double>(model, {.abs = true, .max_over_channels = true})(x);
   REQUIRE(mx.raw.shape() == Shape{2, 1, 8, 8});
   REQUIRE(mx.raw(1, 0, 3, 4) == std::max({std::abs(s.raw(1, 0, 3, 4)), std::abs(s.raw(1, 1, 3, 4)), std::abs(s.raw(1, 2, 3, 4))}));

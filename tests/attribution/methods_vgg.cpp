@@ -130,9 +130,11 @@ void check_layer_methods(const std::string& s) {
     report("gradcam_weights_" + s, max_rel(r.weights, fixture("gradcam_weights_" + s)), tol.layer);
   }
   report("gradcamplus_" + s, max_rel(GradCamPlus<Score, T>(m, kLayer)(x, cls).raw, fixture("gradcamplus_" + s)), tol.layer);
-  report("gradcampp_" + s, max_rel(GradCamPlusPlus<Score, T>(m, kLayer)(x, cls).raw, fixture("gradcampp_" + s)), tol.layer);
+  report("gradcampp_" + s,
+         max_rel(GradCamPlusPlus<Score, T>(m, kLayer, {.variant = GradCamPPVariant::ClosedForm})(x, cls).raw, fixture("gradcampp_" + s)),
+         tol.layer);
   {
-    const auto r = GradCamPlusPlus<Score, T>(m, kLayer, {.paper_form = true})(x, cls);
+    const auto r = GradCamPlusPlus<Score, T>(m, kLayer, {.variant = GradCamPPVariant::Paper})(x, cls);
     report("gradcampp_paper_" + s, max_rel(r.raw, fixture("gradcampp_paper_" + s)), tol.layer);
     // the map before the positive per-image factor exp(S_n): r.raw / exp(r.score)
     Tensor<double> unscaled(r.raw.shape());
@@ -144,7 +146,9 @@ void check_layer_methods(const std::string& s) {
   report("xgradcam_" + s, max_rel(XGradCam<Score, T>(m, kLayer)(x, cls).raw, fixture("xgradcam_" + s)), tol.layer);
   report("layercam_" + s, max_rel(LayerCam<Score, T>(m, kLayer)(x, cls).raw, fixture("layercam_" + s)), tol.layer);
   // Score-CAM: default masks (half-pixel, 1e-7) with softmax and raw weights; pytorch-grad-cam's
-  report("scorecam_" + s, max_rel(ScoreCam<Score, T>(m, kLayer)(x, cls).raw, fixture("scorecam_" + s)), tol.scorecam);
+  report("scorecam_" + s,
+         max_rel(ScoreCam<Score, T>(m, kLayer, {.variant = cam::ScoreCamWeighting::Softmax})(x, cls).raw, fixture("scorecam_" + s)),
+         tol.scorecam);
 }
 
 template <class T, class Score>
@@ -162,7 +166,7 @@ void check_path_methods(const std::string& s) {
     report("rsi ΣG " + tag, max_rel(r.completeness, column(comp, 0)), tol.path);
     report("rsi dS " + tag, max_rel(r.score_difference, column(comp, 1)), tol.layer);
     report("integrated_gradcam_" + tag,
-           max_rel(IntegratedGradCam<Score, T>(m, kLayer, {.steps = M, .batch_size = 16})(x).raw, fixture("integrated_gradcam_" + tag)),
+           max_rel(IntegratedGradCam<Score, T>(m, kLayer, {.steps = M, .variant = IntegratedGradCamVariant::Signed, .batch_size = 16})(x).raw, fixture("integrated_gradcam_" + tag)),
            tol.path);
   }
 }
@@ -250,7 +254,7 @@ TEMPLATE_TEST_CASE("Path methods at M = 50 vs PyTorch on the tiny VGG (double)",
   report("rsi ΣG " + tag, max_rel(r.completeness, column(comp, 0)), tol.path);
   report("rsi dS " + tag, max_rel(r.score_difference, column(comp, 1)), tol.layer);
   report("integrated_gradcam_" + tag,
-         max_rel(IntegratedGradCam<TestType, double>(m, kLayer, {.steps = 50, .batch_size = 16})(x).raw, fixture("integrated_gradcam_" + tag)),
+         max_rel(IntegratedGradCam<TestType, double>(m, kLayer, {.steps = 50, .variant = IntegratedGradCamVariant::Signed, .batch_size = 16})(x).raw, fixture("integrated_gradcam_" + tag)),
          tol.path);
   const auto ig = IntegratedGradients<TestType, double>(m, {.steps = 50, .batch_size = 16})(x);
   report("ig_riemann_" + tag, max_rel(ig.raw, fixture("ig_riemann_" + tag)), tol.input);
@@ -268,13 +272,15 @@ TEMPLATE_TEST_CASE("Score-CAM variants vs PyTorch on the tiny VGG (double)", "[a
   const auto x = input<double>();
   const auto tol = tolerances<double>();
   const auto cls = Target::per_image(kClasses);
-  const auto raw = ScoreCam<TestType, double>(m, kLayer, {.weighting = cam::ScoreCamWeighting::Raw})(x, cls);
+  const auto raw = ScoreCam<TestType, double>(m, kLayer, {.variant = cam::ScoreCamWeighting::Raw})(x, cls);
   report("scorecam_raw_" + s, max_rel(raw.raw, fixture("scorecam_raw_" + s)), tol.layer);
   report("scorecam_scores_" + s, max_rel(raw.weights, fixture("scorecam_scores_" + s)), tol.layer);
   const auto pgc = cam::ScoreCamMaskOptions::pytorch_grad_cam();
-  report("scorecam_pgc_" + s, max_rel(ScoreCam<TestType, double>(m, kLayer, {.masks = pgc})(x, cls).raw, fixture("scorecam_pgc_" + s)),
+  report("scorecam_pgc_" + s,
+         max_rel(ScoreCam<TestType, double>(m, kLayer, {.variant = cam::ScoreCamWeighting::Softmax, .masks = pgc})(x, cls).raw,
+                 fixture("scorecam_pgc_" + s)),
          tol.layer);
-  const auto pgc_raw = ScoreCam<TestType, double>(m, kLayer, {.weighting = cam::ScoreCamWeighting::Raw, .masks = pgc})(x, cls);
+  const auto pgc_raw = ScoreCam<TestType, double>(m, kLayer, {.variant = cam::ScoreCamWeighting::Raw, .masks = pgc})(x, cls);
   report("scorecam_pgc_scores_" + s, max_rel(pgc_raw.weights, fixture("scorecam_pgc_scores_" + s)), tol.layer);
 }
 
@@ -385,4 +391,90 @@ TEST_CASE("The attribution fixtures' manifest lists every file with its shape an
     CHECK(files.contains(e.path().filename().string()));
   }
   CHECK(on_disk == static_cast<std::int64_t>(files.size()));
+}
+
+// The variants and the fourth score space of issue 13 (docs/methods.md) against
+// tests/data/attribution/variants (tools/make_variant_fixtures.py: float64 PyTorch; Grad-CAM++'s
+// exact α from autograd's nested derivatives, not from the cumulant formulas).
+namespace {
+inline Tensor<double> variant_fixture(const std::string& name) { return fixture("variants/" + name); }
+
+template <class T, class Score>
+void check_variant_defaults(const std::string& s) {
+  const auto& m = model<T>();
+  const auto x = input<T>();
+  const auto tol = tolerances<T>();
+  const auto cls = Target::per_image(kClasses);
+  {
+    // Float: α's numerator S'² + S'' and its third-order term cancel partly for Post and Log,
+    // from a Jacobian computed in float: 2e-3 (as the path methods).
+    const double t = std::is_same_v<T, double> ? tol.layer : tol.path;
+    const auto r = GradCamPlusPlus<Score, T>(m, kLayer, {.jacobian_rows = 4})(x, cls);  // 10 classes: 3 passes per image
+    report("gradcampp_exact_" + s, max_rel(r.raw, variant_fixture("gradcampp_exact_" + s)), t);
+    report("gradcampp_exact_weights_" + s, max_rel(r.weights, variant_fixture("gradcampp_exact_weights_" + s)), t);
+  }
+  report("scorecam_increase_" + s, max_rel(ScoreCam<Score, T>(m, kLayer)(x, cls).raw, variant_fixture("scorecam_increase_" + s)),
+         tol.scorecam);
+  const std::string m8 = "_m8_" + s;
+  report("integrated_gradcam_clamped" + m8,
+         max_rel(IntegratedGradCam<Score, T>(m, kLayer, {.steps = 8})(x).raw, variant_fixture("integrated_gradcam_clamped" + m8)),
+         tol.path);
+  report("rsi_gradcam_relu" + m8,
+         max_rel(RsiGradCam<Score, T>(m, kLayer, {.steps = 8, .variant = RsiGradCamVariant::ReluGradients})(x).raw,
+                 variant_fixture("rsi_gradcam_relu" + m8)),
+         tol.path);
+  report("rsi_gradcam_guided" + m8,
+         max_rel(RsiGradCam<Score, T>(m, kLayer, {.steps = 8, .variant = RsiGradCamVariant::Guided})(x).raw,
+                 variant_fixture("rsi_gradcam_guided" + m8)),
+         tol.path);
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("Method variants' defaults vs PyTorch on the tiny VGG (every score space)", "[attribution][methods][vgg]",
+                   double, float) {
+  check_variant_defaults<TestType, Pre>("pre");
+  check_variant_defaults<TestType, Post>("post");
+  check_variant_defaults<TestType, LogSoftmax>("log");
+  check_variant_defaults<TestType, Centered>("centered");
+}
+
+TEMPLATE_TEST_CASE("Centered score space: every method vs PyTorch on the tiny VGG", "[attribution][methods][vgg]", double, float) {
+  using T = TestType;
+  using C = Centered;
+  const auto& m = model<T>();
+  const auto x = input<T>();
+  const auto tol = tolerances<T>();
+  const auto cls = Target::per_image(kClasses);
+  auto err = [&](const auto& a, const Tensor<double>& b) { return tol.norm_for_input ? norm_rel(a, b) : max_rel(a, b); };
+  const auto gc = GradCam<C, T>(m, kLayer)(x);
+  REQUIRE(gc.classes == kClasses);
+  REQUIRE(gc.score_space == "centered");
+  report("centered_gradcam", max_rel(gc.raw, variant_fixture("centered_gradcam")), tol.layer);
+  report("centered_gradcam_weights", max_rel(gc.weights, variant_fixture("centered_gradcam_weights")), tol.layer);
+  report("centered_gradcamplus", max_rel(GradCamPlus<C, T>(m, kLayer)(x, cls).raw, variant_fixture("centered_gradcamplus")), tol.layer);
+  report("centered_gradcampp",
+         max_rel(GradCamPlusPlus<C, T>(m, kLayer, {.variant = GradCamPPVariant::ClosedForm})(x, cls).raw,
+                 variant_fixture("centered_gradcampp")),
+         tol.layer);
+  report("centered_hirescam", max_rel(HiResCam<C, T>(m, kLayer)(x, cls).raw, variant_fixture("centered_hirescam")), tol.layer);
+  report("centered_xgradcam", max_rel(XGradCam<C, T>(m, kLayer)(x, cls).raw, variant_fixture("centered_xgradcam")), tol.layer);
+  report("centered_layercam", max_rel(LayerCam<C, T>(m, kLayer)(x, cls).raw, variant_fixture("centered_layercam")), tol.layer);
+  report("centered_scorecam",
+         max_rel(ScoreCam<C, T>(m, kLayer, {.variant = cam::ScoreCamWeighting::Softmax})(x, cls).raw, variant_fixture("centered_scorecam")),
+         tol.scorecam);
+  report("centered_rsi_gradcam_m8", max_rel(RsiGradCam<C, T>(m, kLayer, {.steps = 8})(x).raw, variant_fixture("centered_rsi_gradcam_m8")),
+         tol.path);
+  report("centered_integrated_gradcam_m8",
+         max_rel(IntegratedGradCam<C, T>(m, kLayer, {.steps = 8, .variant = IntegratedGradCamVariant::Signed})(x).raw,
+                 variant_fixture("centered_integrated_gradcam_m8")),
+         tol.path);
+  const auto sal = Saliency<C, T>(m)(x);
+  report("centered_saliency", err(sal.raw, variant_fixture("centered_saliency")), tol.input);
+  report("centered_inputxgrad", err(InputXGradient<C, T>(m)(x).raw, variant_fixture("centered_inputxgrad")), tol.input);
+  report("centered_ig_riemann_m8", err(IntegratedGradients<C, T>(m, {.steps = 8})(x).raw, variant_fixture("centered_ig_riemann_m8")),
+         tol.input);
+  // Saliency's default display: max over channels of |dS/dx| (Simonyan et al.), Post
+  report("saliency_display_maxabs_post",
+         max_rel(Saliency<Post, T>(m)(x).displayed(64, 64), variant_fixture("saliency_display_maxabs_post")),
+         std::is_same_v<T, double> ? 1e-6 : 2e-3);
 }

@@ -1,5 +1,6 @@
 // Score-CAM's masks (pytorch-grad-cam's convention) and weights.
 #include "gradattr/attribution/score_cam_maths.hpp"
+#include "gradattr/score/policies.hpp"
 
 #include <cmath>
 
@@ -53,10 +54,28 @@ TEST_CASE("Score-CAM masked inputs and weights", "[attribution]") {
   REQUIRE_THROWS_AS(cam::masked_inputs(x, M, 1, 4, 2), ArgumentError);
 
   const Tensor<double> s({2, 2}, {0, std::log(3.0), 5, 5});
-  REQUIRE_CLOSE(cam::scorecam_weights(s), Tensor<double>({2, 2}, {0.25, 0.75, 0.5, 0.5}), 1e-15, 1e-14);
+  REQUIRE_CLOSE(cam::scorecam_weights(s, cam::ScoreCamWeighting::Softmax), Tensor<double>({2, 2}, {0.25, 0.75, 0.5, 0.5}), 1e-15,
+                1e-14);
   REQUIRE_CLOSE(cam::scorecam_weights(s, cam::ScoreCamWeighting::Raw), s, 0, 0);
+  // the paper's increase over the baseline score S(x_b), one per image
+  REQUIRE_CLOSE(cam::scorecam_weights(s, cam::ScoreCamWeighting::Increase, Tensor<double>({2}, {1, -2})),
+                Tensor<double>({2, 2}, {-1, std::log(3.0) - 1, 7, 7}), 0, 0);
+  REQUIRE_THROWS_AS(cam::scorecam_weights(s, cam::ScoreCamWeighting::Increase), ShapeError);
   // Softmax is stable for large scores.
-  const auto big = cam::scorecam_weights(Tensor<float>({1, 2}, {1e30f, 0}));
+  const auto big = cam::scorecam_weights(Tensor<float>({1, 2}, {1e30f, 0}), cam::ScoreCamWeighting::Softmax);
   REQUIRE(big[0] == 1.0f);
   REQUIRE(big[1] == 0.0f);
+}
+
+// softmax_k(log y_c(x ⊙ M_k)) = y_c(x ⊙ M_k) / Σ_k′ y_c(x ⊙ M_k′) (docs/methods.md §2): the
+// softmax over channels of LogSoftmax scores is the Post scores normalised to sum 1. On
+// log-probabilities of random logits, so that the identity is about the weights, not a model.
+TEST_CASE("Score-CAM: softmax of log-probability scores is the probabilities normalised", "[attribution]") {
+  const auto z = random_tensor<double>({7, 5}, 3, -4, 4);  // the logits of K = 7 masked inputs
+  const std::vector<std::int64_t> c(7, 2);
+  const auto log_s = LogSoftmax::score(z, c), post_s = Post::score(z, c);
+  const auto w = cam::scorecam_weights(log_s.reshape({1, 7}), cam::ScoreCamWeighting::Softmax);
+  double total = 0;
+  for (std::int64_t k = 0; k < 7; ++k) total += post_s[k];
+  for (std::int64_t k = 0; k < 7; ++k) REQUIRE(w[k] == Approx(post_s[k] / total).epsilon(1e-14));
 }

@@ -1,6 +1,7 @@
 // The gradattr CLI's outputs against the library's own results for the same request: the
 // program runs as a child process; the expectation is computed here through the C++ API
 // (run_method, the model's forward, the double model). Also the CLI's progress bar directly.
+#include <algorithm>
 #include <fcntl.h>
 #include <pty.h>
 #include <sys/wait.h>
@@ -110,9 +111,19 @@ TEST_CASE("explain's --save-raw, --save-map, --out and --json equal the library'
   reqs.back().options.samples = 6;
   reqs.back().options.seed = 7;
   reqs.push_back({"saliency", "log", {}, {"--class", "3"}});
+  reqs.push_back({"gradcam", "centered", {}, {}});
+  // every variant of every method (kVariantInfo), under the centred score and one other
+  for (const auto& v : gradattr::kVariantInfo) {
+    const char* method = gradattr::to_string(v.method).data();  // the table's names are NUL-terminated literals
+    for (const char* score : {"centered", "log"}) {
+      reqs.push_back({method, score, {}, {"--variant", std::string(v.name), "--steps", "3"}});
+      reqs.back().options.variant = std::string(v.name);
+      reqs.back().options.steps = 3;
+    }
+  }
   const auto x = gradattr::io::read_npy_f32(kInput);
   for (const auto& q : reqs) {
-    DYNAMIC_SECTION(q.method << " " << q.score) {
+    DYNAMIC_SECTION(q.method << " " << q.score << " " << q.options.variant) {
       TempDir dir;
       std::vector<std::string> args = {"explain", "--weights", kWeights, "--input",  kInput, "--method", q.method, "--score",
                                        q.score,   "--json",    "--out",  "o.png", "--save-raw", "r.npy", "--save-map", "m.npy"};
@@ -120,8 +131,8 @@ TEST_CASE("explain's --save-raw, --save-map, --out and --json equal the library'
       const Run r = run_cli(args, dir.path());
       INFO(r.err);
       REQUIRE(r.code == 0);
-      const gradattr::Target target =
-          std::string(q.method) == "saliency" ? gradattr::Target::all(3) : gradattr::Target{};
+      const bool class_3 = std::find(q.flags.begin(), q.flags.end(), "--class") != q.flags.end();  // only "--class 3" is used
+      const gradattr::Target target = class_3 ? gradattr::Target::all(3) : gradattr::Target{};
       const auto want = gradattr::run_method(gradattr::parse_method(q.method), gradattr::parse_score_kind(q.score), tiny_model(), x,
                                              target, q.options);
       CHECK(rel_diff(gradattr::io::read_npy_f32(dir / "r.npy"), want.raw) < 1e-5);
@@ -131,7 +142,9 @@ TEST_CASE("explain's --save-raw, --save-map, --out and --json equal the library'
       CHECK(png.height == x.dim(2));
       const auto j = nlohmann::json::parse(r.out);
       CHECK(j.at("method") == q.method);
+      CHECK(j.at("score") == q.score);
       CHECK(j.at("layer") == want.layer);
+      if (!q.options.variant.empty()) CHECK(j.at("variant") == q.options.variant);
       REQUIRE(j.at("images").size() == static_cast<std::size_t>(x.dim(0)));
       for (std::int64_t n = 0; n < x.dim(0); ++n) {
         const auto& e = j.at("images").at(static_cast<std::size_t>(n));

@@ -357,7 +357,15 @@ void group_args() {
   bad("unknown_subcommand", {"frobnicate"}, "frobnicate");
   bad("unknown_option", cat(gc, {"--colour", "red"}), "--colour");
   bad("unknown_method", cat(base, cat({"--method", "nosuch"}, outs)), "--method: unknown method 'nosuch'");
-  bad("unknown_score", cat(gc, cat({"--score", "softish"}, outs)), "--score: unknown score");
+  bad("unknown_score", cat(gc, cat({"--score", "softish"}, outs)), "--score: unknown score space 'softish' (valid: " +
+                                                                      gradattr::score::score_names_list() + ")");
+  // --variant: one of the method's rows of the library's table, else exit 2 listing them
+  bad("unknown_variant", cat(base, cat({"--method", "gradcam++", "--variant", "nosuch"}, outs)),
+      "--variant: unknown variant 'nosuch' for gradcam++ (valid: " + gradattr::variant_names_list(gradattr::Method::GradCamPlusPlus) + ")");
+  bad("variant_for_method_without", cat(gc, cat({"--variant", "signed"}, outs)), "--variant: method gradcam has no variants");
+  bad("variant_without_method", cat(base, {"--variant", "signed"}), "--variant needs --method");
+  bad("variant_of_another_method", cat(base, cat({"--method", "scorecam", "--variant", "guided"}, outs)),
+      "(valid: increase, softmax, raw)");
   bad("unknown_layer", cat(gc, cat({"--layer", "features.999"}, outs)), "--layer: unknown layer 'features.999'");
   bad("layer_without_space", cat(gc, cat({"--layer", "classifier.0"}, outs)), "classifier.0 has no spatial dimensions");
   bad("class_out_of_range", cat(gc, cat({"--class", "10"}, outs)), "--class 10 is out of range");
@@ -505,10 +513,10 @@ void group_outputs() {
     std::memcpy(huge.data() + i, &v, 4);
   }
   const auto huge_path = write_bytes("huge.npy", huge);
-  for (const char* score : {"pre", "post", "log"})
+  for (const auto& si : gradattr::score::kScoreInfo)
     for (const char* method : {"gradcam", "saliency", "ig"})
-      check({std::string("overflowing_input_") + method + "_" + score,
-             {"explain", "--weights", tiny().string(), "--input", huge_path.string(), "--method", method, "--score", score,
+      check({std::string("overflowing_input_") + method + "_" + std::string(si.name),
+             {"explain", "--weights", tiny().string(), "--input", huge_path.string(), "--method", method, "--score", std::string(si.name),
               "--steps", "4", "--save-raw", "r.npy", "--save-map", "m.npy", "--out", "o.png"},
              {1},
              "the model's output is not finite",
@@ -726,10 +734,13 @@ void group_valid() {
   // The audit runs every method x score space on the model and its twin, and says so.
   check({"audit_runs", {"audit", "--weights", tiny().string(), "--input", input().string(), "--steps", "2"}, {0}, "", {}, {},
          [](const RunResult& r, const fs::path&, auto& problems) {
-           // every method x {Post, Log}: the count comes from the method table, not a typed number
-           const std::string all = std::to_string(2 * gradattr::kAllMethods.size());
-           for (const std::string want : {std::string("shifted twin"), std::string("smoothgrad"),
-                                          all + "/" + all + " Post/LogSoftmax maps invariant", std::string("information gain")})
+           // every method x every shift-invariant score space: the count comes from the method and
+           // score tables, not a typed number
+           std::size_t invariant_spaces = 0;
+           for (const auto& si : gradattr::score::kScoreInfo) invariant_spaces += si.shift_invariant;
+           const std::string all = std::to_string(invariant_spaces * gradattr::kAllMethods.size());
+           for (const std::string want : {std::string("shifted twin"), std::string("smoothgrad"), std::string("centered"),
+                                          all + "/" + all + " shift-invariant maps invariant", std::string("information gain")})
              if (r.out.find(want) == std::string::npos) problems.push_back(std::string("output lacks '") + want + "':\n" + r.out);
          }});
   // --version: the version and the commit it was built from.
@@ -806,13 +817,20 @@ void group_valid() {
              std::string line;
              std::getline(in, line);  // the header
              if (j.at("rows").size() != 5) problems.push_back("not 5 rows: " + r.out);
+             // one column per score space of the library's list, one agreement per pair of them
+             std::vector<std::string> pairs;
+             for (std::size_t a = 0; a < gradattr::score::kScoreInfo.size(); ++a)
+               for (std::size_t b = a + 1; b < gradattr::score::kScoreInfo.size(); ++b)
+                 pairs.push_back(std::string(gradattr::score::kScoreInfo[a].name) + "~" + std::string(gradattr::score::kScoreInfo[b].name));
+             if (j.at("columns").size() != gradattr::score::kScoreInfo.size()) problems.push_back("columns: " + r.out);
              for (const auto& row : j.at("rows")) {
                std::getline(in, line);
-               char buf[160];
-               std::snprintf(buf, sizeof buf, "%-14s %5lld %-10.10s %9.4f %9.4f %9.4f %9.4f", row.at("display").get<std::string>().c_str(),
-                             row.at("class").get<long long>(), row.at("label").get<std::string>().c_str(), row.at("y_c").get<double>(),
-                             row.at("spearman").at("pre~post").get<double>(), row.at("spearman").at("post~log").get<double>(),
-                             row.at("spearman").at("pre~log").get<double>());
+               char buf[400];
+               int len = std::snprintf(buf, sizeof buf, "%-14s %5lld %-10.10s %9.4f", row.at("display").get<std::string>().c_str(),
+                                       row.at("class").get<long long>(), row.at("label").get<std::string>().c_str(), row.at("y_c").get<double>());
+               if (row.at("spearman").size() != pairs.size()) problems.push_back("spearman pairs: " + row.dump());
+               for (const auto& p : pairs)
+                 len += std::snprintf(buf + len, sizeof buf - static_cast<std::size_t>(len), " %14.4f", row.at("spearman").at(p).get<double>());
                if (line != buf) problems.push_back("text row '" + line + "' vs JSON '" + buf + "'");
              }
            } catch (const std::exception& e) {
@@ -825,8 +843,8 @@ void group_valid() {
              const auto j = nlohmann::json::parse(r.out);
              const RunResult txt = run(au, g_scratch);
              if (!close_to(number_after(txt.out, "y_c = "), j.at("y_c").get<double>())) problems.push_back("y_c differs");
-             if (j.at("rows").size() != 39) problems.push_back("not 39 rows (13 methods x 3 score spaces)");
-             if (j.at("invariant_ok") != 26 || j.at("invariant_expected") != 26) problems.push_back("invariant counts differ");
+             if (j.at("rows").size() != 52) problems.push_back("not 52 rows (13 methods x 4 score spaces)");
+             if (j.at("invariant_ok") != 39 || j.at("invariant_expected") != 39) problems.push_back("invariant counts differ");
              if (j.at("precision") != "float") problems.push_back("precision is not float");
            } catch (const std::exception& e) {
              problems.push_back(std::string("not one JSON object: ") + e.what() + "\n" + r.out);

@@ -57,7 +57,7 @@ TEMPLATE_TEST_CASE("Audit on the tiny VGG: Post/Log invariant, Pre not, informat
   REQUIRE(r.shift_layer == "features.35");
   REQUIRE(r.classes == std::vector<std::int64_t>{5});
   const std::size_t n_methods = dbl ? 3 : metrics::audit_methods().size();
-  REQUIRE(r.rows.size() == 3 * n_methods);
+  REQUIRE(r.rows.size() == score::kAllScoreKinds.size() * n_methods);  // every score space, centred included
   REQUIRE(last_done == r.rows.size());
   REQUIRE(last_total == r.rows.size());
   REQUIRE(r.max_abs_diff_probability < (dbl ? 1e-12 : 1e-5));
@@ -72,7 +72,11 @@ TEMPLATE_TEST_CASE("Audit on the tiny VGG: Post/Log invariant, Pre not, informat
       REQUIRE(row.score_twin != Approx(row.score));  // z_c + t
     } else {
       REQUIRE(row.invariant);
-      REQUIRE(row.relative_diff_raw < (dbl ? 1e-8 : 1e-4));
+      // Grad-CAM++'s exact α in float: the twin's K·∂t/∂A enters every row of the head's Jacobian
+      // and cancels in J_j − J_c (docs/methods.md §2), costing ε·K·|∂t/∂A| / |J_j − J_c|: held to
+      // the audit's own tolerance, which its verdict (invariant) already met.
+      const bool jacobian = !dbl && row.method == "gradcam++";
+      REQUIRE(row.relative_diff_raw < (dbl ? 1e-8 : jacobian ? r.tolerance : 1e-4));
       REQUIRE(row.max_abs_diff_displayed < (dbl ? 1e-8 : 1e-3));
       REQUIRE(row.score_twin == Approx(row.score).epsilon(dbl ? 1e-10 : 1e-4));
     }
@@ -90,7 +94,7 @@ TEST_CASE("Audit: options and errors", "[metrics][audit]") {
   const auto r = metrics::audit(m, x, {.layer = "features.33", .shift_layer = "features.35", .k = 10,
                                        .methods = {"gradcam", "hirescam"}, .target = Target(3)});
   REQUIRE(r.classes == std::vector<std::int64_t>{3, 3});
-  REQUIRE(r.rows.size() == 6);
+  REQUIRE(r.rows.size() == 2 * score::kAllScoreKinds.size());
   REQUIRE(r.unexpected().empty());
   REQUIRE_THROWS_AS(metrics::audit(m, x, {.methods = {"gradcam", "nope"}}), ArgumentError);
   // the shift layer after the CAM layer: t cannot be built from the cut (models::Shifted)

@@ -119,6 +119,7 @@ gradattr::Attribution<float> cam(ScoreKind k, const gradattr::models::Vgg<float>
   switch (k) {
     case ScoreKind::Pre: return Method<gradattr::Pre>(m, layer, opt...)(x, t);
     case ScoreKind::Post: return Method<gradattr::Post>(m, layer, opt...)(x, t);
+    case ScoreKind::Centered: return Method<gradattr::Centered>(m, layer, opt...)(x, t);
     default: return Method<gradattr::LogSoftmax>(m, layer, opt...)(x, t);
   }
 }
@@ -131,13 +132,15 @@ double score_of(ScoreKind k, const Tensor<float>& z, std::int64_t n, std::int64_
   double se = 0;
   for (std::int64_t j = 0; j < K; ++j) se += std::exp(static_cast<double>(z(n, j)) - mx);
   const double zc = z(n, c), log_y = zc - mx - std::log(se);
-  return k == ScoreKind::Pre ? zc : k == ScoreKind::Post ? std::exp(log_y) : log_y;
+  double mean = 0;
+  for (std::int64_t j = 0; j < K; ++j) mean += static_cast<double>(z(n, j)) / static_cast<double>(K);
+  return k == ScoreKind::Pre ? zc : k == ScoreKind::Post ? std::exp(log_y) : k == ScoreKind::Centered ? zc - mean : log_y;
 }
 
 // Deletion (pixels by decreasing map value, ties by index, set to 0) or insertion (from 0,
 // pixels take x's values) at steps + 1 points, n_s = floor(s P / steps); the trapezoid area on
 // [0, 1]. All three score spaces from the same forwards.
-std::array<double, 3> ref_auc(const gradattr::models::Vgg<float>& m, const Tensor<float>& x, const Tensor<float>& map,
+std::array<double, kNP> ref_auc(const gradattr::models::Vgg<float>& m, const Tensor<float>& x, const Tensor<float>& map,
                               std::int64_t cls, bool deletion, std::int64_t steps) {
   const std::int64_t P = x.dim(2) * x.dim(3);
   std::vector<std::int64_t> order(static_cast<std::size_t>(P));
@@ -153,8 +156,8 @@ std::array<double, 3> ref_auc(const gradattr::models::Vgg<float>& m, const Tenso
     }
   }
   const Tensor<float> z = m.forward(batch);
-  std::array<double, 3> auc{};
-  for (std::size_t k = 0; k < 3; ++k) {
+  std::array<double, kNP> auc{};
+  for (std::size_t k = 0; k < kNP; ++k) {
     double a = 0;
     for (std::int64_t s = 1; s <= steps; ++s) a += 0.5 * (score_of(kPolicies[k], z, s - 1, cls) + score_of(kPolicies[k], z, s, cls));
     auc[k] = a / static_cast<double>(steps);
@@ -178,7 +181,7 @@ TEST_CASE("E1 reduced: Post/Log invariant under the shifted twin, Pre Grad-CAM w
   o.figure = false;
   auto rows = run_e1(model(), "fashion", test_images().x, o);
   std::erase_if(rows, [](const E1Row& r) { return r.images != "all"; });
-  REQUIRE(rows.size() == 2 * 2 * 3);
+  REQUIRE(rows.size() == 2 * 2 * kNP);
   const double eps = std::numeric_limits<float>::epsilon();
   for (const auto& r : rows) {
     INFO(r.method << " " << r.policy << " K=" << r.k << " rel diff " << r.max_rel_diff_raw << " weight err "
@@ -233,7 +236,7 @@ TEST_CASE("E3 reduced: 1 - y_c in [0, 1], the histogram counts every image", "[p
   o.methods = {Method::GradCam};
   o.per_group = 1;
   const auto rows = run_e3_maps(model(), md, test_images(), s, o);
-  REQUIRE(rows.size() == 2 * 3);
+  REQUIRE(rows.size() == 2 * kNP);
   for (const auto& r : rows)
     if (r.group == "unsaturated" && r.n > 0 && r.policy == "pre") CHECK(r.spearman_to_double > 0.99);
 }
@@ -245,8 +248,8 @@ TEST_CASE("E4 reduced: pairwise agreement across models equals a direct recomput
   const std::vector<gradattr::models::Vgg<float>> ms{model(), other, model()};
   const TestSet two = first_two();
   const auto rows = run_e4(ms, two, {Method::GradCam}, 8, 0);
-  REQUIRE(rows.size() == 3);
-  for (std::size_t pi = 0; pi < 3; ++pi) {
+  REQUIRE(rows.size() == kNP);
+  for (std::size_t pi = 0; pi < kNP; ++pi) {
     const auto& r = rows[pi];
     INFO(r.method << " " << r.policy);
     REQUIRE(r.method == "gradcam");
@@ -280,9 +283,9 @@ TEST_CASE("E5 reduced: deletion/insertion AUCs equal a direct recomputation", "[
   constexpr std::int64_t kCurveSteps = 8;
   constexpr std::uint64_t kSeed = 0;
   const auto rows = run_e5(model(), two, {Method::GradCam}, 8, kCurveSteps, kSeed);
-  REQUIRE(rows.size() == 9 + 3);  // 3 × 3 for Grad-CAM, 3 for the random map
-  // [explanation policy (3) or the random map (3)][evaluation policy]
-  double del[4][3] = {}, ins[4][3] = {};
+  REQUIRE(rows.size() == kNP * kNP + kNP);  // every explanation × evaluation score space, then the random map
+  // [explanation policy or the random map][evaluation policy]
+  double del[kNP + 1][kNP] = {}, ins[kNP + 1][kNP] = {};
   std::mt19937_64 rng(kSeed ^ 0x5EEDull);  // the random ordering's stream (experiments.hpp)
   std::uniform_real_distribution<float> U(0.f, 1.f);
   for (std::int64_t n = 0; n < two.size(); ++n) {
@@ -291,25 +294,25 @@ TEST_CASE("E5 reduced: deletion/insertion AUCs equal a direct recomputation", "[
     std::int64_t cls = 0;
     for (std::int64_t j = 1; j < z.dim(1); ++j)
       if (z(0, j) > z(0, cls)) cls = j;
-    for (std::size_t e = 0; e < 4; ++e) {
+    for (std::size_t e = 0; e < kNP + 1; ++e) {
       Tensor<float> map;
-      if (e < 3) {
+      if (e < kNP) {
         map = cam<gradattr::GradCam>(kPolicies[e], model(), x, gradattr::Target{cls}).displayed(28, 28);
       } else {
         map = Tensor<float>::uninitialized({1, 28, 28});
         for (auto& v : map) v = U(rng);
       }
       const auto d = ref_auc(model(), x, map, cls, true, kCurveSteps), i = ref_auc(model(), x, map, cls, false, kCurveSteps);
-      for (std::size_t v = 0; v < 3; ++v) del[e][v] += d[v] / 2, ins[e][v] += i[v] / 2;
+      for (std::size_t v = 0; v < kNP; ++v) del[e][v] += d[v] / 2, ins[e][v] += i[v] / 2;
     }
   }
   for (std::size_t row = 0; row < rows.size(); ++row) {
     const auto& r = rows[row];
-    const std::size_t e = row / 3, v = row % 3;
+    const std::size_t e = row / kNP, v = row % kNP;
     INFO(r.method << " explained " << r.explanation_policy << " evaluated " << r.evaluation_policy << ": del " << r.deletion_auc
                    << " vs " << del[e][v] << ", ins " << r.insertion_auc << " vs " << ins[e][v]);
-    CHECK(r.method == (e < 3 ? "gradcam" : "random"));
-    CHECK(r.explanation_policy == (e < 3 ? policy_name(kPolicies[e]) : "-"));
+    CHECK(r.method == (e < kNP ? "gradcam" : "random"));
+    CHECK(r.explanation_policy == (e < kNP ? policy_name(kPolicies[e]) : "-"));
     CHECK(r.evaluation_policy == policy_name(kPolicies[v]));
     CHECK(r.n == 2);
     // float forwards in other batches: a few ulps of the logits
@@ -321,12 +324,12 @@ TEST_CASE("E5 reduced: deletion/insertion AUCs equal a direct recomputation", "[
 TEST_CASE("E6 reduced: Grad-CAM++/Grad-CAM+/Grad-CAM agreements equal a direct recomputation", "[paper]") {
   const TestSet two = first_two();
   const auto six = run_e6(model(), two);
-  REQUIRE(six.size() == 4 * 3);
+  REQUIRE(six.size() == 4 * kNP);
   const char* names[4] = {"gradcam++ vs gradcam+", "gradcam++(paper form) vs gradcam+", "gradcam++ vs gradcam",
                           "gradcam+ vs gradcam"};
   for (std::size_t p = 0; p < 4; ++p)
-    for (std::size_t k = 0; k < 3; ++k) {
-      const auto& r = six[p * 3 + k];
+    for (std::size_t k = 0; k < kNP; ++k) {
+      const auto& r = six[p * kNP + k];
       INFO(r.pair << " " << r.policy);
       REQUIRE(r.pair == names[p]);
       REQUIRE(r.policy == policy_name(kPolicies[k]));
@@ -336,7 +339,7 @@ TEST_CASE("E6 reduced: Grad-CAM++/Grad-CAM+/Grad-CAM agreements equal a direct r
         gradattr::Attribution<float> a, b;
         if (p < 3) {
           gradattr::GradCamPlusPlus<gradattr::Pre>::Options o;
-          o.paper_form = p == 1;
+          o.variant = p == 1 ? gradattr::GradCamPPVariant::Paper : gradattr::GradCamPPVariant::Exact;
           a = cam<gradattr::GradCamPlusPlus>(kPolicies[k], model(), x, gradattr::Target{}, o);
         } else {
           a = cam<gradattr::GradCamPlus>(kPolicies[k], model(), x, gradattr::Target{});
@@ -357,5 +360,5 @@ TEST_CASE("E6 reduced: Grad-CAM++/Grad-CAM+/Grad-CAM agreements equal a direct r
     }
   // Known relation: Post gradients are y_c times LogSoftmax's, so Grad-CAM+ and Grad-CAM raw
   // maps under Post are Log's scaled by y_c > 0: their rank agreement is the same.
-  CHECK(six[3 * 3 + 1].spearman_raw == Approx(six[3 * 3 + 2].spearman_raw).margin(1e-6));
+  CHECK(six[3 * kNP + 1].spearman_raw == Approx(six[3 * kNP + 2].spearman_raw).margin(1e-6));
 }

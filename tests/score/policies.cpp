@@ -47,6 +47,7 @@ TEST_CASE("the concept accepts stateful user policies and rejects incomplete one
   STATIC_REQUIRE(ScoreSpace<Post>);
   STATIC_REQUIRE(ScoreSpace<LogSoftmax>);
   STATIC_REQUIRE(ScoreSpace<Contrast>);
+  STATIC_REQUIRE(ScoreSpace<Centered>);
   STATIC_REQUIRE(ScoreSpace<Scaled>);
   STATIC_REQUIRE_FALSE(ScoreSpace<NoSeed>);
   STATIC_REQUIRE_FALSE(ScoreSpace<int>);
@@ -54,8 +55,10 @@ TEST_CASE("the concept accepts stateful user policies and rejects incomplete one
   STATIC_REQUIRE(Post::name == "post");
   STATIC_REQUIRE(LogSoftmax::name == "log");
   STATIC_REQUIRE(Contrast::name == "contrast");
+  STATIC_REQUIRE(Centered::name == "centered");
   STATIC_REQUIRE(!Pre::shift_invariant);
-  STATIC_REQUIRE(Post::shift_invariant && LogSoftmax::shift_invariant && Contrast::shift_invariant);
+  STATIC_REQUIRE(Post::shift_invariant && LogSoftmax::shift_invariant && Contrast::shift_invariant &&
+                 Centered::shift_invariant);
   // Reachable as gradattr::Pre and gradattr::score::Pre alike.
   STATIC_REQUIRE(std::is_same_v<gradattr::Pre, gradattr::score::Pre>);
 }
@@ -108,7 +111,9 @@ TEMPLATE_TEST_CASE("shift-invariant seeds sum to zero over classes and ignore z 
   REQUIRE_CLOSE(Post::score(zs, c), Post::score(z, c), tol, 0);
   REQUIRE_CLOSE(LogSoftmax::score(zs, c), LogSoftmax::score(z, c), tol, 0);
   REQUIRE_CLOSE(Contrast(3).seed(zs, c), Contrast(3).seed(z, c), 0, 0);
-  for (const auto& d : {Post::seed(z, c), LogSoftmax::seed(z, c), Contrast(3).seed(z, c)})
+  REQUIRE_CLOSE(Centered::seed(zs, c), Centered::seed(z, c), 0, 0);
+  REQUIRE_CLOSE(Centered::score(zs, c), Centered::score(z, c), tol, 0);
+  for (const auto& d : {Post::seed(z, c), LogSoftmax::seed(z, c), Contrast(3).seed(z, c), Centered::seed(z, c)})
     for (std::int64_t n = 0; n < 4; ++n) {
       double s = 0;
       for (std::int64_t j = 0; j < 7; ++j) s += d(n, j);
@@ -139,6 +144,36 @@ TEMPLATE_TEST_CASE("stable for logits of ±1e30 and for equal logits", "[score]"
   REQUIRE(LogSoftmax::score(eq, cls({3}))[0] == Approx(-std::log(4.0)).epsilon(1e-6));
   REQUIRE_CLOSE(LogSoftmax::seed(eq, cls({3})), Tensor<T>({1, 4}, {-0.25, -0.25, -0.25, 0.75}), 1e-7, 0);
   REQUIRE_CLOSE(Post::seed(eq, cls({3})), Tensor<T>({1, 4}, {-0.0625, -0.0625, -0.0625, 0.1875}), 1e-7, 0);
+}
+
+// Centered (METHODS §1): S = z_c − (1/n) Σ_j z_j, seed e_c − 1/n, by hand for z = (1, 2, 3, 6).
+TEMPLATE_TEST_CASE("hand-computed Centered score and seed", "[score]", float, double) {
+  using T = TestType;
+  const Tensor<T> z({2, 4}, {1, 2, 3, 6, -1, -1, -1, -1});
+  const auto c = cls({1, 3});
+  REQUIRE_CLOSE(Centered::score(z, c), Tensor<T>({2}, {2 - 3, 0}), 0, 0);
+  REQUIRE_CLOSE(Centered::seed(z, c), Tensor<T>({2, 4}, {-0.25, 0.75, -0.25, -0.25, -0.25, -0.25, -0.25, 0.75}), 0, 0);
+  // Never saturating: the seed of a row with y_c = 1 in float is the same e_c − 1/n.
+  const Tensor<T> sat({1, 4}, {T(1e30), 0, 0, 0});
+  REQUIRE_CLOSE(Centered::seed(sat, cls({0})), Tensor<T>({1, 4}, {0.75, -0.25, -0.25, -0.25}), 0, 0);
+  REQUIRE_THROWS_AS(Centered::score(z, cls({0, 4})), ArgumentError);
+  REQUIRE_THROWS_AS(Centered::seed(z, cls({0})), ShapeError);
+}
+
+// The seed is ∂S/∂z: central differences of the score in double.
+TEST_CASE("Centered's seed is the gradient of its score", "[score]") {
+  const auto z = random_tensor<double>({3, 5}, 21, -4, 4);
+  const auto c = cls({4, 0, 2});
+  const auto d = Centered::seed(z, c);
+  const double h = 1e-6;
+  for (std::int64_t i = 0; i < z.numel(); ++i) {
+    auto zp = z.clone(), zm = z.clone();
+    zp[i] += h;
+    zm[i] -= h;
+    const auto sp = Centered::score(zp, c), sm = Centered::score(zm, c);
+    const std::int64_t n = i / 5;
+    REQUIRE(d[i] == Approx((sp[n] - sm[n]) / (2 * h)).margin(1e-9));
+  }
 }
 
 TEST_CASE("each row of a batch is scored as if alone", "[score]") {

@@ -152,7 +152,7 @@ SCORES = ("pre", "post", "log")
 
 
 def score_per_image(z, classes, space):
-    """S_n for each image n: z_c, softmax(z)_c or log_softmax(z)_c (max-subtracted)."""
+    """S_n for each image n: z_c, softmax(z)_c, log_softmax(z)_c (max-subtracted) or z_c - mean_j z_j."""
     c = classes.view(-1, 1)
     if space == "pre":
         return z.gather(1, c)[:, 0]
@@ -160,6 +160,8 @@ def score_per_image(z, classes, space):
         return F.log_softmax(z, dim=1).gather(1, c)[:, 0]
     if space == "post":
         return F.softmax(z, dim=1).gather(1, c)[:, 0]
+    if space == "centered":   # z_c - (1/n) sum_j z_j (not in SCORES: make_variant_fixtures.py)
+        return z.gather(1, c)[:, 0] - z.mean(dim=1)
     raise ValueError(space)
 
 

@@ -105,7 +105,7 @@ Tensor<T> gradcam_plus_weights(const Tensor<T>& g) {
   });
 }
 
-// Grad-CAM++ as pytorch-grad-cam (the default form, docs/methods.md §2):
+// Grad-CAM++ as pytorch-grad-cam (the variant `closed-form`, docs/methods.md §2):
 //   s_k = Σ_ab A_kab, α_kij = g² / (2g² + s_k g³ + 1e-6), α = 0 where g = 0,
 //   w_k = Σ_ij α_kij ReLU(g_kij).                                       -> [N,K]
 // The closed form is exact only for S = exp(piecewise-linear score); with Post/LogSoftmax it
@@ -125,6 +125,52 @@ Tensor<T> gradcam_pp_weights(const Tensor<T>& A, const Tensor<T>& g) {
     }
     return w;
   });
+}
+
+// Grad-CAM++'s relative ε of the exact α (docs/methods.md §2): a fraction of the size of the terms.
+inline constexpr double kGradCamPPRelativeEps = 1e-6;
+
+// Grad-CAM++ with the exact α (the default, docs/methods.md §2 "Grad-CAM++: exact"). With Y = exp(S)
+// and S', S'', S''' the derivatives of the policy's score along each element A_kij:
+//   Y'' = Y (S'² + S''),  Y''' = Y (S'³ + 3 S' S'' + S'''),  s_k = Σ_ab A_kab,
+//   α = Y'' / (2 Y'' + s_k Y''')   (Y cancels) = num / den,  num = S'² + S'',
+//       den = 2 num + s_k (S'³ + 3 S' S'' + S'''),
+//   α = 0 where the denominator vanishes relative to the size of its terms,
+//   |den| ≤ ε·(2|num| + |s_k Y'''/Y|), ε = 1e-6 (so no absolute ε: scaling S leaves α alone
+//   wherever it is defined, and a tiny gradient does not turn α into g²/ε);
+//   w_k = Σ_ij α ReLU(S')    (the per-image factor Y = e^S dropped, as in the closed form).
+// d1 = S' (the gradient g), d2 = S'', d3 = S''' (A's shape; empty d2, d3 mean 0: a score linear in
+// the logits, where α is the closed form g²/(2g² + s_k g³) up to the relative ε).   -> [N,K]
+template <class T>
+Tensor<T> gradcam_pp_exact_weights(const Tensor<T>& A, const Tensor<T>& d1, const Tensor<double>& d2 = {},
+                                   const Tensor<double>& d3 = {}) {
+  detail::check_activations_gradients(A, d1, "cam::gradcam_pp_exact_weights");
+  const bool curved = !d2.empty() || !d3.empty();
+  if (curved && (d2.shape() != A.shape() || d3.shape() != A.shape()))
+    throw ShapeError("cam::gradcam_pp_exact_weights: second and third derivatives " + d2.shape().str() + ", " +
+                     d3.shape().str() + " must both have the activations' shape " + A.shape().str());
+  const auto N = A.dim(0), K = A.dim(1), Z = A.dim(2) * A.dim(3);
+  auto w = Tensor<T>::uninitialized({N, K});
+  parallel_for(0, N * K, [&](std::int64_t nk) {
+    const T* ak = A.data() + nk * Z;
+    const T* gk = d1.data() + nk * Z;
+    double sk = 0;
+    for (std::int64_t i = 0; i < Z; ++i) sk += ak[i];  // s_k = Σ_ab A_kab
+    double wk = 0;
+    for (std::int64_t i = 0; i < Z; ++i) {
+      const double s1 = gk[i];
+      if (!(s1 > 0)) continue;  // ReLU(S') = 0: no contribution
+      const double s2 = curved ? d2[nk * Z + i] : 0.0, s3 = curved ? d3[nk * Z + i] : 0.0;
+      const double num = s1 * s1 + s2;                              // Y''/Y
+      const double third = sk * (s1 * s1 * s1 + 3 * s1 * s2 + s3);  // s_k Y'''/Y
+      const double den = 2 * num + third, scale = 2 * std::abs(num) + std::abs(third);
+      if (!(std::abs(den) > kGradCamPPRelativeEps * scale)) continue;  // α = 0: a vanishing denominator
+      const double alpha = num / den;                                   // METHODS §2 exact α
+      wk += alpha * s1;  // w_k = Σ α ReLU(S')
+    }
+    w[nk] = static_cast<T>(wk);
+  });
+  return w;
 }
 
 // Grad-CAM++ as the original paper's code (Chattopadhay et al. 2018, adityac94/Grad_CAM_plus_plus),

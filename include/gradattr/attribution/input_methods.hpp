@@ -34,7 +34,14 @@
 
 namespace gradattr {
 
+// Saliency's variants (docs/methods.md §3; rows of GRADATTR_VARIANTS, in this order): what the
+// displayed map shows. raw is the signed gradient either way (unless abs/max_over_channels).
+enum class SaliencyVariant {
+  MaxAbs,  // max_c |∂S/∂x| (Simonyan et al. 2014, §3.1)
+  Signed,  // Σ_c ∂S/∂x
+};
 struct SaliencyOptions {
+  SaliencyVariant variant = SaliencyVariant::MaxAbs;
   bool abs = false;                // |∂S/∂x|
   bool max_over_channels = false;  // max over c (after abs) -> [N, 1, H, W]
   bool check_finite = true;
@@ -101,6 +108,7 @@ class Saliency : public attr_detail::MethodBase<Score, T, SaliencyOptions> {
       g = m;
     }
     r.raw = g;
+    r.input_display = options_.variant == SaliencyVariant::MaxAbs ? InputDisplay::MaxAbs : InputDisplay::ChannelSum;
     r.gradient_norm = attr_detail::row_norms(head.g);
     r.model_evaluations = 1;
     return r;

@@ -8,14 +8,15 @@
 //
 // RSI Grad-CAM (Lucas, Lerma, Furst & Raicu 2022): x_m = x′ + (m/M)(x − x′), m = 0..M,
 // G = Σ_{m=1..M} ½(g_{m−1} + g_m) ⊙ (A_m − A_{m−1}) (cam::RsiAccumulator), w_k = (1/Z) Σ_ij G_kij.
-// Options from the authors' code:
-//   relu_gradients  g ← ReLU(g) at every path point before integrating;
-//   guided          g ← g · [A > 0] · [g > 0] at every path point (the "guided gradients" of
-//                   the Keras Grad-CAM code the authors build on: only positive gradients where
-//                   the activation is positive). We could not read the authors' definition of
-//                   their guided mask; this is the documented meaning here.
+// Options::variant (docs/methods.md §2; rows of GRADATTR_VARIANTS in runtime.hpp, in this order):
+//   Paper (default)  the formula above;
+//   ReluGradients    the authors' notebooks: g ← ReLU(g) at every path point before integrating;
+//   Guided           the authors' notebooks: their mask applied to the integrated G,
+//                    G ← G · [A(x) > 0] · [G > 0] · [A(x) − A(x′) > 0], then w_k = (1/Z) Σ_ij G_kij.
+//   Completeness (Σ G) is that of the integral before any mask.
 // Integrated Grad-CAM (Sattarzadeh et al. 2021): Σ_{m=0..M−1} of the Grad-CAM map at x_m
-// (a plain sum, no 1/M; m = 0 is the baseline itself).
+// (no 1/M; m = 0 is the baseline itself), each map clamped at 0 before the sum as in the
+// authors' code (default, Clamped), or the signed maps (variant Signed).
 //
 // Baseline x′: Options::baseline ([N,C,H,W] or [1,C,H,W], in the method's scalar type T) or the
 // overload call(x, target, baseline); empty = the zero tensor (right for an
@@ -39,12 +40,21 @@
 
 namespace gradattr {
 
+enum class RsiGradCamVariant {
+  Paper,          // G = Σ ½(g_{m−1}+g_m) ⊙ (A_m − A_{m−1})
+  ReluGradients,  // the same with ReLU(g) (authors' notebooks)
+  Guided,         // G · [A(x) > 0] · [G > 0] · [A(x) − A(x′) > 0] (authors' notebooks)
+};
+enum class IntegratedGradCamVariant {
+  Clamped,  // Σ_m ReLU(Grad-CAM map at x_m) (authors' code)
+  Signed,   // Σ_m Grad-CAM map at x_m
+};
+
 template <class T>
 struct RsiGradCamOptions {
   std::int64_t steps = 50;        // M
   Tensor<T> baseline = {};        // x′; empty = zero tensor
-  bool relu_gradients = false;    // integrate ReLU(g)
-  bool guided = false;            // integrate g·[A > 0]·[g > 0]
+  RsiGradCamVariant variant = RsiGradCamVariant::Paper;
   std::int64_t batch_size = 16;   // images (rows) per model call along the path
   bool check_finite = true;
   ProgressCallback progress = {};
@@ -54,6 +64,7 @@ template <class T>
 struct IntegratedGradCamOptions {
   std::int64_t steps = 50;
   Tensor<T> baseline = {};
+  IntegratedGradCamVariant variant = IntegratedGradCamVariant::Clamped;
   std::int64_t batch_size = 16;
   bool check_finite = true;
   ProgressCallback progress = {};
@@ -82,13 +93,9 @@ class RsiGradCam : public attr_detail::LayerMethodBase<Score, T, RsiGradCamOptio
     const auto& head = pass.head;
     auto& classes = pass.classes;
 
-    cam::RsiAccumulator<T> acc(options_.relu_gradients);
-    auto feed = [&](const Tensor<T>& A, const Tensor<T>& g) {
-      if (!options_.guided) return acc.add(A, g);
-      auto gg = Tensor<T>::uninitialized(g.shape());
-      for (std::int64_t i = 0; i < g.numel(); ++i) gg[i] = (A[i] > 0 && g[i] > 0) ? g[i] : T{0};  // guided
-      acc.add(A, gg);
-    };
+    cam::RsiAccumulator<T> acc(options_.variant == RsiGradCamVariant::ReluGradients);
+    Tensor<T> A_base;  // A(x′), for the guided mask
+    auto feed = [&](const Tensor<T>& A, const Tensor<T>& g) { acc.add(A, g); };
     std::vector<std::int64_t> ms(static_cast<std::size_t>(M));
     for (std::int64_t m = 0; m < M; ++m) ms[static_cast<std::size_t>(m)] = m;
     attr_detail::Progress progress = attr_detail::chunked_progress(options_, ms.size(), N, 1);
@@ -97,13 +104,16 @@ class RsiGradCam : public attr_detail::LayerMethodBase<Score, T, RsiGradCamOptio
         model_, layer_, ms, N, classes, policy_, options_.batch_size, progress,
         [&](std::int64_t m) { return attr_detail::path_point(x, xb, m, M); },
         [&](std::int64_t m, const Tensor<T>& A, const Tensor<T>& g, const Tensor<T>& S) {
-          if (m == 0) s_base = S.clone();
+          if (m == 0) {
+            s_base = S.clone();
+            A_base = A.clone();
+          }
           feed(A, g);
         });
     feed(Ax, head.g);  // m = M: x itself
     progress.tick();
 
-    r.weights = acc.weights();
+    r.weights = options_.variant == RsiGradCamVariant::Guided ? acc.guided_weights(Ax, A_base) : acc.weights();
     r.raw = cam::weighted_sum_map(Ax, r.weights);
     r.completeness = acc.completeness();
     r.score_difference = Tensor<T>::uninitialized({N});
@@ -149,7 +159,11 @@ class IntegratedGradCam : public attr_detail::LayerMethodBase<Score, T, Integrat
         [&](std::int64_t m) { return attr_detail::path_point(x, xb, m, M); },
         [&](std::int64_t, const Tensor<T>& A, const Tensor<T>& g, const Tensor<T>&) {
           const Tensor<T> map = cam::gradcam_map(A, g);  // Grad-CAM at x_m
-          for (std::int64_t i = 0; i < map.numel(); ++i) sum[i] += map[i];
+          const bool clamp = options_.variant == IntegratedGradCamVariant::Clamped;
+          for (std::int64_t i = 0; i < map.numel(); ++i) {
+            const double v = map[i];
+            sum[i] += clamp && !(v > 0) ? 0.0 : v;  // the authors' per-step clamp at 0
+          }
         });
     r.raw = sum.template cast<T>();
     r.gradient_norm = attr_detail::row_norms(head.g);

@@ -12,6 +12,8 @@
 //  - Path methods fill `completeness` (Σ of the attribution: Σ G for RSI Grad-CAM, Σ IG for
 //    Integrated Gradients), `score_difference` = S(x) − S(x′) and `completeness_gap` =
 //    completeness − score_difference. Other methods leave them empty.
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -21,6 +23,12 @@
 #include "gradattr/core/tensor.hpp"
 
 namespace gradattr {
+
+// How displayed() reduces the channels of an input-resolution map [N, C, H, W].
+enum class InputDisplay {
+  ChannelSum,  // Σ_c raw (signed: positive evidence shows)
+  MaxAbs,      // max_c |raw| (Simonyan et al. 2014's saliency map; Saliency's default)
+};
 
 template <class T>
 struct Attribution {
@@ -41,6 +49,7 @@ struct Attribution {
   Tensor<T> completeness_gap;  // [N] completeness − score_difference
   std::vector<bool> saturated;  // [N] 1 − y_c < 1e-4
   std::string warning;          // non-empty when some image is saturated
+  InputDisplay input_display = InputDisplay::ChannelSum;  // input maps: how displayed() reduces channels
   std::int64_t model_evaluations = 0;  // forward evaluations of the network per image (a head-only
                                        // pass from the target layer counts as none)
 
@@ -48,8 +57,8 @@ struct Attribution {
   bool is_layer_map() const noexcept { return raw.rank() == 3; }
 
   // The displayed map [N, out_h, out_w]: ReLU, bilinear (half-pixel) upsampling, min–max with
-  // eps 1e-7 (display_map). Input maps are first summed over channels (signed), so positive
-  // evidence shows; take abs/max beforehand (Saliency options) for magnitude maps.
+  // eps 1e-7 (display_map). Input maps are first reduced over channels as input_display says:
+  // summed (signed, so positive evidence shows) or max_c |raw| (Saliency's default).
   Tensor<T> displayed(std::int64_t out_h, std::int64_t out_w) const {
     if (raw.empty()) throw ArgumentError("Attribution::displayed: the result is empty");
     if (raw.rank() == 3) return display_map(raw, out_h, out_w);
@@ -59,7 +68,10 @@ struct Attribution {
     for (std::int64_t n = 0; n < N; ++n)
       for (std::int64_t i = 0; i < P; ++i) {
         double s = 0;
-        for (std::int64_t c = 0; c < C; ++c) s += raw[(n * C + c) * P + i];
+        for (std::int64_t c = 0; c < C; ++c) {
+          const double v = raw[(n * C + c) * P + i];
+          s = input_display == InputDisplay::MaxAbs ? std::max(s, std::abs(v)) : s + v;
+        }
         m[n * P + i] = static_cast<T>(s);
       }
     return display_map(m, out_h, out_w);

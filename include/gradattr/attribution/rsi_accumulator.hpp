@@ -73,6 +73,26 @@ class RsiAccumulator {
     }
     return w;
   }
+  // The guided weights of the authors' notebooks (docs/methods.md §2, RSI Grad-CAM `guided`):
+  // w_k = (1/Z) Σ_ij G_kij · [A(x)_kij > 0] · [G_kij > 0] · [A(x)_kij − A(x′)_kij > 0], with
+  // A(x) = A_M and A(x′) = A_0 given by the caller (A's shape).                        [N,K]
+  Tensor<T> guided_weights(const Tensor<T>& A_x, const Tensor<T>& A_base) const {
+    require_interval("guided_weights");
+    require_same_shape(A_x, sum_, "RsiAccumulator::guided_weights (A(x) vs G)");
+    require_same_shape(A_base, sum_, "RsiAccumulator::guided_weights (A(x') vs G)");
+    const auto N = sum_.dim(0), K = sum_.dim(1), Z = sum_.dim(2) * sum_.dim(3);
+    auto w = Tensor<T>::uninitialized({N, K});
+    for (std::int64_t nk = 0; nk < N * K; ++nk) {
+      double s = 0;
+      for (std::int64_t i = 0; i < Z; ++i) {
+        const auto o = nk * Z + i;
+        const double G = sum_[o], ax = A_x[o], ab = A_base[o];
+        if (ax > 0 && G > 0 && ax - ab > 0) s += G;  // [A(x) > 0]·[G > 0]·[A(x) − A(x′) > 0]
+      }
+      w[nk] = static_cast<T>(s / static_cast<double>(Z));
+    }
+    return w;
+  }
   // Σ_kij G per image [N]: compare with S(x) − S(x′) (layer completeness).
   Tensor<T> completeness() const {
     require_interval("completeness");

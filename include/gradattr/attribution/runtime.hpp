@@ -10,6 +10,12 @@
 // the audit's method set and run_method's dispatch all derive from it. Adding a method is
 // writing its class template and adding one row.
 //
+// kVariantInfo below is the one table of the methods' documented alternatives (--variant): per
+// method, its default first, then each variant, with its source (a paper's equation or the authors'
+// code) and a description; parse_variant, the CLI's help, README.md's variant table (checked by
+// tests/attribution/registry.cpp) and docs/methods.md derive from it. A method's rows are in the
+// order of its Options::variant enum (row i of the method = enum value i).
+//
 // run_method builds the method's functor (a class template on the policy type and the model's
 // scalar type) with the common options mapped onto its Options struct and calls it; the maths is
 // the functor's. Methods whose Options lack a field ignore it (e.g. steps for Grad-CAM).
@@ -99,36 +105,108 @@ inline Method parse_method(std::string_view s) {
   throw ArgumentError("unknown method '" + std::string(s) + "' (valid: " + method_names_list() + ")");
 }
 
+struct VariantInfo {
+  Method method;
+  std::string_view name;         // the CLI name (--variant); a method's first row is its default
+  std::string_view source;       // where it comes from: a paper's equation or the authors' code
+  std::string_view description;  // one line
+};
+
+inline constexpr std::array kVariantInfo = {
+    VariantInfo{Method::GradCamPlusPlus, "exact", "Chattopadhay et al. 2018, Eq. 19, exact derivatives of Y = exp(S)",
+                "alpha from the exact 2nd and 3rd derivatives of exp(S) for the score space (head Jacobian for post/log)"},
+    VariantInfo{Method::GradCamPlusPlus, "closed-form", "pytorch-grad-cam (grad_cam_plusplus.py)",
+                "alpha = g^2 / (2 g^2 + sum(A) g^3 + 1e-6): exact only for a score linear in the logits"},
+    VariantInfo{Method::GradCamPlusPlus, "paper", "authors' code (adityac94/Grad_CAM_plus_plus)",
+                "closed-form alpha without eps, normalised per channel, times exp(S)"},
+    VariantInfo{Method::ScoreCam, "increase", "Wang et al. 2020, Eq. 5-6 (increase of confidence)",
+                "w_k = S(x * M_k) - S(x_b), x_b = 0, no softmax"},
+    VariantInfo{Method::ScoreCam, "softmax", "pytorch-grad-cam (score_cam.py)", "w = softmax_k S(x * M_k)"},
+    VariantInfo{Method::ScoreCam, "raw", "tf-keras-vis (scorecam.py)", "w_k = S(x * M_k)"},
+    VariantInfo{Method::RsiGradCam, "paper", "Lucas et al. 2022, Eq. 9-10",
+                "G = sum_m (g_{m-1} + g_m)/2 * (A_m - A_{m-1}); w_k = mean G_k"},
+    VariantInfo{Method::RsiGradCam, "relu-gradients", "authors' notebooks (mlerma54/RSIGradCAM)",
+                "integrates ReLU(dS/dA) at every path point"},
+    VariantInfo{Method::RsiGradCam, "guided", "authors' notebooks (mlerma54/RSIGradCAM)",
+                "integrated G masked by [A(x) > 0] [G > 0] [A(x) - A(x') > 0]"},
+    VariantInfo{Method::IntegratedGradCam, "clamped", "authors' code (smstrzd/IntegratedGradCAM)",
+                "sum over path points of the Grad-CAM map clamped at 0"},
+    VariantInfo{Method::IntegratedGradCam, "signed", "Sattarzadeh et al. 2021, Eq. 9 read literally",
+                "sum over path points of the signed Grad-CAM map"},
+    VariantInfo{Method::Saliency, "max-abs", "Simonyan et al. 2014, Sec. 3.1",
+                "displays max over channels of |dS/dx| (--save-raw keeps the signed gradient)"},
+    VariantInfo{Method::Saliency, "signed", "gradattr before issue 13", "displays the channel sum of dS/dx"},
+};
+
+// True when the method has documented alternatives (rows in kVariantInfo).
+constexpr bool has_variants(Method m) noexcept {
+  for (const VariantInfo& v : kVariantInfo)
+    if (v.method == m) return true;
+  return false;
+}
+
+// The method's variant names joined by separator, default first ("exact, closed-form, paper");
+// empty for a method without variants.
+inline std::string variant_names_list(Method m, std::string_view separator = ", ") {
+  std::string out;
+  for (const VariantInfo& v : kVariantInfo)
+    if (v.method == m) out += std::string(out.empty() ? "" : separator) + std::string(v.name);
+  return out;
+}
+
+// The method's default variant's name; empty for a method without variants.
+constexpr std::string_view default_variant(Method m) noexcept {
+  for (const VariantInfo& v : kVariantInfo)
+    if (v.method == m) return v.name;
+  return {};
+}
+
+// The index of variant `name` among the method's rows (0 = the default; empty name = 0). Throws
+// ArgumentError listing the valid names for an unknown one, or saying the method has none.
+inline std::int64_t parse_variant(Method m, std::string_view name) {
+  if (name.empty()) return 0;
+  std::int64_t i = 0;
+  for (const VariantInfo& v : kVariantInfo) {
+    if (v.method != m) continue;
+    if (v.name == name) return i;
+    ++i;
+  }
+  if (i == 0)
+    throw ArgumentError("method " + std::string(to_string(m)) + " has no variants (got '" + std::string(name) + "')");
+  throw ArgumentError("unknown variant '" + std::string(name) + "' for " + std::string(to_string(m)) +
+                      " (valid: " + variant_names_list(m) + ")");
+}
+
 struct RunOptions {
   std::string layer;                 // CAM methods; empty = the model's default CAM layer
   std::int64_t steps = 50;           // path methods (RSI Grad-CAM, Int. Grad-CAM, IG): M
   std::int64_t samples = 50;         // SmoothGrad: noisy copies
   std::uint64_t seed = 0;            // SmoothGrad's noise
   std::int64_t batch_size = 16;      // model evaluations per call for the batched methods
-  bool gradcampp_paper_form = false;
+  std::string variant;               // a row of kVariantInfo for the method; empty = its default
   ProgressCallback progress = {};
 };
 
 namespace attr_detail {
 template <class Options>
-void apply_common(Options& o, const RunOptions& r) {
+void apply_common(Options& o, const RunOptions& r, std::int64_t variant) {
   if constexpr (requires { o.steps; }) o.steps = r.steps;
   if constexpr (requires { o.samples; }) o.samples = r.samples;
   if constexpr (requires { o.seed; }) o.seed = r.seed;
   if constexpr (requires { o.batch_size; }) o.batch_size = r.batch_size;
   if constexpr (requires { o.progress; }) o.progress = r.progress;
-  if constexpr (requires { o.paper_form; }) o.paper_form = r.gradcampp_paper_form;
+  if constexpr (requires { o.variant; }) o.variant = static_cast<decltype(o.variant)>(variant);  // row i = enum i
 }
 
 template <template <ScoreSpace, class> class Functor, class Policy, models::Classifier M>
-Attribution<typename M::scalar_type> run_functor(bool layer_method, const M& model,
+Attribution<typename M::scalar_type> run_functor(bool layer_method, std::int64_t variant, const M& model,
                                                  const Tensor<typename M::scalar_type>& x, const Target& target,
                                                  const RunOptions& r,
                                                  const Tensor<typename M::scalar_type>* baseline) {
   using T = typename M::scalar_type;
   using F = Functor<Policy, T>;
   typename F::Options o;
-  apply_common(o, r);
+  apply_common(o, r, variant);
   auto call = [&](const F& f) {
     if constexpr (requires { f(x, target, *baseline); })
       if (baseline) return f(x, target, *baseline);
@@ -142,20 +220,22 @@ Attribution<typename M::scalar_type> run_functor(bool layer_method, const M& mod
 }  // namespace attr_detail
 
 // Runs `method` in score space `kind` on x. baseline: the path methods' x′ ([N,C,H,W] or
-// [1,C,H,W]; null = zero); ignored by the other methods.
+// [1,C,H,W]; null = zero); ignored by the other methods. r.variant: ArgumentError (before any
+// work) when it is not one of the method's variants.
 template <models::Classifier M>
 Attribution<typename M::scalar_type> run_method(Method method, score::ScoreKind kind, const M& model,
                                                 const Tensor<typename M::scalar_type>& x, const Target& target = {},
                                                 const RunOptions& r = {},
                                                 const Tensor<typename M::scalar_type>* baseline = nullptr) {
   using T = typename M::scalar_type;
+  const std::int64_t variant = parse_variant(method, r.variant);
   return score::dispatch_score(kind, [&](auto policy) -> Attribution<T> {
     using P = decltype(policy);
     using namespace attr_detail;
     const bool L = is_layer_method(method);
     switch (method) {
 #define GRADATTR_METHOD_CASE(e, cls, cli, display, layer, description) \
-  case Method::e: return run_functor<cls, P>(L, model, x, target, r, baseline);
+  case Method::e: return run_functor<cls, P>(L, variant, model, x, target, r, baseline);
       GRADATTR_METHODS(GRADATTR_METHOD_CASE)
 #undef GRADATTR_METHOD_CASE
     }

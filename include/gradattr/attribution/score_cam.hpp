@@ -2,16 +2,17 @@
 // ScoreCam<Score>: Score-CAM (Wang et al. 2020; docs/methods.md §2), maths in score_cam_maths.hpp.
 //
 //   ScoreCam<Post> sc(model, "features.35", {.batch_size = 16});
-//   auto r = sc(x);      // r.weights [N, K] = softmax_k(s_k) (or s_k), r.raw [N, H, W]
+//   auto r = sc(x);      // r.weights [N, K] = s_k − S(x_b) (default), r.raw [N, H, W]
 //
 // Cost: forward_until(x, layer) once (A, and the logits at x through the head only), then
-// K masked forwards per image, batch_size masked images per forward call —
-// model_evaluations = 1 + K. Progress: one tick per batched forward (total = number of
+// K masked forwards per image, batch_size masked images per forward call, plus (variant
+// Increase) one forward of the baseline x_b = 0 — model_evaluations = 1 + K (+ 1). Progress: one tick per batched forward (total = number of
 // batches). No gradient is taken, so gradient_norm is empty.
 // Conventions (Options): mask upsampling and eps from cam::ScoreCamMaskOptions (default
 // half-pixel bilinear, eps 1e-7, as the reference fixtures; ScoreCamMaskOptions::
-// pytorch_grad_cam() for pytorch-grad-cam's aligned corners and eps 1e-8), weighting softmax
-// (default, pytorch-grad-cam) or raw scores (the paper, tf-keras-vis).
+// pytorch_grad_cam() for pytorch-grad-cam's aligned corners and eps 1e-8); Options::variant:
+// the paper's increase over the baseline (default), pytorch-grad-cam's softmax, or the raw scores
+// (score_cam_maths.hpp).
 #include <algorithm>
 #include <string>
 #include <utility>
@@ -27,7 +28,7 @@ namespace gradattr {
 struct ScoreCamOptions {
   bool check_finite = true;
   std::int64_t batch_size = 32;  // masked images per forward call
-  cam::ScoreCamWeighting weighting = cam::ScoreCamWeighting::Softmax;
+  cam::ScoreCamWeighting variant = cam::ScoreCamWeighting::Increase;
   cam::ScoreCamMaskOptions masks = {};
   ProgressCallback progress = {};
 };
@@ -69,9 +70,12 @@ class ScoreCam : public attr_detail::LayerMethodBase<Score, T, ScoreCamOptions> 
         if (options_.progress) options_.progress(++done, total);
       }
     }
-    r.weights = cam::scorecam_weights(s, options_.weighting);
+    Tensor<T> s_base;
+    if (options_.variant == cam::ScoreCamWeighting::Increase)  // S(x_b), x_b = 0: every pixel masked
+      s_base = policy_.score(model_.forward(Tensor<T>(x.shape())), classes);
+    r.weights = cam::scorecam_weights(s, options_.variant, s_base);
     r.raw = cam::weighted_sum_map(A, r.weights);
-    r.model_evaluations = 1 + K;
+    r.model_evaluations = 1 + K + (s_base.empty() ? 0 : 1);
     return r;
   }
 };

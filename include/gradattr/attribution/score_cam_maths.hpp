@@ -4,7 +4,7 @@
 //   masks = scorecam_masks(A, H_in, W_in)          M_k [N, K, H_in, W_in]
 //   for each image n and chunk of channels:          x_n ⊙ M_{n,k}  (masked_inputs), one batched
 //       s_{n,k} = S(x_n ⊙ M_{n,k}) under the policy    forward per chunk, by the caller
-//   w = scorecam_weights(s)                          softmax_k(s_k) (default) or s_k
+//   w = scorecam_weights(s, variant, s_base)         s_k − S(x_b) (default), softmax_k(s_k) or s_k
 //   map = cam::weighted_sum_map(A, w)
 //
 // Mask conventions (M_k = A_k upsampled to the input size, then min–max normalised per image
@@ -15,9 +15,13 @@
 //   ScoreCamMaskOptions::pytorch_grad_cam(): pytorch-grad-cam's exactly
 //       (pytorch_grad_cam/score_cam.py): torch.nn.UpsamplingBilinear2d, which is bilinear with
 //       ALIGNED CORNERS, then (u − min)/(max − min + 1e-8) (fixtures scorecam_pgc_*).
-// Weights: pytorch-grad-cam takes torch.nn.Softmax(dim=-1) over the K channel scores of each
-// image (the default here too); the paper and tf-keras-vis use the raw scores
-// (ScoreCamWeighting::Raw). pytorch-grad-cam scores with the raw logit (policy Pre).
+// Weights (the variants of docs/methods.md §2, rows of GRADATTR_VARIANTS in this order):
+//   Increase (default): the paper's channel-wise increase of confidence (Wang et al. 2020, Eq. 5-6),
+//       w_k = S(x ⊙ M_k) − S(x_b), with x_b = 0 (the input with every mask zero), no softmax;
+//   Softmax: pytorch-grad-cam's torch.nn.Softmax(dim=-1) over the K channel scores of each image
+//       (it scores with the raw logit, policy Pre). With LogSoftmax scores the softmax undoes the
+//       log: softmax_k(log y_c(x ⊙ M_k)) = y_c(x ⊙ M_k) / Σ_k′ y_c(x ⊙ M_k′) (tested);
+//   Raw: the scores themselves, w_k = S(x ⊙ M_k) (tf-keras-vis).
 #include <algorithm>
 #include <cstdint>
 #include <limits>
@@ -37,8 +41,9 @@ enum class ScoreCamUpsampling {
   AlignCorners,  // torch.nn.UpsamplingBilinear2d, as pytorch-grad-cam
 };
 enum class ScoreCamWeighting {
-  Softmax,  // w = softmax_k(s_k), pytorch-grad-cam (default)
-  Raw,      // w_k = s_k, the paper and tf-keras-vis
+  Increase,  // w_k = s_k − S(x_b), the paper (default)
+  Softmax,   // w = softmax_k(s_k), pytorch-grad-cam
+  Raw,       // w_k = s_k, tf-keras-vis
 };
 
 struct ScoreCamMaskOptions {
@@ -100,12 +105,23 @@ Tensor<T> masked_inputs(const Tensor<T>& x, const Tensor<T>& masks, std::int64_t
   return out;
 }
 
-// w [N, K] from the channel scores s [N, K]: softmax over k (default) or s itself.
+// w [N, K] from the channel scores s [N, K]: s_k − s_base[n] (Increase; s_base [N] = S(x_b)),
+// softmax over k, or s itself.
 template <class T>
-Tensor<T> scorecam_weights(const Tensor<T>& s, ScoreCamWeighting weighting = ScoreCamWeighting::Softmax) {
+Tensor<T> scorecam_weights(const Tensor<T>& s, ScoreCamWeighting weighting, const Tensor<T>& s_base = {}) {
   if (s.rank() != 2 || s.dim(1) < 1)
     throw ShapeError("cam::scorecam_weights: scores must be [N, K], got " + s.shape().str());
   if (weighting == ScoreCamWeighting::Raw) return s.clone();  // w_k = s_k
+  if (weighting == ScoreCamWeighting::Increase) {
+    if (s_base.shape() != Shape{s.dim(0)})
+      throw ShapeError("cam::scorecam_weights: the baseline scores " + s_base.shape().str() + " must be [N] for scores " +
+                       s.shape().str());
+    auto w = Tensor<T>::uninitialized(s.shape());
+    for (std::int64_t n = 0; n < s.dim(0); ++n)
+      for (std::int64_t k = 0; k < s.dim(1); ++k)
+        w(n, k) = static_cast<T>(static_cast<double>(s(n, k)) - static_cast<double>(s_base[n]));  // s_k − S(x_b)
+    return w;
+  }
   auto w = Tensor<T>::uninitialized(s.shape());
   kernels::softmax(w, s);  // w = softmax_k(s_k), stable
   return w;

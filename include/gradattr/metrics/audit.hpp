@@ -200,7 +200,7 @@ AuditReport audit(const M& model, const Tensor<typename M::scalar_type>& x, cons
   rep.information_gain_error = check_information_gain(model, x, target).relative_error;
   rep.information_gain_error_twin = check_information_gain(twin, x, target).relative_error;
 
-  const std::size_t total = methods.size() * 3;
+  const std::size_t total = methods.size() * score::kAllScoreKinds.size();
   std::size_t done = 0;
   const auto H = x.dim(2), W = x.dim(3);
   for (const auto& method : methods) {
@@ -225,9 +225,7 @@ AuditReport audit(const M& model, const Tensor<typename M::scalar_type>& x, cons
       rep.rows.push_back(std::move(row));
       if (options.progress) options.progress(++done, total);
     };
-    one(Pre{});
-    one(Post{});
-    one(LogSoftmax{});
+    for (const score::ScoreKind k : score::kAllScoreKinds) score::dispatch_score(k, one);  // every score space
   }
   return rep;
 }

@@ -6,6 +6,7 @@
 //   Post        y_c = softmax(z)_c   y_c (e_c − y)         yes
 //   LogSoftmax  log y_c              e_c − y               yes
 //   Contrast    z_c − z_c′           e_c − e_c′            yes
+//   Centered    z_c − (1/n) Σ_j z_j  e_c − 1/n             yes (never saturates)
 //
 // Post and LogSoftmax go through the stable log-softmax (max subtraction, log-sum-exp); y is
 // exp(log_softmax), never a division. Post's seed is computed as y_c times LogSoftmax's seed,
@@ -29,6 +30,7 @@ namespace gradattr::score {
 struct Pre {
   static constexpr std::string_view name = "pre";
   static constexpr bool shift_invariant = false;
+  static constexpr bool linear_in_logits = true;
 
   template <class T>
   static Tensor<T> score(const Tensor<T>& z, Classes classes) {
@@ -51,6 +53,13 @@ struct Pre {
 struct LogSoftmax {
   static constexpr std::string_view name = "log";
   static constexpr bool shift_invariant = true;
+
+  // Along u with z = b + J u: log y_c = z_c − logsumexp(z), and the derivatives of logsumexp
+  // along u are the cumulants of J under y, so S' = J_c − E_y[J] = l1, S'' = −Var_y(J),
+  // S''' = −κ₃ (docs/methods.md §2, Grad-CAM++ exact).
+  static ScoreDerivatives along_linear_logits(double l1, double k2, double k3, double /*y_c*/) {
+    return {l1, -k2, -k3};
+  }
 
   template <class T>
   static Tensor<T> score(const Tensor<T>& z, Classes classes) {
@@ -99,6 +108,13 @@ struct Post {
   static constexpr std::string_view name = "post";
   static constexpr bool shift_invariant = true;
 
+  // S = y_c = exp(L), L = log y_c with L' = l1, L'' = −k2, L''' = −k3 (LogSoftmax): by the chain
+  // rule S' = y_c L', S'' = y_c (L'² + L''), S''' = y_c (L'³ + 3 L' L'' + L''') (docs/methods.md §2).
+  static ScoreDerivatives along_linear_logits(double l1, double k2, double k3, double y_c) {
+    const double L1 = l1, L2 = -k2, L3 = -k3;
+    return {y_c * L1, y_c * (L1 * L1 + L2), y_c * (L1 * L1 * L1 + 3 * L1 * L2 + L3)};
+  }
+
   template <class T>
   static Tensor<T> score(const Tensor<T>& z, Classes classes) {
     check_logits_and_classes(z, classes, "score::Post");
@@ -126,6 +142,7 @@ struct Post {
 struct Contrast {
   static constexpr std::string_view name = "contrast";
   static constexpr bool shift_invariant = true;
+  static constexpr bool linear_in_logits = true;
 
   std::int64_t other = 0;  // the contrast class c′
 
@@ -161,11 +178,50 @@ struct Contrast {
   }
 };
 
-static_assert(ScoreSpace<Pre> && ScoreSpace<Post> && ScoreSpace<LogSoftmax> && ScoreSpace<Contrast>);
+// S = z_c − (1/n) Σ_j z_j, the centred logit (docs/methods.md §1): shift-invariant like Post and
+// LogSoftmax (a t·1 added to z cancels in z_c − mean z), and, being linear in z, it never
+// saturates: its seed e_c − 1/n does not depend on z.
+struct Centered {
+  static constexpr std::string_view name = "centered";
+  static constexpr bool shift_invariant = true;
+  static constexpr bool linear_in_logits = true;
+
+  template <class T>
+  static Tensor<T> score(const Tensor<T>& z, Classes classes) {
+    check_logits_and_classes(z, classes, "score::Centered");
+    const auto C = z.dim(1);
+    auto s = Tensor<T>::uninitialized({z.dim(0)});
+    for (std::int64_t n = 0; n < z.dim(0); ++n) {
+      double sum = 0;
+      for (std::int64_t j = 0; j < C; ++j) sum += static_cast<double>(z(n, j));
+      // METHODS §1: S = z_c − (1/n) Σ_j z_j (the mean in double)
+      s[n] = static_cast<T>(static_cast<double>(z(n, classes[static_cast<std::size_t>(n)])) - sum / static_cast<double>(C));
+    }
+    return s;
+  }
+  template <class T>
+  static Tensor<T> seed(const Tensor<T>& z, Classes classes) {
+    check_logits_and_classes(z, classes, "score::Centered");
+    const auto C = z.dim(1);
+    const T inv = static_cast<T>(1.0 / static_cast<double>(C));
+    auto d = Tensor<T>::uninitialized(z.shape());
+    for (std::int64_t n = 0; n < z.dim(0); ++n) {
+      T rest = 0;
+      for (std::int64_t j = 0; j < C; ++j) d(n, j) = -inv;  // METHODS §1: e_c − 1/n
+      for (std::int64_t j = 1; j < C; ++j) rest += inv;     // 1 − 1/n as the sum of the others' 1/n,
+      d(n, classes[static_cast<std::size_t>(n)]) = rest;     // so that the row sums to zero as written
+    }
+    return d;
+  }
+};
+
+static_assert(ScoreSpace<Pre> && ScoreSpace<Post> && ScoreSpace<LogSoftmax> && ScoreSpace<Contrast> &&
+              ScoreSpace<Centered>);
 
 }  // namespace gradattr::score
 
 namespace gradattr {
+using score::Centered;
 using score::Contrast;
 using score::LogSoftmax;
 using score::Post;

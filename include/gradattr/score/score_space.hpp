@@ -42,6 +42,29 @@ concept ScoreSpace = std::copy_constructible<P> && ScoreSpaceFor<P, float> && Sc
                        { P::shift_invariant } -> std::convertible_to<bool>;
                      };
 
+// Higher derivatives (optional; used by Grad-CAM++'s exact α, docs/methods.md §2): the first three
+// derivatives of S along one coordinate u of an activation when the head is piecewise linear, so
+// that the logits are locally z = b + J u (J_j = ∂z_j/∂u). A policy may declare either
+//   - `static constexpr bool linear_in_logits = true`: S is linear in z, so S'' = S''' = 0 and
+//     S' is the gradient of the backward pass (Pre, Centered, Contrast); or
+//   - `static ScoreDerivatives along_linear_logits(double l1, double k2, double k3, double y_c)`:
+//     S', S'', S''' from the derivatives of log y_c along u, which are l1 = J_c − E_y[J],
+//     −k2 = −Var_y(J) and −k3 = −(third central moment of J under y) (LogSoftmax, Post).
+// A policy with neither gives Grad-CAM++ no exact α (it falls back to the closed form and says so).
+struct ScoreDerivatives {
+  double d1 = 0, d2 = 0, d3 = 0;  // S', S'', S'''
+};
+
+template <class P>
+concept LinearInLogits = requires {
+  { P::linear_in_logits } -> std::convertible_to<bool>;
+} && P::linear_in_logits;
+
+template <class P>
+concept SoftmaxDerivatives = requires(double v) {
+  { P::along_linear_logits(v, v, v, v) } -> std::same_as<ScoreDerivatives>;
+};
+
 // Throws ShapeError unless z is [N, C] with C >= 1 and classes has N entries, and
 // ArgumentError for a class outside [0, C).
 template <class T>
@@ -62,4 +85,5 @@ void check_logits_and_classes(const Tensor<T>& z, Classes classes, std::string_v
 namespace gradattr {
 using score::ScoreSpace;
 using score::ScoreSpaceFor;
+using score::ScoreDerivatives;
 }  // namespace gradattr
