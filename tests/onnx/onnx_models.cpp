@@ -160,7 +160,7 @@ TEST_CASE("Every method runs on an ONNX ResNet in every score space", "[onnx][at
   o.samples = 3;
   o.batch_size = 4;
   for (const auto& info : kMethodInfo) {
-    for (const auto kind : {ScoreKind::Pre, ScoreKind::Post, ScoreKind::LogSoftmax}) {
+    for (const auto kind : score::kAllScoreKinds) {
       INFO(info.name << " " << score::to_string(kind));
       const auto r = run_method(info.method, kind, model, x, Target(), o);
       CHECK(r.raw.numel() > 0);
@@ -168,6 +168,16 @@ TEST_CASE("Every method runs on an ONNX ResNet in every score space", "[onnx][at
       for (float v : r.raw) finite = finite && std::isfinite(v);
       CHECK(finite);
     }
+  }
+  // Every documented variant too (kVariantInfo), in the log space.
+  for (const auto& v : kVariantInfo) {
+    INFO(method_info(v.method).name << " --variant " << v.name);
+    RunOptions ov = o;
+    ov.variant = std::string(v.name);
+    const auto r = run_method(v.method, ScoreKind::LogSoftmax, model, x, Target(), ov);
+    bool finite = r.raw.numel() > 0;
+    for (float val : r.raw) finite = finite && std::isfinite(val);
+    CHECK(finite);
   }
   // Without a layer, CAM methods use the last spatial activation: layer4's output.
   CHECK(model.default_cam_layer() == "layer4");
