@@ -16,7 +16,10 @@
 //                 ad::grad(tape, out, targets, seed) along the marked path only, ad::gradcheck.
 //   nn/, models/  layers, Sequential with named cut points; the VGG family in torchvision layout;
 //                 models::vgg_from_safetensors (torchvision or timm names); models::shifted(...)
-//                 (the "equivalent model" of the vulnerability paper); cross-entropy, SGD, Adam.
+//                 (the "equivalent model" of the vulnerability paper); cross-entropy, SGD, Adam;
+//                 models::AnyClassifier (any model behind one type).
+//   graph/        GraphModel<T>: any CNN as a graph of these ops (docs/models.md); ONNX files load
+//                 through gradattr/onnx/load.hpp, which is NOT included here (link gradattr::onnx).
 //   io/           safetensors, NPY, PNG/JPEG (hardened stb), ImageNet preprocessing, IDX.
 //   score/        Pre, Post, LogSoftmax, Contrast and the ScoreSpace concept for your own.
 //   attribution/  GradCam, GradCamPlus, GradCamPlusPlus, HiResCam, XGradCam, LayerCam, ScoreCam,
@@ -58,6 +61,10 @@
 #include "gradattr/core/parallel.hpp"
 #include "gradattr/core/shape.hpp"
 #include "gradattr/core/tensor.hpp"
+#include "gradattr/graph/graph_def.hpp"
+#include "gradattr/graph/graph_model.hpp"
+#include "gradattr/graph/module_paths.hpp"
+#include "gradattr/graph/passes.hpp"
 #include "gradattr/io/idx.hpp"
 #include "gradattr/io/image.hpp"
 #include "gradattr/io/npy.hpp"
@@ -76,6 +83,7 @@
 #include "gradattr/metrics/audit.hpp"
 #include "gradattr/metrics/deletion.hpp"
 #include "gradattr/metrics/information_gain.hpp"
+#include "gradattr/models/any_classifier.hpp"
 #include "gradattr/models/classifier.hpp"
 #include "gradattr/models/equivalent.hpp"
 #include "gradattr/models/vgg.hpp"
