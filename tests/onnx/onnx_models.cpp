@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <set>
 #include <nlohmann/json.hpp>
 
@@ -268,5 +270,115 @@ TEST_CASE("A graph ending in Softmax or LogSoftmax: its input is the logits, and
     CHECK(rel_err(model.forward(x), io::read_npy_f64(onnx_file("resnet_basic", "logits.npy"))) < 2e-5);
     REQUIRE(model.notes().size() >= 1);
     CHECK_THAT(model.notes()[0], Catch::Contains(op) && Catch::Contains("logits"));
+  }
+}
+
+// Every method (each documented variant) × every score space on the float64 ONNX ResNet against
+// tools/make_onnx_method_fixtures.py (float64 PyTorch on the same network, never gradattr; files
+// tests/data/onnx/resnet_basic_f64/methods/<method>__<variant>__<cut>__<space>.npy, manifest.json
+// says what each is). CAM methods at two cuts: layer4 (the block's output) and layer3.0.relu
+// (inside a block: the block input crosses the cut through downsample into the Add). Batch of 2
+// images, one class each (the second-largest logit); path methods M = 8, zero baseline;
+// SmoothGrad with the fixture's 4 noise tensors. Iterates over kMethodInfo, kVariantInfo and
+// kAllScoreKinds: a method, variant or score space without a fixture fails here.
+namespace {
+
+const char* kMethodCuts[] = {"layer4", "layer3.0.relu"};
+
+std::string method_fixture(std::string_view method, std::string_view variant, const std::string& cut, std::string_view space) {
+  std::string m;
+  for (char ch : method) m += ch == '+' ? std::string("plus") : std::string(1, ch);
+  return onnx_file("resnet_basic_f64", "methods/" + m + "__" + std::string(variant) + "__" + cut + "__" + std::string(space) + ".npy");
+}
+
+// The documented variants of a method (kVariantInfo), or {""} (its only form) for one without.
+std::vector<std::string> variants_of(Method m) {
+  std::vector<std::string> out;
+  for (const auto& v : kVariantInfo)
+    if (v.method == m) out.emplace_back(v.name);
+  if (out.empty()) out.emplace_back();
+  return out;
+}
+
+// Relative tolerance (max |a − b| / max |b| over the map of both images), double. Seen: every
+// map within 1.5e-14, except Grad-CAM++'s exact α in post and log (3.7e-13 and 1.9e-12 at
+// layer3.0.relu): there α's numerator S'² + S'' cancels partly, and the two sides get S'' and S'''
+// differently (gradattr from the head Jacobian's cumulants, the fixture by nested autograd).
+double method_tolerance(Method m, const std::string& variant) {
+  return m == Method::GradCamPlusPlus && (variant.empty() || variant == "exact") ? 1e-10 : 1e-12;
+}
+
+}  // namespace
+
+TEST_CASE("Every method x variant x score space on the double ONNX ResNet matches PyTorch", "[onnx][attribution]") {
+  const auto model = gradattr::onnx::load<double>(onnx_file("resnet_basic_f64", "model.onnx"));
+  const auto x = npy<double>("resnet_basic_f64", "methods/x2.npy");
+  REQUIRE(x.shape() == Shape{2, 3, 64, 64});
+  // image 0 is the fixture's x.npy
+  const auto x0 = npy<double>("resnet_basic_f64", "x.npy");
+  for (std::int64_t i = 0; i < x0.numel(); ++i) REQUIRE(x[i] == x0[i]);
+  const auto cls_t = npy<double>("resnet_basic_f64", "methods/classes.npy");
+  const std::vector<std::int64_t> classes{static_cast<std::int64_t>(cls_t[0]), static_cast<std::int64_t>(cls_t[1])};
+  CHECK(classes[0] == meta_of("resnet_basic_f64").at("class").get<std::int64_t>());
+  const auto target = Target::per_image(classes);
+  std::vector<Tensor<double>> noise;
+  for (int s = 0; s < 4; ++s) noise.push_back(npy<double>("resnet_basic_f64", "methods/smoothgrad_noise_" + std::to_string(s) + ".npy"));
+
+  const bool verbose = std::getenv("GRADATTR_VERBOSE") != nullptr;
+  std::set<std::string> compared;
+  for (const auto& info : kMethodInfo) {
+    std::vector<std::string> cuts;
+    if (info.layer_method) cuts.assign(std::begin(kMethodCuts), std::end(kMethodCuts));
+    else cuts.emplace_back("input");
+    double worst = 0;
+    for (const auto& variant : variants_of(info.method)) {
+      // Saliency's variants change only the displayed map: one raw fixture for both.
+      const std::string fixture_variant =
+          info.method == Method::Saliency ? std::string(default_variant(info.method)) : variant.empty() ? "default" : variant;
+      for (const auto& cut : cuts) {
+        for (const auto kind : score::kAllScoreKinds) {
+          const std::string space(score::to_string(kind));
+          INFO(info.name << " variant '" << variant << "' at " << cut << ", " << space);
+          const std::string path = method_fixture(info.name, fixture_variant, cut, space);
+          REQUIRE(fs::exists(path));
+          Attribution<double> r;
+          if (info.method == Method::SmoothGrad) {  // the given noise: not a RunOptions field
+            r = score::dispatch_score(kind, [&](auto policy) {
+              return SmoothGrad<decltype(policy), double>(model, {.noise = noise})(x, target);
+            });
+          } else {
+            RunOptions o;
+            o.layer = info.layer_method ? cut : std::string();
+            o.steps = 8;
+            o.variant = variant;
+            r = run_method(info.method, kind, model, x, target, o);
+          }
+          CHECK(r.classes == classes);
+          const auto want = io::read_npy_f64(path);
+          REQUIRE(r.raw.shape() == want.shape());
+          const double e = rel_err(r.raw, want);
+          worst = std::max(worst, e);
+          if (verbose) std::cout << "  " << fs::path(path).filename().string() << ": " << e << "\n";
+          CHECK(e < method_tolerance(info.method, variant));
+          compared.insert(fs::path(path).filename().string());
+        }
+      }
+    }
+    if (verbose) std::cout << info.name << ": worst " << worst << "\n";
+  }
+  // manifest.json lists exactly the files of the directory; every map in it was compared.
+  std::ifstream in(onnx_file("resnet_basic_f64", "methods/manifest.json"));
+  REQUIRE(in);
+  const auto manifest = nlohmann::json::parse(in);
+  CHECK(manifest.at("generator") == "tools/make_onnx_method_fixtures.py");
+  std::set<std::string> listed;
+  for (const auto& [file, entry] : manifest.at("files").items()) listed.insert(file);
+  std::set<std::string> on_disk;
+  for (const auto& f : fs::directory_iterator(fs::path(onnx_file("resnet_basic_f64", "methods/manifest.json")).parent_path()))
+    if (f.path().extension() == ".npy") on_disk.insert(f.path().filename().string());
+  CHECK(listed == on_disk);
+  for (const auto& f : on_disk) {
+    INFO(f << " is not compared");
+    CHECK((compared.contains(f) || f == "x2.npy" || f == "classes.npy" || f.starts_with("smoothgrad_noise_")));
   }
 }
