@@ -22,10 +22,12 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "gradattr/autodiff/ops.hpp"
+#include "gradattr/autodiff/profile.hpp"
 #include "gradattr/autodiff/tape.hpp"
 #include "gradattr/autodiff/var.hpp"
 #include "gradattr/core/error.hpp"
@@ -163,6 +165,20 @@ class GraphModel {
   const std::vector<std::string>& notes() const noexcept { return notes_; }
   std::size_t num_nodes() const noexcept { return nodes_.size(); }
 
+  // Per-op timing of the nodes this model runs (forward, recorded or not), by op name ("Conv",
+  // or a fused step's name, e.g. "Conv+Relu"), added into *times until set_profile(nullptr).
+  // Off by default (one pointer test per node). Not for concurrent calls on one model.
+  void set_profile(ad::OpTimes* times) const noexcept { profile_ = times; }
+
+  // Inference fusion (Conv or Add followed by its Relu / Clip, one kernel call when nothing is
+  // recorded) is on by default; off runs every node on its own (for tests and A/B timing).
+  void set_fusion(bool on) noexcept { fusion_ = on; }
+  bool fusion() const noexcept { return fusion_; }
+  // How many nodes are annotated for fusion with their next node.
+  std::size_t num_fusible() const noexcept {
+    return static_cast<std::size_t>(std::count_if(nodes_.begin(), nodes_.end(), [](const Node& n) { return n.fuse != Node::Fuse::None; }));
+  }
+
  private:
   struct Value {
     std::string name;
@@ -178,6 +194,10 @@ class GraphModel {
     int output = -1;
     Attrs attrs;
     std::shared_ptr<const kernels::Conv2dPrepared<T>> prepared;  // Conv: the fast kernels' filters
+    // Inference fusion with the next node (annotate_fusion): that node is a Relu / Clip reading
+    // only this node's output, which nothing else reads. run() takes it when no input is tracked.
+    enum class Fuse : unsigned char { None, ConvAct, AddAct } fuse = Fuse::None;
+    kernels::Activation act;  // the next node's activation
   };
 
   void build(const GraphDef& def) {
@@ -198,7 +218,7 @@ class GraphModel {
     }
     for (std::size_t i = 0; i < def.nodes.size(); ++i) {
       const NodeDef& d = def.nodes[i];
-      Node n{d.name, d.op, {}, -1, d.attrs, nullptr};
+      Node n{d.name, d.op, {}, -1, d.attrs, nullptr, Node::Fuse::None, {}};
       for (const std::string& in : d.inputs) {
         const int v = id.at(in);
         n.inputs.push_back(v);
@@ -212,6 +232,55 @@ class GraphModel {
       nodes_.push_back(std::move(n));
     }
     output_ = id.at(def.output);
+    annotate_fusion();
+  }
+
+  // Marks the Conv and the equal-shape Add nodes whose output is read by the next node alone, a
+  // Relu or Clip (Conv+BN+ReLU after BatchNorm folding, the residual Add+ReLU, MobileNet's
+  // Conv+ReLU6). Shapes are unknown here: an Add's operands are compared when it runs.
+  void annotate_fusion() {
+    std::vector<int> readers(values_.size(), 0);
+    for (const Node& n : nodes_)
+      for (int v : n.inputs) ++readers[static_cast<std::size_t>(v)];
+    for (std::size_t i = 0; i + 1 < nodes_.size(); ++i) {
+      Node& n = nodes_[i];
+      const Node& next = nodes_[i + 1];
+      if (n.op != Op::Conv && n.op != Op::Add) continue;
+      if (next.inputs.size() != 1 || next.inputs[0] != n.output) continue;
+      if (readers[static_cast<std::size_t>(n.output)] != 1 || n.output == output_) continue;
+      if (next.op == Op::Relu)
+        n.act = kernels::Activation::relu();
+      else if (next.op == Op::Clip && !(next.attrs.lo > next.attrs.hi))
+        n.act = kernels::Activation::clip(static_cast<float>(next.attrs.lo), static_cast<float>(next.attrs.hi));
+      else
+        continue;
+      if constexpr (!std::is_same_v<T, float>) {
+        // Activation holds float bounds: fuse a Clip of a double model only if they are exact.
+        if (next.op == Op::Clip && (static_cast<double>(n.act.lo) != next.attrs.lo ||
+                                    static_cast<double>(n.act.hi) != next.attrs.hi))
+          continue;
+      }
+      n.fuse = n.op == Op::Conv ? Node::Fuse::ConvAct : Node::Fuse::AddAct;
+    }
+  }
+
+  // Whether node i runs fused with node i + 1 now: annotated, both in [.., end), no input tracked
+  // (a recorded computation stays op by op), and for an Add equal shapes.
+  bool fuses(std::size_t i, std::size_t end, const std::vector<ad::Var<T>>& env) const {
+    const Node& n = nodes_[i];
+    if (n.fuse == Node::Fuse::None || i + 1 >= end || !fusion_) return false;
+    for (std::size_t k = 0; k < n.inputs.size(); ++k)
+      if (in(n, k, env).tracked()) return false;
+    if (n.fuse == Node::Fuse::AddAct) return in(n, 0, env).shape() == in(n, 1, env).shape();
+    return true;
+  }
+
+  ad::Var<T> apply_fused(const Node& n, const std::vector<ad::Var<T>>& env) const {
+    auto x = [&](std::size_t k) { return in(n, k, env); };
+    if (n.fuse == Node::Fuse::ConvAct)
+      return ad::conv2d_activation(x(0), x(1), n.inputs.size() > 2 ? x(2) : ad::Var<T>(), n.attrs.conv,
+                                   n.prepared.get(), n.act);
+    return ad::add_activation(x(0), x(1), n.act);
   }
 
   // Runs the graph once at batch 1 (zeros): every value's shape, and every shape error found at
@@ -326,18 +395,41 @@ class GraphModel {
     return static_cast<std::size_t>(values_[v].producer) + 1;
   }
 
-  // Runs nodes [begin, end), releasing each non-carried value after its last reader.
+  // Runs nodes [begin, end), releasing each non-carried value after its last reader. A node
+  // annotated for fusion (annotate_fusion) runs together with the next one when fuses() says so:
+  // its own output is then never stored (nothing else reads it, and it is no cut: a cut there
+  // ends the run at it).
   void run(std::vector<ad::Var<T>>& env, std::size_t begin, std::size_t end) const {
     for (std::size_t i = begin; i < end; ++i) {
       const Node& n = nodes_[i];
+      const bool fused = fuses(i, end, env);
+      const Node& last = fused ? nodes_[i + 1] : n;
       try {
-        env[n.output] = apply(n, env);
+        if (profile_) {
+          const std::string name = profile_name(n) + (fused ? std::string("+") + op_name(last.op) : std::string());
+          ad::detail::timed(*profile_, name, [&] { env[last.output] = fused ? apply_fused(n, env) : apply(n, env); });
+        } else {
+          env[last.output] = fused ? apply_fused(n, env) : apply(n, env);
+        }
       } catch (const Error& e) {
         rethrow_at(n, e);
       }
       for (int v : n.inputs)
         if (values_[v].last_read == static_cast<int>(i) && !values_[v].constant && v != output_) env[v] = ad::Var<T>();
+      if (fused) ++i;
     }
+  }
+
+  // A node's row in the profile: its op, for a Conv with its kind, e.g. "Conv[1x1]",
+  // "Conv[3x3/s2]", "Conv[dw5x5/s2]", "Conv[g4 3x3]".
+  std::string profile_name(const Node& n) const {
+    if (n.op != Op::Conv) return op_name(n.op);
+    const Shape& w = values_[n.inputs[1]].shape;
+    const kernels::Conv2dParams& p = n.attrs.conv;
+    std::string k = std::to_string(w[2]) + "x" + std::to_string(w[3]);
+    if (p.groups > 1) k = (w[1] == 1 ? "dw" : "g" + std::to_string(p.groups) + " ") + k;
+    if (p.stride_h != 1 || p.stride_w != 1) k += "/s" + std::to_string(p.stride_h);
+    return "Conv[" + k + "]";
   }
 
   // The same error type, with the node that raised it.
@@ -434,6 +526,8 @@ class GraphModel {
   std::vector<LayerInfo> layers_;
   std::map<std::string, int> layer_index_, layer_value_;
   std::map<std::string, std::string> aliases_;
+  mutable ad::OpTimes* profile_ = nullptr;
+  bool fusion_ = true;
 };
 
 }  // namespace gradattr::graph
