@@ -21,6 +21,10 @@ Each (framework, workload) runs in its own subprocess, so peak memory (max RSS) 
 workload. Rounds alternate gradattr and PyTorch to spread the machine's noise over both. Reported:
 median over rounds of each run's median time, and the ratio gradattr / PyTorch (< 1: gradattr faster).
 
+On a shared machine run it with OMP_WAIT_POLICY=PASSIVE (passed to both frameworks, which both
+use libgomp): with the default spin-waiting, a core taken by another process stalls every
+OpenMP barrier, and both sides' times become 3-10x longer and erratic.
+
 PyTorch gets its best setup: torch.set_num_threads equal to ours, inference in eval mode, and
 OpenBLAS (libopenblas0-pthread) for its dense layers; it uses oneDNN (mkldnn) for convolutions.
 Both sides use seeded random weights: speed does not depend on the weight values.
@@ -177,7 +181,8 @@ def main():
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--repeat", type=int, default=5, help="timed runs per process (after one warm-up)")
     ap.add_argument("--rounds", type=int, default=3, help="alternating gradattr/PyTorch rounds")
-    ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    ap.add_argument("--workloads", default=None,
+                    help="comma-separated (default: " + ",".join(WORKLOADS) + "; with --model forward,input-grad,gradcam)")
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--model", choices=MODELS, help="a torchvision CNN (ONNX for gradattr) instead of VGG19")
     ap.add_argument("--seed", type=int, default=0, help="--model: the weights' seed (tools/export_torchvision.py)")
@@ -188,6 +193,8 @@ def main():
     if args.torch_worker:
         return torch_worker(args)
 
+    if args.workloads is None:
+        args.workloads = "forward,input-grad,gradcam" if args.model else ",".join(WORKLOADS)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     import torch  # noqa: F401  (fail early with a clear message if missing)
     if args.model:
@@ -217,7 +224,8 @@ def main():
               flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"model": args.model or "vgg19", "threads": args.threads, "batch": args.batch, "size": args.size, "repeat": args.repeat,
+            json.dump({"model": args.model or "vgg19", "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
+                       "threads": args.threads, "batch": args.batch, "size": args.size, "repeat": args.repeat,
                        "rounds": args.rounds, "torch": __import__("torch").__version__, "results": results}, f, indent=2)
 
 

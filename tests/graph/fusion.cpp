@@ -37,7 +37,7 @@ graph::Attrs conv(int k, int s, int groups = 1) {
 }
 
 // x [1,3,H,W] -> c1 3x3 (3->8, direct) -> Relu -> c2 depthwise 3x3/s2 -> Clip(0,6) -> c3 1x1
-// (8->8) -> Add(c3, the Clip's output) -> Relu -> c4 3x3/s2 (8->12, im2col) -> Relu -> c5 3x3/s1
+// (8->8, GEMM) -> Add(c3, the Clip's output: a residual block) -> Relu -> c4 3x3/s2 (8->12, im2col) -> Relu -> c5 3x3/s1
 // (12->16, Winograd) -> Relu -> GlobalAveragePool -> Flatten -> Gemm (5 classes). Odd sizes.
 GraphDef fusion_graph(std::int64_t H = 13, std::int64_t W = 11) {
   GraphDef g;
@@ -115,20 +115,33 @@ Tensor<float> input_grad(const graph::GraphModel<float>& m, const Tensor<float>&
 
 TEST_CASE("Fusion annotates Conv/Add followed by their only reader, a Relu or Clip", "[graph][fusion]") {
   const graph::GraphModel<float> m(fusion_graph());
-  CHECK(m.num_fusible() == 5);  // c1+r1, c2+r2, add+r3, c4+r4, c5+r5 (c3 feeds the Add)
+  // c1+r1, c2+r2, c3+add+r3 (the residual block), add+r3 (used by a run starting after c3),
+  // c4+r4, c5+r5
+  CHECK(m.num_fusible() == 6);
   // A conv output with a second reader is not fused.
   GraphDef g = fusion_graph();
   g.nodes[5].inputs = {"c3", "c2"};  // the Add now reads c2 too: c2's Clip is no longer its only reader
   const graph::GraphModel<float> m2(g);
-  CHECK(m2.num_fusible() == 4);
+  CHECK(m2.num_fusible() == 5);
   // A Clip with lo > hi is not fused (the op refuses it when it runs).
   GraphDef bad = fusion_graph();
   bad.nodes[3].attrs.lo = 7;
   CHECK_THROWS_AS(graph::GraphModel<float>(bad), ArgumentError);
 }
 
+// The graph with the block's ReLU removed: c3 + Add fuse without an activation.
+GraphDef fusion_graph_no_block_relu() {
+  GraphDef g = fusion_graph();
+  g.nodes.erase(g.nodes.begin() + 6);  // r3
+  g.nodes[6].inputs[0] = "add";        // c4 reads the Add
+  return g;
+}
+
 TEST_CASE("A fused forward equals the unfused one bit for bit, at 1, 2 and 3 threads", "[graph][fusion]") {
-  const Pair m(fusion_graph());
+  const bool block_relu = GENERATE(true, false);
+  INFO((block_relu ? "Conv+Add+Relu" : "Conv+Add"));
+  const Pair m(block_relu ? fusion_graph() : fusion_graph_no_block_relu());
+  CHECK(m.fused.num_fusible() == (block_relu ? 6u : 5u));
   const int saved = saved_threads();
   const auto x = random_tensor<float>({3, 3, 13, 11}, 5, -2.0, 2.0);
   for (int threads : {1, 2, 3}) {
@@ -139,6 +152,7 @@ TEST_CASE("A fused forward equals the unfused one bit for bit, at 1, 2 and 3 thr
     // Cuts, including at values a fused run never stores (a conv's output before its ReLU),
     // and the rest of the network from them.
     for (const char* layer : {"c1", "r1", "c2", "r2", "c3", "add", "r3", "c4", "c5", "r5"}) {
+      if (!block_relu && std::string(layer) == "r3") continue;
       INFO("cut at " << layer);
       const auto ca = m.fused.forward_until(x, layer), cb = m.plain.forward_until(x, layer);
       REQUIRE(bitwise_equal(ca.activation.value(), cb.activation.value()));
@@ -190,7 +204,7 @@ TEST_CASE("Recorded runs are op by op: gradients with fusion on equal those with
 TEST_CASE("A double model fuses the same way, and its fused forward equals the unfused one", "[graph][fusion]") {
   graph::GraphModel<double> fused(fusion_graph()), plain(fusion_graph());
   plain.set_fusion(false);
-  CHECK(fused.num_fusible() == 5);
+  CHECK(fused.num_fusible() == 6);
   const auto x = random_tensor<double>({2, 3, 13, 11}, 7, -2.0, 2.0);
   REQUIRE(bitwise_equal(fused.forward(x), plain.forward(x)));
 }

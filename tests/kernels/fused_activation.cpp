@@ -159,3 +159,38 @@ TEST_CASE("add_activation equals add followed by relu / clip", "[kernels][fusion
   }
   set_threads(saved);
 }
+
+TEST_CASE("conv2d_forward with a residual equals conv, add, then the activation", "[kernels][fusion]") {
+#ifdef _OPENMP
+  const int saved = omp_get_max_threads();
+#else
+  const int saved = 1;
+#endif
+  std::uint64_t seed = 300;
+  for (const Case& c : cases()) {
+    const Tensor<float> x = input(c.x, seed++);
+    const Tensor<float> w = random_tensor<float>(c.w, seed++, -0.5, 0.5);
+    const Tensor<float> b = random_tensor<float>(Shape{c.w[0]}, seed++, -0.3, 0.3);
+    const Shape ys = kernels::conv2d_output_shape(x.shape(), w.shape(), c.p);
+    const Tensor<float> r = random_tensor<float>(ys, seed++, -1.0, 1.0);
+    const auto prepared = kernels::Conv2dPrepared<float>::prepare(w, c.p);
+    for (const Activation& act : {Activation{}, Activation::relu(), Activation::clip(0.0f, 6.0f)}) {
+      for (int threads : {1, 2, 3}) {
+        INFO(c.what << ", activation kind " << int(act.kind) << ", " << threads << " thread(s)");
+        set_threads(threads);
+        Tensor<float> conv(ys), sum(ys), want(ys), got(ys);
+        kernels::conv2d_forward(conv, x, w, b, c.p, prepared.get());
+        kernels::binary(sum, conv, r, kernels::BinaryOp::add);
+        if (act.kind == Activation::Relu)
+          kernels::relu_forward(want, sum);
+        else if (act.kind == Activation::Clip)
+          kernels::clip_forward(want, sum, act.lo, act.hi);
+        else
+          want = sum;
+        kernels::conv2d_forward(got, x, w, b, c.p, prepared.get(), act, &r);
+        REQUIRE(bitwise_equal(got, want));
+      }
+    }
+  }
+  set_threads(saved);
+}

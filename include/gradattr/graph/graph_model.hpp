@@ -57,7 +57,15 @@ class GraphModel {
 
   explicit GraphModel(const GraphDef& def) : source_(def.source), notes_(def.notes) {
     validate(def);
-    build(def);
+    build(def, nullptr);
+    infer_shapes(def);
+    name_layers(def);
+  }
+  // The same, freeing each of def's (double) constants as soon as it is converted to T: a
+  // loaded model's weights are not held twice at once (onnx::load's peak memory).
+  explicit GraphModel(GraphDef&& def) : source_(def.source), notes_(def.notes) {
+    validate(def);
+    build(def, &def.constants);
     infer_shapes(def);
     name_layers(def);
   }
@@ -196,11 +204,17 @@ class GraphModel {
     std::shared_ptr<const kernels::Conv2dPrepared<T>> prepared;  // Conv: the fast kernels' filters
     // Inference fusion with the next node (annotate_fusion): that node is a Relu / Clip reading
     // only this node's output, which nothing else reads. run() takes it when no input is tracked.
-    enum class Fuse : unsigned char { None, ConvAct, AddAct } fuse = Fuse::None;
-    kernels::Activation act;  // the next node's activation
+    // ConvAddAct: the next node is an Add of this output and another value (`residual`), read
+    // by nothing else, and the one after it (when `extra` is 2) a Relu / Clip: a ResNet block's
+    // last Conv, Add and ReLU as one call.
+    enum class Fuse : unsigned char { None, ConvAct, AddAct, ConvAddAct } fuse = Fuse::None;
+    kernels::Activation act;  // the activation of the last fused node (none for Conv+Add alone)
+    int extra = 0;            // how many following nodes the fused call computes
+    int residual = -1;        // ConvAddAct: the Add's other operand
   };
 
-  void build(const GraphDef& def) {
+  // release: def's constants, to free each one once converted (null: keep them).
+  void build(const GraphDef& def, std::map<std::string, Tensor<double>>* release) {
     std::map<std::string, int> id;
     auto add_value = [&](const std::string& name) {
       id[name] = static_cast<int>(values_.size());
@@ -215,10 +229,11 @@ class GraphModel {
       values_[v].constant = true;
       values_[v].shape = t.shape();
       consts_.push_back(t.template cast<T>());
+      if (release) (*release)[name] = Tensor<double>();
     }
     for (std::size_t i = 0; i < def.nodes.size(); ++i) {
       const NodeDef& d = def.nodes[i];
-      Node n{d.name, d.op, {}, -1, d.attrs, nullptr, Node::Fuse::None, {}};
+      Node n{d.name, d.op, {}, -1, d.attrs, nullptr, Node::Fuse::None, {}, 0, -1};
       for (const std::string& in : d.inputs) {
         const int v = id.at(in);
         n.inputs.push_back(v);
@@ -235,43 +250,78 @@ class GraphModel {
     annotate_fusion();
   }
 
-  // Marks the Conv and the equal-shape Add nodes whose output is read by the next node alone, a
-  // Relu or Clip (Conv+BN+ReLU after BatchNorm folding, the residual Add+ReLU, MobileNet's
-  // Conv+ReLU6). Shapes are unknown here: an Add's operands are compared when it runs.
+  // Marks the Conv and the Add nodes whose output is read by the next node alone, a Relu or Clip
+  // (Conv+BN+ReLU after BatchNorm folding, MobileNet's Conv+ReLU6, an Add+ReLU), and the Conv
+  // whose output only the next node, an Add, reads, with that Add's output read only by a Relu
+  // or Clip after it, if any (a ResNet block's last Conv + residual Add + ReLU). Shapes are
+  // unknown here: they are compared when the nodes run (fuses()).
   void annotate_fusion() {
     std::vector<int> readers(values_.size(), 0);
     for (const Node& n : nodes_)
       for (int v : n.inputs) ++readers[static_cast<std::size_t>(v)];
+    // Whether node k's output goes only to node k + 1 (and is not the graph's output).
+    auto only_to_next = [&](std::size_t k) {
+      const Node& a = nodes_[k];
+      const Node& b = nodes_[k + 1];
+      const int uses = static_cast<int>(std::count(b.inputs.begin(), b.inputs.end(), a.output));
+      return uses == 1 && readers[static_cast<std::size_t>(a.output)] == 1 && a.output != output_;
+    };
+    // Node k as a fusable activation: its kernels::Activation, or false.
+    auto activation = [&](std::size_t k, kernels::Activation& act) {
+      const Node& a = nodes_[k];
+      if (a.inputs.size() != 1) return false;
+      if (a.op == Op::Relu) {
+        act = kernels::Activation::relu();
+        return true;
+      }
+      if (a.op != Op::Clip || a.attrs.lo > a.attrs.hi) return false;
+      act = kernels::Activation::clip(static_cast<float>(a.attrs.lo), static_cast<float>(a.attrs.hi));
+      // Activation holds float bounds: a double model fuses a Clip only if they are exact.
+      return std::is_same_v<T, float> || (static_cast<double>(act.lo) == a.attrs.lo && static_cast<double>(act.hi) == a.attrs.hi);
+    };
     for (std::size_t i = 0; i + 1 < nodes_.size(); ++i) {
       Node& n = nodes_[i];
       const Node& next = nodes_[i + 1];
       if (n.op != Op::Conv && n.op != Op::Add) continue;
-      if (next.inputs.size() != 1 || next.inputs[0] != n.output) continue;
-      if (readers[static_cast<std::size_t>(n.output)] != 1 || n.output == output_) continue;
-      if (next.op == Op::Relu)
-        n.act = kernels::Activation::relu();
-      else if (next.op == Op::Clip && !(next.attrs.lo > next.attrs.hi))
-        n.act = kernels::Activation::clip(static_cast<float>(next.attrs.lo), static_cast<float>(next.attrs.hi));
-      else
+      if (!only_to_next(i)) continue;
+      kernels::Activation act;
+      if (activation(i + 1, act)) {
+        n.act = act;
+        n.extra = 1;
+        n.fuse = n.op == Op::Conv ? Node::Fuse::ConvAct : Node::Fuse::AddAct;
         continue;
-      if constexpr (!std::is_same_v<T, float>) {
-        // Activation holds float bounds: fuse a Clip of a double model only if they are exact.
-        if (next.op == Op::Clip && (static_cast<double>(n.act.lo) != next.attrs.lo ||
-                                    static_cast<double>(n.act.hi) != next.attrs.hi))
-          continue;
       }
-      n.fuse = n.op == Op::Conv ? Node::Fuse::ConvAct : Node::Fuse::AddAct;
+      if (n.op != Op::Conv || next.op != Op::Add || next.inputs.size() != 2) continue;
+      const int other = next.inputs[0] == n.output ? next.inputs[1] : next.inputs[0];
+      if (other == n.output) continue;
+      n.fuse = Node::Fuse::ConvAddAct;
+      n.residual = other;
+      n.extra = 1;
+      n.act = {};
+      if (i + 2 < nodes_.size() && only_to_next(i + 1) && activation(i + 2, act)) {
+        n.act = act;
+        n.extra = 2;
+      }
     }
   }
 
-  // Whether node i runs fused with node i + 1 now: annotated, both in [.., end), no input tracked
-  // (a recorded computation stays op by op), and for an Add equal shapes.
+  // Whether node i runs fused with the next n.extra nodes now: annotated, all in [.., end), no
+  // input tracked (a recorded computation stays op by op), and for an Add equal shapes.
   bool fuses(std::size_t i, std::size_t end, const std::vector<ad::Var<T>>& env) const {
     const Node& n = nodes_[i];
-    if (n.fuse == Node::Fuse::None || i + 1 >= end || !fusion_) return false;
+    if (n.fuse == Node::Fuse::None || i + static_cast<std::size_t>(n.extra) >= end || !fusion_) return false;
     for (std::size_t k = 0; k < n.inputs.size(); ++k)
       if (in(n, k, env).tracked()) return false;
     if (n.fuse == Node::Fuse::AddAct) return in(n, 0, env).shape() == in(n, 1, env).shape();
+    if (n.fuse == Node::Fuse::ConvAddAct) {
+      const ad::Var<T>& r = env[static_cast<std::size_t>(n.residual)];
+      if (r.tracked() || r.value().empty()) return false;
+      try {
+        return r.shape() == kernels::conv2d_output_shape(in(n, 0, env).shape(), in(n, 1, env).shape(), n.attrs.conv);
+      } catch (const Error&) {
+        return false;  // the conv itself will say what is wrong
+      }
+    }
     return true;
   }
 
@@ -280,6 +330,9 @@ class GraphModel {
     if (n.fuse == Node::Fuse::ConvAct)
       return ad::conv2d_activation(x(0), x(1), n.inputs.size() > 2 ? x(2) : ad::Var<T>(), n.attrs.conv,
                                    n.prepared.get(), n.act);
+    if (n.fuse == Node::Fuse::ConvAddAct)
+      return ad::conv2d_activation(x(0), x(1), n.inputs.size() > 2 ? x(2) : ad::Var<T>(), n.attrs.conv,
+                                   n.prepared.get(), n.act, env[static_cast<std::size_t>(n.residual)]);
     return ad::add_activation(x(0), x(1), n.act);
   }
 
@@ -403,10 +456,12 @@ class GraphModel {
     for (std::size_t i = begin; i < end; ++i) {
       const Node& n = nodes_[i];
       const bool fused = fuses(i, end, env);
-      const Node& last = fused ? nodes_[i + 1] : n;
+      const std::size_t extra = fused ? static_cast<std::size_t>(n.extra) : 0;
+      const Node& last = nodes_[i + extra];
       try {
         if (profile_) {
-          const std::string name = profile_name(n) + (fused ? std::string("+") + op_name(last.op) : std::string());
+          std::string name = profile_name(n);
+          for (std::size_t k = 1; k <= extra; ++k) name += std::string("+") + op_name(nodes_[i + k].op);
           ad::detail::timed(*profile_, name, [&] { env[last.output] = fused ? apply_fused(n, env) : apply(n, env); });
         } else {
           env[last.output] = fused ? apply_fused(n, env) : apply(n, env);
@@ -414,9 +469,10 @@ class GraphModel {
       } catch (const Error& e) {
         rethrow_at(n, e);
       }
-      for (int v : n.inputs)
-        if (values_[v].last_read == static_cast<int>(i) && !values_[v].constant && v != output_) env[v] = ad::Var<T>();
-      if (fused) ++i;
+      for (std::size_t k = i; k <= i + extra; ++k)
+        for (int v : nodes_[k].inputs)
+          if (values_[v].last_read == static_cast<int>(k) && !values_[v].constant && v != output_) env[v] = ad::Var<T>();
+      i += extra;
     }
   }
 
