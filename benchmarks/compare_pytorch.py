@@ -1,13 +1,29 @@
 #!/usr/bin/env python3
-"""Run the same end-to-end VGG19 workloads in PyTorch and in gradattr, alternating, in one session.
+"""Run the same end-to-end workloads in PyTorch and in gradattr, alternating, in one session.
 
 Usage (as in docs/benchmarks.md):
     OMP_NUM_THREADS=2 /usr/bin/python3 benchmarks/compare_pytorch.py --gradattr build/examples/cli/gradattr \
         --threads 2 --batch 1 --size 224 --repeat 5 --rounds 3
+    OMP_NUM_THREADS=2 /usr/bin/python3 benchmarks/compare_pytorch.py --model resnet50 \
+        --workloads forward,input-grad,gradcam --repeat 5 --rounds 5
+
+Without --model: VGG19 (gradattr's built-in, seeded; torchvision's vgg19, seeded). With --model
+resnet50|densenet121|mobilenet_v2|efficientnet_b0: the seeded torchvision model of
+tools/export_torchvision.py (build_model: seed --seed, BatchNorm calibrated, head scaled), timed
+by PyTorch as it is, and its ONNX export (written to --onnx, default
+/tmp/gradattr_bench_<model>_s<seed>.onnx, when missing) loaded by gradattr: both run the same
+weights. The Grad-CAM path cuts at the layer gradattr's default CAM layer picks
+(`gradattr layers --weights f.onnx`): the output of resnet50's layer4, densenet121's features
+followed by its ReLU, mobilenet_v2's features (features.18), efficientnet_b0's features
+(features.8); PyTorch runs the trunk up to it under no_grad and records only the head.
 
 Each (framework, workload) runs in its own subprocess, so peak memory (max RSS) is measured per
 workload. Rounds alternate gradattr and PyTorch to spread the machine's noise over both. Reported:
 median over rounds of each run's median time, and the ratio gradattr / PyTorch (< 1: gradattr faster).
+
+On a shared machine run it with OMP_WAIT_POLICY=PASSIVE (passed to both frameworks, which both
+use libgomp): with the default spin-waiting, a core taken by another process stalls every
+OpenMP barrier, and both sides' times become 3-10x longer and erratic.
 
 PyTorch gets its best setup: torch.set_num_threads equal to ours, inference in eval mode, and
 OpenBLAS (libopenblas0-pthread) for its dense layers; it uses oneDNN (mkldnn) for convolutions.
@@ -26,15 +42,61 @@ import time
 WORKLOADS = ["forward", "input-grad", "gradcam", "full"]
 
 
+MODELS = ["resnet50", "densenet121", "mobilenet_v2", "efficientnet_b0"]
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOOLS = os.path.join(os.path.dirname(HERE), "tools")
+
+
+def split_model(name, model):
+    """(trunk, head): trunk(x) is the activation at gradattr's default CAM layer of the ONNX
+    export, head(a) the logits from it (what the rest of model.forward does)."""
+    import torch
+    import torch.nn.functional as F
+    if name == "resnet50":
+        m = model
+
+        def trunk(x):
+            x = m.maxpool(m.relu(m.bn1(m.conv1(x))))
+            return m.layer4(m.layer3(m.layer2(m.layer1(x))))
+        return trunk, lambda a: m.fc(torch.flatten(m.avgpool(a), 1))
+    if name == "densenet121":
+        return (lambda x: F.relu(model.features(x)),
+                lambda a: model.classifier(torch.flatten(F.adaptive_avg_pool2d(a, (1, 1)), 1)))
+    if name == "mobilenet_v2":
+        return model.features, lambda a: model.classifier(torch.flatten(F.adaptive_avg_pool2d(a, (1, 1)), 1))
+    if name == "efficientnet_b0":
+        return model.features, lambda a: model.classifier(torch.flatten(model.avgpool(a), 1))
+    raise ValueError(name)
+
+
 def torch_worker(args):
     import torch
     import torchvision
 
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    model = torchvision.models.vgg19().eval()
+    if args.model:
+        sys.path.insert(0, TOOLS)
+        import export_torchvision
+        model = export_torchvision.build_model(args.model, args.seed, args.size)
+        # build_model turns in-place activations off (for hooks); torchvision's default is in
+        # place, PyTorch's fastest: put it back (the function is the same).
+        for mod in model.modules():
+            if hasattr(mod, "inplace") and isinstance(mod.inplace, bool) and not isinstance(mod, torch.nn.Dropout):
+                mod.inplace = True
+        model.eval()
+        trunk, head = split_model(args.model, model)
+    else:
+        torch.manual_seed(0)
+        model = torchvision.models.vgg19().eval()
+        cut = 36  # features[:36] ends with features.35, the last ReLU before the last pool
+
+        def trunk(x):
+            return model.features[:cut](x)
+
+        def head(a):
+            h = model.features[cut:](a)
+            return model.classifier(torch.flatten(model.avgpool(h), 1))
     x = torch.randn(args.batch, 3, args.size, args.size)
-    cut = 36  # features[:36] ends with features.35, the last ReLU before the last pool
 
     def forward():
         with torch.no_grad():
@@ -48,11 +110,9 @@ def torch_worker(args):
 
     def gradcam():
         with torch.no_grad():
-            a = model.features[:cut](x)
+            a = trunk(x)
         a.requires_grad_(True)
-        h = model.features[cut:](a)
-        h = torch.flatten(model.avgpool(h), 1)
-        z = model.classifier(h)
+        z = head(a)
         c = z.argmax(1)
         (g,) = torch.autograd.grad(z.gather(1, c[:, None]).sum(), a)
         (g.mean((2, 3), keepdim=True) * a).sum(1)
@@ -87,7 +147,9 @@ def run_child(cmd, env):
 
 def run_torch(args, workload, env):
     cmd = [sys.executable, __file__, "--torch-worker", "--workload", workload, "--threads", str(args.threads),
-           "--batch", str(args.batch), "--size", str(args.size), "--repeat", str(args.repeat)]
+           "--batch", str(args.batch), "--size", str(args.size), "--repeat", str(args.repeat), "--seed", str(args.seed)]
+    if args.model:
+        cmd += ["--model", args.model]
     out, _ = run_child(cmd, env)
     return json.loads(out.strip().splitlines()[-1])
 
@@ -99,8 +161,9 @@ def run_gradattr(args, workload, env):
            "r=subprocess.run(sys.argv[1:]);"
            "print('peak_mb', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024.0);"
            "sys.exit(r.returncode)",
-           args.gradattr, "bench", "--arch", "vgg19", "--size", str(args.size), "--batch", str(args.batch),
+           args.gradattr, "bench", "--size", str(args.size), "--batch", str(args.batch),
            "--repeat", str(args.repeat), "--threads", str(args.threads), "--workload", workload]
+    cmd += ["--weights", args.onnx] if args.model else ["--arch", "vgg19"]
     out, _ = run_child(cmd, env)
     m = re.search(r"^(\S+) batch=(\d+) median_s=([\d.e+-]+) min_s=([\d.e+-]+) max_s=([\d.e+-]+)", out, re.M)
     pk = re.search(r"^peak_mb ([\d.]+)", out, re.M)
@@ -118,16 +181,28 @@ def main():
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--repeat", type=int, default=5, help="timed runs per process (after one warm-up)")
     ap.add_argument("--rounds", type=int, default=3, help="alternating gradattr/PyTorch rounds")
-    ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    ap.add_argument("--workloads", default=None,
+                    help="comma-separated (default: " + ",".join(WORKLOADS) + "; with --model forward,input-grad,gradcam)")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--model", choices=MODELS, help="a torchvision CNN (ONNX for gradattr) instead of VGG19")
+    ap.add_argument("--seed", type=int, default=0, help="--model: the weights' seed (tools/export_torchvision.py)")
+    ap.add_argument("--onnx", help="--model: the ONNX export (written when missing)")
     ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--workload", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.torch_worker:
         return torch_worker(args)
 
+    if args.workloads is None:
+        args.workloads = "forward,input-grad,gradcam" if args.model else ",".join(WORKLOADS)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     import torch  # noqa: F401  (fail early with a clear message if missing)
+    if args.model:
+        args.onnx = args.onnx or f"/tmp/gradattr_bench_{args.model}_s{args.seed}.onnx"
+        if not os.path.exists(args.onnx):
+            subprocess.run([sys.executable, os.path.join(TOOLS, "export_torchvision.py"), "--model", args.model,
+                            "--seed", str(args.seed), "--size", str(args.size), "--out", args.onnx], check=True)
+        print(f"model {args.model} seed {args.seed}: {args.onnx}", flush=True)
     results = {}
     for w in args.workloads.split(","):
         runs = {"gradattr": [], "pytorch": []}
@@ -149,7 +224,8 @@ def main():
               flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"threads": args.threads, "batch": args.batch, "size": args.size, "repeat": args.repeat,
+            json.dump({"model": args.model or "vgg19", "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
+                       "threads": args.threads, "batch": args.batch, "size": args.size, "repeat": args.repeat,
                        "rounds": args.rounds, "torch": __import__("torch").__version__, "results": results}, f, indent=2)
 
 

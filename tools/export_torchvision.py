@@ -46,6 +46,18 @@ MODELS = {
 }
 
 
+def build_model(name, seed, size=224, calib_n=2):
+    """The seeded model this script exports (eval mode, activations not in place); also what
+    benchmarks/compare_pytorch.py --model times, so both sides run the same weights."""
+    torch.manual_seed(seed)
+    model = R.no_inplace(getattr(tvm, name)(weights=None)).eval()
+    g = torch.Generator().manual_seed(1000 + seed)
+    xcal = torch.randn(calib_n, 3, size, size, generator=g)
+    R.calibrate_bn(model, xcal, g)
+    R.scale_head(model, R.get_module(model, MODELS[name]), xcal)
+    return model
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, choices=sorted(MODELS))
@@ -63,12 +75,7 @@ def main():
     t0 = time.time()
     R.setup_determinism()
     torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    model = R.no_inplace(getattr(tvm, args.model)(weights=None)).eval()
-    g = torch.Generator().manual_seed(1000 + args.seed)
-    xcal = torch.randn(args.calib_n, 3, args.size, args.size, generator=g)
-    R.calibrate_bn(model, xcal, g)
-    R.scale_head(model, R.get_module(model, MODELS[args.model]), xcal)
+    model = build_model(args.model, args.seed, args.size, args.calib_n)
     x = torch.randn(1, 3, args.size, args.size, generator=torch.Generator().manual_seed(args.seed + 1))
 
     data = R.export_bytes(model, x, args.opset)

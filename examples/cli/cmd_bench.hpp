@@ -21,7 +21,33 @@ struct BenchArgs {
   std::string weights, arch = "vgg19", workload = "forward";
   int size = 0, batch = 1, repeat = 5, threads = 0;
   std::string steps = "50";  // parse_count: bounded by kMaxSteps
+  bool profile = false;       // one more run per workload with per-op timing (graph models)
 };
+
+// After the timed runs: one more run of fn with per-op timing, printed as
+//   profile <workload> <forward|backward> <op> seconds=<s> calls=<n> share=<% of the run>
+// forward: the graph model's nodes (a VGG has none); backward: every recorded op's backward.
+template <class M>
+void profile_workload(const std::string& w, const M& model, const std::function<void()>& fn) {
+  gradattr::ad::OpTimes fwd, bwd;
+  const auto* g = model.template get<gradattr::graph::GraphModel<float>>();
+  if (g) g->set_profile(&fwd);
+  gradattr::ad::backward_profile() = &bwd;
+  const auto t0 = std::chrono::steady_clock::now();
+  fn();
+  const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  gradattr::ad::backward_profile() = nullptr;
+  if (g) g->set_profile(nullptr);
+  std::printf("profile %s total seconds=%.6f\n", w.c_str(), total);
+  for (const auto& [phase, times] : {std::pair<const char*, const gradattr::ad::OpTimes*>{"forward", &fwd}, {"backward", &bwd}}) {
+    std::vector<std::pair<std::string, gradattr::ad::OpTime>> rows(times->begin(), times->end());
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.seconds > b.second.seconds; });
+    for (const auto& [op, t] : rows)
+      std::printf("profile %s %s %s seconds=%.6f calls=%lld share=%.1f%%\n", w.c_str(), phase, op.c_str(), t.seconds,
+                  static_cast<long long>(t.calls), 100.0 * t.seconds / total);
+  }
+  std::fflush(stdout);
+}
 
 inline const std::vector<std::string>& bench_workloads() {
   static const std::vector<std::string> all = {"forward", "input-grad", "gradcam", "full", "rsi-gradcam", "ig"};
@@ -78,6 +104,7 @@ inline int run_bench(const BenchArgs& a) {
     bar.finish();
     std::printf("%s batch=%d median_s=%.6f min_s=%.6f max_s=%.6f\n", w.c_str(), a.batch, median, t.front(), t.back());
     std::fflush(stdout);
+    if (a.profile) profile_workload(w, lm.model, fn);
   }
   return 0;
 }

@@ -90,6 +90,7 @@ int main(int argc, char** argv) {
   b->add_option("--threads", bench.threads, "OpenMP threads (default: OpenMP's)");
   b->add_option("--workload", bench.workload, "forward|input-grad|gradcam|full|rsi-gradcam|ig|all")->capture_default_str();
   b->add_option("--steps", bench.steps, "path steps for rsi-gradcam and ig, 1 to 100000")->capture_default_str();
+  b->add_flag("--profile", bench.profile, "after the timed runs, one run with time per op type (forward nodes of a graph model, every backward)");
 
   // CLI11 would only say that a subcommand is required: name the unknown one.
   bool known = argc < 2 || argv[1][0] == '-';

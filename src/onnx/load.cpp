@@ -11,7 +11,9 @@
 #include "gradattr/onnx/load.hpp"
 
 #include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/repeated_field.h>
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
 #include <onnx/shape_inference/implementation.h>
@@ -52,7 +54,10 @@ using graph::Op;
 struct Data {
   std::vector<std::int64_t> dims;
   bool floating = true;
-  std::vector<double> f;
+  // The values. A large float constant's f is freed once it is copied into the GraphDef
+  // (use_constant; moved_to names the copy) and restored from there if read again.
+  mutable std::vector<double> f;
+  std::string moved_to;
   std::vector<std::int64_t> i;
   std::int64_t numel() const { return floating ? static_cast<std::int64_t>(f.size()) : static_cast<std::int64_t>(i.size()); }
 };
@@ -123,18 +128,23 @@ class Importer {
 
   // ---- 1. protobuf ----
   void parse() {
-    std::ifstream in(path_, std::ios::binary);
+    std::ifstream in(path_, std::ios::binary | std::ios::ate);
     if (!in) throw IoError(path_ + ": cannot open the ONNX file");
-    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (in.bad()) throw IoError(path_ + ": read error");
-    if (bytes.empty()) fail("the file is empty, not an ONNX model");
-    if (bytes.size() > static_cast<std::size_t>(INT_MAX))
+    const std::streamoff size = in.tellg();
+    in.seekg(0);
+    if (!in) throw IoError(path_ + ": read error");
+    if (size == 0) fail("the file is empty, not an ONNX model");
+    if (size > static_cast<std::streamoff>(INT_MAX))
       fail("the file is over 2 GB: protobuf cannot hold it; save the weights as external data");
-    google::protobuf::io::ArrayInputStream raw(bytes.data(), static_cast<int>(bytes.size()));
-    google::protobuf::io::CodedInputStream coded(&raw);
-    coded.SetTotalBytesLimit(INT_MAX);
-    if (!model_.ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage())
-      fail("not a valid ONNX protobuf (truncated or corrupt)");
+    {
+      // Parsed from the stream in blocks, so the file's bytes are not held beside the message.
+      google::protobuf::io::IstreamInputStream raw(&in, 1 << 20);
+      google::protobuf::io::CodedInputStream coded(&raw);
+      coded.SetTotalBytesLimit(INT_MAX);
+      if (!model_.ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage())
+        fail("not a valid ONNX protobuf (truncated or corrupt)");
+    }
+    if (in.bad()) throw IoError(path_ + ": read error");
     if (!model_.has_graph() || model_.graph().node_size() == 0) fail("the model has no graph nodes");
     for (const auto& o : model_.opset_import())
       if (o.domain().empty() || o.domain() == "ai.onnx") opset_ = o.version();
@@ -334,8 +344,21 @@ class Importer {
     return data;
   }
 
+  // Each float initializer's values are dropped from the protobuf once decoded (dims and type
+  // stay, for the checker's shell): the file's weights are not held twice while loading.
   void decode_initializers() {
-    for (const auto& t : model_.graph().initializer()) data_[t.name()] = decode(t, "initializer '" + t.name() + "'");
+    for (auto& t : *model_.mutable_graph()->mutable_initializer()) {
+      Data& d = data_[t.name()] = decode(t, "initializer '" + t.name() + "'");
+      // Integer initializers stay (small; the checker's shell keeps them as they are).
+      if (t.data_location() == TensorProto::EXTERNAL || !d.floating) continue;
+      // Swapped with empty containers: clear() would keep the capacity.
+      if (t.has_raw_data()) std::string().swap(*t.mutable_raw_data());
+      google::protobuf::RepeatedField<float>().Swap(t.mutable_float_data());
+      google::protobuf::RepeatedField<double>().Swap(t.mutable_double_data());
+      google::protobuf::RepeatedField<std::int32_t>().Swap(t.mutable_int32_data());
+      google::protobuf::RepeatedField<std::int64_t>().Swap(t.mutable_int64_data());
+      t.clear_raw_data();
+    }
   }
 
   // ---- 4. onnx::checker, on a copy without the float weights (it does not need them) ----
@@ -502,17 +525,26 @@ class Importer {
     fail(node_label(n) + ", opset " + std::to_string(opset_) + ": " + what + " is not supported");
   }
 
+  // d with its values: a constant whose f use_constant freed gets it back from the GraphDef.
+  const Data* restored(const Data& d) const {
+    if (!d.moved_to.empty() && d.f.empty()) {
+      const Tensor<double>& t = def_.constants.at(d.moved_to);
+      d.f.assign(t.begin(), t.end());
+    }
+    return &d;
+  }
+
   // The value of a constant input (an initializer, a Constant node, or an Identity of one).
   const Data* constant(std::string name) const {
     for (int hops = 0; hops < 8; ++hops) {
       auto d = data_.find(name);
-      if (d != data_.end()) return &d->second;
+      if (d != data_.end()) return restored(d->second);
       auto p = producer_.find(name);
       if (p == producer_.end()) return nullptr;
       const NodeProto& n = model_.graph().node(p->second);
       if (n.op_type() == "Constant") {
         auto c = constant_nodes_.find(name);
-        return c == constant_nodes_.end() ? nullptr : &c->second;
+        return c == constant_nodes_.end() ? nullptr : restored(c->second);
       }
       if (n.op_type() != "Identity") return nullptr;
       name = n.input(0);
@@ -572,6 +604,11 @@ class Importer {
     Shape s;
     for (std::int64_t dim : d->dims) s.push(dim);
     def_.constants[v] = Tensor<double>(s, d->f);
+    if (d->f.size() >= (std::size_t{1} << 14)) {  // the weights: hold them once (constant() restores)
+      Data& m = const_cast<Data&>(*d);
+      m.moved_to = v;
+      std::vector<double>().swap(m.f);
+    }
     return v;
   }
   std::string resolve(const std::string& v) const {

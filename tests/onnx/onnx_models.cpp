@@ -384,3 +384,66 @@ TEST_CASE("Every method x variant x score space on the double ONNX ResNet matche
     CHECK((compared.contains(f) || f == "x2.npy" || f == "classes.npy" || f.starts_with("smoothgrad_noise_")));
   }
 }
+
+TEST_CASE("A large initializer read by two nodes is read twice correctly (the loader frees its copy once used)", "[onnx]") {
+  // input [1, 128, 1, 1] -> Flatten -> Gemm(W, transB) -> Gemm(W, transB) -> logits [1, 128]:
+  // W (128 x 128 = 16384 floats) is large enough that the importer frees its decoded values once
+  // the first Gemm has made it a graph constant; the second Gemm must read them back.
+  const std::int64_t n = 128;
+  ::onnx::ModelProto m;
+  m.set_ir_version(8);
+  auto* op = m.add_opset_import();
+  op->set_domain("");
+  op->set_version(17);
+  auto* g = m.mutable_graph();
+  g->set_name("shared_weight");
+  auto value = [](::onnx::ValueInfoProto* v, const std::string& name, std::vector<std::int64_t> dims) {
+    v->set_name(name);
+    auto* t = v->mutable_type()->mutable_tensor_type();
+    t->set_elem_type(::onnx::TensorProto::FLOAT);
+    for (std::int64_t d : dims) t->mutable_shape()->add_dim()->set_dim_value(d);
+  };
+  value(g->add_input(), "input", {1, n, 1, 1});
+  value(g->add_output(), "logits", {1, n});
+  const auto w = gradattr::testing::random_tensor<float>(Shape{n, n}, 77, -0.2, 0.2);
+  auto* init = g->add_initializer();
+  init->set_name("W");
+  init->set_data_type(::onnx::TensorProto::FLOAT);
+  init->add_dims(n);
+  init->add_dims(n);
+  init->set_raw_data(std::string(reinterpret_cast<const char*>(w.data()), static_cast<std::size_t>(n * n) * sizeof(float)));
+  auto add = [&](const std::string& type, const std::string& name, std::vector<std::string> in, const std::string& out) {
+    auto* node = g->add_node();
+    node->set_op_type(type);
+    node->set_name(name);
+    for (const auto& i : in) node->add_input(i);
+    node->add_output(out);
+    return node;
+  };
+  add("Flatten", "/Flatten", {"input"}, "flat");
+  for (const char* k : {"1", "2"}) {
+    auto* node = add("Gemm", std::string("/fc") + k + "/Gemm", {k[0] == '1' ? "flat" : "h", "W"}, k[0] == '1' ? "h" : "logits");
+    auto* a = node->add_attribute();
+    a->set_name("transB");
+    a->set_type(::onnx::AttributeProto::INT);
+    a->set_i(1);
+  }
+  const auto path = fs::temp_directory_path() / "gradattr_shared_weight.onnx";
+  {
+    std::ofstream out(path, std::ios::binary);
+    REQUIRE(m.SerializeToOstream(&out));
+  }
+  const auto model = gradattr::onnx::load<double>(path.string());
+  fs::remove(path);
+  const auto x = gradattr::testing::random_tensor<double>(Shape{1, n, 1, 1}, 78);
+  std::vector<double> h(static_cast<std::size_t>(n)), z(static_cast<std::size_t>(n));
+  for (std::int64_t o = 0; o < n; ++o)
+    for (std::int64_t i = 0; i < n; ++i) h[o] += static_cast<double>(w[o * n + i]) * x[i];
+  for (std::int64_t o = 0; o < n; ++o)
+    for (std::int64_t i = 0; i < n; ++i) z[o] += static_cast<double>(w[o * n + i]) * h[i];
+  const auto got = model.forward(x);
+  REQUIRE(got.shape() == Shape{1, n});
+  double err = 0;
+  for (std::int64_t o = 0; o < n; ++o) err = std::max(err, std::abs(got[o] - z[o]));
+  CHECK(err < 1e-12);
+}

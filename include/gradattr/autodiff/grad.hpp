@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "gradattr/autodiff/backward_context.hpp"
+#include "gradattr/autodiff/profile.hpp"
 #include "gradattr/autodiff/tape.hpp"
 #include "gradattr/autodiff/var.hpp"
 
@@ -77,7 +78,10 @@ std::vector<Tensor<T>> grad_sweep(const Tape<T>& tape, const Var<T>& output, con
     if (!on_path[i] || grads[i].empty()) continue;
     const Record<T>& rec = tape.record(i);
     BackwardContext<T> ctx(rec.inputs, on_path, grads, tape.poisons_gradient_buffers());
-    std::visit([&](const auto& o) { o.backward(grads[i], ctx); }, rec.op);
+    if (OpTimes* prof = backward_profile())
+      detail::timed(*prof, rec.name(), [&] { std::visit([&](const auto& o) { o.backward(grads[i], ctx); }, rec.op); });
+    else
+      std::visit([&](const auto& o) { o.backward(grads[i], ctx); }, rec.op);
     if (!is_target[i]) grads[i] = Tensor<T>();  // no longer needed: free it early
     after_backward(i);
   }

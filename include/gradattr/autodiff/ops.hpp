@@ -255,6 +255,50 @@ Var<T> conv2d(const Var<T>& x, const Same<Var<T>>& w, const Same<Var<T>>& b, con
   return detail::record(std::move(o), std::move(y), {&x, &w, &b});
 }
 
+// act(conv2d(x, w, b)) in one kernel call (the activation applied as the output is stored), for
+// inference: every input must be a constant (ArgumentError otherwise: a recorded computation
+// runs conv2d and the activation op one by one). Bitwise the value of conv2d followed by relu /
+// clip (kernels::Activation).
+//
+// residual (may be empty): act(conv2d(x, w, b) + residual), residual of the conv's output shape
+// (ShapeError otherwise): bitwise conv2d, add, then the activation.
+template <class T>
+Var<T> conv2d_activation(const Var<T>& x, const Same<Var<T>>& w, const Same<Var<T>>& b, const kernels::Conv2dParams& p,
+                         const kernels::Conv2dPrepared<T>* prepared, const kernels::Activation& act,
+                         const Same<Var<T>>& residual = Same<Var<T>>()) {
+  if (x.tracked() || w.tracked() || b.tracked() || residual.tracked())
+    throw ArgumentError("conv2d_activation: inference only, every input must be a constant");
+  const Shape ys = kernels::conv2d_output_shape(x.shape(), w.shape(), p);
+  const bool add = !residual.value().empty();
+  if (add && residual.shape() != ys)
+    throw ShapeError("conv2d_activation: residual " + residual.shape().str() + " does not match the output " + ys.str());
+  if (!b.value().empty() && b.shape() != Shape{w.shape()[0]})
+    throw ShapeError("conv2d: bias " + b.shape().str() + " does not match weight " + w.shape().str() + " (expects [" +
+                     std::to_string(w.shape()[0]) + "])");
+  Tensor<T> y = Tensor<T>::uninitialized(ys);
+  kernels::conv2d_forward(y, x.value(), w.value(), b.value(), p, prepared, act, add ? &residual.value() : nullptr);
+  return Var<T>(std::move(y));
+}
+
+// act(a + b) for a and b of one shape, in one pass, for inference (constants only, as
+// conv2d_activation). Bitwise add followed by relu / clip.
+template <class T>
+Var<T> add_activation(const Var<T>& a, const Same<Var<T>>& b, const kernels::Activation& act) {
+  if (a.tracked() || b.tracked()) throw ArgumentError("add_activation: inference only, every input must be a constant");
+  if (a.shape() != b.shape())
+    throw ShapeError("add_activation: shapes " + a.shape().str() + " and " + b.shape().str() + " differ");
+  Tensor<T> y = Tensor<T>::uninitialized(a.shape());
+  if constexpr (std::is_same_v<T, float>) {
+    kernels::fast::add_activation(y, a.value(), b.value(), act);
+  } else {
+    const T* ad = a.value().data();
+    const T* bd = b.value().data();
+    T* yd = y.data();
+    for (std::int64_t i = 0; i < y.numel(); ++i) yd[i] = act(ad[i] + bd[i]);
+  }
+  return Var<T>(std::move(y));
+}
+
 // Max pooling (torch max_pool2d / ONNX MaxPool): asymmetric pads, ceil_mode; padding is -inf.
 template <class T>
 Var<T> max_pool2d(const Var<T>& x, const kernels::Pool2dParams& p = {}) {

@@ -22,10 +22,12 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "gradattr/autodiff/ops.hpp"
+#include "gradattr/autodiff/profile.hpp"
 #include "gradattr/autodiff/tape.hpp"
 #include "gradattr/autodiff/var.hpp"
 #include "gradattr/core/error.hpp"
@@ -55,7 +57,15 @@ class GraphModel {
 
   explicit GraphModel(const GraphDef& def) : source_(def.source), notes_(def.notes) {
     validate(def);
-    build(def);
+    build(def, nullptr);
+    infer_shapes(def);
+    name_layers(def);
+  }
+  // The same, freeing each of def's (double) constants as soon as it is converted to T: a
+  // loaded model's weights are not held twice at once (onnx::load's peak memory).
+  explicit GraphModel(GraphDef&& def) : source_(def.source), notes_(def.notes) {
+    validate(def);
+    build(def, &def.constants);
     infer_shapes(def);
     name_layers(def);
   }
@@ -163,6 +173,20 @@ class GraphModel {
   const std::vector<std::string>& notes() const noexcept { return notes_; }
   std::size_t num_nodes() const noexcept { return nodes_.size(); }
 
+  // Per-op timing of the nodes this model runs (forward, recorded or not), by op name ("Conv",
+  // or a fused step's name, e.g. "Conv+Relu"), added into *times until set_profile(nullptr).
+  // Off by default (one pointer test per node). Not for concurrent calls on one model.
+  void set_profile(ad::OpTimes* times) const noexcept { profile_ = times; }
+
+  // Inference fusion (Conv or Add followed by its Relu / Clip, one kernel call when nothing is
+  // recorded) is on by default; off runs every node on its own (for tests and A/B timing).
+  void set_fusion(bool on) noexcept { fusion_ = on; }
+  bool fusion() const noexcept { return fusion_; }
+  // How many nodes are annotated for fusion with their next node.
+  std::size_t num_fusible() const noexcept {
+    return static_cast<std::size_t>(std::count_if(nodes_.begin(), nodes_.end(), [](const Node& n) { return n.fuse != Node::Fuse::None; }));
+  }
+
  private:
   struct Value {
     std::string name;
@@ -178,9 +202,19 @@ class GraphModel {
     int output = -1;
     Attrs attrs;
     std::shared_ptr<const kernels::Conv2dPrepared<T>> prepared;  // Conv: the fast kernels' filters
+    // Inference fusion with the next node (annotate_fusion): that node is a Relu / Clip reading
+    // only this node's output, which nothing else reads. run() takes it when no input is tracked.
+    // ConvAddAct: the next node is an Add of this output and another value (`residual`), read
+    // by nothing else, and the one after it (when `extra` is 2) a Relu / Clip: a ResNet block's
+    // last Conv, Add and ReLU as one call.
+    enum class Fuse : unsigned char { None, ConvAct, AddAct, ConvAddAct } fuse = Fuse::None;
+    kernels::Activation act;  // the activation of the last fused node (none for Conv+Add alone)
+    int extra = 0;            // how many following nodes the fused call computes
+    int residual = -1;        // ConvAddAct: the Add's other operand
   };
 
-  void build(const GraphDef& def) {
+  // release: def's constants, to free each one once converted (null: keep them).
+  void build(const GraphDef& def, std::map<std::string, Tensor<double>>* release) {
     std::map<std::string, int> id;
     auto add_value = [&](const std::string& name) {
       id[name] = static_cast<int>(values_.size());
@@ -195,10 +229,11 @@ class GraphModel {
       values_[v].constant = true;
       values_[v].shape = t.shape();
       consts_.push_back(t.template cast<T>());
+      if (release) (*release)[name] = Tensor<double>();
     }
     for (std::size_t i = 0; i < def.nodes.size(); ++i) {
       const NodeDef& d = def.nodes[i];
-      Node n{d.name, d.op, {}, -1, d.attrs, nullptr};
+      Node n{d.name, d.op, {}, -1, d.attrs, nullptr, Node::Fuse::None, {}, 0, -1};
       for (const std::string& in : d.inputs) {
         const int v = id.at(in);
         n.inputs.push_back(v);
@@ -212,6 +247,93 @@ class GraphModel {
       nodes_.push_back(std::move(n));
     }
     output_ = id.at(def.output);
+    annotate_fusion();
+  }
+
+  // Marks the Conv and the Add nodes whose output is read by the next node alone, a Relu or Clip
+  // (Conv+BN+ReLU after BatchNorm folding, MobileNet's Conv+ReLU6, an Add+ReLU), and the Conv
+  // whose output only the next node, an Add, reads, with that Add's output read only by a Relu
+  // or Clip after it, if any (a ResNet block's last Conv + residual Add + ReLU). Shapes are
+  // unknown here: they are compared when the nodes run (fuses()).
+  void annotate_fusion() {
+    std::vector<int> readers(values_.size(), 0);
+    for (const Node& n : nodes_)
+      for (int v : n.inputs) ++readers[static_cast<std::size_t>(v)];
+    // Whether node k's output goes only to node k + 1 (and is not the graph's output).
+    auto only_to_next = [&](std::size_t k) {
+      const Node& a = nodes_[k];
+      const Node& b = nodes_[k + 1];
+      const int uses = static_cast<int>(std::count(b.inputs.begin(), b.inputs.end(), a.output));
+      return uses == 1 && readers[static_cast<std::size_t>(a.output)] == 1 && a.output != output_;
+    };
+    // Node k as a fusable activation: its kernels::Activation, or false.
+    auto activation = [&](std::size_t k, kernels::Activation& act) {
+      const Node& a = nodes_[k];
+      if (a.inputs.size() != 1) return false;
+      if (a.op == Op::Relu) {
+        act = kernels::Activation::relu();
+        return true;
+      }
+      if (a.op != Op::Clip || a.attrs.lo > a.attrs.hi) return false;
+      act = kernels::Activation::clip(static_cast<float>(a.attrs.lo), static_cast<float>(a.attrs.hi));
+      // Activation holds float bounds: a double model fuses a Clip only if they are exact.
+      return std::is_same_v<T, float> || (static_cast<double>(act.lo) == a.attrs.lo && static_cast<double>(act.hi) == a.attrs.hi);
+    };
+    for (std::size_t i = 0; i + 1 < nodes_.size(); ++i) {
+      Node& n = nodes_[i];
+      const Node& next = nodes_[i + 1];
+      if (n.op != Op::Conv && n.op != Op::Add) continue;
+      if (!only_to_next(i)) continue;
+      kernels::Activation act;
+      if (activation(i + 1, act)) {
+        n.act = act;
+        n.extra = 1;
+        n.fuse = n.op == Op::Conv ? Node::Fuse::ConvAct : Node::Fuse::AddAct;
+        continue;
+      }
+      if (n.op != Op::Conv || next.op != Op::Add || next.inputs.size() != 2) continue;
+      const int other = next.inputs[0] == n.output ? next.inputs[1] : next.inputs[0];
+      if (other == n.output) continue;
+      n.fuse = Node::Fuse::ConvAddAct;
+      n.residual = other;
+      n.extra = 1;
+      n.act = {};
+      if (i + 2 < nodes_.size() && only_to_next(i + 1) && activation(i + 2, act)) {
+        n.act = act;
+        n.extra = 2;
+      }
+    }
+  }
+
+  // Whether node i runs fused with the next n.extra nodes now: annotated, all in [.., end), no
+  // input tracked (a recorded computation stays op by op), and for an Add equal shapes.
+  bool fuses(std::size_t i, std::size_t end, const std::vector<ad::Var<T>>& env) const {
+    const Node& n = nodes_[i];
+    if (n.fuse == Node::Fuse::None || i + static_cast<std::size_t>(n.extra) >= end || !fusion_) return false;
+    for (std::size_t k = 0; k < n.inputs.size(); ++k)
+      if (in(n, k, env).tracked()) return false;
+    if (n.fuse == Node::Fuse::AddAct) return in(n, 0, env).shape() == in(n, 1, env).shape();
+    if (n.fuse == Node::Fuse::ConvAddAct) {
+      const ad::Var<T>& r = env[static_cast<std::size_t>(n.residual)];
+      if (r.tracked() || r.value().empty()) return false;
+      try {
+        return r.shape() == kernels::conv2d_output_shape(in(n, 0, env).shape(), in(n, 1, env).shape(), n.attrs.conv);
+      } catch (const Error&) {
+        return false;  // the conv itself will say what is wrong
+      }
+    }
+    return true;
+  }
+
+  ad::Var<T> apply_fused(const Node& n, const std::vector<ad::Var<T>>& env) const {
+    auto x = [&](std::size_t k) { return in(n, k, env); };
+    if (n.fuse == Node::Fuse::ConvAct)
+      return ad::conv2d_activation(x(0), x(1), n.inputs.size() > 2 ? x(2) : ad::Var<T>(), n.attrs.conv,
+                                   n.prepared.get(), n.act);
+    if (n.fuse == Node::Fuse::ConvAddAct)
+      return ad::conv2d_activation(x(0), x(1), n.inputs.size() > 2 ? x(2) : ad::Var<T>(), n.attrs.conv,
+                                   n.prepared.get(), n.act, env[static_cast<std::size_t>(n.residual)]);
+    return ad::add_activation(x(0), x(1), n.act);
   }
 
   // Runs the graph once at batch 1 (zeros): every value's shape, and every shape error found at
@@ -326,18 +448,44 @@ class GraphModel {
     return static_cast<std::size_t>(values_[v].producer) + 1;
   }
 
-  // Runs nodes [begin, end), releasing each non-carried value after its last reader.
+  // Runs nodes [begin, end), releasing each non-carried value after its last reader. A node
+  // annotated for fusion (annotate_fusion) runs together with the next one when fuses() says so:
+  // its own output is then never stored (nothing else reads it, and it is no cut: a cut there
+  // ends the run at it).
   void run(std::vector<ad::Var<T>>& env, std::size_t begin, std::size_t end) const {
     for (std::size_t i = begin; i < end; ++i) {
       const Node& n = nodes_[i];
+      const bool fused = fuses(i, end, env);
+      const std::size_t extra = fused ? static_cast<std::size_t>(n.extra) : 0;
+      const Node& last = nodes_[i + extra];
       try {
-        env[n.output] = apply(n, env);
+        if (profile_) {
+          std::string name = profile_name(n);
+          for (std::size_t k = 1; k <= extra; ++k) name += std::string("+") + op_name(nodes_[i + k].op);
+          ad::detail::timed(*profile_, name, [&] { env[last.output] = fused ? apply_fused(n, env) : apply(n, env); });
+        } else {
+          env[last.output] = fused ? apply_fused(n, env) : apply(n, env);
+        }
       } catch (const Error& e) {
         rethrow_at(n, e);
       }
-      for (int v : n.inputs)
-        if (values_[v].last_read == static_cast<int>(i) && !values_[v].constant && v != output_) env[v] = ad::Var<T>();
+      for (std::size_t k = i; k <= i + extra; ++k)
+        for (int v : nodes_[k].inputs)
+          if (values_[v].last_read == static_cast<int>(k) && !values_[v].constant && v != output_) env[v] = ad::Var<T>();
+      i += extra;
     }
+  }
+
+  // A node's row in the profile: its op, for a Conv with its kind, e.g. "Conv[1x1]",
+  // "Conv[3x3/s2]", "Conv[dw5x5/s2]", "Conv[g4 3x3]".
+  std::string profile_name(const Node& n) const {
+    if (n.op != Op::Conv) return op_name(n.op);
+    const Shape& w = values_[n.inputs[1]].shape;
+    const kernels::Conv2dParams& p = n.attrs.conv;
+    std::string k = std::to_string(w[2]) + "x" + std::to_string(w[3]);
+    if (p.groups > 1) k = (w[1] == 1 ? "dw" : "g" + std::to_string(p.groups) + " ") + k;
+    if (p.stride_h != 1 || p.stride_w != 1) k += "/s" + std::to_string(p.stride_h);
+    return "Conv[" + k + "]";
   }
 
   // The same error type, with the node that raised it.
@@ -434,6 +582,8 @@ class GraphModel {
   std::vector<LayerInfo> layers_;
   std::map<std::string, int> layer_index_, layer_value_;
   std::map<std::string, std::string> aliases_;
+  mutable ad::OpTimes* profile_ = nullptr;
+  bool fusion_ = true;
 };
 
 }  // namespace gradattr::graph

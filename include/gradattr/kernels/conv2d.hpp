@@ -41,25 +41,46 @@ struct Conv2dPrepared {
   fast::Conv3x3Filters conv3x3_;
 };
 
-// y [N, Co, OH, OW] = x [N, Ci, H, W] (*) w [Co, Ci/groups, KH, KW] + b [Co] (b may be empty)
+// y [N, Co, OH, OW] = act(x [N, Ci, H, W] (*) w [Co, Ci/groups, KH, KW] + b [Co]) (b may be
+// empty). act (default: none) is applied as the output is stored where the kernel can (the
+// GEMM's tiles, the depthwise rows, the Winograd output for ReLU), else in one pass after it:
+// the same values as the convolution followed by the separate activation, bit for bit.
+//
+// residual (null, or a tensor of y's shape): y = act(conv + b + residual), the conv's value plus
+// the residual added as one float addition each (a ResNet block's Add), then act: bit for bit
+// the unfused conv, add and activation. The GEMM path does it in its tiles, the others in one
+// pass after the convolution.
 template <class T>
 void conv2d_forward(Tensor<T>& y, const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& b,
-                    const Conv2dParams& p, const Conv2dPrepared<T>* prepared = nullptr) noexcept {
+                    const Conv2dParams& p, const Conv2dPrepared<T>* prepared = nullptr,
+                    const Activation& act = {}, const Tensor<T>* residual = nullptr) noexcept {
   (void)prepared;
   detail::count_call(KernelId::conv2d_forward);
   if constexpr (std::is_same_v<T, float>) {  // 3x3 s1 p1: Winograd (kernels/fast/conv3x3.hpp)
     if (fast::conv3x3_applies(w.shape(), p)) {
-      fast::conv3x3_forward(y, x, w, b, false, prepared ? &prepared->filters() : nullptr);
+      const bool relu = act.kind == Activation::Relu && !residual;
+      fast::conv3x3_forward(y, x, w, b, relu, prepared ? &prepared->filters() : nullptr);
+      if (residual)
+        fast::add_activation(y, y, *residual, act);
+      else if (!relu)
+        fast::apply_activation(y, act);
       return;
     }
   }
   if constexpr (std::is_same_v<T, float>) {
-    if (fast::conv_depthwise_applies(x.shape(), w.shape(), p))
-      fast::conv2d_depthwise_forward(y, x, w, b, p);
-    else
-      fast::conv2d_gemm_forward(y, x, w, b, p);
-  } else
+    if (fast::conv_depthwise_applies(x.shape(), w.shape(), p)) {
+      fast::conv2d_depthwise_forward(y, x, w, b, p, residual ? Activation{} : act);
+      if (residual) fast::add_activation(y, y, *residual, act);
+    } else {
+      fast::conv2d_gemm_forward(y, x, w, b, p, act, residual ? residual->data() : nullptr);
+    }
+  } else {
     reference::conv2d_forward(y, x, w, b, p);
+    if (residual)
+      for (std::int64_t i = 0; i < y.numel(); ++i) y[i] = y[i] + (*residual)[i];
+    if (act)
+      for (T& v : y) v = act(v);
+  }
 }
 
 // dx [N, Ci, H, W] from dy [N, Co, OH, OW]

@@ -27,6 +27,25 @@ struct Conv2dParams {
   bool operator==(const Conv2dParams&) const = default;
 };
 
+// An activation a kernel applies to each output value as it stores it: the inference path's
+// fusion of Conv + Relu / Clip (graph/graph_model.hpp). Exactly the separate op's function, so
+// a fused result equals the unfused one bit for bit: relu(v) = v < 0 ? 0 : v, clip(v) =
+// v < lo ? lo : (v > hi ? hi : v) (NaN passes through both).
+struct Activation {
+  enum Kind : unsigned char { None, Relu, Clip };
+  Kind kind = None;
+  float lo = 0, hi = 0;
+  static Activation relu() noexcept { return {Relu, 0, 0}; }
+  static Activation clip(float lo, float hi) noexcept { return {Clip, lo, hi}; }
+  explicit operator bool() const noexcept { return kind != None; }
+  template <class V>
+  V operator()(V v) const noexcept {
+    if (kind == Relu) return v < V(0) ? V(0) : v;
+    if (kind == Clip) return v < V(lo) ? V(lo) : (v > V(hi) ? V(hi) : v);
+    return v;
+  }
+};
+
 // Max and average pooling as torch.nn.functional.max_pool2d / avg_pool2d and ONNX MaxPool /
 // AveragePool (dilation 1). pad_h / pad_w pad the top / left, pad_bottom / pad_right the bottom
 // / right (-1: as pad_h / pad_w); each pad must be smaller than the window (ONNX's rule).

@@ -33,6 +33,7 @@
 
 #include "gradattr/core/parallel.hpp"
 #include "gradattr/core/tensor.hpp"
+#include "gradattr/kernels/fast/activation.hpp"
 #include "gradattr/kernels/params.hpp"
 
 namespace gradattr::kernels::fast {
@@ -160,10 +161,10 @@ inline void unfill(float* dx, const float* area, const Geometry& g) noexcept {
 
 }  // namespace depthwise_detail
 
-// y [N, C, OH, OW] = x [N, C, H, W] (*) w [C, 1, KH, KW] + b [C] (b may be empty)
+// y [N, C, OH, OW] = act(x [N, C, H, W] (*) w [C, 1, KH, KW] + b [C]) (b may be empty)
 template <class Arch = xsimd::default_arch>
 void conv2d_depthwise_forward(Tensor<float>& y, const Tensor<float>& x, const Tensor<float>& w,
-                              const Tensor<float>& b, const Conv2dParams& p) noexcept {
+                              const Tensor<float>& b, const Conv2dParams& p, const Activation& act = {}) noexcept {
   using B = xsimd::batch<float, Arch>;
   const auto g = depthwise_detail::geometry(x.shape(), w.shape(), y.shape(), p, B::size);
   const depthwise_detail::Taps tp(g);
@@ -185,6 +186,7 @@ void conv2d_depthwise_forward(Tensor<float>& y, const Tensor<float>& x, const Te
       for (std::int64_t ow = 0; ow < g.OWr; ow += B::size) {
         B acc = bias;
         for (std::int64_t t = 0; t < taps; ++t) acc = xsimd::fma(B::load_unaligned(a + tp.off[t] + ow), B(wc[t]), acc);
+        if (act) acc = apply_activation(acc, act);
         if (ow + static_cast<std::int64_t>(B::size) <= g.OW) {
           acc.store_unaligned(yr + ow);
         } else {

@@ -32,6 +32,7 @@
 
 #include "gradattr/core/aligned.hpp"
 #include "gradattr/core/tensor.hpp"
+#include "gradattr/kernels/fast/activation.hpp"
 #include "gradattr/kernels/params.hpp"
 
 namespace gradattr::kernels::fast {
@@ -200,9 +201,11 @@ inline std::int64_t max_chunk_columns(const std::vector<Chunk>& chunks, const Ge
 
 }  // namespace conv_detail
 
-// y [N, Co, OH, OW] = x [N, Ci, H, W] (*) w [Co, Ci/G, KH, KW] + b [Co] (b may be empty)
+// y [N, Co, OH, OW] = act(x [N, Ci, H, W] (*) w [Co, Ci/G, KH, KW] + b [Co] + residual) (b may be
+// empty, residual null or of y's shape; both added and act applied to each tile as it is written)
 inline void conv2d_gemm_forward(Tensor<float>& y, const Tensor<float>& x, const Tensor<float>& w,
-                                const Tensor<float>& b, const Conv2dParams& p) noexcept {
+                                const Tensor<float>& b, const Conv2dParams& p, const Activation& act = {},
+                                const float* residual = nullptr) noexcept {
   using namespace conv_detail;
   const Geometry g = geometry(x.shape(), w.shape(), y.shape(), p);
   const std::int64_t K = g.K();
@@ -232,6 +235,13 @@ inline void conv2d_gemm_forward(Tensor<float>& y, const Tensor<float>& x, const 
       ym.noalias() = wm * xm;
       if (bd)
         for (std::int64_t i = 0; i < co1 - co0; ++i) ym.row(i).array() += bd[co0 + i];
+      if (residual) {  // y += r (the residual Add of a ResNet block), element by element
+        ConstMatMap rm(residual + ((c.n0 + gi) * g.Co + co0) * g.OHW() + c.oh0 * g.OW + c0, co1 - co0, c1 - c0,
+                       Stride(g.OHW()));
+        ym.array() += rm.array();
+      }
+      if (act)
+        for (std::int64_t i = 0; i < co1 - co0; ++i) apply_activation(&ym(i, 0), c1 - c0, act);
     }
   }
 }
