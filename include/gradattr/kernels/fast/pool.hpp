@@ -195,7 +195,7 @@ void max_pool_simd_plane(float* y, std::int32_t* am, const float* x, std::int64_
           const std::int64_t lo = first > 0 ? (first + sw - 1) / sw : 0, hi = last < 0 ? 0 : last / sw + 1;
           const auto valid = (owv >= B(static_cast<float>(lo))) & (owv < B(static_cast<float>(hi)));
           const B v = B::load_unaligned(rows + (ih * sw + kw % sw) * L + kw / sw + ow);
-          const auto take = valid & (!have | (v > best) | xsimd::isnan(v));
+          const auto take = valid & ((!have) | (v > best) | xsimd::isnan(v));
           best = xsimd::select(take, v, best);
           bi = xsimd::select(take, owv * B(static_cast<float>(sw)) + B(static_cast<float>(ih * W + kw - pw)), bi);
           have = have | valid;
