@@ -14,12 +14,15 @@
 #include "cmd_classify.hpp"
 #include "cmd_explain.hpp"
 #include "cmd_layers.hpp"
+#include "gradattr/core/allocator.hpp"
 
 int main(int argc, char** argv) {
   using namespace gradattr_cli;
   // A closed pipe on an output ('-', a FIFO) is a write error (EPIPE: exit 1, one line), not a
   // death by SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);
+  // Freed tensors reused instead of unmapped and faulted in again (core/allocator.hpp).
+  gradattr::tune_allocator_for_tensors();
   CLI::App app{"gradattr: gradient-based attribution with pre-softmax, post-softmax, log-softmax and centred-logit scores"};
   app.require_subcommand(1);
   app.set_version_flag("--version", version_line(), "print the version and the commit it was built from");

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "gradattr/core/allocator.hpp"
 #include "gradattr/core/tensor.hpp"
 
 using gradattr::Shape;
@@ -67,4 +68,19 @@ TEST_CASE("An empty tensor has no elements", "[core]") {
   REQUIRE(t.clone().empty());
   Tensor<float> z(Shape{0, 3});
   REQUIRE(z.numel() == 0);
+}
+
+TEST_CASE("tune_allocator_for_tensors applies its settings on glibc, and tensors still work", "[core]") {
+#if defined(__GLIBC__)
+  CHECK(gradattr::tune_allocator_for_tensors());
+#else
+  CHECK_FALSE(gradattr::tune_allocator_for_tensors());
+#endif
+  // Allocations below, at and above the mmap threshold, freed and reused.
+  for (int round = 0; round < 2; ++round)
+    for (std::int64_t n : {std::int64_t{1000}, std::int64_t{1} << 20, std::int64_t{9} << 20}) {
+      gradattr::Tensor<float> t(gradattr::Shape{n}, 1.5f);
+      CHECK(t[0] == 1.5f);
+      CHECK(t[n - 1] == 1.5f);
+    }
 }
