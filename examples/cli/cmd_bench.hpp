@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -19,7 +20,8 @@ namespace gradattr_cli {
 
 struct BenchArgs {
   std::string weights, arch = "vgg19", workload = "forward";
-  int size = 0, batch = 1, repeat = 5, threads = 0;
+  std::optional<int> size;  // not given: a VGG runs at 224, an ONNX model at the size its file fixes
+  int batch = 1, repeat = 5, threads = 0;
   std::string steps = "50";  // parse_count: bounded by kMaxSteps
   bool profile = false;       // one more run per workload with per-op timing (graph models)
 };
@@ -55,7 +57,7 @@ inline const std::vector<std::string>& bench_workloads() {
 }
 
 inline int run_bench(const BenchArgs& a) {
-  if (a.size != 0 && a.size < 32) throw UsageError("--size must be at least 32, got " + std::to_string(a.size));
+  if (a.size && *a.size < 32) throw UsageError("--size must be at least 32, got " + std::to_string(*a.size));
   if (a.batch < 1) throw UsageError("--batch must be at least 1");
   if (a.repeat < 1) throw UsageError("--repeat must be at least 1");
   const auto steps = parse_count("--steps", a.steps, kMaxSteps);
@@ -73,10 +75,10 @@ inline int run_bench(const BenchArgs& a) {
   LoadedModel lm = a.weights.empty() ? seeded_model(a.arch, 0) : load_model_file(a.weights);
   // A VGG takes any size (224 by default); an ONNX model the size its file fixes.
   const gradattr::Shape in = lm.model.input_shape();
-  std::int64_t height = a.size ? a.size : 224, width = height;
+  std::int64_t height = a.size.value_or(224), width = height;
   if (is_onnx_path(a.weights)) {
-    if (a.size != 0 && (a.size != in[2] || a.size != in[3]))
-      throw UsageError("--size " + std::to_string(a.size) + ": " + a.weights + " takes " + std::to_string(in[2]) + "x" +
+    if (a.size && (*a.size != in[2] || *a.size != in[3]))
+      throw UsageError("--size " + std::to_string(*a.size) + ": " + a.weights + " takes " + std::to_string(in[2]) + "x" +
                        std::to_string(in[3]) + " inputs");
     height = in[2], width = in[3];
   }
