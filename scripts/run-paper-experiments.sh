@@ -4,7 +4,7 @@
 #
 #   scripts/run-paper-experiments.sh [--limit N] [--out DIR] [--only e1,e2,...] [--no-report]
 #
-# --limit N caps the number of test images of every experiment (a reduced run; the report's
+# --out DIR is relative to the repository root. --limit N caps the number of test images of every experiment (a reduced run; the report's
 # numbers come from the defaults below). Environment: BUILD (build directory, default
 # build-paper), JOBS (make -j, default 2). The seed models for E4 (examples/data/seeds/, seeds
 # 1..10) are trained when missing: `train_fashion --epochs 4 --seed S --threads 2` (~40-60 s each
@@ -15,7 +15,7 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build-paper}
 JOBS=${JOBS:-2}
-OUT=$ROOT/docs/report
+OUT=docs/report
 LIMIT=""
 ONLY="e1,e2,e3,e4,e5,e6"
 REPORT=1
@@ -34,7 +34,7 @@ lim() { if [ -n "$LIMIT" ]; then echo "--limit $LIMIT"; else echo "--limit $1"; 
 if [ ! -d "$BUILD" ]; then cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DGRADATTR_WITH_ONNX=OFF; fi
 cmake --build "$BUILD" --target paper_experiments train_fashion -j "$JOBS"
 P=$BUILD/examples/paper/paper_experiments
-W=$ROOT/examples/data/fashion_vgg.safetensors
+W=examples/data/fashion_vgg.safetensors  # relative: the *_run.md commands do not name this machine's paths
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 mkdir -p "$OUT"
 cd "$ROOT"
@@ -53,7 +53,7 @@ want e1 && $P e1 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --st
 want e5 && $P e5 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --steps 50 --curve-steps 28
 # E4: ten models trained from seeds 1..10 (4 epochs each), true-class maps.
 if want e4; then
-  SEEDS=$ROOT/examples/data/seeds
+  SEEDS=examples/data/seeds
   mkdir -p "$SEEDS"
   MODELS=""
   for s in 1 2 3 4 5 6 7 8 9 10; do
@@ -74,6 +74,8 @@ printf 'commit: %s\n\ncommand: `scripts/run-paper-experiments.sh%s`\n\nwall time
   "$COMMIT" "${LIMIT:+ --limit $LIMIT}" "$((T1 - T0))" > "$OUT/all_run.md"
 printf 'key,value\nall.commit,%s\nall.seconds,%s\nall.minutes,%s\n' "$COMMIT" "$((T1 - T0))" "$(( (T1 - T0 + 30) / 60 ))" > "$OUT/all_values.csv"
 if [ "$REPORT" = 1 ] && [ -f "$ROOT/docs/report/report.template.md" ]; then
-  $P report --dir "$OUT" --template "$ROOT/docs/report/report.template.md" --out "$ROOT/docs/report.md"
+  # a run into another --out directory renders its own report there, never over docs/report.md
+  if [ "$OUT" = docs/report ]; then REP=docs/report.md; else REP=$OUT/report.md; fi
+  $P report --dir "$OUT" --template docs/report/report.template.md --out "$REP"
 fi
 echo "run-paper-experiments.sh: tables and figures in $OUT ($((T1 - T0)) s)"

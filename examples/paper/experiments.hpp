@@ -664,14 +664,19 @@ inline Table e5_table(const std::vector<E5Row>& rows) {
   return t;
 }
 
-// The 3×3 matrices in one wide table: a row per (method, explanation policy), deletion and
-// insertion AUC per evaluation policy.
+// The explanation × evaluation matrices in one wide table: a row per (method, explanation
+// policy), deletion and insertion AUC per evaluation policy (rows come kNP per explanation).
 inline Table e5_wide(const std::vector<E5Row>& rows) {
-  Table t({"method", "explained with", "del (eval pre)", "del (eval post)", "del (eval log)", "ins (eval pre)",
-           "ins (eval post)", "ins (eval log)"});
-  for (std::size_t i = 0; i + 2 < rows.size(); i += 3)
-    t.add({rows[i].method, rows[i].explanation_policy, fmt(rows[i].deletion_auc), fmt(rows[i + 1].deletion_auc),
-           fmt(rows[i + 2].deletion_auc), fmt(rows[i].insertion_auc), fmt(rows[i + 1].insertion_auc), fmt(rows[i + 2].insertion_auc)});
+  std::vector<std::string> h{"method", "explained with"};
+  for (const char* c : {"del", "ins"})
+    for (ScoreKind k : kPolicies) h.push_back(std::string(c) + " (eval " + policy_name(k) + ")");
+  Table t(h);
+  for (std::size_t i = 0; i + kNP - 1 < rows.size(); i += kNP) {
+    std::vector<std::string> r{rows[i].method, rows[i].explanation_policy};
+    for (std::size_t v = 0; v < kNP; ++v) r.push_back(fmt(rows[i + v].deletion_auc));
+    for (std::size_t v = 0; v < kNP; ++v) r.push_back(fmt(rows[i + v].insertion_auc));
+    t.add(r);
+  }
   return t;
 }
 
