@@ -2,7 +2,7 @@
 # Regenerates every table, figure and value of docs/report.md from the current build and commit,
 # then docs/report.md itself (paper_experiments report, from docs/report/report.template.md).
 #
-#   scripts/run-paper-experiments.sh [--limit N] [--out DIR] [--only e1,e2,...] [--no-report]
+#   scripts/run-paper-experiments.sh [--limit N] [--out DIR] [--only e1,e2,...] [--no-report] [--allow-dirty]
 #
 # --out DIR is relative to the repository root. --limit N caps the number of test images of every experiment (a reduced run; the report's
 # numbers come from the defaults below). Environment: BUILD (build directory, default
@@ -19,38 +19,36 @@ OUT=docs/report
 LIMIT=""
 ONLY="e1,e2,e3,e4,e5,e6"
 REPORT=1
+ALLOW_DIRTY=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --limit) LIMIT=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     --no-report) REPORT=0; shift ;;
+    --allow-dirty) ALLOW_DIRTY=1; shift ;;
     *) echo "run-paper-experiments.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 want() { case ",$ONLY," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 lim() { if [ -n "$LIMIT" ]; then echo "--limit $LIMIT"; else echo "--limit $1"; fi; }
 
+cd "$ROOT"
+# The commit is taken before anything else (a later edit of the tree must not change it); a dirty
+# tree is refused unless --allow-dirty (then the *_run.md say "-dirty" and the ctest check fails).
+COMMIT=$(git describe --dirty --always)
+case "$COMMIT" in
+  *-dirty) if [ "$ALLOW_DIRTY" = 1 ]; then echo "run-paper-experiments.sh: warning: dirty tree ($COMMIT)" >&2
+           else echo "run-paper-experiments.sh: the tree is dirty ($COMMIT): commit first, or pass --allow-dirty" >&2; exit 2; fi ;;
+esac
 if [ ! -d "$BUILD" ]; then cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DGRADATTR_WITH_ONNX=OFF; fi
 cmake --build "$BUILD" --target paper_experiments train_fashion -j "$JOBS"
 P=$BUILD/examples/paper/paper_experiments
 W=examples/data/fashion_vgg.safetensors  # relative: the *_run.md commands do not name this machine's paths
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 mkdir -p "$OUT"
-cd "$ROOT"
-COMMIT=$(git describe --dirty --always)
-case "$COMMIT" in *-dirty) echo "run-paper-experiments.sh: warning: the tree is dirty ($COMMIT)" >&2 ;; esac
 T0=$(date +%s)
 
-# E6: Grad-CAM++ vs Grad-CAM+, the whole t10k.
-want e6 && $P e6 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 10000)
-# E2: the information-gain identity, float and double; IG / RSI Grad-CAM completeness at M = 16, 64.
-want e2 && $P e2 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --completeness-steps 16,64
-# E1: shifted twin at the Grad-CAM layer, K over six decades; VGG19 (random weights, seed 0) on one image, 4 methods.
-want e1 && $P e1 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --steps 16 --ks 0.01,1,100,10000 --figure-k 100 \
-  --vgg19-limit 1 --vgg19-ks 0.01,100,10000 --vgg19-methods gradcam,gradcam++,hirescam,saliency
-# E5: deletion / insertion, explanation x evaluation score space per method.
-want e5 && $P e5 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --steps 50 --curve-steps 28
 # E4: ten models trained from seeds 1..10 (4 epochs each), true-class maps.
 if want e4; then
   SEEDS=examples/data/seeds
@@ -69,6 +67,15 @@ fi
 # E3: 1 - y_c on the whole test set; float vs double maps on 100 saturated + 100 unsaturated images.
 want e3 && $P e3 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 10000) --per-group 100 --steps 16
 
+# E6: Grad-CAM++ vs Grad-CAM+, the whole t10k.
+want e6 && $P e6 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 10000)
+# E2: the information-gain identity, float and double; IG / RSI Grad-CAM completeness at M = 16, 64.
+want e2 && $P e2 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --completeness-steps 16,64
+# E1: shifted twin at the Grad-CAM layer, K over six decades; VGG19 (random weights, seed 0) on one image, 4 methods.
+want e1 && $P e1 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --steps 16 --ks 0.01,1,100,10000 --figure-k 100 \
+  --vgg19-limit 1 --vgg19-ks 0.01,100,10000 --vgg19-methods gradcam,gradcam++,hirescam,saliency
+# E5: deletion / insertion, explanation x evaluation score space per method.
+want e5 && $P e5 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --steps 50 --curve-steps 28
 T1=$(date +%s)
 printf 'commit: %s\n\ncommand: `scripts/run-paper-experiments.sh%s`\n\nwall time: %s s (all experiments)\n' \
   "$COMMIT" "${LIMIT:+ --limit $LIMIT}" "$((T1 - T0))" > "$OUT/all_run.md"

@@ -460,6 +460,8 @@ int main(int argc, char** argv) {
       standard_report(e6s, c6.out, "e6", v, 3);
       write_run_info(c6, "e6", command, what, "per image: Spearman of the displayed maps; class = top class", since(t0), v, ts.size());
     } else if (*rep) {
+      const bool summary_ok = write_or_check_summary(rep_dir, rep_check);
+      if (!summary_ok) std::fprintf(stderr, "paper_experiments report --check: summary_verdicts / summary_values differ from summarize()\n");
       const std::string text = render_report(read_text(rep_template), rep_dir);
       const auto commits = run_commits(rep_dir);
       std::string first;
@@ -473,7 +475,7 @@ int main(int argc, char** argv) {
         const bool same = fs::exists(rep_out) && read_text(rep_out) == text;
         if (!same) std::fprintf(stderr, "paper_experiments report --check: %s differs from its rendering\n", rep_out.c_str());
         if (!agree) std::fprintf(stderr, "paper_experiments report --check: the *_run.md commits differ\n");
-        return same && agree ? 0 : 1;
+        return same && agree && summary_ok ? 0 : 1;
       }
       Table::write_text(rep_out, text);
       if (!agree) std::fprintf(stderr, "warning: the *_run.md commits differ\n");

@@ -16,6 +16,8 @@
 
 #include <gradattr/core/error.hpp>
 
+#include "common.hpp"
+
 namespace paper {
 
 inline std::string read_text(const std::filesystem::path& p) {
@@ -127,6 +129,249 @@ inline std::map<std::string, std::string> run_commits(const std::filesystem::pat
     c[name] = commit;
   }
   return c;
+}
+
+}  // namespace paper
+
+namespace paper {
+
+// ---------------------------------------------------------------------------------------------
+// The summary verdicts, derived from the generated tables by fixed rules (written before the
+// full run, stated in the report): summarize() reads docs/report/*.csv and returns the values
+// "summary.*" and the summary table; `paper_experiments report` writes them as
+// docs/report/summary_values.csv and summary_verdicts.{csv,md}, and tests/paper checks that the
+// committed files equal summarize() of the committed tables.
+
+using CsvRows = std::vector<std::map<std::string, std::string>>;
+
+inline CsvRows read_csv(const std::filesystem::path& p) {
+  std::istringstream in(read_text(p));
+  std::string line;
+  std::getline(in, line);
+  const auto h = parse_csv_line(line);
+  CsvRows rows;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    const auto c = parse_csv_line(line);
+    if (c.size() != h.size()) throw gradattr::FormatError(p.string() + ": a row's width differs from the header");
+    std::map<std::string, std::string> r;
+    for (std::size_t i = 0; i < h.size(); ++i) r[h[i]] = c[i];
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+struct SummaryRow {
+  std::string claim, source, measured, n, model, verdict;
+};
+
+struct Summary {
+  std::vector<SummaryRow> rows;
+  std::vector<std::pair<std::string, std::string>> values;
+};
+
+// Majority rule over k comparisons: "holds" when the claim's direction wins more than half,
+// "does not hold" when the opposite direction or "no difference" (within CI / identical) covers
+// more than half, otherwise "inconclusive".
+inline std::string majority_verdict(std::int64_t for_claim, std::int64_t against, std::int64_t no_difference, std::int64_t n) {
+  if (2 * for_claim > n) return "holds";
+  if (2 * against > n || 2 * no_difference > n) return "does not hold";
+  return "inconclusive";
+}
+
+inline Summary summarize(const std::filesystem::path& dir) {
+  Summary s;
+  const auto values = read_values(dir);
+  auto val = [&](const std::string& k) {
+    const auto it = values.find(k);
+    if (it == values.end()) throw gradattr::FormatError("summary: no value " + k);
+    return it->second;
+  };
+  auto ci_of = [](const std::map<std::string, std::string>& r) {
+    return r.at("mean") + " [" + r.at("ci95_lo") + ", " + r.at("ci95_hi") + "]";
+  };
+  // Counts of a comparison table's rows matching `keep`, by result.
+  struct Counts { std::int64_t n = 0, a_gt_b = 0, a_lt_b = 0, within = 0, identical = 0, other = 0; };
+  auto count = [](const CsvRows& rows, auto keep) {
+    Counts c;
+    for (const auto& r : rows) {
+      if (!keep(r)) continue;
+      ++c.n;
+      const std::string& res = r.at("result");
+      if (res == "within CI") ++c.within;
+      else if (res == "identical") ++c.identical;
+      else if (res.find(" > ") != std::string::npos) ++c.a_gt_b;
+      else if (res.find(" < ") != std::string::npos) ++c.a_lt_b;
+      else ++c.other;
+    }
+    return c;
+  };
+  auto str = [](std::int64_t v) { return std::to_string(v); };
+
+  // 1. The twin distorts Pre explanations (E1, K = 100, all images): per method, Pre vs Post.
+  {
+    const auto cmp = read_csv(dir / "e1_spearman_cmp.csv");
+    const auto c = count(cmp, [](const auto& r) {
+      return r.at("model") == "fashion" && r.at("K") == "100" && r.at("images") == "all" && r.at("a") == "pre" && r.at("b") == "post";
+    });
+    const auto ci = read_csv(dir / "e1_spearman_ci.csv");
+    std::string gc;
+    for (const auto& r : ci)
+      if (r.at("model") == "fashion" && r.at("K") == "100" && r.at("images") == "all" && r.at("method") == "gradcam" && r.at("policy") == "pre")
+        gc = ci_of(r);
+    s.rows.push_back({"The twin (same y) distorts Pre explanations (vulnerability paper)", "E1",
+                      "Spearman original–twin at K = 100 lower for Pre than Post: " + str(c.a_lt_b) + " of " + str(c.n) +
+                          " methods (Holm p < 0.05, CI excludes 0); within CI: " + str(c.within) + "; Grad-CAM Pre " + gc,
+                      val("e1.N") + " images", "Fashion VGG", majority_verdict(c.a_lt_b, c.a_gt_b, c.within + c.identical, c.n)});
+  }
+  // 2. Post/Log (and Centered) explanations are unaffected by the twin (E1, K = 100): the worst
+  // method's CI of the Spearman original–twin per score space; holds when every lower bound ≥ 0.99,
+  // does not hold when some upper bound < 0.9.
+  {
+    const auto ci = read_csv(dir / "e1_spearman_ci.csv");
+    std::string measured;
+    bool all_high = true, some_low = false;
+    for (const char* pol : {"post", "log", "centered"}) {
+      double worst = 2;
+      std::string which, text;
+      for (const auto& r : ci) {
+        if (r.at("model") != "fashion" || r.at("K") != "100" || r.at("images") != "all" || r.at("policy") != pol) continue;
+        const double lo = std::stod(r.at("ci95_lo")), hi = std::stod(r.at("ci95_hi"));
+        if (lo < worst) worst = lo, which = r.at("method"), text = ci_of(r);
+        all_high = all_high && lo >= 0.99;
+        some_low = some_low || hi < 0.9;
+      }
+      measured += std::string(measured.empty() ? "" : "; ") + pol + ": lowest " + which + " " + text;
+    }
+    measured += "; max relative change of the raw maps over the shift-invariant spaces at K = 100: Fashion " +
+                val("e1.fashion.k100.shiftinv_max_rel") + ", VGG19 " + val("e1.vgg19-random.k100.shiftinv_max_rel") +
+                "; at K = 1e4: Fashion " + val("e1.fashion.k1e+04.shiftinv_max_rel") + ", VGG19 " + val("e1.vgg19-random.k1e+04.shiftinv_max_rel");
+    s.rows.push_back({"Post/Log (and Centered) explanations are unaffected by the twin", "E1",
+                      "Spearman original–twin at K = 100, worst method per score space: " + measured,
+                      val("e1.N") + " images (VGG19: 1)", "Fashion VGG; VGG19 random weights",
+                      all_high ? "holds" : some_low ? "does not hold" : "inconclusive"});
+  }
+  // 3. Log attribution = minus the loss gradient (E2): float ≤ 1e-5, double ≤ 1e-12 relative.
+  {
+    const double f = std::stod(val("e2.float.max_rel_error")), d = std::stod(val("e2.double.max_rel_error"));
+    const double fb = std::stod(val("e2.float_batch.max_rel_error")), db = std::stod(val("e2.double_batch.max_rel_error"));
+    s.rows.push_back({"Log attribution = minus the loss gradient (information gain)", "E2",
+                      "max relative error per image " + val("e2.float.max_rel_error") + " (float) / " + val("e2.double.max_rel_error") +
+                          " (double); batches of 100: " + val("e2.float_batch.max_rel_error") + " / " + val("e2.double_batch.max_rel_error") +
+                          " (a maximum over all images: no CI needed)",
+                      val("e2.N") + " images", "Fashion VGG",
+                      f <= 1e-5 && d <= 1e-12 && fb <= 1e-5 && db <= 1e-12 ? "holds" : "does not hold"});
+  }
+  // 4. Saturation makes Post/Log maps unreliable in float32 (E3, saturated images): Post's
+  // float–double Spearman significantly below Pre's for most methods.
+  {
+    const auto cmp = read_csv(dir / "e3_maps_cmp.csv");
+    const auto c = count(cmp, [](const auto& r) { return r.at("images") == "saturated" && r.at("a") == "pre" && r.at("b") == "post"; });
+    const auto ci = read_csv(dir / "e3_maps_ci.csv");
+    double worst = 2;
+    std::string which;
+    for (const auto& r : ci)
+      if (r.at("images") == "saturated" && r.at("policy") == "post" && std::stod(r.at("ci95_lo")) < worst)
+        worst = std::stod(r.at("ci95_lo")), which = r.at("method") + " " + ci_of(r);
+    s.rows.push_back({"Saturation: " + val("e3.saturated_share_double") + " of t10k has 1 − y_c < 1e-4; Post maps of saturated images are degraded in float32",
+                      "E3",
+                      "float–double Spearman on saturated images lower for Post than Pre: " + str(c.a_gt_b) + " of " + str(c.n) +
+                          " methods; within CI: " + str(c.within) + ", higher: " + str(c.a_lt_b) + "; lowest Post: " + which,
+                      val("e3.per_group") + " saturated images (share: all 10000)", "Fashion VGG",
+                      majority_verdict(c.a_gt_b, c.a_lt_b, c.within + c.identical, c.n)});
+  }
+  // 5. RSI Grad-CAM copes with saturation (E3): its Post float–double Spearman on saturated images,
+  // holds when the CI lies above 0.99, does not hold when below 0.9.
+  {
+    const auto ci = read_csv(dir / "e3_maps_ci.csv");
+    for (const auto& r : ci)
+      if (r.at("images") == "saturated" && r.at("policy") == "post" && r.at("method") == "rsi-gradcam") {
+        const double lo = std::stod(r.at("ci95_lo")), hi = std::stod(r.at("ci95_hi"));
+        s.rows.push_back({"RSI Grad-CAM's Post maps survive saturation (float32 = double)", "E3",
+                          "float–double Spearman on saturated images " + ci_of(r), r.at("N") + " images", "Fashion VGG",
+                          lo >= 0.99 ? "holds" : hi < 0.9 ? "does not hold" : "inconclusive"});
+      }
+  }
+  // 6. Post explanations are more reliable across training seeds (E4): per method, Post vs Pre.
+  {
+    const auto cmp = read_csv(dir / "e4_cmp.csv");
+    const auto c = count(cmp, [](const auto& r) { return r.at("images") == "all" && r.at("a") == "pre" && r.at("b") == "post"; });
+    const auto cc = count(cmp, [](const auto& r) { return r.at("images") == "all" && r.at("a") == "pre" && r.at("b") == "centered"; });
+    s.rows.push_back({"Post explanations are more consistent across training seeds than Pre", "E4",
+                      "mean pairwise Spearman over " + val("e4.models") + " seeds, Post vs Pre: Post higher for " + str(c.a_lt_b) +
+                          " of " + str(c.n) + " methods, Pre higher for " + str(c.a_gt_b) + ", within CI " + str(c.within) +
+                          ", identical " + str(c.identical) + " (Centered vs Pre: higher " + str(cc.a_lt_b) + ", lower " + str(cc.a_gt_b) +
+                          ", within CI " + str(cc.within) + ")",
+                      val("e4.N") + " images × " + val("e4.models") + " models", "Fashion VGG, 4 epochs, seeds 1–10",
+                      majority_verdict(c.a_lt_b, c.a_gt_b, c.within + c.identical, c.n)});
+  }
+  // 7. Post explanations are more faithful (E5, evaluated with Post): per method × curve.
+  {
+    const auto cmp = read_csv(dir / "e5_auc_cmp.csv");
+    std::int64_t post_better = 0, pre_better = 0, none = 0, n = 0;
+    for (const auto& r : cmp) {
+      if (r.at("images") != "all" || r.at("evaluation") != "post" || r.at("a") != "pre" || r.at("b") != "post") continue;
+      ++n;
+      const std::string& res = r.at("result");
+      const bool del = r.at("curve") == "deletion";
+      if (res == "pre > post") (del ? post_better : pre_better) += 1;
+      else if (res == "pre < post") (del ? pre_better : post_better) += 1;
+      else if (res == "within CI" || res == "identical") ++none;
+    }
+    s.rows.push_back({"Post explanations are more faithful than Pre (deletion / insertion)", "E5",
+                      "evaluated with y_c, per method × {deletion, insertion}: Post better in " + str(post_better) + " of " + str(n) +
+                          ", Pre better in " + str(pre_better) + ", within CI " + str(none),
+                      val("e5.N") + " images", "Fashion VGG", majority_verdict(post_better, pre_better, none, n)});
+  }
+  // 8. Grad-CAM++ ≈ Grad-CAM+ (E6): per score space, the CI of the per-image Spearman of the
+  // default (exact) Grad-CAM++; holds when the lower bound ≥ 0.9, does not hold when the upper < 0.5.
+  {
+    const auto ci = read_csv(dir / "e6_ci.csv");
+    std::string measured, holds, fails, other;
+    for (const auto& r : ci) {
+      if (r.at("images") != "all" || r.at("pair") != "gradcam++ vs gradcam+") continue;
+      const double lo = std::stod(r.at("ci95_lo")), hi = std::stod(r.at("ci95_hi"));
+      measured += std::string(measured.empty() ? "" : "; ") + r.at("policy") + " " + ci_of(r);
+      (lo >= 0.9 ? holds : hi < 0.5 ? fails : other) += (std::string(" ") + r.at("policy"));
+    }
+    std::string verdict;
+    if (!holds.empty()) verdict += "holds for" + holds;
+    if (!fails.empty()) verdict += std::string(verdict.empty() ? "" : "; ") + "does not hold for" + fails;
+    if (!other.empty()) verdict += std::string(verdict.empty() ? "" : "; ") + "inconclusive for" + other;
+    s.rows.push_back({"Grad-CAM++ ≈ Grad-CAM+ (paper 1)", "E6", "per-image Spearman of the displayed maps (exact α): " + measured,
+                      val("e6.N") + " images", "Fashion VGG", verdict});
+  }
+  for (std::size_t i = 0; i < s.rows.size(); ++i) s.values.emplace_back("summary.verdict." + std::to_string(i + 1), s.rows[i].verdict);
+  return s;
+}
+
+inline Table summary_table(const Summary& s) {
+  Table t({"claim", "experiment", "measured (mean [95% CI] where a mean)", "N", "model(s)", "verdict"});
+  for (const auto& r : s.rows) t.add({r.claim, r.source, r.measured, r.n, r.model, r.verdict});
+  return t;
+}
+inline std::string summary_values_csv(const Summary& s) {
+  Table t({"key", "value"});
+  for (const auto& kv : s.values) t.add({kv.first, kv.second});
+  return t.csv();
+}
+
+// Writes docs/report/summary_verdicts.{csv,md} and summary_values.csv (check = false), or
+// returns whether the committed ones equal what summarize() gives now (check = true).
+inline bool write_or_check_summary(const std::filesystem::path& dir, bool check) {
+  const Summary s = summarize(dir);
+  const Table t = summary_table(s);
+  const std::string vals = summary_values_csv(s);
+  if (!check) {
+    t.write(dir, "summary_verdicts");
+    Table::write_text(dir / "summary_values.csv", vals);
+    return true;
+  }
+  auto same = [](const std::filesystem::path& p, const std::string& text) {
+    return std::filesystem::exists(p) && read_text(p) == text;
+  };
+  return same(dir / "summary_verdicts.csv", t.csv()) && same(dir / "summary_verdicts.md", t.markdown()) &&
+         same(dir / "summary_values.csv", vals);
 }
 
 }  // namespace paper
