@@ -168,6 +168,7 @@ struct SummaryRow {
 struct Summary {
   std::vector<SummaryRow> rows;
   std::vector<std::pair<std::string, std::string>> values;
+  std::vector<std::pair<std::string, Table>> tables;  // extra derived tables: <dir>/<name>.{csv,md}
 };
 
 // Majority rule over k comparisons: "holds" when the claim's direction wins more than half,
@@ -342,6 +343,56 @@ inline Summary summarize(const std::filesystem::path& dir) {
                       val("e6.N") + " images", "Fashion VGG", verdict});
   }
   for (std::size_t i = 0; i < s.rows.size(); ++i) s.values.emplace_back("summary.verdict." + std::to_string(i + 1), s.rows[i].verdict);
+
+  // E1: the largest relative change of the raw maps per score space and K over the methods,
+  // with and without Grad-CAM++ (whose exact α for Post/Log is the outlier), Fashion, all images.
+  {
+    const auto rows = read_csv(dir / "e1_vulnerability.csv");
+    std::map<std::string, double> all, excl;
+    std::map<std::string, std::string> arg;
+    for (const auto& r : rows) {
+      if (r.at("model") != "fashion" || r.at("images") != "all") continue;
+      const std::string k = r.at("policy") + ".k" + r.at("K");
+      const double v = std::stod(r.at("max_rel_diff_raw"));
+      if (!all.count(k) || v > all[k]) all[k] = v, arg[k] = r.at("method");
+      if (r.at("method") != "gradcam++" && (!excl.count(k) || v > excl[k])) excl[k] = v;
+    }
+    for (const auto& [k, v] : all) {
+      s.values.emplace_back("summary.e1.maxrel." + k, fmt(v, 2));
+      s.values.emplace_back("summary.e1.maxrel." + k + ".method", arg[k]);
+      s.values.emplace_back("summary.e1.maxrel_without_gradcampp." + k, fmt(excl[k], 2));
+    }
+  }
+  // E5: which explanation score space is the more faithful, per pair, evaluation score space and
+  // stratum, counted over method × {deletion, insertion} (deletion: lower is better; insertion: higher).
+  {
+    const auto cmp = read_csv(dir / "e5_auc_cmp.csv");
+    Table t({"evaluation", "images", "a", "b", "comparisons", "a more faithful", "b more faithful", "within CI", "identical", "mixed"});
+    Table t_all({"evaluation", "a", "b", "comparisons", "a more faithful", "b more faithful", "within CI", "identical", "mixed"});
+    for (const char* ev : {"pre", "post", "log", "centered"})
+      for (const char* im : {"all", "saturated", "unsaturated"})
+        for (const auto& [a, b] : std::vector<std::pair<std::string, std::string>>{
+                 {"pre", "post"}, {"pre", "log"}, {"pre", "centered"}, {"post", "log"}, {"post", "centered"}, {"log", "centered"}}) {
+          std::int64_t n = 0, ab = 0, bb = 0, within = 0, same = 0, mixed = 0;
+          for (const auto& r : cmp) {
+            if (r.at("evaluation") != ev || r.at("images") != im || r.at("a") != a || r.at("b") != b) continue;
+            ++n;
+            const std::string& res = r.at("result");
+            const bool del = r.at("curve") == "deletion";
+            if (res == a + " > " + b) (del ? bb : ab) += 1;
+            else if (res == a + " < " + b) (del ? ab : bb) += 1;
+            else if (res == "within CI") ++within;
+            else if (res == "identical") ++same;
+            else ++mixed;
+          }
+          t.add({ev, im, a, b, str(n), str(ab), str(bb), str(within), str(same), str(mixed)});
+          if (std::string(im) == "all") t_all.add({ev, a, b, str(n), str(ab), str(bb), str(within), str(same), str(mixed)});
+          s.values.emplace_back("summary.e5." + std::string(ev) + "." + im + "." + a + "_vs_" + b + ".a_better", str(ab));
+          s.values.emplace_back("summary.e5." + std::string(ev) + "." + im + "." + a + "_vs_" + b + ".b_better", str(bb));
+        }
+    s.tables.emplace_back("summary_e5_more_faithful_strata", t);
+    s.tables.emplace_back("summary_e5_more_faithful", t_all);
+  }
   return s;
 }
 
@@ -364,14 +415,18 @@ inline bool write_or_check_summary(const std::filesystem::path& dir, bool check)
   const std::string vals = summary_values_csv(s);
   if (!check) {
     t.write(dir, "summary_verdicts");
+    for (const auto& [name, table] : s.tables) table.write(dir, name);
     Table::write_text(dir / "summary_values.csv", vals);
     return true;
   }
   auto same = [](const std::filesystem::path& p, const std::string& text) {
     return std::filesystem::exists(p) && read_text(p) == text;
   };
-  return same(dir / "summary_verdicts.csv", t.csv()) && same(dir / "summary_verdicts.md", t.markdown()) &&
-         same(dir / "summary_values.csv", vals);
+  bool ok = same(dir / "summary_verdicts.csv", t.csv()) && same(dir / "summary_verdicts.md", t.markdown()) &&
+            same(dir / "summary_values.csv", vals);
+  for (const auto& [name, table] : s.tables)
+    ok = ok && same(dir / (name + ".csv"), table.csv()) && same(dir / (name + ".md"), table.markdown());
+  return ok;
 }
 
 }  // namespace paper
