@@ -189,7 +189,8 @@ inline Summary summarize(const std::filesystem::path& dir) {
     return it->second;
   };
   auto ci_of = [](const std::map<std::string, std::string>& r) {
-    return r.at("mean") + " [" + r.at("ci95_lo") + ", " + r.at("ci95_hi") + "]";
+    auto f = [](const std::string& v) { return fmt(std::stod(v), 3); };
+    return f(r.at("mean")) + " [" + f(r.at("ci95_lo")) + ", " + f(r.at("ci95_hi")) + "]";
   };
   // Counts of a comparison table's rows matching `keep`, by result.
   struct Counts { std::int64_t n = 0, a_gt_b = 0, a_lt_b = 0, within = 0, identical = 0, other = 0; };
@@ -303,7 +304,7 @@ inline Summary summarize(const std::filesystem::path& dir) {
                           " of " + str(c.n) + " methods, Pre higher for " + str(c.a_gt_b) + ", within CI " + str(c.within) +
                           ", identical " + str(c.identical) + " (Centered vs Pre: higher " + str(cc.a_lt_b) + ", lower " + str(cc.a_gt_b) +
                           ", within CI " + str(cc.within) + ")",
-                      val("e4.N") + " images × " + val("e4.models") + " models", "Fashion VGG, 4 epochs, seeds 1–10",
+                      val("e4.N") + " images × " + val("e4.models") + " models", "Fashion VGG, 4 epochs, seeds 1–" + val("e4.models"),
                       majority_verdict(c.a_lt_b, c.a_gt_b, c.within + c.identical, c.n)});
   }
   // 7. Post explanations are more faithful (E5, evaluated with Post): per method × curve.
@@ -333,7 +334,8 @@ inline Summary summarize(const std::filesystem::path& dir) {
       if (r.at("images") != "all" || r.at("pair") != "gradcam++ vs gradcam+") continue;
       const double lo = std::stod(r.at("ci95_lo")), hi = std::stod(r.at("ci95_hi"));
       measured += std::string(measured.empty() ? "" : "; ") + r.at("policy") + " " + ci_of(r);
-      (lo >= 0.9 ? holds : hi < 0.5 ? fails : other) += (std::string(" ") + r.at("policy"));
+      std::string& list = lo >= 0.9 ? holds : hi < 0.5 ? fails : other;
+      list += (list.empty() ? " " : ", ") + r.at("policy");
     }
     std::string verdict;
     if (!holds.empty()) verdict += "holds for" + holds;
