@@ -26,6 +26,7 @@
 #include <gradattr/models/equivalent.hpp>
 
 #include "common.hpp"
+#include "stats_tables.hpp"
 
 namespace paper {
 
@@ -90,9 +91,15 @@ struct E1Figure {
   std::vector<Method> methods;
 };
 
+// Per-image samples of E1 for the statistics (stats_tables.hpp): key (K, method); the Spearman
+// of the raw maps original vs twin, and the relative change max |raw − raw′| / max |raw|.
+struct E1Samples {
+  StatsInput spearman, rel_change;
+};
+
 template <class Model>
 std::vector<E1Row> run_e1(const Model& model, const std::string& model_name, const Tensor<float>& images,
-                          const E1Options& opt, E1Figure* figure = nullptr) {
+                          const E1Options& opt, E1Figure* figure = nullptr, E1Samples* samples = nullptr) {
   using gradattr::run_method;
   const std::vector<Method> methods =
       opt.methods.empty() ? std::vector<Method>(gradattr::kAllMethods.begin(), gradattr::kAllMethods.end()) : opt.methods;
@@ -106,7 +113,7 @@ std::vector<E1Row> run_e1(const Model& model, const std::string& model_name, con
   // rows indexed [k][method][policy]
   std::vector<E1Row> rows;
   struct Acc {
-    std::vector<double> sp;
+    std::vector<double> sp, rel;
     double mad = 0, mrd = 0, madd = 0, wse = 0, shift = 0, wad = 0, wspread = 0, wmax = 0;
     bool has_w = false;
   };
@@ -140,6 +147,10 @@ std::vector<E1Row> run_e1(const Model& model, const std::string& model_name, con
       const auto cls = gradattr::Target{}.resolve(z, "e1");
       const double one_minus = 1.0 - static_cast<double>(std::exp(gradattr::LogSoftmax::score(z, cls)[0]));
       group = one_minus < gradattr::score::kSaturationThreshold ? 1 : 2;
+      if (samples) {
+        samples->spearman.saturated.push_back(group == 1);
+        samples->rel_change.saturated.push_back(group == 1);
+      }
     }
     for (std::size_t mi = 0; mi < methods.size(); ++mi) {
       for (std::size_t pi = 0; pi < kNP; ++pi) {
@@ -157,7 +168,8 @@ std::vector<E1Row> run_e1(const Model& model, const std::string& model_name, con
           s.sp.push_back(spearman(a.raw, b.raw));
           const double d = max_abs_diff(a.raw, b.raw);
           s.mad = std::max(s.mad, d);
-          s.mrd = std::max(s.mrd, scale > 0 ? d / scale : (d > 0 ? INFINITY : 0.0));
+          s.rel.push_back(scale > 0 ? d / scale : (d > 0 ? INFINITY : 0.0));
+          s.mrd = std::max(s.mrd, s.rel.back());
           const Tensor<float> db = b.displayed(H, W);
           s.madd = std::max(s.madd, max_abs_diff(da, db));
           s.shift = std::max(s.shift, shifts[ki]);
@@ -189,6 +201,19 @@ std::vector<E1Row> run_e1(const Model& model, const std::string& model_name, con
       }
       opt.log(model_name + ": image " + std::to_string(n + 1) + "/" + std::to_string(N) + " " + method_name(methods[mi]));
     }
+  }
+  if (samples) {
+    samples->spearman.key_header = samples->rel_change.key_header = {"model", "K", "method"};
+    for (std::size_t ki = 0; ki < opt.ks.size(); ++ki)
+      for (std::size_t mi = 0; mi < methods.size(); ++mi) {
+        Samples a{{model_name, fmt(opt.ks[ki], 3), method_name(methods[mi])}, {}}, b = a;
+        for (std::size_t pi = 0; pi < kNP; ++pi) {
+          a.v[pi] = at_g(0, ki, mi, pi).sp;
+          b.v[pi] = at_g(0, ki, mi, pi).rel;
+        }
+        samples->spearman.cells.push_back(std::move(a));
+        samples->rel_change.cells.push_back(std::move(b));
+      }
   }
   const char* group_names[3] = {"all", "saturated", "unsaturated"};
   for (std::size_t g = 0; g < 3; ++g)
@@ -404,13 +429,15 @@ inline std::array<std::vector<std::int64_t>, 2> e3_groups(const E3Saturation& s,
 
 template <class ModelF, class ModelD>
 std::vector<E3Row> run_e3_maps(const ModelF& mf, const ModelD& md, const TestSet& ts, const E3Saturation& sat,
-                               const E3Options& opt) {
+                               const E3Options& opt, StatsInput* samples = nullptr) {
   const std::vector<Method> methods =
       opt.methods.empty() ? std::vector<Method>(gradattr::kAllMethods.begin(), gradattr::kAllMethods.end()) : opt.methods;
   const auto groups = e3_groups(sat, opt.per_group);
   const gradattr::RunOptions ro = run_options(opt.steps, opt.seed);
   std::vector<E3Row> rows;
   const char* names[2] = {"saturated", "unsaturated"};
+  // per-image Spearman(float, double) of the displayed maps, saturated images first
+  std::vector<std::array<std::vector<double>, kNP>> all_sp(methods.size());
   for (int g = 0; g < 2; ++g) {
     const auto& idx = groups[static_cast<std::size_t>(g)];
     // [method][policy] accumulators
@@ -437,6 +464,11 @@ std::vector<E3Row> run_e3_maps(const ModelF& mf, const ModelD& md, const TestSet
         }
       opt.log(std::string("e3 ") + names[g] + ": image " + std::to_string(ii + 1) + "/" + std::to_string(idx.size()));
     }
+    if (samples)
+      for (std::size_t ii = 0; ii < idx.size(); ++ii) samples->saturated.push_back(g == 0);
+    for (std::size_t mi = 0; mi < methods.size(); ++mi)
+      for (std::size_t pi = 0; pi < kNP; ++pi)
+        all_sp[mi][pi].insert(all_sp[mi][pi].end(), sp[mi][pi].begin(), sp[mi][pi].end());
     for (std::size_t mi = 0; mi < methods.size(); ++mi)
       for (std::size_t pi = 0; pi < kNP; ++pi) {
         E3Row r;
@@ -451,6 +483,10 @@ std::vector<E3Row> run_e3_maps(const ModelF& mf, const ModelD& md, const TestSet
         r.spearman_to_gradcam_pre = nan_mean(spg[mi][pi]);
         rows.push_back(r);
       }
+  }
+  if (samples) {
+    samples->key_header = {"method"};
+    for (std::size_t mi = 0; mi < methods.size(); ++mi) samples->cells.push_back({{method_name(methods[mi])}, all_sp[mi]});
   }
   return rows;
 }
@@ -476,23 +512,31 @@ struct E4Row {
 
 template <class Model>
 std::vector<E4Row> run_e4(const std::vector<Model>& models, const TestSet& ts, const std::vector<Method>& methods_in,
-                          std::int64_t steps, std::uint64_t seed, const Log& log = no_log) {
+                          std::int64_t steps, std::uint64_t seed, const Log& log = no_log, StatsInput* samples = nullptr) {
   const std::vector<Method> methods =
       methods_in.empty() ? std::vector<Method>(gradattr::kAllMethods.begin(), gradattr::kAllMethods.end()) : methods_in;
   const gradattr::RunOptions ro = run_options(steps, seed);
-  std::vector<std::array<std::vector<double>, kNP>> sp(methods.size()), iou(methods.size());
+  std::vector<std::array<std::vector<double>, kNP>> sp(methods.size()), iou(methods.size()), per_image(methods.size());
   for (std::int64_t n = 0; n < ts.size(); ++n) {
     const Tensor<float> x = ts.image(n);
     const gradattr::Target tgt{static_cast<std::int64_t>(ts.labels[static_cast<std::size_t>(n)])};  // the true class: the same for every model
+    if (samples) {  // stratum: saturated for the true class under the first model
+      const Tensor<float> z = models[0].forward(x);
+      const double log_y = static_cast<double>(gradattr::LogSoftmax::score(z, std::vector<std::int64_t>{static_cast<std::int64_t>(ts.labels[static_cast<std::size_t>(n)])})[0]);
+      samples->saturated.push_back(-std::expm1(log_y) < gradattr::score::kSaturationThreshold);
+    }
     for (std::size_t mi = 0; mi < methods.size(); ++mi)
       for (std::size_t pi = 0; pi < kNP; ++pi) {
         std::vector<Tensor<float>> maps;
         for (const auto& m : models) maps.push_back(gradattr::run_method(methods[mi], kPolicies[pi], m, x, tgt, ro).displayed(x.dim(2), x.dim(3)));
+        std::vector<double> this_image;
         for (std::size_t a = 0; a < maps.size(); ++a)
           for (std::size_t b = a + 1; b < maps.size(); ++b) {
             sp[mi][pi].push_back(spearman(maps[a], maps[b]));
+            this_image.push_back(sp[mi][pi].back());
             iou[mi][pi].push_back(gradattr::metrics::top_k_iou(maps[a], maps[b], 0.1));
           }
+        per_image[mi][pi].push_back(nan_mean(this_image));  // NaN when every pair is undefined
       }
     log("e4: image " + std::to_string(n + 1) + "/" + std::to_string(ts.size()));
   }
@@ -509,6 +553,10 @@ std::vector<E4Row> run_e4(const std::vector<Model>& models, const TestSet& ts, c
       r.iou10_mean = nan_mean(iou[mi][pi]);
       rows.push_back(r);
     }
+  if (samples) {
+    samples->key_header = {"method"};
+    for (std::size_t mi = 0; mi < methods.size(); ++mi) samples->cells.push_back({{method_name(methods[mi])}, per_image[mi]});
+  }
   return rows;
 }
 
@@ -529,15 +577,24 @@ struct E5Row {
   double deletion_auc = 0, insertion_auc = 0;
 };
 
+// Per-image AUCs of E5: key (method, curve, evaluation policy), one vector per explanation
+// policy; the random map's per image [curve 0 deletion / 1 insertion][evaluation policy].
+struct E5Samples {
+  StatsInput auc;
+  std::array<std::array<std::vector<double>, kNP>, 2> random;
+};
+
 template <class Model>
 std::vector<E5Row> run_e5(const Model& model, const TestSet& ts, const std::vector<Method>& methods_in, std::int64_t steps,
-                          std::int64_t curve_steps, std::uint64_t seed, const Log& log = no_log) {
+                          std::int64_t curve_steps, std::uint64_t seed, const Log& log = no_log, E5Samples* samples = nullptr) {
   std::vector<Method> methods =
       methods_in.empty() ? std::vector<Method>(gradattr::kAllMethods.begin(), gradattr::kAllMethods.end()) : methods_in;
   const gradattr::RunOptions ro = run_options(steps, seed);
   const std::size_t M = methods.size() + 1;  // + a random ordering (seeded), the reference
   // [method][expl][eval] sums
   std::vector<std::array<std::array<double, kNP>, kNP>> del(M), ins(M);
+  // per image [method][curve][eval][expl]
+  std::vector<std::array<std::array<std::array<std::vector<double>, kNP>, kNP>, 2>> per(M);
   for (auto& a : del) for (auto& b : a) b.fill(0);
   for (auto& a : ins) for (auto& b : a) b.fill(0);
   std::mt19937_64 rng(seed ^ 0x5EEDull);
@@ -548,7 +605,11 @@ std::vector<E5Row> run_e5(const Model& model, const TestSet& ts, const std::vect
   for (std::int64_t n = 0; n < ts.size(); ++n) {
     const Tensor<float> x = ts.image(n);
     const auto H = x.dim(2), W = x.dim(3);
-    const std::int64_t cls = gradattr::Target{}.resolve(model.forward(x), "e5")[0];
+    const Tensor<float> z0 = model.forward(x);
+    const std::int64_t cls = gradattr::Target{}.resolve(z0, "e5")[0];
+    if (samples)
+      samples->auc.saturated.push_back(-std::expm1(static_cast<double>(gradattr::LogSoftmax::score(z0, std::vector<std::int64_t>{cls})[0])) <
+                                       gradattr::score::kSaturationThreshold);
     for (std::size_t mi = 0; mi < M; ++mi)
       for (std::size_t ei = 0; ei < kNP; ++ei) {
         Tensor<float> map;
@@ -560,8 +621,12 @@ std::vector<E5Row> run_e5(const Model& model, const TestSet& ts, const std::vect
           for (auto& v : map) v = U(rng);
         }
         for (std::size_t vi = 0; vi < kNP; ++vi) {
-          del[mi][ei][vi] += gradattr::metrics::perturbation_curve(kPolicies[vi], model, gradattr::metrics::Perturbation::Deletion, x, map, gradattr::Target{cls}, po).auc;
-          ins[mi][ei][vi] += gradattr::metrics::perturbation_curve(kPolicies[vi], model, gradattr::metrics::Perturbation::Insertion, x, map, gradattr::Target{cls}, po).auc;
+          const double d = gradattr::metrics::perturbation_curve(kPolicies[vi], model, gradattr::metrics::Perturbation::Deletion, x, map, gradattr::Target{cls}, po).auc;
+          const double i = gradattr::metrics::perturbation_curve(kPolicies[vi], model, gradattr::metrics::Perturbation::Insertion, x, map, gradattr::Target{cls}, po).auc;
+          del[mi][ei][vi] += d;
+          ins[mi][ei][vi] += i;
+          per[mi][0][vi][ei].push_back(d);
+          per[mi][1][vi][ei].push_back(i);
         }
       }
     log("e5: image " + std::to_string(n + 1) + "/" + std::to_string(ts.size()));
@@ -580,6 +645,15 @@ std::vector<E5Row> run_e5(const Model& model, const TestSet& ts, const std::vect
         r.insertion_auc = ins[mi][ei][vi] / N;
         rows.push_back(r);
       }
+  if (samples) {
+    samples->auc.key_header = {"method", "curve", "evaluation"};
+    for (std::size_t mi = 0; mi < methods.size(); ++mi)
+      for (int c = 0; c < 2; ++c)
+        for (std::size_t vi = 0; vi < kNP; ++vi)
+          samples->auc.cells.push_back({{method_name(methods[mi]), c ? "insertion" : "deletion", policy_name(kPolicies[vi])}, per[mi][static_cast<std::size_t>(c)][vi]});
+    for (int c = 0; c < 2; ++c)
+      for (std::size_t vi = 0; vi < kNP; ++vi) samples->random[static_cast<std::size_t>(c)][vi] = per[M - 1][static_cast<std::size_t>(c)][vi][0];
+  }
   return rows;
 }
 
@@ -590,14 +664,19 @@ inline Table e5_table(const std::vector<E5Row>& rows) {
   return t;
 }
 
-// The 3×3 matrices in one wide table: a row per (method, explanation policy), deletion and
-// insertion AUC per evaluation policy.
+// The explanation × evaluation matrices in one wide table: a row per (method, explanation
+// policy), deletion and insertion AUC per evaluation policy (rows come kNP per explanation).
 inline Table e5_wide(const std::vector<E5Row>& rows) {
-  Table t({"method", "explained with", "del (eval pre)", "del (eval post)", "del (eval log)", "ins (eval pre)",
-           "ins (eval post)", "ins (eval log)"});
-  for (std::size_t i = 0; i + 2 < rows.size(); i += 3)
-    t.add({rows[i].method, rows[i].explanation_policy, fmt(rows[i].deletion_auc), fmt(rows[i + 1].deletion_auc),
-           fmt(rows[i + 2].deletion_auc), fmt(rows[i].insertion_auc), fmt(rows[i + 1].insertion_auc), fmt(rows[i + 2].insertion_auc)});
+  std::vector<std::string> h{"method", "explained with"};
+  for (const char* c : {"del", "ins"})
+    for (ScoreKind k : kPolicies) h.push_back(std::string(c) + " (eval " + policy_name(k) + ")");
+  Table t(h);
+  for (std::size_t i = 0; i + kNP - 1 < rows.size(); i += kNP) {
+    std::vector<std::string> r{rows[i].method, rows[i].explanation_policy};
+    for (std::size_t v = 0; v < kNP; ++v) r.push_back(fmt(rows[i + v].deletion_auc));
+    for (std::size_t v = 0; v < kNP; ++v) r.push_back(fmt(rows[i + v].insertion_auc));
+    t.add(r);
+  }
   return t;
 }
 
@@ -612,15 +691,25 @@ struct E6Row {
 };
 
 template <class Model>
-std::vector<E6Row> run_e6(const Model& model, const TestSet& ts, const Log& log = no_log) {
+std::vector<E6Row> run_e6(const Model& model, const TestSet& ts, const Log& log = no_log, StatsInput* samples = nullptr) {
   struct Pair { const char* name; Method a; const char* a_variant; Method b; };  // "" = the default variant
   const Pair pairs[] = {{"gradcam++ vs gradcam+", Method::GradCamPlusPlus, "", Method::GradCamPlus},
                         {"gradcam++(paper form) vs gradcam+", Method::GradCamPlusPlus, "paper", Method::GradCamPlus},
                         {"gradcam++ vs gradcam", Method::GradCamPlusPlus, "", Method::GradCam},
                         {"gradcam+ vs gradcam", Method::GradCamPlus, "", Method::GradCam}};
   std::vector<E6Row> rows;
-  for (const auto& p : pairs)
-    for (ScoreKind pol : kPolicies) {
+  if (samples) {
+    samples->key_header = {"pair"};
+    for (std::int64_t n = 0; n < ts.size(); ++n) {
+      const Tensor<float> z = model.forward(ts.image(n));
+      const auto cls = gradattr::Target{}.resolve(z, "e6");
+      samples->saturated.push_back(-std::expm1(static_cast<double>(gradattr::LogSoftmax::score(z, cls)[0])) < gradattr::score::kSaturationThreshold);
+    }
+  }
+  for (const auto& p : pairs) {
+    if (samples) samples->cells.push_back({{p.name}, {}});
+    for (std::size_t pi = 0; pi < kNP; ++pi) {
+      const ScoreKind pol = kPolicies[pi];
       std::vector<double> sd, sr, io;
       for (std::int64_t n = 0; n < ts.size(); ++n) {
         const Tensor<float> x = ts.image(n);
@@ -641,8 +730,10 @@ std::vector<E6Row> run_e6(const Model& model, const TestSet& ts, const Log& log 
       r.spearman_raw = nan_mean(sr);
       r.iou10 = nan_mean(io);
       rows.push_back(r);
+      if (samples) samples->cells.back().v[pi] = sd;
       log(std::string("e6: ") + p.name + " " + r.policy);
     }
+  }
   return rows;
 }
 
@@ -652,6 +743,52 @@ inline Table e6_table(const std::vector<E6Row>& rows) {
     t.add({r.pair, r.policy, std::to_string(r.n), fmt(r.spearman_displayed), fmt(r.spearman_raw), fmt(r.iou10),
            std::to_string(r.undefined)});
   return t;
+}
+
+}  // namespace paper
+
+namespace paper {
+
+// =============================================================================================
+// E2b: completeness of the path methods, per score space. Integrated Gradients: Σ IG vs
+// S(x) − S(x′) (x′ = the black image, Riemann-right rule, M steps); RSI Grad-CAM: the layer
+// completeness Σ G vs S(x) − S(x′). The library reports both (Attribution::completeness_gap);
+// per image, the relative gap |Σ − (S(x) − S(x′))| / |S(x) − S(x′)|.
+
+struct CompletenessSamples {
+  StatsInput rel_gap;  // key (method, M)
+  StatsInput abs_gap;  // key (method, M): |Σ − ΔS|
+};
+
+template <class Model>
+void run_completeness(const Model& model, const TestSet& ts, const std::vector<std::int64_t>& steps_list,
+                      CompletenessSamples& out, const Log& log = no_log) {
+  const Method methods[] = {Method::IntegratedGradients, Method::RsiGradCam};
+  out.rel_gap.key_header = out.abs_gap.key_header = {"method", "M"};
+  for (std::int64_t n = 0; n < ts.size(); ++n) {
+    const Tensor<float> z = model.forward(ts.image(n));
+    const auto cls = gradattr::Target{}.resolve(z, "completeness");
+    const bool sat = -std::expm1(static_cast<double>(gradattr::LogSoftmax::score(z, cls)[0])) < gradattr::score::kSaturationThreshold;
+    out.rel_gap.saturated.push_back(sat);
+    out.abs_gap.saturated.push_back(sat);
+  }
+  for (Method m : methods)
+    for (std::int64_t M : steps_list) {
+      Samples rel{{method_name(m), std::to_string(M)}, {}}, ab = rel;
+      gradattr::RunOptions ro = run_options(M, 0);
+      for (std::int64_t n = 0; n < ts.size(); ++n) {
+        const Tensor<float> x = ts.image(n);
+        for (std::size_t pi = 0; pi < kNP; ++pi) {
+          const auto a = gradattr::run_method(m, kPolicies[pi], model, x, gradattr::Target{}, ro);
+          const double gap = static_cast<double>(a.completeness_gap[0]), ds = static_cast<double>(a.score_difference[0]);
+          ab.v[pi].push_back(std::abs(gap));
+          rel.v[pi].push_back(ds != 0 ? std::abs(gap) / std::abs(ds) : std::numeric_limits<double>::quiet_NaN());
+        }
+      }
+      out.rel_gap.cells.push_back(std::move(rel));
+      out.abs_gap.cells.push_back(std::move(ab));
+      log("completeness: " + method_name(m) + " M=" + std::to_string(M));
+    }
 }
 
 }  // namespace paper

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "experiments.hpp"
+#include "report.hpp"
 
 namespace {
 
@@ -33,6 +34,7 @@ struct Common {
   std::int64_t steps = 50;
   std::uint64_t seed = 0;
   std::string methods = "all";
+  std::string commit;  // empty: `git describe --dirty --always` in the working directory
 };
 
 void add_common(CLI::App* app, Common& c, std::int64_t default_limit) {
@@ -44,6 +46,18 @@ void add_common(CLI::App* app, Common& c, std::int64_t default_limit) {
   app->add_option("--steps", c.steps, "path methods' steps M, SmoothGrad's samples")->capture_default_str();
   app->add_option("--seed", c.seed, "SmoothGrad noise / random baselines")->capture_default_str();
   app->add_option("--methods", c.methods, "comma-separated method names, or all")->capture_default_str();
+  app->add_option("--commit", c.commit, "the commit to record in <exp>_run.md (default: git describe --dirty --always)");
+}
+
+std::string git_describe() {
+  std::string out;
+  if (FILE* p = popen("git describe --dirty --always 2>/dev/null", "r")) {
+    char buf[256];
+    while (std::fgets(buf, sizeof buf, p)) out += buf;
+    pclose(p);
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out.empty() ? "unknown" : out;
 }
 
 Log stderr_log() {
@@ -58,13 +72,22 @@ std::vector<double> parse_doubles(const std::string& s) {
   return v;
 }
 
-// <out>/<name>_run.md: what produced the tables (command, model, N, seconds).
+// <out>/<name>_run.md: what produced the tables (commit, command, model, N, seconds), and the
+// same facts as report values <name>.commit, .command, .N, .seconds in <out>/<name>_values.csv.
 void write_run_info(const Common& c, const std::string& name, const std::string& command, const std::string& model,
-                    const std::string& extra, double seconds) {
-  std::string s = "command: `" + command + "`\n\nmodel: " + model + "\n\nN (test images): " + std::to_string(c.limit) +
-                  "; steps: " + std::to_string(c.steps) + "; seed: " + std::to_string(c.seed) + "\n\n" + extra +
-                  "\n\nwall time: " + fmt(seconds, 3) + " s\n";
+                    const std::string& extra, double seconds, Values values = {}, std::int64_t n_images = -1) {
+  const std::string commit = c.commit.empty() ? git_describe() : c.commit;
+  const std::int64_t N = n_images >= 0 ? n_images : c.limit;
+  std::string s = "commit: " + commit + "\n\ncommand: `" + command + "`\n\nmodel: " + model + "\n\nN (test images): " +
+                  std::to_string(N) + "; steps: " + std::to_string(c.steps) + "; seed: " + std::to_string(c.seed) + "\n\n" +
+                  extra + "\n\nwall time: " + fmt(seconds, 3) + " s\n";
   Table::write_text(fs::path(c.out) / (name + "_run.md"), s);
+  values.set(name + ".commit", commit);
+  values.set(name + ".command", command);
+  values.set(name + ".N", std::to_string(N));
+  values.set(name + ".seconds", fmt(seconds, 3));
+  values.set(name + ".minutes", fmt(seconds / 60, 2));
+  values.write(c.out, name);
 }
 
 double since(std::chrono::steady_clock::time_point t0) {
@@ -91,13 +114,97 @@ Tensor<float> vgg19_input(const TestSet& ts) {
   return x;
 }
 
+// E1's report tables and values from its rows and per-image samples.
+void e1_report(const std::vector<E1Row>& rows, const E1Samples& smp, const fs::path& out, Values& v) {
+  const StatsOut so = write_stats(smp.spearman, out, "e1_spearman");
+  auto k_in = [](std::initializer_list<const char*> ks) {
+    return [ks](const Samples& c) {
+      for (const char* k : ks)
+        if (c.key[1] == k) return true;
+      return false;
+    };
+  };
+  const StatsInput k1_100 = subset(smp.spearman, k_in({"1", "100"}));
+  ci_wide(k1_100, so.ci, 0).write(out, "e1_spearman_ci_all");
+  ci_wide(subset(smp.spearman, k_in({"100"})), so.ci, 1).write(out, "e1_spearman_ci_saturated_k100");
+  ci_wide(subset(smp.spearman, k_in({"100"})), so.ci, 2).write(out, "e1_spearman_ci_unsaturated_k100");
+  cmp_wide(subset(smp.spearman, k_in({"100"})), so.cmp, 0).write(out, "e1_spearman_vs_pre_k100");
+  count_values(v, "e1", so.cmp);
+  std::int64_t nsat = 0;
+  for (char c : smp.spearman.saturated) nsat += c;
+  v.set("e1.fashion.n_saturated", std::to_string(nsat));
+  v.set("e1.fashion.n_unsaturated", std::to_string(static_cast<std::int64_t>(smp.spearman.saturated.size()) - nsat));
+  // Grad-CAM weights, max relative change, VGG19
+  Table w({"model", "K", "policy", "K/Z", "pre: max rel. error of w'-w vs K/Z", "max abs. error of w'-w (vs K/Z for pre, vs 0 otherwise)",
+           "spread of w'-w over channels", "max abs w", "max rel. change of raw maps"});
+  std::map<std::string, double> maxrel;  // "<model>.k<K>" over the shift-invariant score spaces
+  double pre_err = 0;
+  for (const auto& r : rows) {
+    if (r.images != "all") continue;
+    if (r.method == "gradcam")
+      w.add({r.model, fmt(r.k, 3), r.policy, fmt(r.z_over_k, 3), r.policy == "pre" ? fmt(r.weight_shift_error, 3) : "-",
+             fmt(r.weight_abs_diff, 3), fmt(r.weight_diff_spread, 3), fmt(r.weight_max, 3), fmt(r.max_rel_diff_raw, 3)});
+    if (r.method == "gradcam" && r.policy == "pre" && r.model == "fashion" && r.k >= 1) pre_err = std::max(pre_err, r.weight_shift_error);
+    if (r.policy != "pre") {
+      const std::string k = r.model + ".k" + fmt(r.k, 3);
+      maxrel[k] = std::max(maxrel[k], r.max_rel_diff_raw);
+    }
+  }
+  w.write(out, "e1_weights");
+  v.set("e1.fashion.pre_weight_rel_err_max", pre_err, 2);
+  for (const auto& [k, m] : maxrel) v.set("e1." + k + ".shiftinv_max_rel", m, 2);
+  for (const std::string model : {"fashion", "vgg19-random"}) {
+    std::vector<std::string> ks;
+    for (const auto& r : rows)
+      if (r.model == model && std::find(ks.begin(), ks.end(), fmt(r.k, 3)) == ks.end()) ks.push_back(fmt(r.k, 3));
+    if (ks.empty()) continue;
+    std::vector<std::string> h{"method"};
+    for (ScoreKind p : kPolicies)
+      for (const auto& k : ks) h.push_back(policy_name(p) + " K=" + k);
+    Table t(h);
+    std::vector<std::string> methods;
+    for (const auto& r : rows)
+      if (r.model == model && std::find(methods.begin(), methods.end(), r.method) == methods.end()) methods.push_back(r.method);
+    for (const auto& m : methods) {
+      std::vector<std::string> row{m};
+      for (ScoreKind p : kPolicies)
+        for (const auto& k : ks) {
+          std::string cell = "-";
+          for (const auto& r : rows)
+            if (r.model == model && r.images == "all" && r.method == m && r.policy == policy_name(p) && fmt(r.k, 3) == k)
+              cell = fmt(r.max_rel_diff_raw, 2) + (model == "fashion" ? "" : " (ρ " + fmt(r.spearman_raw_mean, 3) + ")");
+          row.push_back(cell);
+        }
+      t.add(row);
+    }
+    t.write(out, "e1_maxrel_" + model);
+  }
+}
+
+// The per-image statistics of an experiment with the usual digests: <name>_ci/_cmp/_cmp_counts,
+// <name>_ci_{all,saturated,unsaturated} and <name>_vs_pre_{all,saturated,unsaturated}.
+StatsOut standard_report(const StatsInput& in, const fs::path& out, const std::string& name, Values& v, int digits = 3) {
+  const StatsOut so = write_stats(in, out, name);
+  for (int s = 0; s < 3; ++s) {
+    ci_wide(in, so.ci, s, digits).write(out, name + "_ci_" + kStrata[s]);
+    cmp_wide(in, so.cmp, s, digits).write(out, name + "_vs_pre_" + kStrata[s]);
+  }
+  count_values(v, name, so.cmp);
+  std::int64_t nsat = 0;
+  for (char c : in.saturated) nsat += c;
+  v.set(name + ".n_saturated", std::to_string(nsat));
+  v.set(name + ".n_unsaturated", std::to_string(static_cast<std::int64_t>(in.saturated.size()) - nsat));
+  return so;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"gradattr paper experiments (docs/report.md)"};
   app.require_subcommand(1);
   std::string command;
-  for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
+  command = "paper_experiments";  // argv[0] without its directory (the build tree differs between machines)
+  for (int i = 1; i < argc; ++i) command += " " + std::string(argv[i]);
 
   // E1
   Common c1;
@@ -118,6 +225,8 @@ int main(int argc, char** argv) {
   Common c2;
   auto* e2 = app.add_subcommand("e2", "information gain: dL/dx = -d log y_c/dx");
   add_common(e2, c2, 1000);
+  std::string completeness_steps = "16,64";
+  e2->add_option("--completeness-steps", completeness_steps, "M values of the IG / RSI Grad-CAM completeness table")->capture_default_str();
 
   // E3
   Common c3;
@@ -139,6 +248,15 @@ int main(int argc, char** argv) {
   add_common(e5, c5, 50);
   std::int64_t curve_steps = 28;
   e5->add_option("--curve-steps", curve_steps, "points of each deletion/insertion curve (-1)")->capture_default_str();
+
+  // report: docs/report.md from the template and the generated files
+  auto* rep = app.add_subcommand("report", "write docs/report.md from docs/report/report.template.md and docs/report/*");
+  std::string rep_dir = "docs/report", rep_template = "docs/report/report.template.md", rep_out = "docs/report.md";
+  bool rep_check = false;
+  rep->add_option("--dir", rep_dir, "the generated files")->capture_default_str();
+  rep->add_option("--template", rep_template, "the report template")->capture_default_str();
+  rep->add_option("--out", rep_out, "the report")->capture_default_str();
+  rep->add_flag("--check", rep_check, "do not write: exit 1 when --out differs from the rendering or the *_run.md commits differ");
 
   // E6
   Common c6;
@@ -166,7 +284,8 @@ int main(int argc, char** argv) {
       o.figure_k = figure_k;
       o.log = log;
       E1Figure fig;
-      auto rows = run_e1(model, "fashion", ts.x, o, &fig);
+      E1Samples smp;
+      auto rows = run_e1(model, "fashion", ts.x, o, &fig, &smp);
       write_png(fs::path(c1.out) / "e1_panel.png", e1_panel(fig, figure_k));
       std::string extra = "Fashion model: shift and CAM layer " + gradattr::default_cam_layer(model) + ", K in {" + ks + "}; figure K = " + fmt(figure_k);
       if (vgg19_limit > 0) {
@@ -185,7 +304,9 @@ int main(int argc, char** argv) {
                  gradattr::default_cam_layer(vgg) + ", methods {" + vgg19_methods + "}, K in {" + vgg19_ks + "}";
       }
       e1_table(rows).write(c1.out, "e1_vulnerability");
-      write_run_info(c1, "e1", command, what, extra, since(t0));
+      Values v;
+      e1_report(rows, smp, c1.out, v);
+      write_run_info(c1, "e1", command, what, extra, since(t0), v, ts.size());
     } else if (*e2) {
       std::string what;
       const auto mf = fashion_model<float>(c2.weights, c2.seed, &what);
@@ -194,7 +315,20 @@ int main(int argc, char** argv) {
       std::vector<E2Row> rows{run_e2(mf, "float", ts.x, log), run_e2(md, "double", ts.x, log),
                               run_e2(mf, "float", ts.x, log, 100), run_e2(md, "double", ts.x, log, 100)};
       e2_table(rows).write(c2.out, "e2_information_gain");
-      write_run_info(c2, "e2", command, what, "", since(t0));
+      Values v;
+      v.set("e2.float.max_rel_error", rows[0].max_rel_error, 2);
+      v.set("e2.double.max_rel_error", rows[1].max_rel_error, 2);
+      v.set("e2.float_batch.max_rel_error", rows[2].max_rel_error, 2);
+      v.set("e2.double_batch.max_rel_error", rows[3].max_rel_error, 2);
+      CompletenessSamples cs;
+      std::vector<std::int64_t> msteps;
+      for (double m : parse_doubles(completeness_steps)) msteps.push_back(static_cast<std::int64_t>(m));
+      run_completeness(mf, ts, msteps, cs, log);
+      standard_report(cs.rel_gap, c2.out, "e2_completeness_rel", v, 3);
+      standard_report(cs.abs_gap, c2.out, "e2_completeness_abs", v, 3);
+      write_run_info(c2, "e2", command, what,
+                     "completeness: IG and RSI Grad-CAM, M in {" + completeness_steps + "}, baseline the black image, class = top class",
+                     since(t0), v, ts.size());
     } else if (*e3) {
       std::string what;
       const auto mf = fashion_model<float>(c3.weights, c3.seed, &what);
@@ -215,11 +349,23 @@ int main(int argc, char** argv) {
       o.steps = c3.steps;
       o.seed = c3.seed;
       o.log = log;
-      e3_table(run_e3_maps(mf, md, ts, sat, o)).write(c3.out, "e3_saturation_maps");
+      StatsInput e3s;
+      e3_table(run_e3_maps(mf, md, ts, sat, o, &e3s)).write(c3.out, "e3_saturation_maps");
+      Values v;
+      standard_report(e3s, c3.out, "e3_maps", v, 3);
+      {
+        const Table sm = e3_summary(sat);
+        const auto& r = sm.rows()[0];
+        v.set("e3.accuracy", r[1]);
+        v.set("e3.saturated_share_double", r[2]);
+        v.set("e3.saturated_share_float", r[3]);
+        v.set("e3.float_exact_zero_share", r[4]);
+        v.set("e3.per_group", std::to_string(per_group));
+      }
       write_run_info(c3, "e3", command, what,
                      "maps: the first " + std::to_string(per_group) +
                          " saturated (" + gradattr::score::saturation_rule() + ", double) and unsaturated images among the N; reference = the same method and policy on the same weights in double precision",
-                     since(t0));
+                     since(t0), v, ts.size());
     } else if (*e4) {
       std::vector<gradattr::models::Vgg<float>> models;
       std::string what;
@@ -239,7 +385,17 @@ int main(int argc, char** argv) {
         acc.add({model_paths[i], fmt(static_cast<double>(ok) / static_cast<double>(cls.size()))});
       }
       acc.write(c4.out, "e4_models");
-      e4_table(run_e4(models, ts, parse_methods(c4.methods), c4.steps, c4.seed, log)).write(c4.out, "e4_seed_consistency");
+      StatsInput e4s;
+      e4_table(run_e4(models, ts, parse_methods(c4.methods), c4.steps, c4.seed, log, &e4s)).write(c4.out, "e4_seed_consistency");
+      Values v;
+      standard_report(e4s, c4.out, "e4", v, 3);
+      v.set("e4.models", std::to_string(models.size()));
+      {
+        double lo = 1, hi = 0;
+        for (const auto& r : acc.rows()) lo = std::min(lo, std::stod(r[1])), hi = std::max(hi, std::stod(r[1]));
+        v.set("e4.accuracy_min", lo, 3);
+        v.set("e4.accuracy_max", hi, 3);
+      }
       {  // Figure: test image 0, one row per model, a few methods under Pre and Post (true class).
         const Tensor<float> x = ts.image(0);
         const gradattr::Target tgt{static_cast<std::int64_t>(ts.labels[0])};
@@ -259,23 +415,70 @@ int main(int argc, char** argv) {
         }
         write_png(fs::path(c4.out) / "e4_seed_panel.png", gradattr::viz::make_panel(tiles, rl, cl));
       }
-      write_run_info(c4, "e4", command, what, "target: the true label of each image (the same class for every model)", since(t0));
+      write_run_info(c4, "e4", command, what,
+                     "target: the true label of each image (the same class for every model); per image, the mean Spearman over the model pairs; stratum: saturated under the first model",
+                     since(t0), v, ts.size());
     } else if (*e5) {
       std::string what;
       const auto model = fashion_model<float>(c5.weights, c5.seed, &what);
       const TestSet ts = load_test_set(c5.data, c5.limit);
-      const auto rows = run_e5(model, ts, parse_methods(c5.methods), c5.steps, curve_steps, c5.seed, log);
+      E5Samples e5s;
+      const auto rows = run_e5(model, ts, parse_methods(c5.methods), c5.steps, curve_steps, c5.seed, log, &e5s);
+      Values v;
+      {
+        const StatsOut so = write_stats(e5s.auc, c5.out, "e5_auc");
+        for (std::size_t e = 0; e < kNP; ++e) {
+          const std::string ev = policy_name(kPolicies[e]);
+          const auto sub = subset(e5s.auc, [&](const Samples& c) { return c.key[2] == ev; });
+          ci_wide(sub, so.ci, 0).write(c5.out, "e5_ci_eval_" + ev);
+          cmp_wide(sub, so.cmp, 0).write(c5.out, "e5_vs_pre_eval_" + ev);
+          std::vector<CmpRow> rs;
+          for (const auto& r : so.cmp)
+            if (r.key[2] == ev) rs.push_back(r);
+          cmp_counts(rs).write(c5.out, "e5_cmp_counts_eval_" + ev);
+          count_values(v, "e5.eval_" + ev, rs);
+          for (int c = 0; c < 2; ++c)
+            v.ci("e5.random." + std::string(c ? "insertion" : "deletion") + ".eval_" + ev,
+                 st::bootstrap_mean_ci(e5s.random[static_cast<std::size_t>(c)][e], boot_options()));
+        }
+        std::int64_t nsat = 0;
+        for (char c : e5s.auc.saturated) nsat += c;
+        v.set("e5.n_saturated", std::to_string(nsat));
+      }
       e5_table(rows).write(c5.out, "e5_faithfulness");
       e5_wide(rows).write(c5.out, "e5_faithfulness_wide");
       write_run_info(c5, "e5", command, what,
                      "curves: " + std::to_string(curve_steps) + " steps, baseline 0 (black) for both deletion and insertion; class = top class; 'random' = a seeded uniform random map",
-                     since(t0));
+                     since(t0), v, ts.size());
     } else if (*e6) {
       std::string what;
       const auto model = fashion_model<float>(c6.weights, c6.seed, &what);
       const TestSet ts = load_test_set(c6.data, c6.limit);
-      e6_table(run_e6(model, ts, log)).write(c6.out, "e6_gradcampp_vs_gradcamplus");
-      write_run_info(c6, "e6", command, what, "", since(t0));
+      StatsInput e6s;
+      e6_table(run_e6(model, ts, log, &e6s)).write(c6.out, "e6_gradcampp_vs_gradcamplus");
+      Values v;
+      standard_report(e6s, c6.out, "e6", v, 3);
+      write_run_info(c6, "e6", command, what, "per image: Spearman of the displayed maps; class = top class", since(t0), v, ts.size());
+    } else if (*rep) {
+      const bool summary_ok = write_or_check_summary(rep_dir, rep_check);
+      if (!summary_ok) std::fprintf(stderr, "paper_experiments report --check: summary_verdicts / summary_values differ from summarize()\n");
+      const std::string text = render_report(read_text(rep_template), rep_dir);
+      const auto commits = run_commits(rep_dir);
+      std::string first;
+      bool agree = true;
+      for (const auto& [f, c] : commits) {
+        if (first.empty()) first = c;
+        if (c != first || c.empty()) agree = false;
+        std::fprintf(stderr, "%s: commit %s\n", f.c_str(), c.empty() ? "(none)" : c.c_str());
+      }
+      if (rep_check) {
+        const bool same = fs::exists(rep_out) && read_text(rep_out) == text;
+        if (!same) std::fprintf(stderr, "paper_experiments report --check: %s differs from its rendering\n", rep_out.c_str());
+        if (!agree) std::fprintf(stderr, "paper_experiments report --check: the *_run.md commits differ\n");
+        return same && agree && summary_ok ? 0 : 1;
+      }
+      Table::write_text(rep_out, text);
+      if (!agree) std::fprintf(stderr, "warning: the *_run.md commits differ\n");
     }
     std::fprintf(stderr, "done in %.1f s\n", since(t0));
   } catch (const std::exception& e) {

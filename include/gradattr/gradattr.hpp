@@ -25,7 +25,8 @@
 //   attribution/  GradCam, GradCamPlus, GradCamPlusPlus, HiResCam, XGradCam, LayerCam, ScoreCam,
 //                 RsiGradCam, IntegratedGradCam, Saliency, InputXGradient, IntegratedGradients,
 //                 SmoothGrad; Attribution<T> results; run_method() to choose at run time.
-//   metrics/      Spearman, Pearson, top-k IoU, deletion/insertion, the equivalent-model audit.
+//   metrics/      Spearman, Pearson, top-k IoU, deletion/insertion, the equivalent-model audit,
+//                 paired statistics (bootstrap CIs, Wilcoxon signed-rank, Holm).
 //   viz/          colormaps, overlays, labelled panels.
 //
 // Five lines:
@@ -83,6 +84,7 @@
 #include "gradattr/metrics/audit.hpp"
 #include "gradattr/metrics/deletion.hpp"
 #include "gradattr/metrics/information_gain.hpp"
+#include "gradattr/metrics/stats.hpp"
 #include "gradattr/models/any_classifier.hpp"
 #include "gradattr/models/classifier.hpp"
 #include "gradattr/models/equivalent.hpp"

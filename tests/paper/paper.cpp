@@ -15,6 +15,7 @@
 #include <random>
 
 #include "examples/paper/experiments.hpp"
+#include "examples/paper/report.hpp"
 
 namespace {
 
@@ -247,8 +248,11 @@ TEST_CASE("E4 reduced: pairwise agreement across models equals a direct recomput
   const auto other = fashion_model<float>("", 3);
   const std::vector<gradattr::models::Vgg<float>> ms{model(), other, model()};
   const TestSet two = first_two();
-  const auto rows = run_e4(ms, two, {Method::GradCam}, 8, 0);
+  StatsInput samples;
+  const auto rows = run_e4(ms, two, {Method::GradCam}, 8, 0, no_log, &samples);
   REQUIRE(rows.size() == kNP);
+  REQUIRE(samples.cells.size() == 1);
+  REQUIRE(samples.saturated.size() == 2);
   for (std::size_t pi = 0; pi < kNP; ++pi) {
     const auto& r = rows[pi];
     INFO(r.method << " " << r.policy);
@@ -267,6 +271,15 @@ TEST_CASE("E4 reduced: pairwise agreement across models equals a direct recomput
         }
       if (!std::isnan(sp[sp.size() - 2])) CHECK(sp[sp.size() - 2] == Approx(1.0).margin(1e-12));  // pair (0,2)
       CHECK(iou[iou.size() - 2] == 1.0);
+      // the per-image statistic: the mean over this image's three pairs (NaN-aware)
+      const auto [img_mean, img_bad] = mean_defined(std::vector<double>(sp.end() - 3, sp.end()));
+      const double got = samples.cells[0].v[pi][static_cast<std::size_t>(n)];
+      if (img_bad == 3) CHECK(std::isnan(got));
+      else CHECK(got == Approx(img_mean).margin(1e-9));
+      // stratum: 1 − y_c < 1e-4 for the true class under the first model, in double from its logits
+      const Tensor<float> z = ms[0].forward(x);
+      const double oneminus = 1 - score_of(ScoreKind::Post, z, 0, two.labels[static_cast<std::size_t>(n)]);
+      if (std::abs(oneminus - 1e-4) > 1e-6) CHECK((samples.saturated[static_cast<std::size_t>(n)] != 0) == (oneminus < 1e-4));
     }
     const auto [sp_mean, undefined] = mean_defined(sp);
     CHECK(r.models == 3);
@@ -282,7 +295,9 @@ TEST_CASE("E5 reduced: deletion/insertion AUCs equal a direct recomputation", "[
   const TestSet two = first_two();
   constexpr std::int64_t kCurveSteps = 8;
   constexpr std::uint64_t kSeed = 0;
-  const auto rows = run_e5(model(), two, {Method::GradCam}, 8, kCurveSteps, kSeed);
+  E5Samples samples;
+  const auto rows = run_e5(model(), two, {Method::GradCam}, 8, kCurveSteps, kSeed, no_log, &samples);
+  REQUIRE(samples.auc.cells.size() == 2 * kNP);  // (deletion, insertion) × evaluation policy
   REQUIRE(rows.size() == kNP * kNP + kNP);  // every explanation × evaluation score space, then the random map
   // [explanation policy or the random map][evaluation policy]
   double del[kNP + 1][kNP] = {}, ins[kNP + 1][kNP] = {};
@@ -318,6 +333,12 @@ TEST_CASE("E5 reduced: deletion/insertion AUCs equal a direct recomputation", "[
     // float forwards in other batches: a few ulps of the logits
     CHECK(r.deletion_auc == Approx(del[e][v]).epsilon(1e-5).margin(1e-6));
     CHECK(r.insertion_auc == Approx(ins[e][v]).epsilon(1e-5).margin(1e-6));
+    // the per-image samples average to the table's AUC
+    const auto& dv = e < kNP ? samples.auc.cells[v].v[e] : samples.random[0][v];
+    const auto& iv = e < kNP ? samples.auc.cells[kNP + v].v[e] : samples.random[1][v];
+    REQUIRE(dv.size() == 2);
+    CHECK(0.5 * (dv[0] + dv[1]) == Approx(del[e][v]).epsilon(1e-5).margin(1e-6));
+    CHECK(0.5 * (iv[0] + iv[1]) == Approx(ins[e][v]).epsilon(1e-5).margin(1e-6));
   }
 }
 
@@ -361,4 +382,89 @@ TEST_CASE("E6 reduced: Grad-CAM++/Grad-CAM+/Grad-CAM agreements equal a direct r
   // Known relation: Post gradients are y_c times LogSoftmax's, so Grad-CAM+ and Grad-CAM raw
   // maps under Post are Log's scaled by y_c > 0: their rank agreement is the same.
   CHECK(six[3 * kNP + 1].spearman_raw == Approx(six[3 * kNP + 2].spearman_raw).margin(1e-6));
+}
+
+TEST_CASE("Statistics digest: CIs and comparisons of paired per-score-space samples", "[paper]") {
+  // Pre = x, Post = x + 1 (always larger), Log = x (identical to Pre), Centered = x with a NaN.
+  StatsInput in;
+  in.key_header = {"k"};
+  Samples c{{"a"}, {}};
+  for (int i = 0; i < 40; ++i) {
+    const double x = std::sin(0.7 * i);
+    c.v[0].push_back(x);
+    c.v[1].push_back(x + 1);
+    c.v[2].push_back(x);
+    c.v[3].push_back(i == 5 ? std::numeric_limits<double>::quiet_NaN() : x);
+    in.saturated.push_back(i % 4 == 0);
+  }
+  in.cells.push_back(c);
+  const auto ci = ci_rows(in);
+  REQUIRE(ci.size() == 3 * kNP);
+  const auto* pre_sat = find_ci(ci, {"a"}, 1, 0);
+  REQUIRE(pre_sat);
+  CHECK(pre_sat->ci.n == 10);
+  const auto* cen = find_ci(ci, {"a"}, 0, 3);
+  CHECK(cen->ci.n == 39);
+  CHECK(cen->ci.dropped == 1);
+  const auto cmp = cmp_rows(in);
+  REQUIRE(cmp.size() == 3 * 6);
+  for (const auto& r : cmp) {
+    INFO(policy_name(kPolicies[r.a]) << " vs " << policy_name(kPolicies[r.b]) << " stratum " << r.stratum);
+    if (r.a == 0 && r.b == 1) {
+      CHECK(r.result() == "pre < post");
+      CHECK(r.diff.estimate == Approx(-1));
+    }
+    if (r.a == 0 && r.b == 2) CHECK(r.result() == "identical");
+    if (r.a == 0 && r.b == 3) CHECK(r.diff.dropped == (r.stratum == 2 ? 1 : r.stratum == 0 ? 1 : 0));
+  }
+}
+
+// docs/report.md is generated (examples/paper/report.hpp): it must equal the rendering of its
+// template with the committed generated files, and every experiment must come from one commit.
+TEST_CASE("report: docs/report.md equals its rendering and all run files record one clean commit", "[paper]") {
+  const fs::path root(GRADATTR_SOURCE_DIR);
+  const fs::path dir = root / "docs/report";
+  // the verdicts follow from the committed tables by the rules in report.hpp
+  CHECK(write_or_check_summary(dir, true));
+  const std::string rendered = render_report(read_text(dir / "report.template.md"), dir);
+  const std::string committed = read_text(root / "docs/report.md");
+  if (rendered != committed) {
+    std::size_t i = 0;
+    while (i < rendered.size() && i < committed.size() && rendered[i] == committed[i]) ++i;
+    const std::size_t from = rendered.rfind('\n', i) == std::string::npos ? 0 : rendered.rfind('\n', i) + 1;
+    INFO("first difference at byte " << i << ":\n  rendered:  " << rendered.substr(from, 160) << "\n  committed: "
+                                     << committed.substr(from, 160)
+                                     << "\n(run `paper_experiments report` from the repository root)");
+    CHECK(rendered == committed);
+  }
+  const auto commits = run_commits(dir);
+  REQUIRE(commits.size() >= 7);  // e1..e6 and all
+  const std::string first = commits.begin()->second;
+  for (const auto& [file, commit] : commits) {
+    INFO(file << ": commit '" << commit << "', " << commits.begin()->first << ": '" << first << "'");
+    CHECK(commit == first);
+    CHECK(!commit.empty());
+    CHECK(commit != "unknown");
+    CHECK(commit.find("-dirty") == std::string::npos);
+  }
+}
+
+TEST_CASE("report: every generated markdown table equals its CSV", "[paper]") {
+  const fs::path dir = fs::path(GRADATTR_SOURCE_DIR) / "docs/report";
+  std::int64_t checked = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() != ".csv" || e.path().filename().string().ends_with("_values.csv")) continue;
+    const fs::path md = fs::path(e.path()).replace_extension(".md");
+    INFO(e.path().filename().string());
+    REQUIRE(fs::exists(md));
+    std::istringstream in(read_text(e.path()));
+    std::string line;
+    std::getline(in, line);
+    Table t(parse_csv_line(line));
+    while (std::getline(in, line))
+      if (!line.empty()) t.add(parse_csv_line(line));
+    CHECK(t.markdown() == read_text(md));
+    ++checked;
+  }
+  CHECK(checked > 20);
 }
