@@ -9,6 +9,8 @@
 #include <new>
 #include <string>
 
+#include "method_instances.hpp"  // first: the methods are compiled in methods_<space>.cpp
+
 #include "cmd_audit.hpp"
 #include "cmd_bench.hpp"
 #include "cmd_classify.hpp"

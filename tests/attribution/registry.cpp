@@ -8,29 +8,11 @@
 #include <vector>
 
 #include "gradattr/attribution/runtime.hpp"
+#include "support/markdown_table.hpp"
 #include "support/testing.hpp"
 #include "support/toy_models.hpp"
 
 using namespace gradattr;
-
-namespace {
-
-std::vector<std::string> split_row(const std::string& line) {
-  std::vector<std::string> cells;
-  std::string cell;
-  for (std::size_t i = 1; i < line.size(); ++i) {
-    if (line[i] == '|') {
-      const auto b = cell.find_first_not_of(' '), e = cell.find_last_not_of(' ');
-      cells.push_back(b == std::string::npos ? "" : cell.substr(b, e - b + 1));
-      cell.clear();
-    } else {
-      cell += line[i];
-    }
-  }
-  return cells;
-}
-
-}  // namespace
 
 TEST_CASE("registry: names are unique, parse back, and the list is complete", "[attribution][registry]") {
   std::set<std::string> names, labels;
@@ -65,21 +47,8 @@ TEST_CASE("registry: run_method runs the method each row names", "[attribution][
 }
 
 TEST_CASE("registry: README.md's method table is the registry", "[attribution][registry]") {
-  std::ifstream in(std::string(GRADATTR_SOURCE_DIR) + "/README.md");
-  REQUIRE(in);
-  std::vector<std::vector<std::string>> rows;
-  std::string line;
-  bool in_table = false;
-  while (std::getline(in, line)) {
-    if (line.rfind("| name | label | explains | what it computes |", 0) == 0) {
-      in_table = true;
-      std::getline(in, line);  // |---|
-      continue;
-    }
-    if (!in_table) continue;
-    if (line.empty() || line[0] != '|') break;
-    rows.push_back(split_row(line));
-  }
+  const auto rows =
+      testing::markdown_table(std::string(GRADATTR_SOURCE_DIR) + "/README.md", "| name | label | explains | what it computes |");
   REQUIRE(rows.size() == kMethodInfo.size());
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const MethodInfo& m = kMethodInfo[i];
@@ -186,21 +155,8 @@ TEST_CASE("variants: run_method with --variant runs the functor with that Option
 }
 
 TEST_CASE("registry: README.md's variant table is kVariantInfo", "[attribution][registry]") {
-  std::ifstream in(std::string(GRADATTR_SOURCE_DIR) + "/README.md");
-  REQUIRE(in);
-  std::vector<std::vector<std::string>> rows;
-  std::string line;
-  bool in_table = false;
-  while (std::getline(in, line)) {
-    if (line.rfind("| method | variant | source | what it computes |", 0) == 0) {
-      in_table = true;
-      std::getline(in, line);  // |---|
-      continue;
-    }
-    if (!in_table) continue;
-    if (line.empty() || line[0] != '|') break;
-    rows.push_back(split_row(line));
-  }
+  const auto rows =
+      testing::markdown_table(std::string(GRADATTR_SOURCE_DIR) + "/README.md", "| method | variant | source | what it computes |");
   REQUIRE(rows.size() == kVariantInfo.size());
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const VariantInfo& v = kVariantInfo[i];

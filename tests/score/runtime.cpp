@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "support/markdown_table.hpp"
 #include "support/testing.hpp"
 
 using namespace gradattr;
@@ -55,40 +56,10 @@ TEST_CASE("dispatch_score instantiates a template on the chosen policy", "[score
   REQUIRE(s == 0.5);
 }
 
-namespace {
-std::vector<std::string> split_row(const std::string& line) {
-  std::vector<std::string> cells;
-  std::string cell;
-  for (std::size_t i = 1; i < line.size(); ++i) {
-    if (line[i] == '|') {
-      const auto b = cell.find_first_not_of(' '), e = cell.find_last_not_of(' ');
-      cells.push_back(b == std::string::npos ? "" : cell.substr(b, e - b + 1));
-      cell.clear();
-    } else {
-      cell += line[i];
-    }
-  }
-  return cells;
-}
-}  // namespace
-
 // README.md's score-space table is GRADATTR_SCORES (same rows, same order).
 TEST_CASE("README.md's score-space table is the list of score spaces", "[score]") {
-  std::ifstream in(std::string(GRADATTR_SOURCE_DIR) + "/README.md");
-  REQUIRE(in);
-  std::vector<std::vector<std::string>> rows;
-  std::string line;
-  bool in_table = false;
-  while (std::getline(in, line)) {
-    if (line.rfind("| score | shift-invariant | S |", 0) == 0) {
-      in_table = true;
-      std::getline(in, line);  // |---|
-      continue;
-    }
-    if (!in_table) continue;
-    if (line.empty() || line[0] != '|') break;
-    rows.push_back(split_row(line));
-  }
+  const auto rows =
+      testing::markdown_table(std::string(GRADATTR_SOURCE_DIR) + "/README.md", "| score | shift-invariant | S |");
   REQUIRE(rows.size() == score::kScoreInfo.size());
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const auto& s = score::kScoreInfo[i];

@@ -219,6 +219,36 @@ Attribution<typename M::scalar_type> run_functor(bool layer_method, std::int64_t
 }
 }  // namespace attr_detail
 
+// run_method for one score space (Policy): the switch over the methods. run_method dispatches
+// the run-time ScoreKind to it; a program that wants its build spread over translation units
+// instantiates it once per (score space, model type) with GRADATTR_RUN_METHOD_IN (below).
+template <class Policy, models::Classifier M>
+Attribution<typename M::scalar_type> run_method_in(Method method, std::int64_t variant, const M& model,
+                                                   const Tensor<typename M::scalar_type>& x, const Target& target,
+                                                   const RunOptions& r,
+                                                   const Tensor<typename M::scalar_type>* baseline) {
+  using namespace attr_detail;
+  const bool L = is_layer_method(method);
+  switch (method) {
+#define GRADATTR_METHOD_CASE(e, cls, cli, display, layer, description) \
+  case Method::e: return run_functor<cls, Policy>(L, variant, model, x, target, r, baseline);
+    GRADATTR_METHODS(GRADATTR_METHOD_CASE)
+#undef GRADATTR_METHOD_CASE
+  }
+  throw ArgumentError("run_method: unknown method");
+}
+
+// The declaration of run_method_in<Policy, M>, for explicit instantiation: every method in one
+// score space for one model type is most of a program's compile time. Put
+//   extern template GRADATTR_RUN_METHOD_IN(gradattr::score::Pre, MyModel);
+// (one per score space) in a header the callers include, and
+//   template GRADATTR_RUN_METHOD_IN(gradattr::score::Pre, MyModel);
+// in one .cpp per score space: the score spaces then compile in parallel (examples/cli does).
+#define GRADATTR_RUN_METHOD_IN(Policy, M)                                                                  \
+  gradattr::Attribution<typename M::scalar_type> gradattr::run_method_in<Policy, M>(                       \
+      gradattr::Method, std::int64_t, const M&, const gradattr::Tensor<typename M::scalar_type>&,          \
+      const gradattr::Target&, const gradattr::RunOptions&, const gradattr::Tensor<typename M::scalar_type>*)
+
 // Runs `method` in score space `kind` on x. baseline: the path methods' x′ ([N,C,H,W] or
 // [1,C,H,W]; null = zero); ignored by the other methods. r.variant: ArgumentError (before any
 // work) when it is not one of the method's variants.
@@ -230,16 +260,7 @@ Attribution<typename M::scalar_type> run_method(Method method, score::ScoreKind 
   using T = typename M::scalar_type;
   const std::int64_t variant = parse_variant(method, r.variant);
   return score::dispatch_score(kind, [&](auto policy) -> Attribution<T> {
-    using P = decltype(policy);
-    using namespace attr_detail;
-    const bool L = is_layer_method(method);
-    switch (method) {
-#define GRADATTR_METHOD_CASE(e, cls, cli, display, layer, description) \
-  case Method::e: return run_functor<cls, P>(L, variant, model, x, target, r, baseline);
-      GRADATTR_METHODS(GRADATTR_METHOD_CASE)
-#undef GRADATTR_METHOD_CASE
-    }
-    throw ArgumentError("run_method: unknown method");
+    return run_method_in<decltype(policy)>(method, variant, model, x, target, r, baseline);
   });
 }
 

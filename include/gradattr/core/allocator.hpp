@@ -16,7 +16,8 @@
 
 namespace gradattr {
 
-// True if the settings were applied (glibc); false elsewhere, where nothing changes.
+// True if the settings were applied (glibc); false elsewhere, where nothing changes (also under
+// a sanitizer that replaces malloc: its mallopt applies nothing).
 inline bool tune_allocator_for_tensors() noexcept {
 #if defined(__GLIBC__)
   bool ok = mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1;

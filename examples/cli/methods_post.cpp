@@ -1,0 +1,4 @@
+// Every method in the Post score space for the CLI's model types (method_instances.hpp).
+#include "method_instances.hpp"
+
+GRADATTR_CLI_INSTANTIATE(gradattr::score::Post)
