@@ -231,9 +231,11 @@ inline int run_sweep(const SweepArgs& a) {
   info.model = model_name;
   info.model_sha256 = model_sha;
   std::string variants_text;
-  for (const auto& j : jobs) variants_text += (variants_text.empty() ? "" : ",") + std::string(gradattr::to_string(j.method)) + ":" + j.variant;
+  for (std::size_t k = 0; k < jobs.size(); ++k)  // each (method, variant) once: the scores are their own option
+    if (k == 0 || jobs[k].method != jobs[k - 1].method || jobs[k].variant != jobs[k - 1].variant)
+      variants_text += (variants_text.empty() ? "" : ",") + std::string(gradattr::to_string(jobs[k].method)) + ":" + jobs[k].variant;
   info.options = {{"source", sw::to_string(src.spec().kind)}, {"path", src.spec().path}, {"--labels", a.labels},
-                  {"--methods", a.methods},  {"jobs", variants_text}, {"--scores", a.scores},
+                  {"--methods", a.methods},  {"--variant", variants_text}, {"--scores", a.scores},
                   {"--class", a.cls},        {"--layer", a.layer},    {"--steps", co.run.steps},
                   {"--samples", co.run.samples}, {"--seed", a.seed}, {"--metrics", a.metrics},
                   {"--metric-steps", co.metric_steps}, {"--metric-score", a.metric_score},
@@ -269,8 +271,7 @@ inline int run_sweep(const SweepArgs& a) {
     std::string image_error;
     gradattr::Tensor<float> x;
     try {
-      const auto img = src.read(i);
-      rec.sha256 = img.sha256;
+      const auto img = src.read(i, &rec.sha256);
       x = image_input(img.picture, lm.input).x;
       if (x.dim(1) != lm.model.input_shape()[1])
         throw gradattr::ShapeError("input " + x.shape().str() + " has " + std::to_string(x.dim(1)) + " channels, the model takes " +

@@ -261,7 +261,9 @@ Store Store::open_or_create(const std::string& path) {
 Store Store::open_read_only(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw IoError("database '" + path + "': no such file");
-  auto* impl = new Impl{sql::Db(path, SQLITE_OPEN_READONLY), 0};
+  // Read-write when allowed (nothing is written): the last connection to close then folds the
+  // WAL back into the file and removes it; a read-only one would leave -wal and -shm behind.
+  auto* impl = new Impl{sql::Db(path, ::access(path.c_str(), W_OK) == 0 ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY), 0};
   Store st(impl);
   try {
     check_schema(impl->db);

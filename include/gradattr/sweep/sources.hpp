@@ -103,14 +103,16 @@ class ImageSource {
   std::int64_t size() const noexcept { return static_cast<std::int64_t>(items_.size()); }
   const SourceItem& item(std::int64_t i) const { return items_.at(static_cast<std::size_t>(i)); }
 
-  // The image's bytes hashed and decoded; throws gradattr::Error naming it.
-  SourceImage read(std::int64_t i) const {
+  // The image's bytes hashed and decoded; throws gradattr::Error naming it. *sha256, when given,
+  // receives the hash as soon as the bytes are read (a file that then fails to decode has one).
+  SourceImage read(std::int64_t i, std::string* sha256 = nullptr) const {
     const SourceItem& it = item(i);
     SourceImage out;
     if (it.record >= 0) {
       const std::int64_t rows = idx_.dims[1], cols = idx_.dims[2], P = rows * cols;
       const std::uint8_t* p = idx_.data.data() + it.record * P;
       out.sha256 = io::sha256_hex(p, static_cast<std::size_t>(P));
+      if (sha256) *sha256 = out.sha256;
       out.picture.height = static_cast<int>(rows);
       out.picture.width = static_cast<int>(cols);
       out.picture.rgb.resize(static_cast<std::size_t>(P) * 3);
@@ -121,6 +123,7 @@ class ImageSource {
     const io::ImageLimits limits;
     const auto bytes = io::detail::read_file(it.path, "image", limits.max_file_bytes);
     out.sha256 = io::sha256_hex(bytes.begin(), bytes.size);
+    if (sha256) *sha256 = out.sha256;
     out.picture = io::decode_image(bytes.begin(), bytes.size, it.path, limits);
     return out;
   }
