@@ -16,6 +16,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev        # safetensors headers, the CLI
   libbenchmark-dev                       # benchmarks/
   libonnx-dev libprotobuf-dev            # gradattr::onnx, the ONNX importer (GRADATTR_WITH_ONNX)
+  libsqlite3-dev                         # gradattr::sweep, the sweep results database (GRADATTR_WITH_SQLITE)
   dataset-fashion-mnist                  # the training data of the shipped model
 )
 for opt in "$@"; do

@@ -16,6 +16,10 @@
 #include "cmd_classify.hpp"
 #include "cmd_explain.hpp"
 #include "cmd_layers.hpp"
+#ifdef GRADATTR_CLI_SWEEP
+#include "cmd_results.hpp"
+#include "cmd_sweep.hpp"
+#endif
 #include "gradattr/core/allocator.hpp"
 
 int main(int argc, char** argv) {
@@ -97,6 +101,46 @@ int main(int argc, char** argv) {
   b->add_option("--steps", bench.steps, "path steps for rsi-gradcam and ig, 1 to 100000")->capture_default_str();
   b->add_flag("--profile", bench.profile, "after the timed runs, one run with time per op type (forward nodes of a graph model, every backward)");
 
+#ifdef GRADATTR_CLI_SWEEP
+  // sweep, merge, export: the results database (docs/sweep.md).
+  SweepArgs sweep;
+  auto* sw = app.add_subcommand("sweep", "methods x score spaces over a whole image set into an SQLite results database (resumable)");
+  sw->add_option("--weights", sweep.weights, "safetensors or ONNX model (default: the shipped model)");
+  sw->add_option("--images", sweep.images, "a directory of PNG/JPEG files (sorted by name)");
+  sw->add_option("--manifest", sweep.manifest, "a list of image paths, one a line (path[<TAB>label]; relative to the list)");
+  sw->add_option("--idx", sweep.idx, "an IDX image file (MNIST format, .gz or plain)");
+  sw->add_option("--labels", sweep.labels, "the IDX label file of --idx");
+  sw->add_option("--methods", sweep.methods, "comma-separated: " + gradattr::method_names_list(","))->capture_default_str();
+  sw->add_option("--scores", sweep.scores, "comma-separated: " + gradattr::score::score_names_list(","))->capture_default_str();
+  sw->add_option("--class", sweep.cls, "top (each image's top class), label (its label) or a class index")->capture_default_str();
+  sw->add_option("--variant", sweep.variant, "comma-separated method:variant (or a bare variant); default: each method's default");
+  sw->add_option("--layer", sweep.layer, "layer for CAM methods (default: the last conv block's ReLU)");
+  sw->add_option("--steps", sweep.steps, "path steps, 1 to 100000")->capture_default_str();
+  sw->add_option("--samples", sweep.samples, "SmoothGrad noise samples, 1 to 100000")->capture_default_str();
+  sw->add_option("--seed", sweep.seed, "SmoothGrad noise seed")->capture_default_str();
+  sw->add_option("--metrics", sweep.metrics, "comma-separated: deletion,insertion (AUC of the curves)");
+  sw->add_option("--metric-steps", sweep.metric_steps, "steps of the deletion/insertion curves, 1 to 10000")->capture_default_str();
+  sw->add_option("--metric-score", sweep.metric_score, "the curves' evaluation score space")->capture_default_str();
+  sw->add_flag("--save-maps", sweep.save_maps, "store each raw map (float32 BLOB + shape)");
+  sw->add_option("--limit", sweep.limit, "only the first K images of the list");
+  sw->add_option("--shard", sweep.shard, "i/n: only images i, i+n, i+2n, ... (0 <= i < n)");
+  sw->add_option("--out", sweep.out, "the results database (SQLite; resumed when it exists)");
+  sw->add_flag("--new-run", sweep.new_run, "start a new run in --out even if it holds one with other options");
+
+  MergeArgs merge;
+  auto* mg = app.add_subcommand("merge", "merge sweep databases of one run (its shards) into a new one");
+  mg->add_option("databases", merge.inputs, "the databases")->required();
+  mg->add_option("--out", merge.out, "the merged database (must not exist)");
+
+  ExportArgs exp;
+  auto* ex = app.add_subcommand("export", "a sweep database's results as CSV, its saved maps as NPY");
+  ex->add_option("database", exp.db, "the database")->required();
+  ex->add_option("--csv", exp.csv, "one line per result row ('-': standard output)");
+  ex->add_option("--maps", exp.maps, "the saved raw maps as float32 NPY [rows, ...] (row k = the CSV's map_row k)");
+  ex->add_option("--method", exp.method, "only this method's rows");
+  ex->add_option("--run", exp.run, "the run (default: the latest)");
+#endif
+
   // CLI11 would only say that a subcommand is required: name the unknown one.
   bool known = argc < 2 || argv[1][0] == '-';
   std::string valid;
@@ -127,6 +171,11 @@ int main(int argc, char** argv) {
     if (*au) return run_audit(audit);
     if (*b) return run_bench(bench);
     if (*l) return run_layers(layers);
+#ifdef GRADATTR_CLI_SWEEP
+    if (*sw) return run_sweep(sweep);
+    if (*mg) return run_merge(merge);
+    if (*ex) return run_export(exp);
+#endif
   } catch (const UsageError& e) {
     std::fprintf(stderr, "gradattr: %s\n", e.what());
     return 2;

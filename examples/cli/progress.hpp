@@ -43,6 +43,9 @@ class ProgressBar {
   ProgressBar(const ProgressBar&) = delete;
   ProgressBar& operator=(const ProgressBar&) = delete;
 
+  // Also show the rate, done per second ("3.2 images/s").
+  void show_rate(std::string unit) { rate_unit_ = std::move(unit); }
+
   // The run is n calls; the next progress reports are call k's (0-based).
   void stage(std::size_t k, std::size_t n) {
     stage_ = k;
@@ -65,10 +68,13 @@ class ProgressBar {
     std::string counts;
     if (stages_ > 1) counts += std::to_string(stage_ + 1) + "/" + std::to_string(stages_) + " ";
     if (total > 0) counts += std::to_string(done) + "/" + std::to_string(total) + " ";
+    char rate[64] = "";
+    if (!rate_unit_.empty() && secs > 0 && total > 0)
+      std::snprintf(rate, sizeof rate, " %.1f %s/s", static_cast<double>(done) / secs, rate_unit_.c_str());
     char eta[32] = "";
     if (fraction > 0 && fraction < 1) std::snprintf(eta, sizeof eta, " ETA %.1fs", secs * (1 - fraction) / fraction);
-    std::fprintf(out_, "\r%s [%.*s%*s] %s%.1fs%s\033[K", label_.c_str(), filled, "##############################", kWidth - filled,
-                 "", counts.c_str(), secs, eta);
+    std::fprintf(out_, "\r%s [%.*s%*s] %s%.1fs%s%s\033[K", label_.c_str(), filled, "##############################", kWidth - filled,
+                 "", counts.c_str(), secs, rate, eta);
     std::fflush(out_);
     drawn_ = true;
   }
@@ -90,6 +96,7 @@ class ProgressBar {
   double last_draw_ = 0;
   bool drawn_ = false;
   std::size_t stage_ = 0, stages_ = 1;
+  std::string rate_unit_;
 };
 
 }  // namespace gradattr_cli

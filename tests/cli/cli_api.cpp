@@ -267,6 +267,23 @@ TEST_CASE("the progress bar appears after the delay, with done/total, elapsed ti
   std::fclose(f);
 }
 
+TEST_CASE("the progress bar of a sweep shows its rate (images/s)") {
+  std::FILE* f = std::tmpfile();
+  REQUIRE(f);
+  FakeClock clock;
+  {
+    gradattr_cli::ProgressBar bar("sweep", f, true, 0.0, [&] { return clock.now; });
+    bar.show_rate("images");
+    clock.now = 5.0;
+    bar(10, 40);  // 10 images in 5 s: 2 a second, 30 left: 15 s
+    const auto s = drawn(f);
+    CHECK(s.find("10/40") != std::string::npos);
+    CHECK(s.find(" 2.0 images/s") != std::string::npos);
+    CHECK(s.find("ETA 15.0s") != std::string::npos);
+  }
+  std::fclose(f);
+}
+
 TEST_CASE("the progress bar draws nothing when disabled (stderr not a terminal)") {
   std::FILE* f = std::tmpfile();
   FakeClock clock;

@@ -1,0 +1,320 @@
+#pragma once
+// gradattr sweep: every image of a directory, a manifest or an IDX file through methods x
+// variants x score spaces into an SQLite results database, one transaction per image,
+// resumable, shardable (docs/sweep.md). The database, the image sources and the per-row
+// computation are the library's (gradattr/sweep/); this file is the command line around them.
+#include <omp.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <chrono>
+#include <cstdlib>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gradattr/attribution/runtime.hpp>
+#include <gradattr/io/sha256.hpp>
+#include <gradattr/sweep/compute.hpp>
+#include <gradattr/sweep/sources.hpp>
+#include <gradattr/sweep/store.hpp>
+
+#include "common.hpp"
+#include "progress.hpp"
+
+namespace gradattr_cli {
+
+struct SweepArgs {
+  std::string weights, images, manifest, idx, labels, out;
+  std::string methods = "gradcam", scores = "post", cls = "top", variant, metrics, layer, shard, limit;
+  std::string steps = "50", samples = "50", metric_steps = "20", metric_score = "post";
+  unsigned long long seed = 0;
+  bool save_maps = false, new_run = false;
+};
+
+inline std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t b = 0;
+  while (b <= s.size()) {
+    const auto e = s.find(',', b);
+    const std::string item = s.substr(b, e == std::string::npos ? std::string::npos : e - b);
+    if (!item.empty()) out.push_back(item);
+    if (e == std::string::npos) break;
+    b = e + 1;
+  }
+  return out;
+}
+
+// --shard i/n: 0 <= i < n; empty: every image.
+struct Shard {
+  std::int64_t i = 0, n = 1;
+};
+inline Shard parse_shard(const std::string& s) {
+  if (s.empty()) return {};
+  const auto slash = s.find('/');
+  Shard sh;
+  auto num = [&](const std::string& t, std::int64_t& v) {
+    const auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    return ec == std::errc() && p == t.data() + t.size() && !t.empty();
+  };
+  if (slash == std::string::npos || !num(s.substr(0, slash), sh.i) || !num(s.substr(slash + 1), sh.n))
+    throw UsageError("--shard must be i/n (e.g. 0/4), got '" + s + "'");
+  if (sh.n < 1 || sh.i < 0 || sh.i >= sh.n)
+    throw UsageError("--shard " + s + ": need 0 <= i < n (shards 0/" + std::to_string(std::max<std::int64_t>(sh.n, 1)) + " to " +
+                     std::to_string(std::max<std::int64_t>(sh.n, 1) - 1) + "/" + std::to_string(std::max<std::int64_t>(sh.n, 1)) + ")");
+  return sh;
+}
+
+// The jobs of --methods x --variant x --scores, in that order. --variant items are
+// "method:variant" or a bare "variant" (for every listed method that has it).
+inline std::vector<gradattr::sweep::Job> sweep_jobs(const SweepArgs& a) {
+  const auto method_names = split_list(a.methods);
+  if (method_names.empty()) throw UsageError("--methods is empty (valid: " + gradattr::method_names_list() + ")");
+  std::vector<gradattr::Method> methods;
+  for (const auto& n : method_names) {
+    gradattr::Method m;
+    try {
+      m = gradattr::parse_method(n);
+    } catch (const gradattr::ArgumentError& e) {
+      throw UsageError(std::string("--methods: ") + e.what());
+    }
+    for (auto o : methods)
+      if (o == m) throw UsageError("--methods lists " + n + " twice");
+    methods.push_back(m);
+  }
+  std::vector<gradattr::ScoreKind> scores;
+  for (const auto& n : split_list(a.scores)) {
+    gradattr::ScoreKind k;
+    try {
+      k = gradattr::parse_score_kind(n);
+    } catch (const gradattr::ArgumentError& e) {
+      throw UsageError(std::string("--scores: ") + e.what());
+    }
+    for (auto o : scores)
+      if (o == k) throw UsageError("--scores lists " + n + " twice");
+    scores.push_back(k);
+  }
+  if (scores.empty()) throw UsageError("--scores is empty (valid: " + gradattr::score::score_names_list() + ")");
+  std::vector<std::vector<std::string>> variants(methods.size());
+  for (const auto& item : split_list(a.variant)) {
+    const auto colon = item.find(':');
+    bool used = false;
+    for (std::size_t k = 0; k < methods.size(); ++k) {
+      std::string v = item;
+      if (colon != std::string::npos) {
+        if (item.substr(0, colon) != gradattr::to_string(methods[k])) continue;
+        v = item.substr(colon + 1);
+        try {
+          (void)gradattr::parse_variant(methods[k], v);
+        } catch (const gradattr::ArgumentError& e) {
+          throw UsageError(std::string("--variant: ") + e.what());
+        }
+      } else {
+        try {
+          (void)gradattr::parse_variant(methods[k], v);
+        } catch (const gradattr::ArgumentError&) {
+          continue;  // a bare variant applies to the methods that have it
+        }
+      }
+      for (const auto& o : variants[k])
+        if (o == v) throw UsageError("--variant lists " + item + " twice");
+      variants[k].push_back(v);
+      used = true;
+    }
+    if (!used)
+      throw UsageError("--variant " + item + ": no method of --methods has this variant (give method:variant; README.md's variant table)");
+  }
+  std::vector<gradattr::sweep::Job> jobs;
+  for (std::size_t k = 0; k < methods.size(); ++k) {
+    auto vs = variants[k];
+    if (vs.empty()) vs.emplace_back(gradattr::default_variant(methods[k]));
+    for (const auto& v : vs)
+      for (auto s : scores) jobs.push_back({methods[k], v, s});
+  }
+  return jobs;
+}
+
+inline std::vector<gradattr::metrics::Perturbation> sweep_metrics(const std::string& s) {
+  std::vector<gradattr::metrics::Perturbation> out;
+  for (const auto& n : split_list(s)) {
+    gradattr::metrics::Perturbation p;
+    if (n == "deletion") p = gradattr::metrics::Perturbation::Deletion;
+    else if (n == "insertion") p = gradattr::metrics::Perturbation::Insertion;
+    else throw UsageError("--metrics: unknown metric '" + n + "' (valid: deletion, insertion)");
+    for (auto o : out)
+      if (o == p) throw UsageError("--metrics lists " + n + " twice");
+    out.push_back(p);
+  }
+  return out;
+}
+
+// --class: top, label, or a class index.
+inline std::optional<std::int64_t> sweep_fixed_class(const std::string& c) {
+  if (c == "top" || c == "label") return std::nullopt;
+  std::int64_t v = 0;
+  const auto [p, ec] = std::from_chars(c.data(), c.data() + c.size(), v);
+  if (ec == std::errc::result_out_of_range) throw UsageError("--class " + c + " is out of range (a class index of the model)");
+  if (ec != std::errc() || p != c.data() + c.size() || v < 0 || c.empty())
+    throw UsageError("--class must be top, label or a class index >= 0, got '" + c + "'");
+  return v;
+}
+
+inline std::string host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+
+// $GRADATTR_SWEEP_ABORT_AFTER=k (a test hook, docs/sweep.md): std::abort() after the k-th image
+// committed by this process, as a crash would.
+inline std::int64_t abort_after() {
+  const char* e = std::getenv("GRADATTR_SWEEP_ABORT_AFTER");
+  if (!e || !*e) return -1;
+  return std::atoll(e);
+}
+
+inline int run_sweep(const SweepArgs& a) {
+  namespace sw = gradattr::sweep;
+  // The command line first (exit 2), before any file is read.
+  const int sources = !a.images.empty() + !a.manifest.empty() + !a.idx.empty();
+  if (sources != 1) throw UsageError("give exactly one of --images DIR, --manifest LIST, --idx FILE");
+  if (!a.labels.empty() && a.idx.empty()) throw UsageError("--labels is an IDX label file: it goes with --idx");
+  if (a.out.empty()) throw UsageError("--out results.sqlite is required");
+  if (a.out == "-") throw UsageError("--out must be a file (a database), not standard output");
+  const auto jobs = sweep_jobs(a);
+  const auto metrics = sweep_metrics(a.metrics);
+  const auto fixed_class = sweep_fixed_class(a.cls);
+  const Shard shard = parse_shard(a.shard);
+  const std::int64_t limit = a.limit.empty() ? 0 : parse_count("--limit", a.limit, std::int64_t{1} << 40);
+  sw::ComputeOptions co;
+  co.run.layer = a.layer;
+  co.run.steps = parse_count("--steps", a.steps, kMaxSteps);
+  co.run.samples = parse_count("--samples", a.samples, kMaxSamples);
+  co.run.seed = a.seed;
+  co.metrics = metrics;
+  co.metric_steps = parse_count("--metric-steps", a.metric_steps, 10000);
+  try {
+    co.metric_score = gradattr::parse_score_kind(a.metric_score);
+  } catch (const gradattr::ArgumentError& e) {
+    throw UsageError(std::string("--metric-score: ") + e.what());
+  }
+  co.save_maps = a.save_maps;
+  bool any_layer_method = false;
+  for (const auto& j : jobs) any_layer_method = any_layer_method || gradattr::is_layer_method(j.method);
+
+  // The model and its fingerprint.
+  LoadedModel lm = a.weights.empty() ? default_model() : load_model_file(a.weights);
+  std::string model_name = a.weights, model_sha;
+  if (!a.weights.empty()) {
+    model_sha = gradattr::io::sha256_file(a.weights);
+  } else if (const auto dir = data_dir_override()) {
+    model_name = (*dir / "fashion_vgg.safetensors").string();
+    model_sha = gradattr::io::sha256_file(model_name);
+  } else {
+    const auto f = embedded_model();
+    model_name = "embedded";
+    model_sha = gradattr::io::sha256_hex(f.data, f.size);
+  }
+  (void)check_layer(lm.model, a.layer, any_layer_method);
+  if (fixed_class) check_class(*fixed_class, lm.model.num_classes(), a.cls);
+
+  const sw::ImageSource src(sw::SourceSpec{!a.images.empty() ? sw::SourceKind::Directory : !a.manifest.empty() ? sw::SourceKind::Manifest : sw::SourceKind::Idx,
+                                           !a.images.empty() ? a.images : !a.manifest.empty() ? a.manifest : a.idx, a.labels});
+  const std::int64_t listed = limit ? std::min(limit, src.size()) : src.size();
+  if (listed == 0) throw gradattr::Error(std::string("--") + sw::to_string(src.spec().kind) + " '" + src.spec().path + "' lists no images");
+
+  sw::RunInfo info;
+  const std::string v = version_line();  // "gradattr 0.1.0 (commit abc)"
+  const auto sp = v.find(' '), cp = v.find("(commit ");
+  info.version = v.substr(sp + 1, v.find(' ', sp + 1) - sp - 1);
+  info.commit = cp == std::string::npos ? "unknown" : v.substr(cp + 8, v.size() - cp - 9);
+  info.model = model_name;
+  info.model_sha256 = model_sha;
+  std::string variants_text;
+  for (std::size_t k = 0; k < jobs.size(); ++k)  // each (method, variant) once: the scores are their own option
+    if (k == 0 || jobs[k].method != jobs[k - 1].method || jobs[k].variant != jobs[k - 1].variant)
+      variants_text += (variants_text.empty() ? "" : ",") + std::string(gradattr::to_string(jobs[k].method)) + ":" + jobs[k].variant;
+  info.options = {{"source", sw::to_string(src.spec().kind)}, {"path", src.spec().path}, {"--labels", a.labels},
+                  {"--methods", a.methods},  {"--variant", variants_text}, {"--scores", a.scores},
+                  {"--class", a.cls},        {"--layer", a.layer},    {"--steps", co.run.steps},
+                  {"--samples", co.run.samples}, {"--seed", a.seed}, {"--metrics", a.metrics},
+                  {"--metric-steps", co.metric_steps}, {"--metric-score", a.metric_score},
+                  {"--save-maps", a.save_maps}, {"--limit", limit}};
+  info.shard = a.shard.empty() ? "" : std::to_string(shard.i) + "/" + std::to_string(shard.n);
+  info.seed = a.seed;
+  info.host = host_name();
+  info.threads = omp_get_max_threads();
+
+  sw::Store store = sw::Store::open_or_create(a.out);
+  const std::int64_t run = store.begin_run(info, a.new_run);
+  const auto done = store.finished(run);
+
+  std::vector<std::int64_t> todo;
+  std::int64_t in_shard = 0;
+  for (std::int64_t i = shard.i; i < listed; i += shard.n) {
+    ++in_shard;
+    for (const auto& j : jobs)
+      if (!done.count({i, std::string(gradattr::to_string(j.method)), j.variant, std::string(gradattr::score::to_string(j.score))})) {
+        todo.push_back(i);
+        break;
+      }
+  }
+  const std::int64_t abort_k = abort_after();
+  ProgressBar bar("sweep");
+  bar.show_rate("images");
+  const auto t0 = std::chrono::steady_clock::now();
+  std::int64_t committed = 0, new_rows = 0, new_failed = 0;
+  for (const std::int64_t i : todo) {
+    const auto& item = src.item(i);
+    sw::ImageRecord rec{i, item.name, item.record >= 0 ? std::optional<std::int64_t>(item.record) : std::nullopt, item.label, ""};
+    std::vector<sw::ResultRow> rows;
+    std::string image_error;
+    gradattr::Tensor<float> x;
+    try {
+      const auto img = src.read(i, &rec.sha256);
+      x = image_input(img.picture, lm.input).x;
+      if (x.dim(1) != lm.model.input_shape()[1])
+        throw gradattr::ShapeError("input " + x.shape().str() + " has " + std::to_string(x.dim(1)) + " channels, the model takes " +
+                                   std::to_string(lm.model.input_shape()[1]));
+    } catch (const gradattr::Error& e) {
+      image_error = e.what();
+    }
+    gradattr::Target target;
+    if (fixed_class) target = gradattr::Target::all(*fixed_class);
+    else if (a.cls == "label") {
+      if (item.label) target = gradattr::Target::all(*item.label);
+      else if (image_error.empty()) image_error = "--class label: image " + item.name + " has no label";
+    }
+    for (const auto& j : jobs) {
+      const std::string m(gradattr::to_string(j.method)), s(gradattr::score::to_string(j.score));
+      if (done.count({i, m, j.variant, s})) continue;
+      if (!image_error.empty()) {
+        sw::ResultRow r;
+        r.method = m, r.variant = j.variant, r.score = s, r.error = image_error;
+        rows.push_back(std::move(r));
+      } else {
+        rows.push_back(sw::compute_row(lm.model, x, j, target, co));
+      }
+      if (!rows.back().error.empty()) ++new_failed;
+    }
+    store.commit_image(run, rec, rows);
+    new_rows += static_cast<std::int64_t>(rows.size());
+    ++committed;
+    bar(static_cast<std::size_t>(committed), todo.size());
+    if (abort_k >= 0 && committed >= abort_k) std::abort();
+  }
+  bar.finish();
+  const auto sum = store.summary(run);
+  store.end_run(run, true, sum);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  say("sweep: %lld image(s) in %s (shard %s), %lld computed now, %lld already done; %lld new row(s) (%lld failed) in %.2fs (%.2f images/s)\n",
+      static_cast<long long>(in_shard), a.out.c_str(), info.shard.empty() ? "all" : info.shard.c_str(),
+      static_cast<long long>(committed), static_cast<long long>(in_shard - committed), static_cast<long long>(new_rows),
+      static_cast<long long>(new_failed), secs, secs > 0 ? static_cast<double>(committed) / secs : 0.0);
+  say("run %lld: %lld image(s), %lld row(s); failed: %lld image(s), %lld row(s)%s\n", static_cast<long long>(run),
+      static_cast<long long>(sum.images), static_cast<long long>(sum.rows), static_cast<long long>(sum.failed_images),
+      static_cast<long long>(sum.failed_rows), sum.failed_rows ? " (their errors: results.error)" : "");
+  return 0;
+}
+
+}  // namespace gradattr_cli

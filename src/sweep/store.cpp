@@ -1,0 +1,618 @@
+// The sweep database (include/gradattr/sweep/store.hpp; schema and its meaning in docs/sweep.md).
+#include "gradattr/sweep/store.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <algorithm>
+#include <map>
+#include <ostream>
+
+#include "gradattr/io/detail/file.hpp"
+#include "gradattr/io/npy.hpp"
+#include "gradattr/sweep/sqlite.hpp"
+
+namespace gradattr::sweep {
+
+namespace {
+
+// Version 1 of the schema (docs/sweep.md, "Schema"). A change to it bumps kSchemaVersion.
+constexpr const char* kSchema = R"sql(
+CREATE TABLE run (
+  id INTEGER PRIMARY KEY,
+  gradattr_version TEXT NOT NULL,
+  gradattr_commit TEXT NOT NULL,
+  model TEXT NOT NULL,
+  model_sha256 TEXT NOT NULL,
+  options TEXT NOT NULL,
+  shard TEXT NOT NULL,
+  seed INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  threads INTEGER NOT NULL,
+  started TEXT NOT NULL,
+  ended TEXT,
+  images INTEGER,
+  failed_rows INTEGER
+);
+CREATE TABLE session (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES run(id),
+  gradattr_commit TEXT NOT NULL,
+  host TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  threads INTEGER NOT NULL,
+  started TEXT NOT NULL,
+  ended TEXT,
+  complete INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE images (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES run(id),
+  idx INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  record INTEGER,
+  label INTEGER,
+  sha256 TEXT,
+  UNIQUE (run_id, idx)
+);
+CREATE TABLE results (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES run(id),
+  image_id INTEGER NOT NULL REFERENCES images(id),
+  method TEXT NOT NULL,
+  variant TEXT NOT NULL,
+  score TEXT NOT NULL,
+  class INTEGER,
+  y_c REAL,
+  z_c REAL,
+  s REAL,
+  gradient_norm REAL,
+  completeness_gap REAL,
+  deletion_auc REAL,
+  insertion_auc REAL,
+  seconds REAL NOT NULL,
+  map BLOB,
+  map_shape TEXT,
+  error TEXT,
+  UNIQUE (run_id, image_id, method, variant, score)
+);
+)sql";
+
+std::string now_utc() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::int64_t scalar_int(const sql::Db& db, const std::string& q) {
+  sql::Stmt s(db, q);
+  return s.step() ? s.int64(0) : 0;
+}
+
+// The database's schema version, checked: IoError naming the file otherwise.
+void check_schema(const sql::Db& db) {
+  const std::int64_t v = scalar_int(db, "PRAGMA user_version");
+  if (v > kSchemaVersion)
+    throw IoError("database '" + db.path() + "' has schema version " + std::to_string(v) + ", newer than this gradattr reads (" +
+                  std::to_string(kSchemaVersion) + ")");
+  if (v < kSchemaVersion || scalar_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
+                                           "('run', 'session', 'images', 'results')") != 4)
+    throw IoError("database '" + db.path() + "' is not a gradattr sweep database (PRAGMA user_version " + std::to_string(v) +
+                  ", docs/sweep.md)");
+}
+
+std::string option_text(const nlohmann::ordered_json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+
+// The first difference between a stored run and the one asked for, as a sentence; empty if none.
+std::string first_difference(const RunInfo& stored, const RunInfo& asked, bool compare_shard) {
+  if (stored.model_sha256 != asked.model_sha256)
+    return "--weights: the model differs (SHA-256 " + stored.model_sha256.substr(0, 12) + "... of " + stored.model + " there, " +
+           asked.model_sha256.substr(0, 12) + "... of " + asked.model + " now)";
+  for (auto it = asked.options.begin(); it != asked.options.end(); ++it) {
+    const auto s = stored.options.find(it.key());
+    if (s == stored.options.end()) return it.key() + " is not in the stored run (made by another gradattr version?)";
+    if (*s != it.value()) return it.key() + " was '" + option_text(*s) + "', now '" + option_text(it.value()) + "'";
+  }
+  for (auto it = stored.options.begin(); it != stored.options.end(); ++it)
+    if (!asked.options.contains(it.key())) return "the stored run has option " + it.key() + ", unknown to this gradattr";
+  if (compare_shard && stored.shard != asked.shard)
+    return "--shard was '" + (stored.shard.empty() ? std::string("(none)") : stored.shard) + "', now '" +
+           (asked.shard.empty() ? std::string("(none)") : asked.shard) + "'";
+  return {};
+}
+
+RunInfo read_run(const sql::Db& db, std::int64_t run) {
+  sql::Stmt s(db, "SELECT gradattr_version, gradattr_commit, model, model_sha256, options, shard, seed, host, threads FROM run WHERE id = ?");
+  s.bind(1, run);
+  if (!s.step()) throw Error("database '" + db.path() + "' has no run " + std::to_string(run));
+  RunInfo r;
+  r.version = s.text(0);
+  r.commit = s.text(1);
+  r.model = s.text(2);
+  r.model_sha256 = s.text(3);
+  try {
+    r.options = nlohmann::ordered_json::parse(s.text(4));
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError("database '" + db.path() + "': run " + std::to_string(run) + " has malformed options: " + e.what());
+  }
+  r.shard = s.text(5);
+  r.seed = static_cast<std::uint64_t>(s.int64(6));
+  r.host = s.text(7);
+  r.threads = static_cast<int>(s.int64(8));
+  return r;
+}
+
+std::vector<std::int64_t> run_ids(const sql::Db& db) {
+  std::vector<std::int64_t> ids;
+  sql::Stmt s(db, "SELECT id FROM run ORDER BY id");
+  while (s.step()) ids.push_back(s.int64(0));
+  return ids;
+}
+
+std::int64_t insert_run(const sql::Db& db, const RunInfo& i, const std::string& started) {
+  sql::Stmt s(db,
+              "INSERT INTO run (gradattr_version, gradattr_commit, model, model_sha256, options, shard, seed, host, threads, started) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  s.bind(1, i.version).bind(2, i.commit).bind(3, i.model).bind(4, i.model_sha256).bind(5, i.options.dump()).bind(6, i.shard);
+  s.bind(7, static_cast<std::int64_t>(i.seed)).bind(8, i.host).bind(9, i.threads).bind(10, started);
+  s.run();
+  return sqlite3_last_insert_rowid(db.get());
+}
+
+std::int64_t upsert_image(const sql::Db& db, std::int64_t run, const ImageRecord& im) {
+  sql::Stmt ins(db, "INSERT INTO images (run_id, idx, name, record, label, sha256) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (run_id, idx) DO NOTHING");
+  ins.bind(1, run).bind(2, im.index).bind(3, im.name).bind(4, im.record).bind(5, im.label);
+  if (im.sha256.empty()) ins.bind_null(6);
+  else ins.bind(6, im.sha256);
+  ins.run();
+  sql::Stmt q(db, "SELECT id FROM images WHERE run_id = ? AND idx = ?");
+  q.bind(1, run).bind(2, im.index);
+  if (!q.step()) db.fail("image " + std::to_string(im.index) + " vanished");
+  return q.int64(0);
+}
+
+constexpr const char* kResultColumns =
+    "method, variant, score, class, y_c, z_c, s, gradient_norm, completeness_gap, deletion_auc, insertion_auc, seconds, map, "
+    "map_shape, error";
+
+void insert_result(const sql::Db& db, std::int64_t run, std::int64_t image_id, const ResultRow& r) {
+  sql::Stmt s(db, std::string("INSERT INTO results (run_id, image_id, ") + kResultColumns +
+                      ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  s.bind(1, run).bind(2, image_id).bind(3, r.method).bind(4, r.variant).bind(5, r.score).bind(6, r.cls);
+  // NaN is stored as NULL by SQLite itself; say so explicitly.
+  auto real = [&](int i, const std::optional<double>& v) {
+    if (v && std::isfinite(*v)) s.bind(i, *v);
+    else if (v && std::isinf(*v)) s.bind(i, *v);
+    else s.bind_null(i);
+  };
+  real(7, r.y_c);
+  real(8, r.z_c);
+  real(9, r.s);
+  real(10, r.gradient_norm);
+  real(11, r.completeness_gap);
+  real(12, r.deletion);
+  real(13, r.insertion);
+  s.bind(14, r.seconds);
+  if (r.map.empty()) {
+    s.bind_null(15).bind_null(16);
+  } else {
+    // float32 little-endian (x86-64, AArch64: the native order)
+    s.bind_blob(15, r.map.data(), r.map.size() * sizeof(float));
+    s.bind(16, nlohmann::json(r.map_shape).dump());
+  }
+  if (r.error.empty()) s.bind_null(17);
+  else s.bind(17, r.error);
+  s.run();
+}
+
+}  // namespace
+
+struct Store::Impl {
+  sql::Db db;
+  std::int64_t session = 0;
+};
+
+Store::Store(Impl* impl) : impl_(impl) {}
+Store::~Store() { delete impl_; }
+Store::Store(Store&& o) noexcept : impl_(o.impl_) { o.impl_ = nullptr; }
+const std::string& Store::path() const { return impl_->db.path(); }
+
+Store Store::open_or_create(const std::string& path) {
+  std::error_code ec;
+  const bool existed = std::filesystem::exists(path, ec);
+  if (existed && !std::filesystem::is_regular_file(path, ec))
+    throw IoError("database '" + path + "': not a regular file");
+  auto* impl = new Impl{sql::Db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE), 0};
+  Store st(impl);
+  const sql::Db& db = impl->db;
+  // The first read tells a non-database apart ("file is not a database") before anything is written.
+  std::int64_t tables = 0;
+  try {
+    tables = scalar_int(db, "SELECT count(*) FROM sqlite_schema");
+  } catch (const IoError& e) {
+    throw IoError(std::string(e.what()) + " (not an SQLite database?)");
+  }
+  if (!existed || (tables == 0 && scalar_int(db, "PRAGMA user_version") == 0)) {
+    db.exec("PRAGMA journal_mode = WAL");
+    sql::Transaction t(db);
+    db.exec(kSchema);
+    db.exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
+    t.commit();
+  } else {
+    check_schema(db);
+    db.exec("PRAGMA journal_mode = WAL");
+  }
+  // WAL + NORMAL: a commit survives the process being killed; a power cut may lose the last
+  // commits, never the file's integrity (https://sqlite.org/wal.html). They are recomputed on resume.
+  db.exec("PRAGMA synchronous = NORMAL");
+  db.exec("PRAGMA foreign_keys = ON");
+  return st;
+}
+
+Store Store::open_read_only(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw IoError("database '" + path + "': no such file");
+  // Read-write when allowed (nothing is written): the last connection to close then folds the
+  // WAL back into the file and removes it; a read-only one would leave -wal and -shm behind.
+  auto* impl = new Impl{sql::Db(path, ::access(path.c_str(), W_OK) == 0 ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY), 0};
+  Store st(impl);
+  try {
+    check_schema(impl->db);
+  } catch (const IoError& e) {
+    const std::string m = e.what();
+    if (m.find("not a database") != std::string::npos) throw IoError(m + " (not an SQLite database?)");
+    throw;
+  }
+  return st;
+}
+
+std::int64_t Store::begin_run(const RunInfo& info, bool new_run) {
+  const sql::Db& db = impl_->db;
+  sql::Transaction t(db);
+  const auto ids = run_ids(db);
+  std::int64_t run = 0;
+  if (!new_run && !ids.empty()) {
+    const RunInfo stored = read_run(db, ids.back());
+    const std::string diff = first_difference(stored, info, true);
+    if (!diff.empty())
+      throw OptionsMismatch("'" + db.path() + "' holds a run made with other options: " + diff +
+                            " (rerun with the same options to resume it, add --new-run to start another run in it, or use another --out)");
+    run = ids.back();
+  } else {
+    run = insert_run(db, info, now_utc());
+  }
+  sql::Stmt s(db, "INSERT INTO session (run_id, gradattr_commit, host, pid, threads, started) VALUES (?, ?, ?, ?, ?, ?)");
+  s.bind(1, run).bind(2, info.commit).bind(3, info.host).bind(4, static_cast<std::int64_t>(getpid())).bind(5, info.threads).bind(6, now_utc());
+  s.run();
+  impl_->session = sqlite3_last_insert_rowid(db.get());
+  t.commit();
+  return run;
+}
+
+std::set<ResultKey> Store::finished(std::int64_t run) const {
+  std::set<ResultKey> keys;
+  sql::Stmt s(impl_->db, "SELECT i.idx, r.method, r.variant, r.score FROM results r JOIN images i ON r.image_id = i.id WHERE r.run_id = ?");
+  s.bind(1, run);
+  while (s.step()) keys.emplace(s.int64(0), s.text(1), s.text(2), s.text(3));
+  return keys;
+}
+
+void Store::commit_image(std::int64_t run, const ImageRecord& image, const std::vector<ResultRow>& rows) {
+  const sql::Db& db = impl_->db;
+  sql::Transaction t(db);
+  const std::int64_t id = upsert_image(db, run, image);
+  for (const auto& r : rows) insert_result(db, run, id, r);
+  t.commit();
+}
+
+void Store::end_run(std::int64_t run, bool complete, const RunSummary& summary) {
+  const sql::Db& db = impl_->db;
+  sql::Transaction t(db);
+  const std::string now = now_utc();
+  if (complete) {
+    sql::Stmt s(db, "UPDATE run SET ended = ?, images = ?, failed_rows = ? WHERE id = ?");
+    s.bind(1, now).bind(2, summary.images).bind(3, summary.failed_rows).bind(4, run);
+    s.run();
+  }
+  sql::Stmt s(db, "UPDATE session SET ended = ?, complete = ? WHERE id = ?");
+  s.bind(1, now).bind(2, complete ? 1 : 0).bind(3, impl_->session);
+  s.run();
+  t.commit();
+}
+
+RunSummary Store::summary(std::int64_t run) const {
+  sql::Stmt s(impl_->db,
+              "SELECT count(DISTINCT image_id), count(*), count(error), count(DISTINCT CASE WHEN error IS NOT NULL THEN image_id END) "
+              "FROM results WHERE run_id = ?");
+  s.bind(1, run);
+  s.step();
+  return RunSummary{s.int64(0), s.int64(3), s.int64(2), s.int64(1)};
+}
+
+std::vector<std::int64_t> Store::runs() const { return run_ids(impl_->db); }
+RunInfo Store::run_info(std::int64_t run) const { return read_run(impl_->db, run); }
+
+// ---------------------------------------------------------------------------------------------
+// merge
+
+namespace {
+
+struct Removal {  // removes a temporary database (and its WAL companions) unless disarmed
+  std::string path;
+  bool armed = true;
+  ~Removal() {
+    if (!armed) return;
+    std::error_code ec;
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::filesystem::remove(path + suffix, ec);
+  }
+};
+
+// Every result column after (run_id, image_id) compared, except seconds (timings differ).
+bool same_result(sql::Stmt& a, sql::Stmt& b) {
+  for (int c = 0; c < 15; ++c) {
+    if (c == 11) continue;  // seconds
+    if (a.is_null(c) != b.is_null(c)) return false;
+    if (a.is_null(c)) continue;
+    if (c == 12) {
+      if (a.blob(c) != b.blob(c)) return false;
+    } else if (a.text(c) != b.text(c)) {
+      const double x = a.real(c), y = b.real(c);
+      if (!(x == y)) return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+MergeSummary merge_databases(const std::vector<std::string>& inputs, const std::string& out) {
+  if (inputs.size() < 2) throw ArgumentError("merge needs at least two databases");
+  std::error_code ec;
+  if (std::filesystem::exists(std::filesystem::symlink_status(out, ec)))
+    throw IoError("--out '" + out + "' exists (merge writes a new database; remove it or choose another path)");
+  for (const auto& in : inputs)
+    if (std::filesystem::equivalent(in, out, ec)) throw IoError("--out '" + out + "' is one of the inputs");
+  std::vector<Store> stores;
+  std::vector<std::int64_t> runs;
+  std::vector<RunInfo> infos;
+  for (const auto& in : inputs) {
+    stores.push_back(Store::open_read_only(in));
+    const auto ids = stores.back().runs();
+    if (ids.size() != 1)
+      throw Error("'" + in + "' holds " + std::to_string(ids.size()) + " runs; merge takes databases of one run each (a sweep's --out, or its shards)");
+    runs.push_back(ids[0]);
+    infos.push_back(stores.back().run_info(ids[0]));
+    const std::string diff = first_difference(infos[0], infos.back(), false);
+    if (!diff.empty())
+      throw OptionsMismatch("'" + in + "' and '" + inputs[0] + "' are not of the same run: " + diff + " (the first is '" + inputs[0] + "')");
+  }
+  // The merged run's shard: none when the inputs are shards 0..n-1 of n; else the list.
+  std::set<std::string> shards;
+  std::string shard_list;
+  for (const auto& i : infos) {
+    shards.insert(i.shard);
+    shard_list += (shard_list.empty() ? "" : ",") + (i.shard.empty() ? std::string("all") : i.shard);
+  }
+  RunInfo merged = infos[0];
+  merged.shard = shard_list;
+  if (shards.count("")) merged.shard = "";
+  else {
+    const auto slash = infos[0].shard.find('/');
+    const std::string n = infos[0].shard.substr(slash + 1);
+    bool complete = true;
+    for (std::int64_t i = 0; i < std::stoll(n); ++i) complete = complete && shards.count(std::to_string(i) + "/" + n);
+    if (complete) merged.shard = "";
+  }
+  std::set<std::string> hosts;
+  for (const auto& i : infos) hosts.insert(i.host);
+  merged.host.clear();
+  for (const auto& h : hosts) merged.host += (merged.host.empty() ? "" : ",") + h;
+
+  const std::string tmp = out + ".tmp-merge-" + std::to_string(getpid());
+  Removal cleanup{tmp};
+  MergeSummary summary;
+  {
+    Store dst = Store::open_or_create(tmp);
+    const sql::Db& db = dst.impl().db;
+    sql::Transaction t(db);
+    // Started: the earliest; ended: the latest, or NULL when some input did not finish.
+    std::string started, ended;
+    bool all_ended = true;
+    std::int64_t total_images = 0, failed = 0;
+    for (std::size_t k = 0; k < stores.size(); ++k) {
+      sql::Stmt s(stores[k].impl().db, "SELECT started, ended, images, failed_rows FROM run WHERE id = ?");
+      s.bind(1, runs[k]);
+      s.step();
+      if (started.empty() || s.text(0) < started) started = s.text(0);
+      if (s.is_null(1)) all_ended = false;
+      else if (s.text(1) > ended) ended = s.text(1);
+      total_images += s.int64(2);
+      failed += s.int64(3);
+    }
+    const std::int64_t run = insert_run(db, merged, started);
+    for (std::size_t k = 0; k < stores.size(); ++k) {
+      const sql::Db& src = stores[k].impl().db;
+      sql::Stmt ses(src, "SELECT gradattr_commit, host, pid, threads, started, ended, complete FROM session WHERE run_id = ?");
+      ses.bind(1, runs[k]);
+      sql::Stmt put(db, "INSERT INTO session (run_id, gradattr_commit, host, pid, threads, started, ended, complete) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+      while (ses.step()) {
+        put.bind(1, run).bind(2, ses.text(0)).bind(3, ses.text(1)).bind(4, ses.int64(2)).bind(5, ses.int64(3)).bind(6, ses.text(4));
+        if (ses.is_null(5)) put.bind_null(7);
+        else put.bind(7, ses.text(5));
+        put.bind(8, ses.int64(6));
+        put.run();
+      }
+      sql::Stmt im(src, "SELECT id, idx, name, record, label, sha256 FROM images WHERE run_id = ? ORDER BY idx");
+      im.bind(1, runs[k]);
+      while (im.step()) {
+        ImageRecord rec{im.int64(1), im.text(2), im.opt_int64(3), im.opt_int64(4), im.is_null(5) ? "" : im.text(5)};
+        sql::Stmt have(db, "SELECT id, sha256 FROM images WHERE run_id = ? AND idx = ?");
+        have.bind(1, run).bind(2, rec.index);
+        std::int64_t dst_id = 0;
+        if (have.step()) {
+          if (have.text(1) != rec.sha256)
+            throw Error("'" + inputs[k] + "' and an earlier input disagree on image " + std::to_string(rec.index) + " (" + rec.name +
+                        "): different SHA-256");
+          dst_id = have.int64(0);
+        } else {
+          dst_id = upsert_image(db, run, rec);
+          ++summary.images;
+        }
+        sql::Stmt rs(src, std::string("SELECT ") + kResultColumns + " FROM results WHERE image_id = ?");
+        rs.bind(1, im.int64(0));
+        while (rs.step()) {
+          sql::Stmt old(db, std::string("SELECT ") + kResultColumns + " FROM results WHERE image_id = ? AND method = ? AND variant = ? AND score = ?");
+          old.bind(1, dst_id).bind(2, rs.text(0)).bind(3, rs.text(1)).bind(4, rs.text(2));
+          if (old.step()) {
+            if (!same_result(old, rs))
+              throw Error("'" + inputs[k] + "' and an earlier input disagree on image " + std::to_string(rec.index) + " " + rs.text(0) +
+                          (rs.text(1).empty() ? "" : "/" + rs.text(1)) + " score " + rs.text(2));
+            ++summary.duplicates;
+            continue;
+          }
+          sql::Stmt put_r(db, std::string("INSERT INTO results (run_id, image_id, ") + kResultColumns +
+                                  ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+          put_r.bind(1, run).bind(2, dst_id);
+          for (int c = 0; c < 15; ++c) {
+            const int i = c + 3;
+            if (rs.is_null(c)) put_r.bind_null(i);
+            else if (c == 12) {
+              const auto b = rs.blob(c);
+              put_r.bind_blob(i, b.data(), b.size());
+            } else if (c == 3) put_r.bind(i, rs.int64(c));
+            else if ((c >= 4 && c <= 11)) put_r.bind(i, rs.real(c));
+            else put_r.bind(i, rs.text(c));
+          }
+          put_r.run();
+          ++summary.rows;
+        }
+      }
+    }
+    sql::Stmt fin(db, "UPDATE run SET ended = ?, images = ?, failed_rows = ? WHERE id = ?");
+    if (all_ended) fin.bind(1, ended);
+    else fin.bind_null(1);
+    fin.bind(2, total_images).bind(3, failed).bind(4, run);
+    fin.run();
+    t.commit();
+  }  // closed: the WAL is checkpointed into the file and removed
+  std::filesystem::rename(tmp, out, ec);
+  if (ec) throw IoError("merge: cannot write '" + out + "': " + ec.message());
+  cleanup.armed = false;
+  return summary;
+}
+
+// ---------------------------------------------------------------------------------------------
+// export
+
+namespace {
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+std::string csv_number(sql::Stmt& s, int c) {
+  if (s.is_null(c)) return {};
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", s.real(c));
+  return buf;
+}
+
+}  // namespace
+
+std::int64_t export_results(const std::string& path, const ExportOptions& o) {
+  if (o.csv.empty() && o.maps.empty()) throw ArgumentError("export: give --csv and/or --maps");
+  Store st = Store::open_read_only(path);
+  const sql::Db& db = st.impl().db;
+  const auto ids = run_ids(db);
+  if (ids.empty()) throw Error("database '" + path + "' holds no run");
+  std::int64_t run = ids.back();
+  if (o.run) {
+    if (std::find(ids.begin(), ids.end(), *o.run) == ids.end())
+      throw Error("database '" + path + "' has no run " + std::to_string(*o.run));
+    run = *o.run;
+  }
+  sql::Stmt s(db,
+              "SELECT i.idx, i.name, i.label, i.sha256, r.method, r.variant, r.score, r.class, r.y_c, r.z_c, r.s, r.gradient_norm, "
+              "r.completeness_gap, r.deletion_auc, r.insertion_auc, r.seconds, r.error, r.map, r.map_shape "
+              "FROM results r JOIN images i ON r.image_id = i.id WHERE r.run_id = ?1 AND (?2 = '' OR r.method = ?2) "
+              "ORDER BY i.idx, r.method, r.variant, r.score");
+  s.bind(1, run).bind(2, o.method);
+  std::string csv = "image,name,label,sha256,method,variant,score,class,y_c,z_c,S,gradient_norm,completeness_gap,deletion_auc,"
+                    "insertion_auc,seconds,error,map_row\n";
+  std::vector<float> maps;
+  std::vector<std::int64_t> shape;
+  std::string shape_owner;
+  std::int64_t rows = 0, map_rows = 0;
+  while (s.step()) {
+    ++rows;
+    std::string line = std::to_string(s.int64(0)) + "," + csv_field(s.text(1)) + "," + (s.is_null(2) ? "" : std::to_string(s.int64(2))) +
+                       "," + s.text(3) + "," + csv_field(s.text(4)) + "," + csv_field(s.text(5)) + "," + csv_field(s.text(6)) + "," +
+                       (s.is_null(7) ? "" : std::to_string(s.int64(7)));
+    for (int c = 8; c <= 15; ++c) {  // appended piecewise: GCC 12 warns (-Wrestrict) on "," + temporary
+      line += ',';
+      line += csv_number(s, c);
+    }
+    line += ',';
+    line += csv_field(s.text(16));
+    line += ',';
+    if (!s.is_null(17)) {
+      const auto blob = s.blob(17);
+      std::vector<std::int64_t> sh;
+      try {
+        sh = nlohmann::json::parse(s.text(18)).get<std::vector<std::int64_t>>();
+      } catch (const nlohmann::json::exception&) {
+        throw FormatError("database '" + path + "': malformed map_shape '" + s.text(18) + "'");
+      }
+      std::int64_t n = 1;
+      for (auto d : sh) n *= d;
+      if (static_cast<std::size_t>(n) * sizeof(float) != blob.size())
+        throw FormatError("database '" + path + "': a map of " + std::to_string(blob.size()) + " bytes for shape " + s.text(18));
+      const std::string who = "image " + std::to_string(s.int64(0)) + " " + s.text(4);
+      if (!o.maps.empty() && map_rows > 0 && sh != shape)
+        throw Error("export --maps: the maps have different shapes (" + s.text(18) + " for " + who + ", " +
+                    nlohmann::json(shape).dump() + " for " + shape_owner + "): export one method at a time with --method");
+      if (map_rows == 0) shape = sh, shape_owner = who;
+      const std::size_t at = maps.size();
+      maps.resize(at + static_cast<std::size_t>(n));
+      std::memcpy(maps.data() + at, blob.data(), blob.size());
+      line += std::to_string(map_rows++);
+    }
+    csv += line + "\n";
+  }
+  if (!o.maps.empty() && map_rows == 0)
+    throw Error("export --maps: no saved maps in '" + path + "'" + (o.method.empty() ? "" : " for --method " + o.method) +
+                " (the sweep runs without --save-maps?)");
+  // Both outputs are built before either is written; a failed second write removes the first.
+  const bool csv_existed = !o.csv.empty() && std::filesystem::exists(o.csv);
+  if (!o.csv.empty())
+    io::detail::write_file_atomic(o.csv, "export --csv", [&](std::ostream& out) { out.write(csv.data(), static_cast<std::streamsize>(csv.size())); });
+  if (!o.maps.empty()) {
+    try {
+      Shape full;
+      full.push(map_rows);
+      for (auto d : shape) full.push(d);  // ShapeError past rank 4
+      Tensor<float> t(full);
+      std::copy(maps.begin(), maps.end(), t.data());
+      io::write_npy(o.maps, t);
+    } catch (...) {
+      std::error_code ec;
+      if (!o.csv.empty() && !csv_existed && o.csv != "-") std::filesystem::remove(o.csv, ec);
+      throw;
+    }
+  }
+  return rows;
+}
+
+}  // namespace gradattr::sweep

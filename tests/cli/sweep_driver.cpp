@@ -1,0 +1,351 @@
+// `gradattr sweep`, `merge` and `export` run as a user would (docs/sweep.md), the databases read
+// back here through SQLite's C API (not through gradattr's store):
+//   - one run equals two --shard runs merged: the same rows, maps bitwise equal (OMP_NUM_THREADS=1);
+//   - a run aborted after k images ($GRADATTR_SWEEP_ABORT_AFTER, std::abort) then rerun equals an
+//     uninterrupted run: no duplicate, PRAGMA integrity_check ok;
+//   - a malformed image is a failed row with its error, the sweep goes on and counts it;
+//   - bad input: a bad --shard, an unknown method, a database of other options, merging other
+//     runs, IDX labels that do not match: exit 2 or 1, one line naming the flag or file, no file made.
+// Usage: test_sweep_driver <gradattr> <tests/data> <scratch dir>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gradattr/io/image.hpp>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string g_cli;
+fs::path g_data, g_dir;
+int g_failures = 0, g_checks = 0;
+
+void expect(bool ok, const std::string& what) {
+  ++g_checks;
+  if (!ok) {
+    ++g_failures;
+    std::printf("FAIL %s\n", what.c_str());
+  }
+}
+
+struct Result {
+  int code = -1, signal = 0;
+  std::string out, err;
+};
+
+// Runs gradattr in g_dir with stdout/stderr captured to files; `env` is added to the environment.
+Result run(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {}) {
+  const fs::path out = g_dir / ".out", err = g_dir / ".err";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (chdir(g_dir.c_str()) != 0) _exit(126);
+    const int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(o, 1);
+    dup2(e, 2);
+    setenv("OMP_NUM_THREADS", "1", 1);  // bitwise-equal maps between runs
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+    std::vector<char*> argv{const_cast<char*>(g_cli.c_str())};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  Result r;
+  if (WIFEXITED(status)) r.code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
+  auto slurp = [](const fs::path& p) {
+    std::ifstream in(p);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  r.out = slurp(out);
+  r.err = slurp(err);
+  fs::remove(out);
+  fs::remove(err);
+  return r;
+}
+
+// A failure as the CLI contract wants it: the status, one line "gradattr: ..." containing `msg`.
+void expect_failure(const std::string& name, const Result& r, int code, const std::string& msg) {
+  expect(r.code == code, name + ": exit " + std::to_string(r.code) + " (signal " + std::to_string(r.signal) + "), expected " +
+                             std::to_string(code) + "; stderr: " + r.err);
+  expect(r.err.rfind("gradattr: ", 0) == 0 && r.err.find('\n') == r.err.size() - 1, name + ": stderr is not one 'gradattr: ' line: " + r.err);
+  expect(r.err.find(msg) != std::string::npos, name + ": stderr does not mention '" + msg + "': " + r.err);
+}
+void expect_ok(const std::string& name, const Result& r) {
+  expect(r.code == 0, name + ": exit " + std::to_string(r.code) + " (signal " + std::to_string(r.signal) + "); stderr: " + r.err);
+}
+
+// ---- the databases, read with SQLite directly ----
+struct Db {
+  sqlite3* db = nullptr;
+  explicit Db(const fs::path& p) {
+    if (sqlite3_open_v2(p.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+      std::printf("FAIL cannot open %s\n", p.c_str());
+      std::exit(1);
+    }
+  }
+  ~Db() { sqlite3_close(db); }
+  // Every row of the query, each row its columns as bytes (NULL -> "<null>"), joined by '|'.
+  std::vector<std::string> rows(const std::string& q) const {
+    sqlite3_stmt* s = nullptr;
+    std::vector<std::string> out;
+    if (sqlite3_prepare_v2(db, q.c_str(), -1, &s, nullptr) != SQLITE_OK) {
+      std::printf("FAIL query %s: %s\n", q.c_str(), sqlite3_errmsg(db));
+      ++g_failures;
+      return out;
+    }
+    while (sqlite3_step(s) == SQLITE_ROW) {
+      std::string row;
+      for (int c = 0; c < sqlite3_column_count(s); ++c) {
+        if (c) row += '|';
+        if (sqlite3_column_type(s, c) == SQLITE_NULL) {
+          row += "<null>";
+        } else if (sqlite3_column_type(s, c) == SQLITE_FLOAT) {
+          const double v = sqlite3_column_double(s, c);  // the bits, not a rounding of them
+          char buf[32];
+          std::snprintf(buf, sizeof buf, "%a", v);
+          row += buf;
+        } else {
+          const auto* p = static_cast<const char*>(sqlite3_column_blob(s, c));
+          row.append(p ? p : "", static_cast<std::size_t>(sqlite3_column_bytes(s, c)));
+        }
+      }
+      out.push_back(row);
+    }
+    sqlite3_finalize(s);
+    return out;
+  }
+  std::string one(const std::string& q) const {
+    const auto r = rows(q);
+    return r.empty() ? "<none>" : r[0];
+  }
+};
+
+// Everything a result row says except its timing, in a fixed order.
+const char* kRows =
+    "SELECT i.idx, i.name, i.label, i.sha256, r.method, r.variant, r.score, r.class, r.y_c, r.z_c, r.s, r.gradient_norm, "
+    "r.completeness_gap, r.deletion_auc, r.insertion_auc, r.map, r.map_shape, r.error FROM results r JOIN images i ON r.image_id = i.id "
+    "ORDER BY i.idx, r.method, r.variant, r.score";
+
+// ---- inputs ----
+// Seeded PNG images (28x28 RGB, the shipped model's size) and one malformed file.
+fs::path make_images(int n) {
+  const fs::path dir = g_dir / "imgs";
+  fs::create_directories(dir);
+  std::mt19937 rng(7);
+  for (int k = 0; k < n; ++k) {
+    std::vector<std::uint8_t> px(28 * 28 * 3);
+    for (auto& v : px) v = static_cast<std::uint8_t>(rng() % 256);
+    char name[32];
+    std::snprintf(name, sizeof name, "img%02d.png", k);
+    gradattr::io::write_png(dir / name, px.data(), 28, 28, 3);
+  }
+  fs::copy_file(g_data / "bad" / "images" / "truncated.png", dir / "img03_bad.png");  // sorts between img03 and img04
+  std::ofstream(dir / "notes.txt") << "not an image: not listed";
+  return dir;
+}
+
+std::string be32(std::uint32_t v) {
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+}
+
+void group_sweep() {
+  const auto imgs = make_images(7);  // 8 files listed (one malformed), 6 jobs each
+  const std::vector<std::string> base = {"sweep", "--images", "imgs", "--methods", "gradcam,ig", "--scores", "pre,post,log",
+                                         "--steps", "3", "--metrics", "deletion,insertion", "--metric-steps", "4", "--save-maps"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = base;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  // One uninterrupted run.
+  auto r = run(with({"--out", "full.sqlite"}));
+  expect_ok("full", r);
+  expect(r.out.find("failed: 1 image(s), 6 row(s)") != std::string::npos, "full: the summary does not count the failed image: " + r.out);
+  const Db full(g_dir / "full.sqlite");
+  const auto full_rows = full.rows(kRows);
+  expect(full_rows.size() == 48, "full: " + std::to_string(full_rows.size()) + " rows, expected 8 images x 6");
+  expect(full.one("SELECT count(*) FROM results WHERE error IS NOT NULL") == "6", "full: failed rows");
+  expect(full.one("SELECT DISTINCT error FROM results WHERE error IS NOT NULL").find("img03_bad.png") != std::string::npos,
+         "full: the error does not name the malformed file");
+  expect(full.one("SELECT count(*) FROM results WHERE error IS NULL AND (map IS NULL OR deletion_auc IS NULL OR insertion_auc IS NULL)") == "0",
+         "full: a computed row lacks its map or metrics");
+  expect(full.one("SELECT count(*) FROM results WHERE method = 'ig' AND error IS NULL AND completeness_gap IS NULL") == "0",
+         "full: IG rows need their completeness gap");
+  expect(full.one("SELECT count(*) FROM results WHERE method = 'gradcam' AND completeness_gap IS NOT NULL") == "0",
+         "full: Grad-CAM has no completeness gap");
+  expect(full.one("SELECT DISTINCT map_shape FROM results WHERE method = 'gradcam' AND map IS NOT NULL") == "[7,7]", "full: Grad-CAM map shape");
+  expect(full.one("SELECT DISTINCT length(map) FROM results WHERE method = 'ig' AND map IS NOT NULL") == std::to_string(28 * 28 * 4),
+         "full: IG map bytes");
+  expect(full.one("PRAGMA user_version") == "1", "full: schema version");
+  expect(full.one("PRAGMA journal_mode") == "wal", "full: WAL mode");
+  expect(full.one("SELECT count(*) FROM images WHERE name LIKE '%notes.txt'") == "0", "full: a .txt file was listed");
+  // Every listed file has its SHA-256 (tests/sweep/sha256.cpp checks the digest itself), the
+  // malformed one included: its bytes were read.
+  expect(full.one("SELECT count(*) FROM images WHERE length(sha256) = 64") == "8", "full: image SHA-256");
+
+  // Resume of a finished run: nothing recomputed, nothing duplicated.
+  r = run(with({"--out", "full.sqlite"}));
+  expect_ok("rerun", r);
+  expect(r.out.find("0 computed now, 8 already done") != std::string::npos, "rerun: " + r.out);
+  expect(full.rows(kRows) == full_rows, "rerun changed the rows");
+
+  // Two shards merged = the single run, maps bitwise.
+  expect_ok("shard 0/2", run(with({"--shard", "0/2", "--out", "s0.sqlite"})));
+  expect_ok("shard 1/2", run(with({"--shard", "1/2", "--out", "s1.sqlite"})));
+  expect(Db(g_dir / "s0.sqlite").one("SELECT group_concat(idx) FROM (SELECT idx FROM images ORDER BY idx)") == "0,2,4,6", "shard 0/2 images");
+  r = run({"merge", "s0.sqlite", "s1.sqlite", "--out", "merged.sqlite"});
+  expect_ok("merge", r);
+  {
+    const Db m(g_dir / "merged.sqlite");
+    expect(m.rows(kRows) == full_rows, "merge: the merged shards differ from the single run");
+    expect(m.one("SELECT shard FROM run").empty(), "merge: shards 0/2 and 1/2 make the whole run (shard '')");
+  }
+  // The merged database resumes as the single run would: nothing to do.
+  r = run(with({"--out", "merged.sqlite"}));
+  expect_ok("resume merged", r);
+  expect(r.out.find("0 computed now") != std::string::npos, "resume merged: " + r.out);
+
+  // Aborted after 3 images, then rerun: equals the uninterrupted run.
+  r = run(with({"--out", "killed.sqlite"}), {{"GRADATTR_SWEEP_ABORT_AFTER", "3"}});
+  expect(r.signal == SIGABRT, "abort hook: the run was not aborted (exit " + std::to_string(r.code) + ")");
+  {
+    const Db k(g_dir / "killed.sqlite");
+    expect(k.one("SELECT count(*) FROM results") == "18", "aborted: " + k.one("SELECT count(*) FROM results") + " rows, expected 3 images x 6");
+    expect(k.one("SELECT ended FROM run") == "<null>", "aborted: the run is marked ended");
+  }
+  r = run(with({"--out", "killed.sqlite"}));
+  expect_ok("resume", r);
+  expect(r.out.find("5 computed now, 3 already done") != std::string::npos, "resume: " + r.out);
+  {
+    const Db k(g_dir / "killed.sqlite");
+    expect(k.rows(kRows) == full_rows, "resume: the resumed run differs from the uninterrupted one");
+    expect(k.one("SELECT count(*) FROM (SELECT DISTINCT image_id, method, variant, score FROM results)") == "48", "resume: duplicates");
+    expect(k.one("PRAGMA integrity_check") == "ok", "resume: integrity_check");
+    expect(k.one("SELECT count(*) FROM session") == "2", "resume: one session per invocation");
+  }
+
+  // Other options: refused, the database untouched; --new-run starts a second run.
+  r = run({"sweep", "--images", "imgs", "--methods", "gradcam,ig", "--scores", "post", "--out", "full.sqlite"});
+  expect_failure("other options", r, 1, "--scores was 'pre,post,log', now 'post'");
+  expect(full.rows(kRows) == full_rows, "other options: the database changed");
+  r = run({"sweep", "--images", "imgs", "--methods", "gradcam", "--scores", "post", "--limit", "2", "--out", "full.sqlite", "--new-run"});
+  expect_ok("new run", r);
+  expect(full.one("SELECT count(*) FROM run") == "2", "new run: runs");
+  expect(full.one("SELECT count(*) FROM results WHERE run_id = 2") == "2", "new run: --limit 2 rows");
+
+  // Merging different runs is refused, no output.
+  expect_ok("other run", run({"sweep", "--images", "imgs", "--methods", "gradcam,ig", "--scores", "post", "--out", "other.sqlite"}));
+  r = run({"merge", "s0.sqlite", "other.sqlite", "--out", "bad_merge.sqlite"});
+  expect_failure("merge other runs", r, 1, "--scores was 'pre,post,log', now 'post'");
+  expect(!fs::exists(g_dir / "bad_merge.sqlite"), "merge other runs: left the output");
+  r = run({"merge", "s0.sqlite", "s1.sqlite", "--out", "merged.sqlite"});
+  expect_failure("merge onto an existing file", r, 1, "exists");
+
+  // Export: every row as CSV; maps of one shape.
+  r = run({"export", "merged.sqlite", "--csv", "summary.csv", "--maps", "gc.npy", "--method", "gradcam"});
+  expect_ok("export", r);
+  {
+    std::ifstream in(g_dir / "summary.csv");
+    int lines = 0;
+    for (std::string l; std::getline(in, l);) ++lines;
+    expect(lines == 1 + 24, "export: " + std::to_string(lines) + " CSV lines, expected a header and 8 x 3 Grad-CAM rows");
+    std::ifstream npy(g_dir / "gc.npy", std::ios::binary);
+    std::string head(128, '\0');
+    npy.read(head.data(), 128);
+    expect(head.find("'shape': (21, 7, 7)") != std::string::npos, "export: maps.npy header " + head.substr(10, 70));
+  }
+  r = run({"export", "merged.sqlite", "--maps", "all.npy"});
+  expect_failure("export mixed shapes", r, 1, "--method");
+  expect(!fs::exists(g_dir / "all.npy"), "export mixed shapes: left the output");
+
+  // Bad command lines: exit 2, no database made.
+  expect_failure("bad shard", run(with({"--shard", "2/2", "--out", "x.sqlite"})), 2, "--shard 2/2: need 0 <= i < n");
+  expect_failure("shard syntax", run(with({"--shard", "half", "--out", "x.sqlite"})), 2, "--shard must be i/n");
+  expect_failure("unknown method", run({"sweep", "--images", "imgs", "--methods", "gradcam,nosuch", "--out", "x.sqlite"}), 2,
+                 "--methods: unknown method 'nosuch'");
+  expect_failure("unknown metric", run({"sweep", "--images", "imgs", "--metrics", "area", "--out", "x.sqlite"}), 2, "--metrics: unknown metric 'area'");
+  expect_failure("two sources", run({"sweep", "--images", "imgs", "--idx", "x.idx", "--out", "x.sqlite"}), 2, "exactly one of");
+  expect_failure("no out", run({"sweep", "--images", "imgs"}), 2, "--out");
+  expect_failure("variant of no method", run({"sweep", "--images", "imgs", "--variant", "guided", "--out", "x.sqlite"}), 2, "--variant guided");
+  expect_failure("class out of range", run({"sweep", "--images", "imgs", "--class", "10", "--out", "x.sqlite"}), 2, "--class 10 is out of range");
+  expect_failure("missing directory", run({"sweep", "--images", "nope", "--out", "x.sqlite"}), 1, "'nope' is not a directory");
+  expect(!fs::exists(g_dir / "x.sqlite"), "bad command lines: a database was made");
+  // Not a database: refused, the file left as it was.
+  std::ofstream(g_dir / "text.sqlite") << "hello, not a database\n";
+  expect_failure("not a database", run({"sweep", "--images", "imgs", "--limit", "1", "--out", "text.sqlite"}), 1, "text.sqlite");
+  expect(fs::file_size(g_dir / "text.sqlite") == 22, "not a database: the file changed");
+}
+
+// IDX images with labels, --class label; a manifest with a missing file.
+void group_idx_manifest() {
+  std::string images = be32(0x803) + be32(5) + be32(28) + be32(28), labels = be32(0x801) + be32(5);
+  std::mt19937 rng(3);
+  for (int i = 0; i < 5 * 28 * 28; ++i) images += static_cast<char>(rng() % 256);
+  const int lab[5] = {3, 0, 9, 9, 1};
+  for (int l : lab) labels += static_cast<char>(l);
+  std::ofstream(g_dir / "x.idx", std::ios::binary) << images;
+  std::ofstream(g_dir / "y.idx", std::ios::binary) << labels;
+  auto r = run({"sweep", "--idx", "x.idx", "--labels", "y.idx", "--class", "label", "--methods", "hirescam", "--out", "idx.sqlite"});
+  expect_ok("idx", r);
+  const Db d(g_dir / "idx.sqlite");
+  expect(d.one("SELECT group_concat(class) FROM (SELECT r.class FROM results r JOIN images i ON r.image_id = i.id ORDER BY i.idx)") == "3,0,9,9,1",
+         "idx: the classes explained are not the labels");
+  expect(d.one("SELECT group_concat(label) FROM (SELECT label FROM images ORDER BY idx)") == "3,0,9,9,1", "idx: labels");
+  expect(d.one("SELECT group_concat(record) FROM (SELECT record FROM images ORDER BY idx)") == "0,1,2,3,4", "idx: records");
+  std::ofstream(g_dir / "y4.idx", std::ios::binary) << be32(0x801) + be32(4) + std::string("\x01\x02\x03\x04", 4);
+  expect_failure("idx label count", run({"sweep", "--idx", "x.idx", "--labels", "y4.idx", "--out", "idx2.sqlite"}), 1, "has 4 labels for 5 images");
+  expect(!fs::exists(g_dir / "idx2.sqlite"), "idx label count: a database was made");
+
+  fs::create_directories(g_dir / "m");
+  fs::copy_file(g_data / "preprocess" / "photo.png", g_dir / "m" / "photo.png");
+  std::ofstream(g_dir / "m" / "list.txt") << "# a comment\nphoto.png\t4\n\nmissing.png\t2\n";
+  r = run({"sweep", "--manifest", "m/list.txt", "--class", "label", "--out", "man.sqlite"});
+  expect_ok("manifest", r);
+  const Db m(g_dir / "man.sqlite");
+  expect(m.one("SELECT r.class FROM results r JOIN images i ON r.image_id = i.id WHERE i.idx = 0") == "4", "manifest: label class");
+  expect(m.one("SELECT r.error FROM results r JOIN images i ON r.image_id = i.id WHERE i.idx = 1").find("missing.png': no such file") !=
+             std::string::npos,
+         "manifest: the missing file's row: " + m.one("SELECT r.error FROM results r JOIN images i ON r.image_id = i.id WHERE i.idx = 1"));
+  std::ofstream(g_dir / "m" / "bad.txt") << "photo.png\tcat\n";
+  expect_failure("manifest label", run({"sweep", "--manifest", "m/bad.txt", "--out", "man2.sqlite"}), 1, "line 1: label 'cat'");
+  // --class label without labels: each row fails, saying so.
+  r = run({"sweep", "--images", "m", "--class", "label", "--out", "nolabel.sqlite"});
+  expect_ok("no labels", r);
+  expect(Db(g_dir / "nolabel.sqlite").one("SELECT error FROM results").find("has no label") != std::string::npos, "no labels: error text");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 4) {
+    std::fprintf(stderr, "usage: %s <gradattr> <tests/data> <scratch dir>\n", argv[0]);
+    return 3;
+  }
+  g_cli = fs::absolute(argv[1]).string();
+  g_data = fs::absolute(argv[2]);
+  g_dir = fs::absolute(argv[3]);
+  fs::remove_all(g_dir);
+  fs::create_directories(g_dir);
+  group_sweep();
+  group_idx_manifest();
+  std::printf("%d checks, %d failed\n", g_checks, g_failures);
+  if (g_failures == 0) fs::remove_all(g_dir);
+  return g_failures == 0 ? 0 : 1;
+}
