@@ -739,7 +739,7 @@ void group_valid() {
            std::size_t invariant_spaces = 0;
            for (const auto& si : gradattr::score::kScoreInfo) invariant_spaces += si.shift_invariant;
            const std::string all = std::to_string(invariant_spaces * gradattr::kAllMethods.size());
-           for (const std::string want : {std::string("shifted twin"), std::string("smoothgrad"), std::string("centered"),
+           for (const std::string& want : {std::string("shifted twin"), std::string("smoothgrad"), std::string("centered"),
                                           all + "/" + all + " shift-invariant maps invariant", std::string("information gain")})
              if (r.out.find(want) == std::string::npos) problems.push_back(std::string("output lacks '") + want + "':\n" + r.out);
          }});
