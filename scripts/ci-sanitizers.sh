@@ -32,22 +32,18 @@ asan_run() {
   local f="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all"
   cmake -S . -B build-ci-asan "${common[@]}" -DCMAKE_CXX_COMPILER=g++ -DCMAKE_CXX_FLAGS_DEBUG="$f" \
     -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
-  # The sweep's end-to-end test (label cli) exists when CMake found SQLite: build its driver too,
-  # or ctest would report it "Not Run".
-  local extra=()
-  grep -q '^GRADATTR_WITH_SQLITE:BOOL=ON' build-ci-asan/CMakeCache.txt && extra+=(test_sweep_driver)
-  cmake --build build-ci-asan -j"$J" --target "$@" "${extra[@]}"
+  cmake --build build-ci-asan -j"$J" --target "$@"
   ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1:exitcode=86 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=87 \
     ctest --test-dir build-ci-asan --output-on-failure -j"$J" -L "$labels"
 }
 asan() {
-  asan_run '^(core|kernels|cli|fuzz)$' test_core test_kernels gradattr_cli test_cli_driver fuzz_safetensors fuzz_npy fuzz_image \
+  asan_run '^(core|kernels|cli|fuzz)$' test_core test_kernels gradattr_cli cli_test_drivers fuzz_safetensors fuzz_npy fuzz_image \
     fuzz_onnx
 }
 asan-full() {
   asan_run '^(io|core|kernels|autodiff|reliability|cli|fuzz)$' test_io test_core test_kernels test_autodiff test_reliability \
-    gradattr_cli test_cli_driver fuzz_safetensors fuzz_npy fuzz_image fuzz_onnx
+    gradattr_cli cli_test_drivers fuzz_safetensors fuzz_npy fuzz_image fuzz_onnx
 }
 
 tsan() {

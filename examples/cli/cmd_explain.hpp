@@ -138,28 +138,16 @@ inline gradattr::Target target_of(const ExplainArgs& a) {
 }
 
 inline gradattr::Method method_of(const std::string& name) {
-  try {
-    return gradattr::parse_method(name);
-  } catch (const gradattr::ArgumentError& e) {
-    throw UsageError(std::string("--method: ") + e.what());
-  }
+  return flag_value("--method", [&] { return gradattr::parse_method(name); });
 }
 // --variant: UsageError unless it is one of the method's variants (listing them).
 inline void check_variant(const ExplainArgs& a) {
   if (a.variant.empty()) return;
   if (a.method.empty()) throw UsageError("--variant needs --method (the panel runs every method's default)");
-  try {
-    (void)gradattr::parse_variant(method_of(a.method), a.variant);
-  } catch (const gradattr::ArgumentError& e) {
-    throw UsageError(std::string("--variant: ") + e.what());
-  }
+  (void)flag_value("--variant", [&] { return gradattr::parse_variant(method_of(a.method), a.variant); });
 }
 inline gradattr::ScoreKind score_of(const std::string& name) {
-  try {
-    return gradattr::parse_score_kind(name);
-  } catch (const gradattr::ArgumentError& e) {
-    throw UsageError(std::string("--score: ") + e.what());
-  }
+  return flag_value("--score", [&] { return gradattr::parse_score_kind(name); });
 }
 
 // Writes the outputs in order; if one fails, the files created before it are removed again (a

@@ -35,11 +35,7 @@ struct ExportArgs {
 inline int run_export(const ExportArgs& a) {
   if (a.csv.empty() && a.maps.empty()) throw UsageError("give --csv FILE and/or --maps FILE");
   if (!a.method.empty()) {
-    try {
-      (void)gradattr::parse_method(a.method);
-    } catch (const gradattr::ArgumentError& e) {
-      throw UsageError(std::string("--method: ") + e.what());
-    }
+    (void)flag_value("--method", [&] { return gradattr::parse_method(a.method); });
   }
   check_outputs({{"--csv", a.csv}, {"--maps", a.maps}}, false);
   gradattr::sweep::ExportOptions o{a.csv, a.maps, a.method, a.run};

@@ -45,6 +45,19 @@ inline std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
+// The items of a comma list, each parsed (parse: a library parser), in order; a usage error
+// names the flag for an unknown item or one listed twice.
+template <class F>
+auto unique_list(const std::string& flag, const std::string& list, F parse) {
+  std::vector<decltype(parse(std::string()))> out;
+  for (const auto& n : split_list(list)) {
+    auto v = flag_value(flag, [&] { return parse(n); });
+    if (std::find(out.begin(), out.end(), v) != out.end()) throw UsageError(flag + " lists " + n + " twice");
+    out.push_back(v);
+  }
+  return out;
+}
+
 // --shard i/n: 0 <= i < n; empty: every image.
 struct Shard {
   std::int64_t i = 0, n = 1;
@@ -68,32 +81,9 @@ inline Shard parse_shard(const std::string& s) {
 // The jobs of --methods x --variant x --scores, in that order. --variant items are
 // "method:variant" or a bare "variant" (for every listed method that has it).
 inline std::vector<gradattr::sweep::Job> sweep_jobs(const SweepArgs& a) {
-  const auto method_names = split_list(a.methods);
-  if (method_names.empty()) throw UsageError("--methods is empty (valid: " + gradattr::method_names_list() + ")");
-  std::vector<gradattr::Method> methods;
-  for (const auto& n : method_names) {
-    gradattr::Method m;
-    try {
-      m = gradattr::parse_method(n);
-    } catch (const gradattr::ArgumentError& e) {
-      throw UsageError(std::string("--methods: ") + e.what());
-    }
-    for (auto o : methods)
-      if (o == m) throw UsageError("--methods lists " + n + " twice");
-    methods.push_back(m);
-  }
-  std::vector<gradattr::ScoreKind> scores;
-  for (const auto& n : split_list(a.scores)) {
-    gradattr::ScoreKind k;
-    try {
-      k = gradattr::parse_score_kind(n);
-    } catch (const gradattr::ArgumentError& e) {
-      throw UsageError(std::string("--scores: ") + e.what());
-    }
-    for (auto o : scores)
-      if (o == k) throw UsageError("--scores lists " + n + " twice");
-    scores.push_back(k);
-  }
+  const auto methods = unique_list("--methods", a.methods, [](const std::string& n) { return gradattr::parse_method(n); });
+  if (methods.empty()) throw UsageError("--methods is empty (valid: " + gradattr::method_names_list() + ")");
+  const auto scores = unique_list("--scores", a.scores, [](const std::string& n) { return gradattr::parse_score_kind(n); });
   if (scores.empty()) throw UsageError("--scores is empty (valid: " + gradattr::score::score_names_list() + ")");
   std::vector<std::vector<std::string>> variants(methods.size());
   for (const auto& item : split_list(a.variant)) {
@@ -104,11 +94,7 @@ inline std::vector<gradattr::sweep::Job> sweep_jobs(const SweepArgs& a) {
       if (colon != std::string::npos) {
         if (item.substr(0, colon) != gradattr::to_string(methods[k])) continue;
         v = item.substr(colon + 1);
-        try {
-          (void)gradattr::parse_variant(methods[k], v);
-        } catch (const gradattr::ArgumentError& e) {
-          throw UsageError(std::string("--variant: ") + e.what());
-        }
+        (void)flag_value("--variant", [&] { return gradattr::parse_variant(methods[k], v); });
       } else {
         try {
           (void)gradattr::parse_variant(methods[k], v);
@@ -193,11 +179,7 @@ inline int run_sweep(const SweepArgs& a) {
   co.run.seed = a.seed;
   co.metrics = metrics;
   co.metric_steps = parse_count("--metric-steps", a.metric_steps, 10000);
-  try {
-    co.metric_score = gradattr::parse_score_kind(a.metric_score);
-  } catch (const gradattr::ArgumentError& e) {
-    throw UsageError(std::string("--metric-score: ") + e.what());
-  }
+  co.metric_score = flag_value("--metric-score", [&] { return gradattr::parse_score_kind(a.metric_score); });
   co.save_maps = a.save_maps;
   bool any_layer_method = false;
   for (const auto& j : jobs) any_layer_method = any_layer_method || gradattr::is_layer_method(j.method);

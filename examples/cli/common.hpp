@@ -75,6 +75,17 @@ struct UsageError : gradattr::Error {
   using gradattr::Error::Error;
 };
 
+// parse() (a library parser: parse_method, parse_score_kind, ...), with its ArgumentError turned
+// into a UsageError that names the flag: "--method: unknown method 'x' (valid: ...)".
+template <class F>
+auto flag_value(const std::string& flag, F&& parse) -> decltype(parse()) {
+  try {
+    return parse();
+  } catch (const gradattr::ArgumentError& e) {
+    throw UsageError(flag + ": " + e.what());
+  }
+}
+
 // The largest --steps (path steps) and --samples (SmoothGrad): a run stays bounded.
 inline constexpr std::int64_t kMaxSteps = 100000;
 inline constexpr std::int64_t kMaxSamples = 100000;
@@ -332,11 +343,7 @@ template <class M>
 std::string check_layer(const M& model, const std::string& layer, bool spatial) {
   if (layer.empty()) return layer;
   std::string canon;
-  try {
-    canon = model.resolve_layer(layer);
-  } catch (const gradattr::ArgumentError& e) {
-    throw UsageError(std::string("--layer: ") + e.what());
-  }
+  canon = flag_value("--layer", [&] { return model.resolve_layer(layer); });
   if (spatial && canon != gradattr::models::kInputLayer) {
     const gradattr::Shape s = model.layer_shape(canon);
     if (s.rank() != 4)

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gradattr/attribution/runtime.hpp"
@@ -71,8 +72,13 @@ ResultRow compute_row(const M& model, const Tensor<float>& x, const Job& job, co
       row.map.assign(one.begin(), one.end());
       for (int d = 1; d < r.raw.rank(); ++d) row.map_shape.push_back(r.raw.dim(d));
     }
-  } catch (const Error& e) {
-    row = ResultRow{row.method, row.variant, row.score, {}, {}, {}, {}, {}, {}, {}, {}, 0, {}, {}, e.what()};
+  } catch (const Error& e) {  // keep the row's key, drop whatever was measured before the error
+    ResultRow failed;
+    failed.method = std::move(row.method);
+    failed.variant = std::move(row.variant);
+    failed.score = std::move(row.score);
+    failed.error = e.what();
+    row = std::move(failed);
   }
   row.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return row;
