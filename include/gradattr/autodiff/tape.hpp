@@ -16,11 +16,13 @@
 // Thread safety: a tape is single-threaded (one computation, one thread). Distinct tapes may be
 // used by distinct threads at once; nothing is global.
 // Lifetime: not copyable or movable, since Vars point at it; it must outlive its Vars.
+#include <algorithm>
 #include <atomic>
 #include <concepts>
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -39,6 +41,7 @@
 #include "gradattr/autodiff/ops/shape.hpp"
 #include "gradattr/autodiff/ops/softmax.hpp"
 #include "gradattr/autodiff/ops/softmax_axis.hpp"
+#include "gradattr/autodiff/profile.hpp"
 #include "gradattr/autodiff/var.hpp"
 #include "gradattr/core/error.hpp"
 
@@ -138,12 +141,20 @@ class Tape {
 
   void clear() noexcept {
     records_.clear();
+    labels_.clear();
     generation_ = detail::next_generation();
   }
 
   std::size_t size() const noexcept { return records_.size(); }
   std::uint64_t generation() const noexcept { return generation_; }
   const Record<T>& record(std::size_t i) const noexcept { return records_[i]; }
+
+  // The label record i was made under (record_label(), profile.hpp), or nullptr.
+  const std::string* label(std::size_t i) const noexcept {
+    auto it = std::lower_bound(labels_.begin(), labels_.end(), static_cast<std::int32_t>(i),
+                               [](const auto& l, std::int32_t k) { return l.first < k; });
+    return it != labels_.end() && it->first == static_cast<std::int32_t>(i) ? &it->second : nullptr;
+  }
 
   // Drops record i's op (and the tensors it saved for its backward), keeping its inputs and
   // shape; a later backward through it throws. Used by grad_once().
@@ -175,11 +186,13 @@ class Tape {
       throw ArgumentError("Tape: too many records");
     const auto index = static_cast<std::int32_t>(records_.size());
     records_.push_back(Record<T>{Op<T>(std::forward<O>(o)), std::move(inputs), value.shape()});
+    if (const std::string* l = record_label()) labels_.emplace_back(index, *l);
     return Var<T>(std::move(value), this, index, generation_);
   }
 
  private:
   std::vector<Record<T>> records_;
+  std::vector<std::pair<std::int32_t, std::string>> labels_;  // (record, label), by record: profiling only
   std::uint64_t generation_ = detail::next_generation();
   bool poison_ = false;
 };

@@ -173,9 +173,12 @@ class GraphModel {
   const std::vector<std::string>& notes() const noexcept { return notes_; }
   std::size_t num_nodes() const noexcept { return nodes_.size(); }
 
-  // Per-op timing of the nodes this model runs (forward, recorded or not), by op name ("Conv",
-  // or a fused step's name, e.g. "Conv+Relu"), added into *times until set_profile(nullptr).
-  // Off by default (one pointer test per node). Not for concurrent calls on one model.
+  // Per-node timing of the nodes this model runs (forward, recorded or not), by node name, with
+  // the node's op (a fused step's ops, e.g. "Conv[1x1]+Add+Relu"), output shape and FLOPs,
+  // added into *times until set_profile(nullptr). What a node records on a tape is labelled
+  // with the node's name (ad::record_label), so ad::backward_profile() times its backward under
+  // the same name. Off by default (one pointer test per node). Not for concurrent calls on one
+  // model.
   void set_profile(ad::OpTimes* times) const noexcept { profile_ = times; }
 
   // Inference fusion (Conv or Add followed by its Relu / Clip, one kernel call when nothing is
@@ -460,9 +463,17 @@ class GraphModel {
       const Node& last = nodes_[i + extra];
       try {
         if (profile_) {
-          std::string name = profile_name(n);
-          for (std::size_t k = 1; k <= extra; ++k) name += std::string("+") + op_name(nodes_[i + k].op);
-          ad::detail::timed(*profile_, name, [&] { env[last.output] = fused ? apply_fused(n, env) : apply(n, env); });
+          const double flops = node_flops(n, env);
+          const ad::ScopedRecordLabel label(&n.name);  // the backward of what this records: under n.name too
+          ad::detail::timed(*profile_, n.name, [&] { env[last.output] = fused ? apply_fused(n, env) : apply(n, env); });
+          ad::OpTime& row = (*profile_)[n.name];
+          if (row.op.empty()) {
+            row.op = profile_name(n);
+            for (std::size_t k = 1; k <= extra; ++k) row.op += std::string("+") + op_name(nodes_[i + k].op);
+            const Shape& s = env[last.output].shape();
+            for (int d = 0; d < s.rank(); ++d) row.shape += (d ? "x" : "") + std::to_string(s[d]);
+            row.flops = flops;
+          }
         } else {
           env[last.output] = fused ? apply_fused(n, env) : apply(n, env);
         }
@@ -474,6 +485,30 @@ class GraphModel {
           if (values_[v].last_read == static_cast<int>(k) && !values_[v].constant && v != output_) env[v] = ad::Var<T>();
       i += extra;
     }
+  }
+
+  // 2 x the multiply-adds of node n on its current inputs (Conv, Linear, MatMul), else 0.
+  double node_flops(const Node& n, const std::vector<ad::Var<T>>& env) const {
+    auto shape_of = [&](std::size_t k) -> const Shape& {
+      const int v = n.inputs[k];
+      return values_[v].constant ? values_[v].shape : env[v].shape();
+    };
+    const Shape& x = shape_of(0);
+    if (n.op == Op::Linear) return 2.0 * static_cast<double>(x.numel()) * static_cast<double>(shape_of(1)[0]);
+    if (n.op == Op::MatMul) {
+      const Shape& b = shape_of(1);
+      if (x.rank() < 2 || b.rank() < 2) return 0;
+      // out = batch * M * N, each a K-long dot product (K = x's last extent)
+      const double out_rows = static_cast<double>(x.numel()) / static_cast<double>(x[x.rank() - 1]);
+      const double batch_b = static_cast<double>(b.numel()) / static_cast<double>(b[b.rank() - 2] * b[b.rank() - 1]);
+      const double batch_x = static_cast<double>(x.numel()) / static_cast<double>(x[x.rank() - 2] * x[x.rank() - 1]);
+      return 2.0 * out_rows * std::max(1.0, batch_b / batch_x) * static_cast<double>(x[x.rank() - 1] * b[b.rank() - 1]);
+    }
+    if (n.op != Op::Conv) return 0;
+    // Each output value is a dot product over w's [Ci / groups, kh, kw].
+    const Shape& w = shape_of(1);
+    const Shape y = kernels::conv2d_output_shape(x, w, n.attrs.conv);
+    return 2.0 * static_cast<double>(y.numel()) * static_cast<double>(w.numel() / w[0]);
   }
 
   // A node's row in the profile: its op, for a Conv with its kind, e.g. "Conv[1x1]",
