@@ -124,6 +124,8 @@ std::vector<ConvCase> conv_cases() {
       {{1, 64, 100, 100}, {2, 64, 3, 3}, {1, 1, 1, 1}, true},  // several row chunks per image
       {{5, 64, 48, 48}, {2, 64, 3, 3}, {1, 1, 1, 1}, false},   // chunks of several images
       {{2, 512, 5, 6}, {3, 512, 3, 3}, {1, 1, 1, 1}, true},    // K = 4608: dw without partials
+      {{1, 96, 7, 9}, {200, 96, 1, 1}, {1, 1, 0, 0}, true},    // many channels, small map (ResNet layer3/4-like)
+      {{2, 40, 9, 8}, {150, 40, 1, 1}, {2, 2, 0, 0}, false},   // the same through im2col, 2 images
   };
 }
 
@@ -185,7 +187,7 @@ TEST_CASE("conv2d entry points run the fast path for float and the reference for
 
 TEST_CASE("fast conv2d gives bitwise the same result at 1 and 2 threads", "[kernels][fast][threads]") {
   for (const auto& c : {conv_cases()[4], conv_cases()[9], conv_cases()[13], conv_cases()[14], conv_cases()[1],
-                        conv_cases()[15]}) {
+                        conv_cases()[15], conv_cases()[16], conv_cases()[17]}) {
     INFO(describe(c));
     const auto x = random_tensor<float>(c.x, 21), w = random_tensor<float>(c.w, 22), b = random_tensor<float>(Shape{c.w[0]}, 23);
     const Shape ys = kernels::conv2d_output_shape(c.x, c.w, c.p);
