@@ -469,3 +469,36 @@ TEST_CASE("A large initializer read by two nodes is read twice correctly (the lo
   CHECK(err < 1e-12);
 }
 
+TEST_CASE("CAM methods on a ViT token layer fold the patch tokens into the grid, as pytorch-grad-cam's reshape_transform",
+          "[onnx][vit][attribution]") {
+  // tools/make_vit_fixtures.py, cams/: the hook at encoder.layers.encoder_layer_1.ln_1, the
+  // class token dropped and the 16 patch tokens folded to 4x4 by hand in torch, then the CAM
+  // formulas; raw maps [1, 4, 4]. The default CAM layer of a ViT is that ln_1.
+  const auto model = gradattr::onnx::load<float>(onnx_file("vit_narrow", "model.onnx"));
+  const auto x = npy<float>("vit_narrow", "x.npy");
+  const std::int64_t c = meta_of("vit_narrow").at("class").get<std::int64_t>();
+  REQUIRE(model.default_cam_layer() == "encoder.layers.encoder_layer_1.ln_1");
+  for (const auto kind : {score::ScoreKind::Pre, score::ScoreKind::Post}) {
+    const std::string space(score::to_string(kind));
+    for (const auto method : {Method::GradCam, Method::HiResCam}) {
+      const std::string name = method == Method::GradCam ? "gradcam" : "hirescam";
+      INFO(name << " " << space);
+      RunOptions o;  // no layer: the default
+      const auto r = run_method(method, kind, model, x, Target::per_image({c}), o);
+      CHECK(r.layer == "encoder.layers.encoder_layer_1.ln_1");
+      const auto want = npy<double>("vit_narrow", "cams/" + name + "__" + space + ".npy");
+      REQUIRE(r.raw.shape() == want.shape());
+      CHECK(rel_err(r.raw, want) < 2e-4);
+    }
+  }
+  // A rank-3 layer whose tokens are no class token plus a square: refused, naming it and its shape.
+  const std::string qkv = "/encoder/layers/encoder_layer_1/self_attention/Transpose_output_0";  // [17, N, 32]
+  REQUIRE(model.layer(qkv).shape == Shape{17, 1, 32});
+  try {
+    GradCam<score::Pre> cam(model, qkv);
+    (void)cam(x, Target::per_image({c}));
+    FAIL("no error");
+  } catch (const ArgumentError& e) {
+    CHECK_THAT(e.what(), Catch::Contains(model.resolve_layer(qkv)) && Catch::Contains("[17, 1, 32]") && Catch::Contains("square"));
+  }
+}
