@@ -32,6 +32,7 @@
 #include "gradattr/autodiff/ops/conv.hpp"
 #include "gradattr/autodiff/ops/dense.hpp"
 #include "gradattr/autodiff/ops/elementwise.hpp"
+#include "gradattr/autodiff/ops/layer_norm.hpp"
 #include "gradattr/autodiff/ops/layout.hpp"
 #include "gradattr/autodiff/ops/matmul.hpp"
 #include "gradattr/autodiff/ops/pointwise.hpp"
@@ -81,13 +82,14 @@ using Op = std::variant<op::Leaf<T>,                                            
                         op::AvgPool2d<T>,                                                      //
                         op::Relu<T>, op::Softmax<T>, op::LogSoftmax<T>,                       //
                         // graph ops (ONNX models): broadcast.hpp, pointwise.hpp, reduce_axes.hpp,
-                        // layout.hpp, matmul.hpp, softmax_axis.hpp
+                        // layout.hpp, matmul.hpp, softmax_axis.hpp, layer_norm.hpp
                         op::BroadcastAdd<T>, op::BroadcastSub<T>, op::BroadcastMul<T>, op::Div<T>,
                         op::ChannelAffine<T>, op::Clip<T>, op::Sigmoid<T>, op::HardSigmoid<T>,
                         op::HardSwish<T>, op::Tanh<T>, op::Erf<T>, op::Sqrt<T>, op::PowScalar<T>,
                         op::Gelu<T>, op::ReduceSum<T>, op::ReduceMean<T>, op::Concat<T>,
                         op::Transpose<T>, op::Pad<T>, op::Slice<T>, op::MatMul<T>,
-                        op::SoftmaxAxis<T>, op::LogSoftmaxAxis<T>,                             //
+                        op::SoftmaxAxis<T>, op::LogSoftmaxAxis<T>, op::GatherAxis<T>, op::Expand<T>,
+                        op::LayerNorm<T>,                                                      //
                         op::Released<T>>;
 
 // What every recorded op must provide.
