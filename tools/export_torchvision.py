@@ -5,7 +5,8 @@ benchmarks and for trying gradattr's ONNX importer on a real architecture.
 Run:  /usr/bin/python3 tools/export_torchvision.py --model resnet50 --seed 0 --out /tmp/resnet50.onnx
       [--opset 17] [--size 224] [--batch 1] [--dynamic-batch] [--ref DIR] [--calib-n 2] [--threads 1]
 
---model   resnet18 | resnet50 | densenet121 | mobilenet_v2 | efficientnet_b0 | vgg19 | vgg19_bn
+--model   resnet18 | resnet50 | densenet121 | mobilenet_v2 | efficientnet_b0 | vgg19 | vgg19_bn |
+          vit_b_16 (224 only)
           (torchvision.models.<name>(weights=None): no download, 1000 classes)
 --seed    torch.manual_seed for the weights; BatchNorm is then set to seeded non-trivial
           values (gradattr_fixtures/onnxref.py calibrate_bn: random affine parameters,
@@ -49,6 +50,7 @@ MODELS = {
     "mobilenet_v2": "classifier.1",
     "efficientnet_b0": "classifier.1",
     "vgg19": "classifier.6",
+    "vit_b_16": "heads.head",
     "vgg19_bn": "classifier.6",
 }
 
@@ -61,7 +63,11 @@ def build_model(name, seed, size=224, calib_n=2):
     g = torch.Generator().manual_seed(1000 + seed)
     xcal = torch.randn(calib_n, 3, size, size, generator=g)
     R.calibrate_bn(model, xcal, g)
-    R.scale_head(model, R.get_module(model, MODELS[name]), xcal)
+    head = R.get_module(model, MODELS[name])
+    if not head.weight.detach().any():  # vit_b_16's head is zero-initialised: seeded N(0, 0.01) first
+        with torch.no_grad():
+            head.weight.copy_(0.01 * torch.randn(head.weight.shape, generator=g))
+    R.scale_head(model, head, xcal)
     return model
 
 
