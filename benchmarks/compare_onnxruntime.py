@@ -344,6 +344,15 @@ class NodeMatcher:
         return (best, "prefix") if best else (None, "none")
 
 
+# Op classes for the per-op comparison: ORT's fused kernels beside the ops they stand for.
+OP_CLASS = {"FusedConv": "Conv", "Conv": "Conv",
+            "Gemm": "Gemm/Linear", "FusedGemm": "Gemm/Linear", "Linear": "Gemm/Linear", "MatMul": "Gemm/Linear",
+            "QuickGelu": "SiLU/SE (Sigmoid, Mul; ORT QuickGelu)", "Sigmoid": "SiLU/SE (Sigmoid, Mul; ORT QuickGelu)",
+            "Mul": "SiLU/SE (Sigmoid, Mul; ORT QuickGelu)",
+            "ReorderInput": "layout (ORT NCHWc reorders)", "ReorderOutput": "layout (ORT NCHWc reorders)",
+            "Reshape": "Reshape/Flatten", "Flatten": "Reshape/Flatten"}
+
+
 def bound_of(op, ort_s, ga_s, ga_gflops, peak):
     """What bounds a node, roughly, from the roofline: near the FMA peak: compute; layout
     reorders: layout; tiny kernels: overhead; elementwise / pooling: memory traffic."""
@@ -394,21 +403,24 @@ def profile_compare(args, env, model_title, onnx_path, batch, threads, peak):
         out.append("ORT time per op type: " + ", ".join(
             f"{k} {100 * s / ort_total:.1f}%" for k, s in sorted(by_op.items(), key=lambda kv: -kv[1])) + "\n")
     if rows and rows[0]["node"] is None:  # the older per-op profile: compare per op type
-        ga_op = {}
+        ga_op, ort_op = {}, {}
         for r in rows:
-            base = re.split(r"[\[+]", r["op"])[0]
-            ga_op[base] = ga_op.get(base, 0.0) + r["seconds"]
-        ort_op = {}
+            k = OP_CLASS.get(re.split(r"[\[+]", r["op"])[0], re.split(r"[\[+]", r["op"])[0])
+            ga_op[k] = ga_op.get(k, 0.0) + r["seconds"]
         for v in ort_nodes.values():
-            base = {"FusedConv": "Conv", "ReorderInput": "Reorder", "ReorderOutput": "Reorder"}.get(v["op"], v["op"])
-            ort_op[base] = ort_op.get(base, 0.0) + v["seconds"]
-        out.append("gradattr prints per-op rows (no node names): compared per op type.\n")
-        out.append("| op | ORT s | gradattr s | gradattr / ORT |")
-        out.append("|---|---:|---:|---:|")
+            k = OP_CLASS.get(v["op"], v["op"])
+            ort_op[k] = ort_op.get(k, 0.0) + v["seconds"]
+        out.append("gradattr prints per-op rows (no node names): compared per op class (ORT's fused ops "
+                   "beside the ops they replace).\n")
+        out.append("| op class | ORT s | gradattr s | gradattr / ORT | gradattr − ORT s |")
+        out.append("|---|---:|---:|---:|---:|")
         for op in sorted(set(ga_op) | set(ort_op), key=lambda o: -(ga_op.get(o, 0) - ort_op.get(o, 0))):
-            o_s, g_s = ort_op.get(op), ga_op.get(op)
+            o_s, g_s = ort_op.get(op, 0.0), ga_op.get(op, 0.0)
             ratio = f"{g_s / o_s:.2f}" if o_s and g_s else "-"
-            out.append(f"| {op} | {o_s or 0:.5f} | {g_s or 0:.5f} | {ratio} |")
+            out.append(f"| {op} | {o_s:.5f} | {g_s:.5f} | {ratio} | {g_s - o_s:+.5f} |")
+        profile_compare.tables.append({"model": model_title, "batch": batch, "threads": threads, "per_op": True,
+                                       "gradattr": ga_op, "ort": ort_op, "gradattr_total_s": total,
+                                       "ort_kernel_total_s": ort_total})
         return "\n".join(out) + "\n"
     graph = OnnxGraph(onnx_path)
     matcher = NodeMatcher(graph, ort_nodes.keys())
