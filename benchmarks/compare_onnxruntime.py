@@ -35,7 +35,7 @@ What it does:
     set otherwise (gradattr uses libgomp; on a shared machine spinning waits make it erratic).
  6. --profile: per model at --profile-batch and the largest --threads, ORT with session
     profiling (its JSON trace: "Node" events "<node>_kernel_time", dur in µs; the warm-up run
-    dropped, mean over the rest) and `gradattr bench --workload forward --profile`
+    dropped, median over the rest) and `gradattr bench --workload forward --profile`
     (rows `profile forward forward node=<name> op=<op> shape=<AxBxCxD> seconds=<s>
     gflops=<G> share=<%>`), matched node by node (below), the ten nodes where gradattr
     loses most printed side by side with GFLOP/s, % of the FMA peak and what bounds them.
@@ -224,7 +224,7 @@ def parse_gradattr_profile(text, workload="forward"):
 
 def parse_ort_profile(path):
     """Per-node kernel times of an ORT profile JSON (the first model_run, the warm-up,
-    dropped; mean over the others): {name: {"seconds", "op", "shape"}}, in execution order."""
+    dropped; median over the others, node by node): {name: {"seconds", "op", "shape"}}, in execution order."""
     with open(path) as f:
         ev = json.load(f)
     runs = sorted((e["ts"], e["ts"] + e["dur"]) for e in ev if e.get("cat") == "Session" and e.get("name") == "model_run")
@@ -244,8 +244,9 @@ def parse_ort_profile(path):
             dims = next(iter(shp[0].values()), []) if shp and isinstance(shp[0], dict) else []
             per[name] = {"op": args.get("op_name", "?"), "shape": "x".join(str(d) for d in dims), "us": []}
         per[name]["us"].append(e["dur"])
-    n = max(len(keep), 1)
-    return {k: {"seconds": sum(per[k]["us"]) * 1e-6 / n, "op": per[k]["op"], "shape": per[k]["shape"]} for k in order}
+    # the median over runs, node by node: one run disturbed by another process does not count
+    return {k: {"seconds": statistics.median(per[k]["us"]) * 1e-6, "op": per[k]["op"], "shape": per[k]["shape"]}
+            for k in order}
 
 
 class OnnxGraph:
@@ -394,8 +395,8 @@ def profile_compare(args, env, model_title, onnx_path, batch, threads, peak):
     else:
         ort_nodes = parse_ort_profile(ort["profile_file"])
     ort_total = sum(v["seconds"] for v in ort_nodes.values())
-    out.append(f"gradattr forward (profiled run): {total or float('nan'):.4f} s; ORT kernel time (mean of "
-               f"{max(args.repeat, 1)} runs): {ort_total:.4f} s\n")
+    out.append(f"gradattr forward (profiled run): {total or float('nan'):.4f} s; ORT kernel time (node by node "
+               f"median of {max(args.repeat, 1)} profiled runs): {ort_total:.4f} s\n")
     if ort_nodes:
         by_op = {}
         for v in ort_nodes.values():
