@@ -3,9 +3,10 @@
 benchmarks and for trying gradattr's ONNX importer on a real architecture.
 
 Run:  /usr/bin/python3 tools/export_torchvision.py --model resnet50 --seed 0 --out /tmp/resnet50.onnx
-      [--opset 17] [--size 224] [--ref DIR] [--calib-n 2] [--threads 1]
+      [--opset 17] [--size 224] [--batch 1] [--dynamic-batch] [--ref DIR] [--calib-n 2] [--threads 1]
 
---model   resnet18 | resnet50 | densenet121 | mobilenet_v2 | efficientnet_b0 | vgg19_bn
+--model   resnet18 | resnet50 | densenet121 | mobilenet_v2 | efficientnet_b0 | vgg19 | vgg19_bn |
+          vit_b_16 (224 only)
           (torchvision.models.<name>(weights=None): no download, 1000 classes)
 --seed    torch.manual_seed for the weights; BatchNorm is then set to seeded non-trivial
           values (gradattr_fixtures/onnxref.py calibrate_bn: random affine parameters,
@@ -13,8 +14,14 @@ Run:  /usr/bin/python3 tools/export_torchvision.py --model resnet50 --seed 0 --o
           the identity, and the last Linear is scaled so the logits spread (std ~2)
 --out     the .onnx file (required; nothing is written into the repository unless you
           point --out there)
---size    input H = W (input [1,3,size,size]); vgg19_bn needs a multiple of 224 (torch 1.13
-          exports its AdaptiveAvgPool2d((7,7)) only when 7 divides the last feature map)
+--size    input H = W (input [batch,3,size,size]); vgg19 and vgg19_bn need a multiple of 224
+          (torch 1.13 exports their AdaptiveAvgPool2d((7,7)) only when 7 divides the last
+          feature map)
+--batch   the batch dimension the file fixes (default 1)
+--dynamic-batch  export the batch dimension of input and logits as a symbolic "batch"
+          (dynamic_axes); --batch is then only the tracing batch.  gradattr's ONNX loader
+          does not accept a symbolic batch yet (it takes the input shape from the file), so
+          benchmarks/compare_onnxruntime.py writes one fixed-batch file per batch size
 --ref     also write DIR/x.npy (seeded input, float32), DIR/logits.npy (torch float32
           forward) and DIR/meta.json (model, seed, ops, class/argmax)
 
@@ -42,6 +49,8 @@ MODELS = {
     "densenet121": "classifier",
     "mobilenet_v2": "classifier.1",
     "efficientnet_b0": "classifier.1",
+    "vgg19": "classifier.6",
+    "vit_b_16": "heads.head",
     "vgg19_bn": "classifier.6",
 }
 
@@ -54,7 +63,11 @@ def build_model(name, seed, size=224, calib_n=2):
     g = torch.Generator().manual_seed(1000 + seed)
     xcal = torch.randn(calib_n, 3, size, size, generator=g)
     R.calibrate_bn(model, xcal, g)
-    R.scale_head(model, R.get_module(model, MODELS[name]), xcal)
+    head = R.get_module(model, MODELS[name])
+    if not head.weight.detach().any():  # vit_b_16's head is zero-initialised: seeded N(0, 0.01) first
+        with torch.no_grad():
+            head.weight.copy_(0.01 * torch.randn(head.weight.shape, generator=g))
+    R.scale_head(model, head, xcal)
     return model
 
 
@@ -65,20 +78,24 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--opset", type=int, default=17)
     ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--dynamic-batch", action="store_true")
     ap.add_argument("--ref", default=None)
     ap.add_argument("--calib-n", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
-    if args.model == "vgg19_bn" and args.size % 224:
-        ap.error("vgg19_bn: --size must be a multiple of 224 (AdaptiveAvgPool2d((7,7)) export)")
+    if args.model in ("vgg19", "vgg19_bn") and args.size % 224:
+        ap.error(f"{args.model}: --size must be a multiple of 224 (AdaptiveAvgPool2d((7,7)) export)")
 
     t0 = time.time()
     R.setup_determinism()
     torch.set_num_threads(args.threads)
     model = build_model(args.model, args.seed, args.size, args.calib_n)
-    x = torch.randn(1, 3, args.size, args.size, generator=torch.Generator().manual_seed(args.seed + 1))
+    if args.batch < 1:
+        ap.error("--batch must be at least 1")
+    x = torch.randn(args.batch, 3, args.size, args.size, generator=torch.Generator().manual_seed(args.seed + 1))
 
-    data = R.export_bytes(model, x, args.opset)
+    data = R.export_bytes(model, x, args.opset, dynamic_batch=args.dynamic_batch)
     mp = onnx.load_from_string(data)
     onnx.checker.check_model(mp)
     io._atomic_write_bytes(args.out, [data])

@@ -84,13 +84,15 @@ def scale_head(model, head, x_calib, target_std=2.0):
     return target_std / s
 
 
-def export_bytes(model, x, opset):
-    """torch.onnx.export with the options of the task; returns the file bytes."""
+def export_bytes(model, x, opset, dynamic_batch=False):
+    """torch.onnx.export with the options of the task; returns the file bytes.
+    dynamic_batch: dimension 0 of input and logits is a symbolic "batch" (dynamic_axes)."""
     f = _io.BytesIO()
+    dyn = {"input": {0: "batch"}, "logits": {0: "batch"}} if dynamic_batch else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(model, x, f, opset_version=opset, do_constant_folding=True,
-                          input_names=["input"], output_names=["logits"])
+                          input_names=["input"], output_names=["logits"], dynamic_axes=dyn)
     return f.getvalue()
 
 
