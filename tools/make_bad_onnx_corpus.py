@@ -352,6 +352,19 @@ def main():
           "initializer w_bad, the Conv weight of conv0, has data_type STRING (8), dims "
           "[4,3,3,3], 108 string_data entries")
 
+    # 20. integer shape arithmetic that overflows: Flatten's place taken by a Reshape whose
+    # target is Concat(Div(INT64_MIN, -1), 4); the importer evaluates such arithmetic itself
+    # (ONNX's data propagation has no Div) and must refuse it, not trap on the division
+    i64 = lambda name, v: numpy_helper.from_array(np.array(v, dtype=np.int64), name)
+    nodes = base_nodes()
+    nodes[3] = helper.make_node("Reshape", ["gap_out", "target"], ["flat_out"], name="reshape0")
+    nodes[3:3] = [helper.make_node("Div", ["i64_min", "minus_one"], ["quot"], name="div0"),
+                  helper.make_node("Concat", ["quot", "four"], ["target"], name="concat0", axis=0)]
+    inits = base_inits() + [i64("i64_min", [np.iinfo(np.int64).min]), i64("minus_one", [-1]), i64("four", [4])]
+    c.add("shape_arith_overflow.onnx", model(nodes, inits), "FormatError", ["reshape0", "flat_out"],
+          "the Reshape target of reshape0 is Concat(Div(INT64_MIN, -1), 4): the division overflows "
+          "int64, so the target is not folded and the shape of flat_out stays open")
+
     c.finish()
     for k, v in c.expected.items():
         print(f"{k:48s} {str(v['error']):12s} {v['must_name']}  checker: {v['checker'][:90]}")

@@ -683,9 +683,9 @@ class Importer {
       std::int64_t count = 1;
       for (std::int64_t d : *shape) {
         if (d < 0 || d > (1 << 16)) return std::nullopt;
-        count *= d;
+        count *= d;  // <= 2^32: checked every step
+        if (count > (1 << 16)) return std::nullopt;
       }
-      if (count > (1 << 16)) return std::nullopt;
       std::int64_t value = 0;
       if (const AttributeProto* a = attr(n, "value")) {
         Data d = decode(a->t(), node_label(n) + " value");
@@ -721,10 +721,22 @@ class Importer {
       return v;
     };
     using R = std::optional<std::int64_t>;
-    if (op == "Add") return elementwise(2, [](const Ints& a) -> R { return a[0] + a[1]; });
-    if (op == "Sub") return elementwise(2, [](const Ints& a) -> R { return a[0] - a[1]; });
-    if (op == "Mul") return elementwise(2, [](const Ints& a) -> R { return a[0] * a[1]; });
-    if (op == "Div") return elementwise(2, [](const Ints& a) -> R { return a[1] == 0 ? R() : R(a[0] / a[1]); });
+    // A file's integers may overflow: such a value is not folded (never signed overflow).
+    using Builtin = bool (*)(std::int64_t, std::int64_t, std::int64_t*);
+    auto checked = [&](Builtin f) {
+      return elementwise(2, [f](const Ints& a) -> R {
+        std::int64_t r = 0;
+        return f(a[0], a[1], &r) ? R() : R(r);
+      });
+    };
+    if (op == "Add") return checked([](std::int64_t a, std::int64_t b, std::int64_t* r) { return __builtin_add_overflow(a, b, r); });
+    if (op == "Sub") return checked([](std::int64_t a, std::int64_t b, std::int64_t* r) { return __builtin_sub_overflow(a, b, r); });
+    if (op == "Mul") return checked([](std::int64_t a, std::int64_t b, std::int64_t* r) { return __builtin_mul_overflow(a, b, r); });
+    if (op == "Div")
+      return elementwise(2, [](const Ints& a) -> R {
+        if (a[1] == 0 || (a[0] == std::numeric_limits<std::int64_t>::min() && a[1] == -1)) return R();
+        return a[0] / a[1];
+      });
     if (op == "Equal") return elementwise(2, [](const Ints& a) -> R { return a[0] == a[1] ? 1 : 0; });
     if (op == "Where") return elementwise(3, [](const Ints& a) -> R { return a[0] != 0 ? a[1] : a[2]; });
     return std::nullopt;
