@@ -57,7 +57,6 @@ saved activations (every float intermediate of the graph, from ONNX shape infere
 import argparse
 import datetime
 import json
-import math
 import os
 import re
 import shutil
@@ -605,6 +604,8 @@ def markdown(results, args):
         lcs = (f"{lc['max_rel']:.1e}" + ("" if lc.get("ok") else " FAIL")) if "max_rel" in lc else "-"
         ort_cell = "skipped" if not o else (f"{o_s:.4f}" if o_s else f"error: {o['error'][:60]}")
         title = TITLES.get(row["model"], row["model"])
+        if not o_s and not ga_err:
+            missed = ["ORT skipped or failed: no ratios"]
         if ga_err:
             missed = ["gradattr skipped: cannot load the model (below)"]
             notes.setdefault(title, ga_err)
