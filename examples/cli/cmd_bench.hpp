@@ -26,11 +26,18 @@ struct BenchArgs {
   bool profile = false;       // one more run per workload with per-op timing (graph models)
 };
 
-// After the timed runs: one more run of fn with per-op timing, printed as
-//   profile <workload> <forward|backward> <op> seconds=<s> calls=<n> share=<% of the run>
-// forward: the graph model's nodes (a VGG has none); backward: every recorded op's backward.
+// After the timed runs: one more run of fn with per-node timing, printed as
+//   profile <workload> total seconds=<s>
+//   profile <workload> <forward|backward> node=<name> op=<op> shape=<output> seconds=<s> calls=<n>
+//       gflop=<per call> gflops=<rate> share=<% of the run>
+// slowest first. forward: a graph model's nodes (a VGG has none; a fused step is one row under
+// its first node's name, its op e.g. "Conv[1x1]+Add+Relu"); backward: each node's recorded ops
+// under the node's name (a VGG's: node=- and the op's name). gflop counts the node's forward
+// FLOPs (Conv, Linear, MatMul; "-" for other ops), in the backward too, so its rate there is in
+// forward-FLOP equivalents: backward-data costs one forward, backward-weights another.
 template <class M>
 void profile_workload(const std::string& w, const M& model, const std::function<void()>& fn) {
+  using gradattr::ad::OpTime;
   gradattr::ad::OpTimes fwd, bwd;
   const auto* g = model.template get<gradattr::graph::GraphModel<float>>();
   if (g) g->set_profile(&fwd);
@@ -42,11 +49,27 @@ void profile_workload(const std::string& w, const M& model, const std::function<
   if (g) g->set_profile(nullptr);
   std::printf("profile %s total seconds=%.6f\n", w.c_str(), total);
   for (const auto& [phase, times] : {std::pair<const char*, const gradattr::ad::OpTimes*>{"forward", &fwd}, {"backward", &bwd}}) {
-    std::vector<std::pair<std::string, gradattr::ad::OpTime>> rows(times->begin(), times->end());
+    std::vector<std::pair<std::string, OpTime>> rows(times->begin(), times->end());
     std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.seconds > b.second.seconds; });
-    for (const auto& [op, t] : rows)
-      std::printf("profile %s %s %s seconds=%.6f calls=%lld share=%.1f%%\n", w.c_str(), phase, op.c_str(), t.seconds,
-                  static_cast<long long>(t.calls), 100.0 * t.seconds / total);
+    for (auto [label, t] : rows) {
+      std::string node = label;
+      if (t.op.empty()) {  // a backward row: the node's forward row says what it is
+        auto f = fwd.find(label);
+        if (f != fwd.end()) {
+          t.op = f->second.op, t.shape = f->second.shape, t.flops = f->second.flops;
+        } else {  // recorded outside any node: label is the op's name
+          t.op = label, node = "-";
+        }
+      }
+      const std::string shape = t.shape.empty() ? "-" : t.shape;
+      char rate[64] = "gflop=- gflops=-";
+      if (t.flops > 0 && t.seconds > 0)
+        std::snprintf(rate, sizeof rate, "gflop=%.4f gflops=%.1f", t.flops * 1e-9,
+                      t.flops * 1e-9 * static_cast<double>(t.calls) / t.seconds);
+      std::printf("profile %s %s node=%s op=%s shape=%s seconds=%.6f calls=%lld %s share=%.1f%%\n", w.c_str(), phase,
+                  node.c_str(), t.op.c_str(), shape.c_str(), t.seconds, static_cast<long long>(t.calls), rate,
+                  100.0 * t.seconds / total);
+    }
   }
   std::fflush(stdout);
 }

@@ -28,6 +28,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -202,7 +203,7 @@ class Importer {
   }
 
   // ---- 3. initializers ----
-  Data decode(const TensorProto& t, const std::string& what) {
+  Data decode(const TensorProto& t, const std::string& what) const {
     Data d;
     std::int64_t n = 1;
     if (t.dims_size() > 4) fail(what + " has rank " + std::to_string(t.dims_size()) + "; gradattr tensors have rank <= 4");
@@ -297,7 +298,7 @@ class Importer {
   // External data: only a relative path that stays inside the model's directory (after
   // resolving symbolic links), never absolute, never through "..": a model file must not be able
   // to read other files of the machine.
-  std::string read_external(const TensorProto& t, const std::string& what, std::size_t bytes) {
+  std::string read_external(const TensorProto& t, const std::string& what, std::size_t bytes) const {
     std::string location;
     std::int64_t offset = 0, length = -1;
     for (const auto& kv : t.external_data()) {
@@ -438,27 +439,58 @@ class Importer {
       }
     }
     for (auto& v : *g->mutable_output()) v.mutable_type()->mutable_tensor_type()->clear_shape();
-    try {
-      ::onnx::ShapeInferenceOptions opts(/*check_type=*/true, /*error_mode=*/1, /*data_propagation=*/true);
-      ::onnx::shape_inference::InferShapes(m, ::onnx::OpSchemaRegistry::Instance(), opts);
-    } catch (const std::exception& e) {
-      fail(std::string("ONNX shape inference at batch ") + std::to_string(n) + ": " + e.what());
+    // Rounds: infer; fold the integer inputs that a node reads as constants (a Reshape's target,
+    // a Slice's bounds: data_input_count) but ONNX could not evaluate (eval_ints, at this batch),
+    // as initializers of this copy; infer again, until nothing more folds.
+    std::set<std::string> replaced;
+    for (int round = 0;; ++round) {
+      ModelProto run = m;
+      try {
+        ::onnx::ShapeInferenceOptions opts(/*check_type=*/true, /*error_mode=*/1, /*data_propagation=*/true);
+        ::onnx::shape_inference::InferShapes(run, ::onnx::OpSchemaRegistry::Instance(), opts);
+      } catch (const std::exception& e) {
+        fail(std::string("ONNX shape inference at batch ") + std::to_string(n) + ": " + e.what());
+      }
+      Shapes shapes;
+      auto take = [&](const ::onnx::ValueInfoProto& v) {
+        if (!v.type().has_tensor_type() || !v.type().tensor_type().has_shape()) return;
+        std::vector<std::int64_t> s;
+        for (const auto& d : v.type().tensor_type().shape().dim()) s.push_back(d.has_dim_value() ? d.dim_value() : -1);
+        shapes[v.name()] = s;
+      };
+      for (const auto& v : run.graph().input()) take(v);
+      for (const auto& v : run.graph().value_info()) take(v);
+      for (const auto& v : run.graph().output()) take(v);
+      for (const auto& [name, d] : data_) shapes[name] = d.dims;
+      if (round == 8) return shapes;
+      IntsMemo memo;
+      bool changed = false;
+      for (auto& node : *g->mutable_node()) {
+        for (int k = data_input_count(node); k < node.input_size(); ++k) {
+          const std::string name = node.input(k);
+          if (name.empty() || replaced.contains(name) || name.rfind("gradattr::fold::", 0) == 0 || constant(name)) continue;
+          const auto v = eval_ints(name, shapes, memo);
+          if (!v) continue;
+          TensorProto* t = g->add_initializer();
+          t->set_name("gradattr::fold::" + name);
+          t->set_data_type(TensorProto::INT64);
+          auto known = shapes.find(name);
+          if (!(known != shapes.end() && known->second.empty() && v->size() == 1))
+            t->add_dims(static_cast<std::int64_t>(v->size()));
+          for (std::int64_t x : *v) t->add_int64_data(x);
+          replaced.insert(name);
+          changed = true;
+        }
+      }
+      for (auto& node : *g->mutable_node())
+        for (int k = data_input_count(node); k < node.input_size(); ++k)
+          if (replaced.contains(node.input(k))) node.set_input(k, "gradattr::fold::" + node.input(k));
+      if (!changed) return shapes;
     }
-    std::map<std::string, std::vector<std::int64_t>> shapes;
-    auto take = [&](const ::onnx::ValueInfoProto& v) {
-      if (!v.type().has_tensor_type() || !v.type().tensor_type().has_shape()) return;
-      std::vector<std::int64_t> s;
-      for (const auto& d : v.type().tensor_type().shape().dim()) s.push_back(d.has_dim_value() ? d.dim_value() : -1);
-      shapes[v.name()] = s;
-    };
-    for (const auto& v : g->input()) take(v);
-    for (const auto& v : g->value_info()) take(v);
-    for (const auto& v : g->output()) take(v);
-    for (const auto& [name, d] : data_) shapes[name] = d.dims;
-    return shapes;
   }
 
   void infer_shapes() {
+    decode_constant_nodes();  // eval_ints reads them
     shapes1_ = infer_at(1);
     shapes2_ = infer_at(2);
   }
@@ -554,8 +586,162 @@ class Importer {
   const Data& need_constant(const NodeProto& n, int k, const char* what) const {
     if (n.input_size() <= k || n.input(k).empty()) fail(node_label(n) + ": " + what + " is missing");
     const Data* d = constant(n.input(k));
+    if (!d) d = folded(n, n.input(k), what);
     if (!d) fail(node_label(n) + ": " + what + " ('" + n.input(k) + "') must be a constant");
     return *d;
+  }
+
+  // ---- integer shape arithmetic, folded at load ----
+  // torch writes the bounds of some Slices (nn.MultiheadAttention's q/k/v split of the packed
+  // projection) as arithmetic on Shape: Shape -> Gather -> Add/Div/Mul -> Slice. ONNX's data
+  // propagation does not cover Div, so gradattr evaluates such integer subgraphs itself, on
+  // 1-D integer vectors, with the shapes of ONNX's shape inference, at batch 1 and at batch 2:
+  // a value that differs between the two depends on the batch and is refused where a constant
+  // is needed. Ops: Constant, initializers, Identity, Shape, Gather (axis 0), Unsqueeze,
+  // Squeeze, Reshape, Concat (axis 0), Slice, Cast, Add, Sub, Mul, Div, Equal, Where,
+  // ConstantOfShape. Anything else is not folded (nullopt) and the caller says what it needed.
+  using Ints = std::vector<std::int64_t>;
+  using Shapes = std::map<std::string, std::vector<std::int64_t>>;
+  using IntsMemo = std::map<std::string, std::optional<Ints>>;
+  std::optional<Ints> eval_ints(const std::string& name, const Shapes& shapes, IntsMemo& memo, int depth = 0) const {
+    if (depth > 64) return std::nullopt;
+    if (auto m = memo.find(name); m != memo.end()) return m->second;
+    std::optional<Ints> out = eval_ints_uncached(name, shapes, memo, depth);
+    memo[name] = out;
+    return out;
+  }
+  std::optional<Ints> eval_ints_uncached(const std::string& name, const Shapes& shapes, IntsMemo& memo, int depth) const {
+    if (const Data* d = constant(name)) {
+      if (!d->floating) return d->i;
+      Ints v;
+      for (double f : d->f) {
+        if (!(std::abs(f) < 9e15) || f != std::trunc(f)) return std::nullopt;
+        v.push_back(static_cast<std::int64_t>(f));
+      }
+      return v;
+    }
+    auto p = producer_.find(name);
+    if (p == producer_.end()) return std::nullopt;
+    const NodeProto& n = model_.graph().node(p->second);
+    const std::string& op = n.op_type();
+    auto in = [&](int k) { return k < n.input_size() && !n.input(k).empty() ? eval_ints(n.input(k), shapes, memo, depth + 1) : std::nullopt; };
+    if (op == "Identity" || op == "Unsqueeze" || op == "Squeeze" || op == "Reshape" || op == "Cast") return in(0);
+    if (op == "Shape") {
+      auto it = shapes.find(n.input(0));
+      if (it == shapes.end()) return std::nullopt;
+      Ints v = it->second;
+      for (std::int64_t d : v)
+        if (d < 0) return std::nullopt;
+      const auto r = static_cast<std::int64_t>(v.size());
+      auto clampi = [r](std::int64_t i) { return std::clamp<std::int64_t>(i < 0 ? i + r : i, 0, r); };
+      const std::int64_t b = clampi(attr_i(n, "start", 0)), e = clampi(attr_i(n, "end", r));
+      return e > b ? Ints(v.begin() + b, v.begin() + e) : Ints{};
+    }
+    if (op == "Gather") {
+      if (attr_i(n, "axis", 0) != 0) return std::nullopt;
+      auto x = in(0), idx = in(1);
+      if (!x || !idx) return std::nullopt;
+      Ints v;
+      const auto size = static_cast<std::int64_t>(x->size());
+      for (std::int64_t i : *idx) {
+        if (i < -size || i >= size) return std::nullopt;
+        v.push_back((*x)[static_cast<std::size_t>(i < 0 ? i + size : i)]);
+      }
+      return v;
+    }
+    if (op == "Concat") {
+      Ints v;
+      for (int k = 0; k < n.input_size(); ++k) {
+        auto x = in(k);
+        if (!x) return std::nullopt;
+        v.insert(v.end(), x->begin(), x->end());
+      }
+      return v;
+    }
+    if (op == "Slice" && opset_ >= 10) {
+      auto x = in(0), st = in(1), en = in(2);
+      if (!x || !st || !en || st->size() != 1 || en->size() != 1) return std::nullopt;
+      if (has_input(n, 3)) {
+        auto ax = in(3);
+        if (!ax || ax->size() != 1 || ((*ax)[0] != 0 && (*ax)[0] != -1)) return std::nullopt;
+      }
+      std::int64_t step = 1;
+      if (has_input(n, 4)) {
+        auto sp = in(4);
+        if (!sp || sp->size() != 1 || (*sp)[0] <= 0) return std::nullopt;
+        step = (*sp)[0];
+      }
+      const auto size = static_cast<std::int64_t>(x->size());
+      auto clampi = [size](std::int64_t i) { return std::clamp<std::int64_t>(i < 0 ? i + size : i, 0, size); };
+      Ints v;
+      for (std::int64_t i = clampi((*st)[0]); i < clampi((*en)[0]); i += step) v.push_back((*x)[static_cast<std::size_t>(i)]);
+      return v;
+    }
+    if (op == "ConstantOfShape") {
+      auto shape = in(0);
+      if (!shape) return std::nullopt;
+      std::int64_t count = 1;
+      for (std::int64_t d : *shape) {
+        if (d < 0 || d > (1 << 16)) return std::nullopt;
+        count *= d;
+      }
+      if (count > (1 << 16)) return std::nullopt;
+      std::int64_t value = 0;
+      if (const AttributeProto* a = attr(n, "value")) {
+        Data d = decode(a->t(), node_label(n) + " value");
+        if (d.numel() != 1) return std::nullopt;
+        if (d.floating && d.f[0] != std::trunc(d.f[0])) return std::nullopt;
+        value = d.floating ? static_cast<std::int64_t>(d.f[0]) : d.i[0];
+      }
+      return Ints(static_cast<std::size_t>(count), value);
+    }
+    // Elementwise, with a one-element operand broadcast.
+    auto elementwise = [&](int arity, auto f) -> std::optional<Ints> {
+      std::vector<Ints> xs;
+      std::size_t size = 1;
+      for (int k = 0; k < arity; ++k) {
+        auto x = in(k);
+        if (!x) return std::nullopt;
+        if (x->size() != 1) {
+          if (size != 1 && x->size() != size) return std::nullopt;
+          size = x->size();
+        }
+        xs.push_back(std::move(*x));
+      }
+      for (const Ints& x : xs)
+        if (x.empty()) return std::nullopt;
+      Ints v(size);
+      for (std::size_t i = 0; i < size; ++i) {
+        Ints args;
+        for (const Ints& x : xs) args.push_back(x[x.size() == 1 ? 0 : i]);
+        auto r = f(args);
+        if (!r) return std::nullopt;
+        v[i] = *r;
+      }
+      return v;
+    };
+    using R = std::optional<std::int64_t>;
+    if (op == "Add") return elementwise(2, [](const Ints& a) -> R { return a[0] + a[1]; });
+    if (op == "Sub") return elementwise(2, [](const Ints& a) -> R { return a[0] - a[1]; });
+    if (op == "Mul") return elementwise(2, [](const Ints& a) -> R { return a[0] * a[1]; });
+    if (op == "Div") return elementwise(2, [](const Ints& a) -> R { return a[1] == 0 ? R() : R(a[0] / a[1]); });
+    if (op == "Equal") return elementwise(2, [](const Ints& a) -> R { return a[0] == a[1] ? 1 : 0; });
+    if (op == "Where") return elementwise(3, [](const Ints& a) -> R { return a[0] != 0 ? a[1] : a[2]; });
+    return std::nullopt;
+  }
+  // The integer value `name` folds to, the same at batch 1 and 2; null if it does not fold.
+  const Data* folded(const NodeProto& n, const std::string& name, const char* what) const {
+    if (auto f = folded_.find(name); f != folded_.end()) return &f->second;
+    const auto v1 = eval_ints(name, shapes1_, ints1_), v2 = eval_ints(name, shapes2_, ints2_);
+    if (!v1 || !v2) return nullptr;
+    if (*v1 != *v2)
+      fail(node_label(n) + ": " + what + " ('" + name + "') is computed from the batch size (" + dims_str(*v1) +
+           " at batch 1, " + dims_str(*v2) + " at batch 2); gradattr needs it fixed");
+    Data d;
+    d.floating = false;
+    d.i = *v1;
+    d.dims = {static_cast<std::int64_t>(v1->size())};
+    return &(folded_[name] = std::move(d));
   }
   std::vector<std::int64_t> const_ints(const NodeProto& n, int k, const char* what) const {
     const Data& d = need_constant(n, k, what);
@@ -649,14 +835,14 @@ class Importer {
   static int data_input_count(const NodeProto& n) {
     static const std::map<std::string, int> first_only = {
         {"BatchNormalization", 1}, {"Clip", 1}, {"Reshape", 1}, {"Pad", 1}, {"Slice", 1}, {"Squeeze", 1},
-        {"Unsqueeze", 1}, {"ReduceSum", 1}, {"ReduceMean", 1}, {"Pow", 1}, {"Gemm", 1}, {"Dropout", 1}};
+        {"Unsqueeze", 1}, {"ReduceSum", 1}, {"ReduceMean", 1}, {"Pow", 1}, {"Gemm", 1}, {"Dropout", 1},
+        {"Gather", 1}, {"Expand", 1}};
     auto it = first_only.find(n.op_type());
     return it == first_only.end() ? n.input_size() : it->second;
   }
 
 
   void translate() {
-    decode_constant_nodes();
     const GraphProto& g = model_.graph();
     std::vector<std::int64_t> in1 = input_dims(1);
     def_.source = path_;
@@ -715,7 +901,10 @@ class Importer {
   void alias(const NodeProto& n) { alias_[n.output(0)] = resolve(n.input(0)); }
 
   // Reshape-like ops: the target from the inferred output shapes at batch 1 and 2.
-  void reshape(const NodeProto& n) {
+  void reshape(const NodeProto& n) { unary(n, Op::Reshape, batch_target(n)); }
+
+  // The output shape as a target whose extents that double from batch 1 to 2 are per batch.
+  graph::Attrs batch_target(const NodeProto& n) const {
     const auto& s1 = shape_of(n.output(0), n, 1);
     const auto& s2 = shape_of(n.output(0), n, 2);
     if (s1.size() != s2.size()) fail(node_label(n) + ": its output rank depends on the batch size");
@@ -726,7 +915,34 @@ class Importer {
       else if (s2[k] == 2 * s1[k]) a.target.push_back({s1[k], true});
       else fail(node_label(n) + ": output dimension " + std::to_string(k) + " is not proportional to the batch size");
     }
-    unary(n, Op::Reshape, std::move(a));
+    return a;
+  }
+
+  // ONNX Expand: the output shape from shape inference (the class token repeated over the batch).
+  void expand(const NodeProto& n) { unary(n, Op::Expand, batch_target(n)); }
+
+  // ONNX Gather on a computed tensor with constant indices (a ViT's `x[:, 0]`): a scalar index
+  // drops the axis; a 1-D list keeps it.
+  void gather(const NodeProto& n) {
+    const Data& idx = need_constant(n, 1, "indices");
+    if (idx.floating) fail(node_label(n) + ": indices must be integers");
+    if (idx.dims.size() > 1) unsupported_attr(n, "indices of rank " + std::to_string(idx.dims.size()));
+    graph::Attrs a;
+    a.axis = attr_i(n, "axis", 0);
+    a.starts = idx.i;
+    a.keepdims = !idx.dims.empty();
+    unary(n, Op::Gather, std::move(a));
+  }
+
+  // ONNX LayerNormalization (opset 17): over the dimensions [axis, rank); the Mean and
+  // InvStdDev outputs may not be read (checked for every node in translate()).
+  void layer_norm(const NodeProto& n) {
+    graph::Attrs a;
+    a.axis = attr_i(n, "axis", -1);
+    a.alpha = attr_f(n, "epsilon", 1e-5);
+    std::vector<std::string> in{resolve(n.input(0)), resolve(n.input(1))};
+    if (has_input(n, 2)) in.push_back(resolve(n.input(2)));
+    emit(n, Op::LayerNorm, in, a);
   }
 
   void conv(const NodeProto& n) {
@@ -974,6 +1190,8 @@ class Importer {
   std::set<std::string> reads_;
   std::map<std::string, Data> data_, constant_nodes_;
   std::map<std::string, std::vector<std::int64_t>> shapes1_, shapes2_;
+  mutable std::map<std::string, std::optional<std::vector<std::int64_t>>> ints1_, ints2_;  // eval_ints
+  mutable std::map<std::string, Data> folded_;
   std::map<std::string, std::string> alias_;
   GraphDef def_;
 
@@ -1022,6 +1240,9 @@ const std::map<std::string, Importer::Translator>& Importer::translators() {
       {"Identity", [](Importer& m, const NodeProto& n) { m.alias(n); }},
       {"Dropout", [](Importer& m, const NodeProto& n) { m.dropout(n); }},
       {"Cast", [](Importer& m, const NodeProto& n) { m.cast(n); }},
+      {"Gather", [](Importer& m, const NodeProto& n) { m.gather(n); }},
+      {"Expand", [](Importer& m, const NodeProto& n) { m.expand(n); }},
+      {"LayerNormalization", [](Importer& m, const NodeProto& n) { m.layer_norm(n); }},
   };
   return table;
 }

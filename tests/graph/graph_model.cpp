@@ -254,3 +254,44 @@ TEST_CASE("A bad graph is refused with the node and value named", "[graph][error
     CHECK(contains(message_of(g), "logits"));
   }
 }
+
+TEST_CASE("Profiling times each node under its name, forward and backward, with its shape and FLOPs", "[graph]") {
+  const graph::GraphModel<double> g(toy_residual_graph());
+  ad::OpTimes fwd, bwd;
+  g.set_profile(&fwd);
+  ad::backward_profile() = &bwd;
+  ad::Tape<double> tape;
+  auto xv = tape.variable(random_tensor<double>({2, 3, 6, 7}, 5));
+  auto z = g.forward_from(nn::input_cut(xv), tape);
+  ad::grad(tape, ad::sum(z), {xv});
+  ad::backward_profile() = nullptr;
+  g.set_profile(nullptr);
+
+  // Recorded, so nothing is fused: one forward row per node, by its name.
+  REQUIRE(fwd.size() == 8);
+  const ad::OpTime& conv2 = fwd.at("/block/conv2/Conv");
+  CHECK(conv2.calls == 1);
+  CHECK(conv2.op == "Conv[3x3]");
+  CHECK(conv2.shape == "2x5x6x7");
+  CHECK(conv2.flops == 2.0 * (2 * 5 * 6 * 7) * (5 * 3 * 3));  // 2 x outputs x (Ci kh kw)
+  CHECK(fwd.at("/fc/Gemm").flops == 2.0 * 2 * 5 * 4);
+  CHECK(fwd.at("/fc/Gemm").shape == "2x4");
+  CHECK(fwd.at("/block/Add").flops == 0);
+  // The backward of each node's recorded ops is timed under the node's name (the input leaf and
+  // ad::sum, recorded outside the model, under their op's names).
+  for (const char* name : {"/conv/Conv", "/block/conv2/Conv", "/block/Add", "/fc/Gemm"}) {
+    INFO(name);
+    CHECK(bwd.count(name) == 1);
+  }
+  for (const auto& [label, t] : bwd) {
+    INFO(label);
+    CHECK((fwd.count(label) == 1 || label == "sum" || label == "variable"));
+  }
+  // Off again: nothing more is added, and no label leaks into later records.
+  ad::Tape<double> tape2;
+  auto x2 = tape2.variable(random_tensor<double>({1, 3, 6, 7}, 6));
+  g.forward_from(nn::input_cut(x2), tape2);
+  CHECK(fwd.at("/block/conv2/Conv").calls == 1);
+  CHECK(tape2.label(0) == nullptr);
+  CHECK(tape2.label(tape2.size() - 1) == nullptr);
+}

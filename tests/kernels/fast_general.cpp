@@ -31,6 +31,7 @@
 #include "gradattr/kernels/conv2d.hpp"
 #include "gradattr/kernels/dense.hpp"
 #include "gradattr/kernels/fast/conv_gemm.hpp"
+#include "gradattr/kernels/layer_norm.hpp"
 #include "gradattr/kernels/pool.hpp"
 #include "gradattr/kernels/softmax.hpp"
 #include "support/testing.hpp"
@@ -124,6 +125,8 @@ std::vector<ConvCase> conv_cases() {
       {{1, 64, 100, 100}, {2, 64, 3, 3}, {1, 1, 1, 1}, true},  // several row chunks per image
       {{5, 64, 48, 48}, {2, 64, 3, 3}, {1, 1, 1, 1}, false},   // chunks of several images
       {{2, 512, 5, 6}, {3, 512, 3, 3}, {1, 1, 1, 1}, true},    // K = 4608: dw without partials
+      {{1, 96, 7, 9}, {200, 96, 1, 1}, {1, 1, 0, 0}, true},    // many channels, small map (ResNet layer3/4-like)
+      {{2, 40, 9, 8}, {150, 40, 1, 1}, {2, 2, 0, 0}, false},   // the same through im2col, 2 images
   };
 }
 
@@ -185,7 +188,7 @@ TEST_CASE("conv2d entry points run the fast path for float and the reference for
 
 TEST_CASE("fast conv2d gives bitwise the same result at 1 and 2 threads", "[kernels][fast][threads]") {
   for (const auto& c : {conv_cases()[4], conv_cases()[9], conv_cases()[13], conv_cases()[14], conv_cases()[1],
-                        conv_cases()[15]}) {
+                        conv_cases()[15], conv_cases()[16], conv_cases()[17]}) {
     INFO(describe(c));
     const auto x = random_tensor<float>(c.x, 21), w = random_tensor<float>(c.w, 22), b = random_tensor<float>(Shape{c.w[0]}, 23);
     const Shape ys = kernels::conv2d_output_shape(c.x, c.w, c.p);
@@ -757,4 +760,34 @@ TEST_CASE("fast max_pool2d (general windows) and global average pooling agree at
     REQUIRE(bitwise_equal(dx[0], dx[i]));
   }
   for (int i = 0; i < 3; ++i) REQUIRE(bitwise_equal(g[i], gr));
+}
+
+TEST_CASE("fast layer_norm matches the double reference on odd shapes, bias or not", "[kernels][fast][layer_norm]") {
+  // rows x row: one element per row, odd widths, more rows than threads and blocks (17 blocks of 1..)
+  struct Case { std::int64_t rows, row; };
+  for (const auto& c : {Case{1, 1}, Case{3, 7}, Case{17, 33}, Case{40, 5}, Case{2, 768}}) {
+    for (bool with_bias : {true, false}) {
+      INFO("rows " << c.rows << " row " << c.row << " bias " << with_bias);
+      auto x = random_tensor<float>(Shape{c.rows, c.row}, 11, -3, 5);
+      for (std::int64_t j = 0; j < c.row; ++j) x[j] += 1000.0f;  // a row far from 0: the mean is not lost
+      const auto w = random_tensor<float>(Shape{c.row}, 12, 0.5, 1.5), b = random_tensor<float>(Shape{c.row}, 13);
+      const auto dy = random_tensor<float>(x.shape(), 14);
+      auto y = Tensor<float>::uninitialized(x.shape()), h = Tensor<float>::uninitialized(x.shape());
+      auto inv = Tensor<float>::uninitialized(Shape{c.rows});
+      kernels::layer_norm(y, h, inv, x, w.data(), with_bias ? b.data() : nullptr, c.row, 1e-5f);
+      const auto xd = to_double(x), wd = to_double(w), bd = to_double(b), dyd = to_double(dy);
+      Tensor<double> yr(x.shape()), hr(x.shape()), invr(Shape{c.rows});
+      ref::layer_norm(yr, hr, invr, xd, wd.data(), with_bias ? bd.data() : nullptr, c.row, 1e-5);
+      REQUIRE_CLOSE(y, yr, 1e-5, 1e-5);
+      REQUIRE_CLOSE(inv, invr, 1e-6, 1e-5);
+      auto dx = Tensor<float>::uninitialized(x.shape());
+      Tensor<float> ds(Shape{c.row}, 0.0f), db(Shape{c.row}, 0.0f);
+      kernels::layer_norm_backward(dx.data(), ds.data(), db.data(), dy, h, inv, w.data(), c.row);
+      Tensor<double> dxr(x.shape()), dsr(Shape{c.row}, 0.0), dbr(Shape{c.row}, 0.0);
+      ref::layer_norm_backward(dxr.data(), dsr.data(), dbr.data(), dyd, hr, invr, wd.data(), c.row);
+      REQUIRE_CLOSE(dx, dxr, 1e-5, 1e-4);
+      REQUIRE_CLOSE(ds, dsr, 1e-5, 1e-5);
+      REQUIRE_CLOSE(db, dbr, 1e-5, 1e-5);
+    }
+  }
 }

@@ -100,7 +100,10 @@ void check_model(const std::string& name, double tol_logits, double tol_grad, co
     const std::string module = cut.at("module").get<std::string>();
     INFO("cut " << i << " at " << module);
     // The module path and the ONNX value name name the same layer.
-    CHECK(model.resolve_layer(module) == model.resolve_layer(cut.at("value").get<std::string>()));
+    // (a file at another opset may name the value differently: its own list, when meta has one)
+    const auto& fmeta = meta.at("files").at(file);
+    const std::string value = (fmeta.contains("cuts") ? fmeta.at("cuts").at(i) : cut).at("value").get<std::string>();
+    CHECK(model.resolve_layer(module) == model.resolve_layer(value));
     const auto act = model.forward_until(x, module).activation.value();
     CHECK(rel_err(act, npy<double>(name, "act_" + std::to_string(i) + ".npy")) < tol_logits);
     for (const char* space : kSpaces) {
@@ -123,6 +126,24 @@ TEST_CASE("ONNX CNNs exported from torchvision: logits, input and layer gradient
   SECTION("resnet_basic at opset 13") { check_model<float>("resnet_basic", 2e-5, 2e-4, "model_opset13.onnx"); }
   // The VGG's 3x3 convolutions take the Winograd path in float: 5e-5 (docs/benchmarks.md).
   SECTION("vgg_tiny (cuts only)") { check_model<float>("vgg_tiny", 5e-5, 2e-4, "model.onnx", false); }
+}
+
+TEST_CASE("A narrow torchvision ViT at opset 17 and 13: logits, input and token-layer gradients match PyTorch", "[onnx][vit]") {
+  // tools/make_vit_fixtures.py. Opset 17 has LayerNormalization, opset 13 its decomposition;
+  // both have the class token (Expand, Concat, Gather) and nn.MultiheadAttention's Slice bounds
+  // computed from Shape (folded at load). Cuts: the last block's ln_1 and the first block's output.
+  SECTION("opset 17") { check_model<float>("vit_narrow", 1e-5, 1e-4); }
+  SECTION("opset 13") { check_model<float>("vit_narrow", 1e-5, 1e-4, "model_opset13.onnx"); }
+  SECTION("the batch is free: two images give each one's logits") {
+    const auto model = gradattr::onnx::load<float>(onnx_file("vit_narrow", "model.onnx"));
+    const auto x = npy<float>("vit_narrow", "x.npy");
+    Tensor<float> x2(Shape{2, 3, 32, 32});
+    for (std::int64_t i = 0; i < x.numel(); ++i) x2[i] = 0.5f * x[i], x2[x.numel() + i] = x[i];
+    const auto z = model.forward(x2);
+    REQUIRE(z.shape() == Shape{2, 10});
+    const auto z1 = model.forward(x);
+    for (std::int64_t k = 0; k < 10; ++k) CHECK(z[10 + k] == Approx(z1[k]).epsilon(1e-5).margin(1e-6));
+  }
 }
 
 TEST_CASE("A double ONNX model matches PyTorch in double to 1e-10", "[onnx]") {
@@ -446,4 +467,38 @@ TEST_CASE("A large initializer read by two nodes is read twice correctly (the lo
   double err = 0;
   for (std::int64_t o = 0; o < n; ++o) err = std::max(err, std::abs(got[o] - z[o]));
   CHECK(err < 1e-12);
+}
+
+TEST_CASE("CAM methods on a ViT token layer fold the patch tokens into the grid, as pytorch-grad-cam's reshape_transform",
+          "[onnx][vit][attribution]") {
+  // tools/make_vit_fixtures.py, cams/: the hook at encoder.layers.encoder_layer_1.ln_1, the
+  // class token dropped and the 16 patch tokens folded to 4x4 by hand in torch, then the CAM
+  // formulas; raw maps [1, 4, 4]. The default CAM layer of a ViT is that ln_1.
+  const auto model = gradattr::onnx::load<float>(onnx_file("vit_narrow", "model.onnx"));
+  const auto x = npy<float>("vit_narrow", "x.npy");
+  const std::int64_t c = meta_of("vit_narrow").at("class").get<std::int64_t>();
+  REQUIRE(model.default_cam_layer() == "encoder.layers.encoder_layer_1.ln_1");
+  for (const auto kind : {score::ScoreKind::Pre, score::ScoreKind::Post}) {
+    const std::string space(score::to_string(kind));
+    for (const auto method : {Method::GradCam, Method::HiResCam}) {
+      const std::string name = method == Method::GradCam ? "gradcam" : "hirescam";
+      INFO(name << " " << space);
+      RunOptions o;  // no layer: the default
+      const auto r = run_method(method, kind, model, x, Target::per_image({c}), o);
+      CHECK(r.layer == "encoder.layers.encoder_layer_1.ln_1");
+      const auto want = npy<double>("vit_narrow", "cams/" + name + "__" + space + ".npy");
+      REQUIRE(r.raw.shape() == want.shape());
+      CHECK(rel_err(r.raw, want) < 2e-4);
+    }
+  }
+  // A rank-3 layer whose tokens are no class token plus a square: refused, naming it and its shape.
+  const std::string qkv = "/encoder/layers/encoder_layer_1/self_attention/Transpose_output_0";  // [17, N, 32]
+  REQUIRE(model.layer(qkv).shape == Shape{17, 1, 32});
+  try {
+    GradCam<score::Pre> cam(model, qkv);
+    (void)cam(x, Target::per_image({c}));
+    FAIL("no error");
+  } catch (const ArgumentError& e) {
+    CHECK_THAT(e.what(), Catch::Contains(model.resolve_layer(qkv)) && Catch::Contains("[17, 1, 32]") && Catch::Contains("square"));
+  }
 }

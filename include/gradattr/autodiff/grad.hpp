@@ -78,10 +78,13 @@ std::vector<Tensor<T>> grad_sweep(const Tape<T>& tape, const Var<T>& output, con
     if (!on_path[i] || grads[i].empty()) continue;
     const Record<T>& rec = tape.record(i);
     BackwardContext<T> ctx(rec.inputs, on_path, grads, tape.poisons_gradient_buffers());
-    if (OpTimes* prof = backward_profile())
-      detail::timed(*prof, rec.name(), [&] { std::visit([&](const auto& o) { o.backward(grads[i], ctx); }, rec.op); });
-    else
+    if (OpTimes* prof = backward_profile()) {
+      const std::string* label = tape.label(i);
+      detail::timed(*prof, label ? *label : std::string(rec.name()),
+                    [&] { std::visit([&](const auto& o) { o.backward(grads[i], ctx); }, rec.op); });
+    } else {
       std::visit([&](const auto& o) { o.backward(grads[i], ctx); }, rec.op);
+    }
     if (!is_target[i]) grads[i] = Tensor<T>();  // no longer needed: free it early
     after_backward(i);
   }

@@ -506,4 +506,35 @@ Var<T> log_softmax(const Var<T>& x, std::int64_t axis) {
   return detail::record(std::move(o), std::move(y), {&x});
 }
 
+// ONNX Gather along `axis` with constant indices (negative count from the end): the axis becomes
+// indices.size() long, or is removed when `scalar` (a rank-0 index: torch's `x[:, 0]`).
+// ArgumentError for an index out of range.
+template <class T>
+Var<T> gather(const Var<T>& x, std::int64_t axis, std::vector<std::int64_t> indices, bool scalar) {
+  op::GatherAxis<T> o;
+  Tensor<T> y = o.forward(x.value(), axis, std::move(indices), scalar);
+  return detail::record(std::move(o), std::move(y), {&x});
+}
+
+// ONNX Expand: x broadcast with `shape` (bidirectional: a 1 in shape keeps x's extent).
+template <class T>
+Var<T> expand(const Var<T>& x, const Shape& shape) {
+  op::Expand<T> o;
+  Tensor<T> y = o.forward(x.value(), shape);
+  return detail::record(std::move(o), std::move(y), {&x});
+}
+
+// ONNX LayerNormalization / torch.nn.LayerNorm: x normalised over its dimensions [axis, rank)
+// (biased variance, eps inside the square root), times scale plus bias; scale and bias hold one
+// value per normalised element. bias may be an empty Var (none).
+template <class T>
+Var<T> layer_norm(const Var<T>& x, const Same<Var<T>>& scale, const Same<Var<T>>& bias, std::int64_t axis, Same<T> eps) {
+  op::LayerNorm<T> o;
+  const bool has_bias = !bias.value().empty();
+  Tensor<T> y = o.forward(x.value(), scale.value(), has_bias ? &bias.value() : nullptr, axis, eps);
+  if (!x.tracked()) o.scale = Tensor<T>();  // scale is read only for x's gradient
+  return has_bias ? detail::record(std::move(o), std::move(y), {&x, &scale, &bias})
+                  : detail::record(std::move(o), std::move(y), {&x, &scale});
+}
+
 }  // namespace gradattr::ad

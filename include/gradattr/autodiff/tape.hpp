@@ -16,11 +16,13 @@
 // Thread safety: a tape is single-threaded (one computation, one thread). Distinct tapes may be
 // used by distinct threads at once; nothing is global.
 // Lifetime: not copyable or movable, since Vars point at it; it must outlive its Vars.
+#include <algorithm>
 #include <atomic>
 #include <concepts>
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -30,6 +32,7 @@
 #include "gradattr/autodiff/ops/conv.hpp"
 #include "gradattr/autodiff/ops/dense.hpp"
 #include "gradattr/autodiff/ops/elementwise.hpp"
+#include "gradattr/autodiff/ops/layer_norm.hpp"
 #include "gradattr/autodiff/ops/layout.hpp"
 #include "gradattr/autodiff/ops/matmul.hpp"
 #include "gradattr/autodiff/ops/pointwise.hpp"
@@ -39,6 +42,7 @@
 #include "gradattr/autodiff/ops/shape.hpp"
 #include "gradattr/autodiff/ops/softmax.hpp"
 #include "gradattr/autodiff/ops/softmax_axis.hpp"
+#include "gradattr/autodiff/profile.hpp"
 #include "gradattr/autodiff/var.hpp"
 #include "gradattr/core/error.hpp"
 
@@ -78,13 +82,14 @@ using Op = std::variant<op::Leaf<T>,                                            
                         op::AvgPool2d<T>,                                                      //
                         op::Relu<T>, op::Softmax<T>, op::LogSoftmax<T>,                       //
                         // graph ops (ONNX models): broadcast.hpp, pointwise.hpp, reduce_axes.hpp,
-                        // layout.hpp, matmul.hpp, softmax_axis.hpp
+                        // layout.hpp, matmul.hpp, softmax_axis.hpp, layer_norm.hpp
                         op::BroadcastAdd<T>, op::BroadcastSub<T>, op::BroadcastMul<T>, op::Div<T>,
                         op::ChannelAffine<T>, op::Clip<T>, op::Sigmoid<T>, op::HardSigmoid<T>,
                         op::HardSwish<T>, op::Tanh<T>, op::Erf<T>, op::Sqrt<T>, op::PowScalar<T>,
                         op::Gelu<T>, op::ReduceSum<T>, op::ReduceMean<T>, op::Concat<T>,
                         op::Transpose<T>, op::Pad<T>, op::Slice<T>, op::MatMul<T>,
-                        op::SoftmaxAxis<T>, op::LogSoftmaxAxis<T>,                             //
+                        op::SoftmaxAxis<T>, op::LogSoftmaxAxis<T>, op::GatherAxis<T>, op::Expand<T>,
+                        op::LayerNorm<T>,                                                      //
                         op::Released<T>>;
 
 // What every recorded op must provide.
@@ -138,12 +143,20 @@ class Tape {
 
   void clear() noexcept {
     records_.clear();
+    labels_.clear();
     generation_ = detail::next_generation();
   }
 
   std::size_t size() const noexcept { return records_.size(); }
   std::uint64_t generation() const noexcept { return generation_; }
   const Record<T>& record(std::size_t i) const noexcept { return records_[i]; }
+
+  // The label record i was made under (record_label(), profile.hpp), or nullptr.
+  const std::string* label(std::size_t i) const noexcept {
+    auto it = std::lower_bound(labels_.begin(), labels_.end(), static_cast<std::int32_t>(i),
+                               [](const auto& l, std::int32_t k) { return l.first < k; });
+    return it != labels_.end() && it->first == static_cast<std::int32_t>(i) ? &it->second : nullptr;
+  }
 
   // Drops record i's op (and the tensors it saved for its backward), keeping its inputs and
   // shape; a later backward through it throws. Used by grad_once().
@@ -175,11 +188,13 @@ class Tape {
       throw ArgumentError("Tape: too many records");
     const auto index = static_cast<std::int32_t>(records_.size());
     records_.push_back(Record<T>{Op<T>(std::forward<O>(o)), std::move(inputs), value.shape()});
+    if (const std::string* l = record_label()) labels_.emplace_back(index, *l);
     return Var<T>(std::move(value), this, index, generation_);
   }
 
  private:
   std::vector<Record<T>> records_;
+  std::vector<std::pair<std::int32_t, std::string>> labels_;  // (record, label), by record: profiling only
   std::uint64_t generation_ = detail::next_generation();
   bool poison_ = false;
 };

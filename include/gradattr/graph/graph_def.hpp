@@ -51,7 +51,10 @@ namespace gradattr::graph {
   X(Pad, 1)            /* Attrs::pads, value                                              */ \
   X(Slice, 1)          /* Attrs::starts, ends, axes, steps                                */ \
   X(Softmax, 1)        /* Attrs::axis                                                     */ \
-  X(LogSoftmax, 1)     /* Attrs::axis                                                     */
+  X(LogSoftmax, 1)     /* Attrs::axis                                                     */ \
+  X(Gather, 1)         /* Attrs::axis, starts (the indices); keepdims false: a scalar index */ \
+  X(Expand, 1)         /* Attrs::target (the output shape, per batch where it scales)     */ \
+  X(LayerNorm, -3)     /* x, scale[, bias]: Attrs::axis, alpha (epsilon)                  */
 
 enum class Op {
 #define GRADATTR_GRAPH_OP_ENUM(name, inputs) name,

@@ -161,9 +161,22 @@ class GraphModel {
   const LayerInfo& layer(const std::string& name) const {
     return layers_[static_cast<std::size_t>(layer_index_.at(resolve_layer(name)))];
   }
-  // The last spatial activation (rank 4, more than one position) before the pooling: what CAM
-  // methods use without a layer. ArgumentError for a model without one.
+  // The layer CAM methods use without one: for a Vision Transformer (a layer whose module path
+  // ends in ".ln_1" with tokens [1, 1 + s*s, D], s > 1), the last block's ln_1, as
+  // pytorch-grad-cam recommends (docs/methods.md, "Token layers"); otherwise the last spatial
+  // activation (rank 4, more than one position) before the pooling. ArgumentError for a model
+  // without either.
   std::string default_cam_layer() const {
+    for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) {
+      const Shape& s = it->shape;
+      const bool ln1 = std::any_of(it->module_paths.begin(), it->module_paths.end(), [](const std::string& p) {
+        return p.size() > 5 && p.compare(p.size() - 5, 5, ".ln_1") == 0;
+      });
+      if (!ln1 || s.rank() != 3 || s[1] < 5) continue;
+      std::int64_t side = 1;
+      while ((side + 1) * (side + 1) <= s[1] - 1) ++side;
+      if (side * side == s[1] - 1) return it->name;
+    }
     for (auto it = layers_.rbegin(); it != layers_.rend(); ++it)
       if (it->shape.rank() == 4 && it->shape[2] * it->shape[3] > 1) return it->name;
     throw ArgumentError(source_ + ": no spatial activation (rank 4, H*W > 1) to use as the CAM layer");
@@ -173,9 +186,12 @@ class GraphModel {
   const std::vector<std::string>& notes() const noexcept { return notes_; }
   std::size_t num_nodes() const noexcept { return nodes_.size(); }
 
-  // Per-op timing of the nodes this model runs (forward, recorded or not), by op name ("Conv",
-  // or a fused step's name, e.g. "Conv+Relu"), added into *times until set_profile(nullptr).
-  // Off by default (one pointer test per node). Not for concurrent calls on one model.
+  // Per-node timing of the nodes this model runs (forward, recorded or not), by node name, with
+  // the node's op (a fused step's ops, e.g. "Conv[1x1]+Add+Relu"), output shape and FLOPs,
+  // added into *times until set_profile(nullptr). What a node records on a tape is labelled
+  // with the node's name (ad::record_label), so ad::backward_profile() times its backward under
+  // the same name. Off by default (one pointer test per node). Not for concurrent calls on one
+  // model.
   void set_profile(ad::OpTimes* times) const noexcept { profile_ = times; }
 
   // Inference fusion (Conv or Add followed by its Relu / Clip, one kernel call when nothing is
@@ -453,6 +469,7 @@ class GraphModel {
   // its own output is then never stored (nothing else reads it, and it is no cut: a cut there
   // ends the run at it).
   void run(std::vector<ad::Var<T>>& env, std::size_t begin, std::size_t end) const {
+    const std::int64_t batch = batch_of(env);
     for (std::size_t i = begin; i < end; ++i) {
       const Node& n = nodes_[i];
       const bool fused = fuses(i, end, env);
@@ -460,11 +477,20 @@ class GraphModel {
       const Node& last = nodes_[i + extra];
       try {
         if (profile_) {
-          std::string name = profile_name(n);
-          for (std::size_t k = 1; k <= extra; ++k) name += std::string("+") + op_name(nodes_[i + k].op);
-          ad::detail::timed(*profile_, name, [&] { env[last.output] = fused ? apply_fused(n, env) : apply(n, env); });
+          const double flops = node_flops(n, env);
+          const ad::ScopedRecordLabel label(&n.name);  // the backward of what this records: under n.name too
+          ad::detail::timed(*profile_, n.name,
+                            [&] { env[last.output] = fused ? apply_fused(n, env) : apply(n, env, batch); });
+          ad::OpTime& row = (*profile_)[n.name];
+          if (row.op.empty()) {
+            row.op = profile_name(n);
+            for (std::size_t k = 1; k <= extra; ++k) row.op += std::string("+") + op_name(nodes_[i + k].op);
+            const Shape& s = env[last.output].shape();
+            for (int d = 0; d < s.rank(); ++d) row.shape += (d ? "x" : "") + std::to_string(s[d]);
+            row.flops = flops;
+          }
         } else {
-          env[last.output] = fused ? apply_fused(n, env) : apply(n, env);
+          env[last.output] = fused ? apply_fused(n, env) : apply(n, env, batch);
         }
       } catch (const Error& e) {
         rethrow_at(n, e);
@@ -474,6 +500,30 @@ class GraphModel {
           if (values_[v].last_read == static_cast<int>(k) && !values_[v].constant && v != output_) env[v] = ad::Var<T>();
       i += extra;
     }
+  }
+
+  // 2 x the multiply-adds of node n on its current inputs (Conv, Linear, MatMul), else 0.
+  double node_flops(const Node& n, const std::vector<ad::Var<T>>& env) const {
+    auto shape_of = [&](std::size_t k) -> const Shape& {
+      const int v = n.inputs[k];
+      return values_[v].constant ? values_[v].shape : env[v].shape();
+    };
+    const Shape& x = shape_of(0);
+    if (n.op == Op::Linear) return 2.0 * static_cast<double>(x.numel()) * static_cast<double>(shape_of(1)[0]);
+    if (n.op == Op::MatMul) {
+      const Shape& b = shape_of(1);
+      if (x.rank() < 2 || b.rank() < 2) return 0;
+      // out = batch * M * N, each a K-long dot product (K = x's last extent)
+      const double out_rows = static_cast<double>(x.numel()) / static_cast<double>(x[x.rank() - 1]);
+      const double batch_b = static_cast<double>(b.numel()) / static_cast<double>(b[b.rank() - 2] * b[b.rank() - 1]);
+      const double batch_x = static_cast<double>(x.numel()) / static_cast<double>(x[x.rank() - 2] * x[x.rank() - 1]);
+      return 2.0 * out_rows * std::max(1.0, batch_b / batch_x) * static_cast<double>(x[x.rank() - 1] * b[b.rank() - 1]);
+    }
+    if (n.op != Op::Conv) return 0;
+    // Each output value is a dot product over w's [Ci / groups, kh, kw].
+    const Shape& w = shape_of(1);
+    const Shape y = kernels::conv2d_output_shape(x, w, n.attrs.conv);
+    return 2.0 * static_cast<double>(y.numel()) * static_cast<double>(w.numel() / w[0]);
   }
 
   // A node's row in the profile: its op, for a Conv with its kind, e.g. "Conv[1x1]",
@@ -502,8 +552,29 @@ class GraphModel {
     return values_[v].constant && env[v].value().empty() ? ad::Var<T>(consts_[v]) : env[v];
   }
 
-  Shape reshape_target(const Node& n, const Shape& x) const {
-    const std::int64_t batch = x.rank() > 0 ? x[0] : 1;
+  // The batch size of a run: a value present in env, against its shape at batch 1 (a cut's
+  // activation need not have the batch first: nn.MultiheadAttention works on [L, N, E]). The
+  // largest ratio, since a value computed from constants alone does not scale. 1 when env holds
+  // nothing with a known shape yet.
+  std::int64_t batch_of(const std::vector<ad::Var<T>>& env) const {
+    std::int64_t batch = 1;
+    for (std::size_t u = 0; u < values_.size(); ++u) {
+      if (values_[u].constant || env[u].value().empty() || values_[u].shape.rank() == 0) continue;
+      const std::int64_t one = values_[u].shape.numel();
+      if (one > 0) batch = std::max(batch, env[u].value().numel() / one);
+    }
+    return batch;
+  }
+
+  // Expand's output shape: Attrs::target, each per_batch extent times the batch.
+  Shape target_shape(const Node& n, std::int64_t batch) const {
+    if (n.attrs.target.size() > 4) throw ShapeError("expand to rank " + std::to_string(n.attrs.target.size()) + ": gradattr tensors have rank <= 4");
+    Shape s;
+    for (const TargetDim& d : n.attrs.target) s.push(d.per_batch ? d.size * batch : d.size);
+    return s;
+  }
+
+  Shape reshape_target(const Node& n, const Shape& x, std::int64_t batch) const {
     std::vector<std::int64_t> dims;
     std::int64_t known = 1;
     int infer = -1;
@@ -527,7 +598,7 @@ class GraphModel {
     return s;
   }
 
-  ad::Var<T> apply(const Node& n, const std::vector<ad::Var<T>>& env) const {
+  ad::Var<T> apply(const Node& n, const std::vector<ad::Var<T>>& env, std::int64_t batch) const {
     const Attrs& a = n.attrs;
     auto x = [&](std::size_t k) { return in(n, k, env); };
     auto bias = [&]() { return n.inputs.size() > 2 ? x(2) : ad::Var<T>(); };
@@ -561,13 +632,16 @@ class GraphModel {
       }
       case Op::Reshape: {
         ad::Var<T> v = x(0);
-        return ad::reshape(v, reshape_target(n, v.shape()));
+        return ad::reshape(v, reshape_target(n, v.shape(), batch));
       }
       case Op::Transpose: return ad::transpose(x(0), a.perm);
       case Op::Pad: return ad::pad(x(0), a.pads, static_cast<T>(a.value));
       case Op::Slice: return ad::slice(x(0), a.starts, a.ends, a.axes, a.steps);
       case Op::Softmax: return ad::softmax(x(0), a.axis);
       case Op::LogSoftmax: return ad::log_softmax(x(0), a.axis);
+      case Op::Gather: return ad::gather(x(0), a.axis, a.starts, !a.keepdims);
+      case Op::Expand: return ad::expand(x(0), target_shape(n, batch));
+      case Op::LayerNorm: return ad::layer_norm(x(0), x(1), bias(), a.axis, static_cast<T>(a.alpha));
     }
     throw ArgumentError("unknown graph op");
   }

@@ -261,6 +261,58 @@ inline Shape slice_output_shape(const Shape& x, const std::vector<std::int64_t>&
   return y;
 }
 
+// ---- gather, expand, layer normalization ----
+
+// ONNX Gather along `axis` with constant indices (negative count from the end; normalised in
+// place): x's dimension `axis` becomes indices.size(), or is removed when `scalar` (a rank-0
+// index, as torch writes `x[:, 0]`). ArgumentError for an index out of range.
+inline Shape gather_output_shape(const Shape& x, int& axis, std::int64_t axis_arg, std::vector<std::int64_t>& indices,
+                                 bool scalar) {
+  const std::string op = "gather";
+  if (x.rank() == 0) throw ShapeError(op + ": input is a scalar " + x.str());
+  axis = normalize_axis(axis_arg, x.rank(), op, x);
+  if (scalar && indices.size() != 1)
+    throw ArgumentError(op + ": a scalar index needs one value, got " + graph_detail::list_str(indices));
+  if (indices.empty()) throw ArgumentError(op + ": no indices (input " + x.str() + ")");
+  const std::int64_t n = x[axis];
+  for (auto& i : indices) {
+    if (i < -n || i >= n)
+      throw ArgumentError(op + ": index " + std::to_string(i) + " out of range for axis " + std::to_string(axis) +
+                          " of input " + x.str());
+    if (i < 0) i += n;
+  }
+  Shape y;
+  for (int d = 0; d < x.rank(); ++d) {
+    if (d != axis) y.push(x[d]);
+    else if (!scalar) y.push(static_cast<std::int64_t>(indices.size()));
+  }
+  if (y.rank() == 0) throw ShapeError(op + ": gathering one index from " + x.str() + " leaves a scalar");
+  return y;
+}
+
+// ONNX Expand: x broadcast with `shape` (bidirectionally, so a 1 in `shape` keeps x's extent).
+inline Shape expand_output_shape(const Shape& x, const Shape& shape) { return broadcast_shape(x, shape, "expand"); }
+
+// ONNX LayerNormalization: normalised over the dimensions [axis, rank) (axis normalised in place);
+// scale and bias (optional: bias may be null) hold one value per normalised element, in shape
+// x[axis:] or with as many elements. Returns the element count of one normalised row.
+inline std::int64_t layer_norm_row(const Shape& x, int& axis, std::int64_t axis_arg, const Shape& scale,
+                                   const Shape* bias) {
+  const std::string op = "layer_norm";
+  if (x.rank() == 0) throw ShapeError(op + ": input is a scalar " + x.str());
+  axis = normalize_axis(axis_arg, x.rank(), op, x);
+  std::int64_t row = 1;
+  for (int d = axis; d < x.rank(); ++d) row *= x[d];
+  if (row == 0 || x.numel() == 0) throw ShapeError(op + ": input " + x.str() + " has no elements");
+  if (scale.numel() != row)
+    throw ShapeError(op + ": scale " + scale.str() + " must hold one value per normalised element of " + x.str() +
+                     " (axis " + std::to_string(axis) + ": " + std::to_string(row) + ")");
+  if (bias && bias->numel() != row)
+    throw ShapeError(op + ": bias " + bias->str() + " must hold one value per normalised element of " + x.str() +
+                     " (axis " + std::to_string(axis) + ": " + std::to_string(row) + ")");
+  return row;
+}
+
 // ---- matmul ----
 
 // numpy.matmul / ONNX MatMul on shapes already promoted to rank >= 2 and aligned to one rank:

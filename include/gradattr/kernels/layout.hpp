@@ -4,7 +4,9 @@
 // as a fill plus a scatter). One implementation for every element type: the result is a copy,
 // so there is nothing for a float fast path to compute differently; contiguous runs are moved
 // with memcpy (concatenating channels of NCHW is one memcpy per input and image) and rows are
-// spread over threads. Shapes are validated by the caller (kernels/graph_params.hpp).
+// spread over threads. Shapes are validated by the caller (kernels/graph_params.hpp). Also
+// gather along an axis with given indices (ONNX Gather; a ViT's class token `x[:, 0]`) and its
+// adjoint, a scatter-add (repeated indices add up).
 #include <algorithm>
 #include <array>
 #include <cstdint>
@@ -136,6 +138,43 @@ void strided_scatter(Tensor<T>& y, const Tensor<T>& x, const std::array<std::int
     for (std::int64_t c = 0; c < xd4[2]; ++c)
       copy_run(yd + (s0[0] + a * st[0]) * ys[0] + (s0[1] + b * st[1]) * ys[1] + (s0[2] + c * st[2]) * ys[2] + s0[3] * ys[3],
                st[3], i + c * xd4[3], 1, xd4[3]);
+  });
+}
+
+// y = x's slabs at `indices` along `axis`, side by side: x viewed as [outer, x.dim(axis), inner],
+// y as [outer, indices.size(), inner] (y's shape may drop the axis for a scalar index). Indices
+// normalised (in [0, x.dim(axis))) by the caller.
+template <class T>
+void gather_axis(Tensor<T>& y, const Tensor<T>& x, int axis, std::span<const std::int64_t> indices) noexcept {
+  const Shape& xs = x.shape();
+  std::int64_t outer = 1;
+  for (int d = 0; d < axis; ++d) outer *= xs[d];
+  const std::int64_t inner = xs.stride(axis), n = xs[axis], k = static_cast<std::int64_t>(indices.size());
+  const T* xd = x.data();
+  T* yd = y.data();
+  parallel_for(0, outer, [&](std::int64_t o) {
+    for (std::int64_t j = 0; j < k; ++j)
+      std::memcpy(yd + (o * k + j) * inner, xd + (o * n + indices[static_cast<std::size_t>(j)]) * inner,
+                  static_cast<std::size_t>(inner) * sizeof(T));
+  });
+}
+
+// dx += dy's slabs scattered back to `indices` along `axis` (gather_axis's adjoint; dx zeroed by
+// the caller; a repeated index receives the sum of its slabs, in index order).
+template <class T>
+void gather_axis_backward(Tensor<T>& dx, const Tensor<T>& dy, int axis, std::span<const std::int64_t> indices) noexcept {
+  const Shape& xs = dx.shape();
+  std::int64_t outer = 1;
+  for (int d = 0; d < axis; ++d) outer *= xs[d];
+  const std::int64_t inner = xs.stride(axis), n = xs[axis], k = static_cast<std::int64_t>(indices.size());
+  const T* g = dy.data();
+  T* dd = dx.data();
+  parallel_for(0, outer, [&](std::int64_t o) {
+    for (std::int64_t j = 0; j < k; ++j) {
+      T* to = dd + (o * n + indices[static_cast<std::size_t>(j)]) * inner;
+      const T* from = g + (o * k + j) * inner;
+      for (std::int64_t i = 0; i < inner; ++i) to[i] += from[i];
+    }
   });
 }
 

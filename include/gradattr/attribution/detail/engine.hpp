@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "gradattr/attribution/result.hpp"
+#include "gradattr/attribution/detail/tokens.hpp"
 #include "gradattr/attribution/target.hpp"
 #include "gradattr/autodiff/grad.hpp"
 #include "gradattr/autodiff/tape.hpp"
@@ -45,6 +46,9 @@ namespace attr_detail {
 
 // A non-owning view of a Classifier whose scalar type is T: three function pointers and the
 // model's address. The model must outlive the view (method classes refuse temporaries).
+// It is also the one place where a token layer becomes an image (detail/tokens.hpp): its
+// forward_until folds a cut at [N, 1 + s*s, D] into [N, D, s, s], its forward_from unfolds it,
+// so every method sees a spatial layer and the model sees its own tokens.
 template <class T>
 class ClassifierRef {
  public:
@@ -63,9 +67,11 @@ class ClassifierRef {
   std::int64_t num_classes() const noexcept { return num_classes_; }
   Tensor<T> forward(const Tensor<T>& x) const { return forward_(model_, x); }
   models::Cut<T> forward_until(const Tensor<T>& x, const std::string& layer) const {
-    return forward_until_(model_, x, layer);
+    return fold_tokens(forward_until_(model_, x, layer));
   }
-  ad::Var<T> forward_from(const models::Cut<T>& cut, ad::Tape<T>& tape) const { return forward_from_(model_, cut, tape); }
+  ad::Var<T> forward_from(const models::Cut<T>& cut, ad::Tape<T>& tape) const {
+    return forward_from_(model_, unfold_tokens(cut), tape);
+  }
 
  private:
   const void* model_;

@@ -70,6 +70,7 @@ SoftmaxJacobianCumulants softmax_jacobian_cumulants(const ClassifierRef<T>& mode
       const auto B = static_cast<std::int64_t>(std::min(order.size() - i0, static_cast<std::size_t>(rows_per_pass)));
       models::Cut<T> rep;
       rep.layer = cut.layer;
+      rep.tokens_folded = cut.tokens_folded;
       for (const auto& v : cut.carried) rep.carried.push_back(ad::Var<T>(repeat_row(v.value(), n, B)));
       ad::Tape<T> tape;
       const ad::Var<T> a = tape.variable(repeat_row(A, n, B));

@@ -10,6 +10,9 @@
 // ChannelAffine: y[n, c, ...] = x[n, c, ...] * scale[c] + shift[c], x of rank >= 2 (ONNX
 // BatchNormalization at inference, folded to scale = gamma / sqrt(var + eps) and
 // shift = beta - mean * scale). Inputs: 0 = x, 1 = scale, 2 = shift.
+//
+// Expand: y = x broadcast to a shape (ONNX Expand: a ViT's class token repeated over the
+// batch); the backward sums dy down to x's shape.
 #include <string>
 
 #include "gradattr/autodiff/backward_context.hpp"
@@ -143,6 +146,24 @@ struct ChannelAffine {
       if (!ds.empty()) ctx.accumulate(1, std::move(ds));
       if (!db.empty()) ctx.accumulate(2, std::move(db));
     }
+  }
+};
+
+template <class T>
+struct Expand {
+  static constexpr const char* name = "expand";
+  Shape x_shape;
+
+  Tensor<T> forward(const Tensor<T>& x, const Shape& shape) {
+    const Shape ys = kernels::expand_output_shape(x.shape(), shape);
+    x_shape = x.shape();
+    Tensor<T> y = Tensor<T>::uninitialized(ys);
+    kernels::expand(y, x);
+    return y;
+  }
+  void backward(const Tensor<T>& dy, BackwardContext<T>& ctx) const {
+    if (!ctx.needs(0)) return;
+    ctx.accumulate(0, broadcast_detail::reduce_to(dy, x_shape, ctx));
   }
 };
 

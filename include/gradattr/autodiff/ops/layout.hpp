@@ -4,7 +4,8 @@
 // steps). Shapes and arguments are checked in kernels/graph_params.hpp; the copies are
 // kernels/layout.hpp. Each backward is the adjoint copy: concat's takes each input's part of
 // dy, transpose's applies the inverse permutation, pad's gathers the interior, slice's scatters
-// dy into zeros.
+// dy into zeros. GatherAxis (ONNX Gather with constant indices: a ViT's class token `x[:, 0]`)
+// copies slabs along an axis; its backward scatter-adds dy's slabs into zeros.
 #include <array>
 #include <cstdint>
 #include <span>
@@ -114,6 +115,30 @@ struct Slice {
     Tensor<T> dx = ctx.buffer(x_shape);
     dx.fill(T{0});
     kernels::strided_scatter(dx, dy, spec.start, spec.step);
+    ctx.accumulate(0, std::move(dx));
+  }
+};
+
+template <class T>
+struct GatherAxis {
+  static constexpr const char* name = "gather";
+  Shape x_shape;
+  int axis = 0;
+  std::vector<std::int64_t> indices;  // normalised
+
+  Tensor<T> forward(const Tensor<T>& x, std::int64_t axis_arg, std::vector<std::int64_t> idx, bool scalar) {
+    const Shape ys = kernels::gather_output_shape(x.shape(), axis, axis_arg, idx, scalar);
+    x_shape = x.shape();
+    indices = std::move(idx);
+    Tensor<T> y = Tensor<T>::uninitialized(ys);
+    kernels::gather_axis(y, x, axis, std::span<const std::int64_t>(indices));
+    return y;
+  }
+  void backward(const Tensor<T>& dy, BackwardContext<T>& ctx) const {
+    if (!ctx.needs(0)) return;
+    Tensor<T> dx = ctx.buffer(x_shape);
+    dx.fill(T{0});
+    kernels::gather_axis_backward(dx, dy, axis, std::span<const std::int64_t>(indices));
     ctx.accumulate(0, std::move(dx));
   }
 };
