@@ -36,8 +36,9 @@ What it does:
  6. --profile: per model at --profile-batch and the largest --threads, ORT with session
     profiling (its JSON trace: "Node" events "<node>_kernel_time", dur in µs; the warm-up run
     dropped, median over the rest) and `gradattr bench --workload forward --profile`
-    (rows `profile forward forward node=<name> op=<op> shape=<AxBxCxD> seconds=<s>
-    gflops=<G> share=<%>`), matched node by node (below), the ten nodes where gradattr
+    (rows `profile forward forward node=<name> op=<op> shape=<AxBxCxD> seconds=<s> calls=<n>
+    gflop=<per call> gflops=<G|-> share=<%>`; a fused step is one row under its first node's
+    name, op e.g. `Conv[1x1]+Add+Relu`), matched node by node (below), the ten nodes where gradattr
     loses most printed side by side with GFLOP/s, % of the FMA peak and what bounds them.
     gradattr's older per-op rows (`profile <w> <phase> <op> seconds= calls= share=`) are
     compared per op type instead.
@@ -57,7 +58,6 @@ saved activations (every float intermediate of the graph, from ONNX shape infere
 import argparse
 import datetime
 import json
-import math
 import os
 import re
 import shutil
@@ -207,14 +207,15 @@ def parse_gradattr_profile(text, workload="forward"):
         kv, loose = {}, []
         for t in rest:
             k, sep, v = t.partition("=")
-            if sep and k in ("node", "op", "shape", "seconds", "gflops", "share", "calls"):
+            if sep and k in ("node", "op", "shape", "seconds", "gflop", "gflops", "share", "calls"):
                 kv[k] = v
             else:
                 loose.append(t)
         if "node" not in kv and loose:  # old format: the op is the first free token
             kv["op"] = loose[0]
+        num = lambda k: float(kv[k]) if kv.get(k, "-") != "-" else None  # noqa: E731  ("gflops=-": no FLOPs)
         rows.append({"phase": phase, "node": kv.get("node"), "op": kv.get("op"), "shape": kv.get("shape"),
-                     "seconds": float(kv.get("seconds", "nan")), "gflops": float(kv["gflops"]) if "gflops" in kv else None,
+                     "seconds": float(kv.get("seconds", "nan")), "gflops": num("gflops"),
                      "share": float(kv["share"].rstrip("%")) if "share" in kv else None,
                      "calls": int(kv["calls"]) if "calls" in kv else None})
     return total, rows
@@ -605,6 +606,8 @@ def markdown(results, args):
         lcs = (f"{lc['max_rel']:.1e}" + ("" if lc.get("ok") else " FAIL")) if "max_rel" in lc else "-"
         ort_cell = "skipped" if not o else (f"{o_s:.4f}" if o_s else f"error: {o['error'][:60]}")
         title = TITLES.get(row["model"], row["model"])
+        if not o_s and not ga_err:
+            missed = ["ORT skipped or failed: no ratios"]
         if ga_err:
             missed = ["gradattr skipped: cannot load the model (below)"]
             notes.setdefault(title, ga_err)
