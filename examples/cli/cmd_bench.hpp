@@ -1,7 +1,11 @@
 #pragma once
 // gradattr bench: end-to-end workloads timed from the command line, one parseable line each:
-//   <workload> batch=<N> median_s=<seconds> min_s=<seconds> max_s=<seconds>
+//   <workload> batch=<N> median_s=<seconds> min_s=<seconds> max_s=<seconds> minflt_per_call=<n>
+// minflt_per_call: the process's minor page faults over the timed runs, per run (getrusage). A
+// steady-state call that reuses its buffers makes none; one that maps fresh memory faults once
+// per 4 KiB page it touches (docs/benchmarks.md, "Memory").
 #include <omp.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -74,6 +78,12 @@ void profile_workload(const std::string& w, const M& model, const std::function<
   std::fflush(stdout);
 }
 
+// Minor page faults of this process so far (0 where getrusage fails).
+inline long minor_faults() noexcept {
+  rusage u{};
+  return getrusage(RUSAGE_SELF, &u) == 0 ? u.ru_minflt : 0;
+}
+
 inline const std::vector<std::string>& bench_workloads() {
   static const std::vector<std::string> all = {"forward", "input-grad", "gradcam", "full", "rsi-gradcam", "ig"};
   return all;
@@ -118,16 +128,19 @@ inline int run_bench(const BenchArgs& a) {
     bar.stage(stage++, stages);
     fn();  // warm-up: first-touch of buffers, prepared weights
     std::vector<double> t;
+    const long faults0 = minor_faults();
     for (int r = 0; r < a.repeat; ++r) {
       bar.stage(stage++, stages);
       const auto t0 = std::chrono::steady_clock::now();
       fn();
       t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
+    const double faults = static_cast<double>(minor_faults() - faults0) / a.repeat;
     std::sort(t.begin(), t.end());
     const double median = t.size() % 2 ? t[t.size() / 2] : 0.5 * (t[t.size() / 2 - 1] + t[t.size() / 2]);
     bar.finish();
-    std::printf("%s batch=%d median_s=%.6f min_s=%.6f max_s=%.6f\n", w.c_str(), a.batch, median, t.front(), t.back());
+    std::printf("%s batch=%d median_s=%.6f min_s=%.6f max_s=%.6f minflt_per_call=%.0f\n", w.c_str(), a.batch, median,
+                t.front(), t.back(), faults);
     std::fflush(stdout);
     if (a.profile) profile_workload(w, lm.model, fn);
   }

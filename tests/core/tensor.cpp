@@ -93,3 +93,41 @@ TEST_CASE("tune_allocator_for_tensors applies its settings on glibc, and tensors
       CHECK(t[n - 1] == 1.5f);
     }
 }
+
+TEST_CASE("BufferCache: a freed large buffer is reused by the next of its size, within the budget", "[core]") {
+  auto& cache = gradattr::detail::BufferCache::instance();
+  const std::size_t before_budget = cache.budget();
+  cache.set_budget(0);                       // empty (an earlier case may have left blocks)
+  cache.set_budget(std::size_t{100} << 20);  // 100 MiB: room for two 40 MiB blocks
+  const std::int64_t n = std::int64_t{10} << 20;  // 10 Mi floats = 40 MiB
+  const std::size_t hits0 = cache.hits();
+  const float* first = nullptr;
+  {
+    gradattr::Tensor<float> t(gradattr::Shape{n}, 1.0f);
+    first = t.data();
+  }
+  CHECK(cache.cached_bytes() == std::size_t{40} << 20);
+  {
+    gradattr::Tensor<float> same(gradattr::Shape{n}, 2.0f);  // the same rounded size: the cached block
+    CHECK(same.data() == first);
+    CHECK(cache.hits() == hits0 + 1);
+    CHECK(cache.cached_bytes() == 0);
+    CHECK(same[n - 1] == 2.0f);
+    gradattr::Tensor<float> other(gradattr::Shape{n + (std::int64_t{1} << 20)});  // 44 MiB: not that block
+    CHECK(cache.hits() == hits0 + 1);
+  }
+  CHECK(cache.cached_bytes() == std::size_t{84} << 20);
+  {  // a third block overflows the budget: the oldest cached one is freed
+    gradattr::Tensor<float> a(gradattr::Shape{n}), b(gradattr::Shape{n});
+  }
+  CHECK(cache.cached_bytes() <= std::size_t{100} << 20);
+  CHECK(cache.cached_bytes() == std::size_t{80} << 20);
+  // Below 32 MiB nothing is cached.
+  { gradattr::Tensor<float> small(gradattr::Shape{std::int64_t{1} << 20}); }
+  CHECK(cache.cached_bytes() == std::size_t{80} << 20);
+  cache.set_budget(0);  // off: frees what it holds
+  CHECK(cache.cached_bytes() == 0);
+  { gradattr::Tensor<float> t(gradattr::Shape{n}); }
+  CHECK(cache.cached_bytes() == 0);
+  cache.set_budget(before_budget);
+}

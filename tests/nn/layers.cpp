@@ -2,7 +2,7 @@
 // mutable access and rebuilt by refresh(), Dropout as identity, output shapes.
 #include <catch2/catch.hpp>
 
-#include "gradattr/autodiff/ops.hpp"
+#include "gradattr/autodiff/autodiff.hpp"
 #include "gradattr/nn/layers.hpp"
 #include "support/testing.hpp"
 
@@ -43,6 +43,51 @@ TEST_CASE("nn::Conv2d forward equals ad::conv2d; prepared weights follow the par
   conv.for_each_parameter([](const char*, Tensor<float>&) {});
   CHECK(conv.prepared() == nullptr);
   std::as_const(conv).for_each_parameter([](const char*, const Tensor<float>&) {});
+}
+
+TEST_CASE("nn::Conv2d: a training forward uses the prepared weights, and its gradients are those of the plain op",
+          "[nn][layers]") {
+  // 16 -> 12 channels: above the direct kernel's limit, so the prepared pack holds Winograd
+  // filters that forward and backward-data read.
+  const kernels::Conv2dParams same{1, 1, 1, 1};
+  const auto w = random_tensor<float>({12, 16, 3, 3}, 4), b = random_tensor<float>({12}, 5);
+  const auto x = random_tensor<float>({2, 16, 9, 11}, 6), dy = random_tensor<float>({2, 12, 9, 11}, 7);
+  nn::Conv2d<float> conv(w.clone(), b.clone(), same);
+  // After an in-place update and refresh(), the pack is that of the new weights.
+  for (auto& v : conv.mutable_weight()) v *= -0.5F;
+  conv.refresh();
+  REQUIRE(conv.prepared() != nullptr);
+  const auto w2 = conv.weight().clone();
+
+  const auto grads = [&](bool layer) {
+    ad::Tape<float> tape;
+    const auto xv = tape.variable(x);
+    std::vector<ad::Var<float>> targets{xv};
+    ad::Var<float> y;
+    if (layer) {
+      nn::Context<float> ctx(tape);
+      y = conv.forward(xv, ctx);
+      for (const auto& p : ctx.parameter_vars()) targets.push_back(p.var);
+    } else {
+      const auto wv = tape.variable(w2), bv = tape.variable(b);
+      targets.push_back(wv);
+      targets.push_back(bv);
+      y = ad::conv2d(xv, wv, bv, same, static_cast<const kernels::Conv2dPrepared<float>*>(nullptr));
+    }
+    auto g = ad::grad_once(tape, y, targets, dy);
+    g.push_back(y.value());
+    return g;
+  };
+  kernels::reset_call_counts();
+  const auto got = grads(true);
+  // Forward and backward-data read the pack: no filter bank is transformed inside the call
+  // (before, a training forward passed no pack and both transformed the filters again).
+  CHECK(kernels::call_count(kernels::KernelId::conv3x3_filter_transform) == 0);
+  const auto want = grads(false);
+  CHECK(kernels::call_count(kernels::KernelId::conv3x3_filter_transform) == 2);
+  REQUIRE(got.size() == 4);
+  REQUIRE(want.size() == 4);
+  for (std::size_t i = 0; i < 4; ++i) REQUIRE_CLOSE(got[i], want[i], 1e-4, 1e-4);  // dx, dw, db, y
 }
 
 TEST_CASE("nn::Linear validates and computes x wᵀ + b", "[nn][layers]") {

@@ -15,6 +15,7 @@ enum class KernelId : int {
   adaptive_avg_pool2d_forward, adaptive_avg_pool2d_backward,
   relu_forward, relu_backward,
   avg_pool2d_forward, avg_pool2d_backward,
+  conv3x3_filter_transform,  // Winograd filters transformed inside a call (no prepared pack)
   count_
 };
 

@@ -35,7 +35,10 @@ namespace gradattr::nn {
 // whenever the weights are set. Mutable access to a parameter (mutable_weight(),
 // for_each_parameter on a non-const layer) drops them, so a forward after an in-place update is
 // always correct (the kernels transform on the fly); refresh() rebuilds them for speed.
-// A training forward (ctx.trains_parameters()) never uses them: its weights change every step.
+// A training forward (ctx.trains_parameters()) uses them too: they hold for the weights as they
+// are now, and an optimiser step goes through Sequential::update_parameters, which rebuilds them
+// (before, every recorded pass with weight gradients re-transformed every 3x3 filter bank:
+// 18% of VGG19's `bench --workload full`, docs/benchmarks.md "Memory").
 template <class T>
 class Conv2d {
  public:
@@ -77,7 +80,7 @@ class Conv2d {
     if (ctx.trains_parameters()) {
       const ad::Var<T> w = ctx.parameter(weight_, "weight");  // in this order: weight, then bias
       const ad::Var<T> b = ctx.parameter(bias_, "bias");
-      return ad::conv2d(x, w, b, params_, static_cast<const kernels::Conv2dPrepared<T>*>(nullptr));
+      return ad::conv2d(x, w, b, params_, prepared_.get());
     }
     return ad::conv2d(x, weight_, bias_, params_, prepared_.get());
   }

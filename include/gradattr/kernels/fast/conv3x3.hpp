@@ -36,6 +36,7 @@
 #include <memory>
 
 #include "gradattr/core/tensor.hpp"
+#include "gradattr/kernels/call_counts.hpp"
 #include "gradattr/kernels/fast/detail/conv3x3_direct.hpp"
 #include "gradattr/kernels/fast/detail/winograd_f43.hpp"
 #include "gradattr/kernels/fast/detail/winograd_f43_adjoint.hpp"
@@ -93,6 +94,7 @@ inline Conv3x3Filters conv3x3_prepare(const Tensor<float>& w) {
 inline const detail::WinogradFilterPack* conv3x3_pack(const Conv3x3Filters* filters, const Tensor<float>& w,
                                                       detail::WinogradFilterPack& local) {
   if (filters && filters->matches(w.shape()) && !filters->forward.empty()) return &filters->forward;
+  ::gradattr::kernels::detail::count_call(::gradattr::kernels::KernelId::conv3x3_filter_transform);
   local = conv3x3_forward_filters(w);
   return &local;
 }
