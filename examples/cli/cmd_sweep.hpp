@@ -222,6 +222,8 @@ inline int run_sweep(const SweepArgs& a) {
                   {"--samples", co.run.samples}, {"--seed", a.seed}, {"--metrics", a.metrics},
                   {"--metric-steps", co.metric_steps}, {"--metric-score", a.metric_score},
                   {"--save-maps", a.save_maps}, {"--limit", limit}};
+  // Only when given, so databases made before the flag existed still resume.
+  if (exact_convolutions()) info.options["--precise"] = true;
   info.shard = a.shard.empty() ? "" : std::to_string(shard.i) + "/" + std::to_string(shard.n);
   info.seed = a.seed;
   info.host = host_name();

@@ -48,8 +48,16 @@ struct AnyModel : gradattr::models::AnyClassifier<T> {
 using Model = AnyModel<float>;
 
 // A VGG takes any size; input_shape() says the one its preprocessing produces.
+// --precise (every command that runs a model): convolutions without the Winograd algorithm
+// (kernels::Conv2dParams::exact), set once from the command line before the model is loaded.
+inline bool& exact_convolutions() noexcept {
+  static bool exact = false;
+  return exact;
+}
+
 template <class T>
 AnyModel<T> wrap_vgg(gradattr::models::Vgg<T> vgg, std::int64_t height = 224, std::int64_t width = 224) {
+  if (exact_convolutions()) vgg.set_exact_convolutions(true);
   const gradattr::Shape in{1, vgg.config().in_channels, height, width};
   auto names = vgg.class_names();
   return AnyModel<T>(gradattr::models::AnyClassifier<T>(std::move(vgg), in), std::move(names));
@@ -63,6 +71,7 @@ inline bool is_onnx_path(const std::string& path) {
 template <class T>
 AnyModel<T> load_onnx_model(const std::string& path) {
   auto g = gradattr::onnx::load<T>(path);
+  if (exact_convolutions()) g.set_exact_convolutions(true);
   const gradattr::Shape in = g.input_shape();
   return AnyModel<T>(gradattr::models::AnyClassifier<T>(std::move(g), in), {});
 }

@@ -33,12 +33,17 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", version_line(), "print the version and the commit it was built from");
 
-  auto add_model_options = [](CLI::App* c, ModelArgs& m) {
+  auto add_precise_flag = [](CLI::App* c) {
+    c->add_flag("--precise", exact_convolutions(),
+                "convolutions without the Winograd algorithm: float results rounded like a plain sum, slower");
+  };
+  auto add_model_options = [&](CLI::App* c, ModelArgs& m) {
     c->add_option("--weights", m.weights,
                   "a VGG's safetensors (torchvision or timm names) or an ONNX image classifier (default: the shipped model)");
     c->add_option("--arch", m.arch, "check the weights are this architecture (vgg11|vgg13|vgg16|vgg19)");
     c->add_option("--image", m.image, "PNG or JPEG image (preprocessed as the model expects)");
     c->add_option("--input", m.input, "raw input tensor, float32/float64 NPY [N,C,H,W] or [C,H,W]; no preprocessing");
+    add_precise_flag(c);
   };
 
   ClassifyArgs classify;
@@ -97,6 +102,7 @@ int main(int argc, char** argv) {
   b->add_option("--batch", bench.batch, "images per batch")->capture_default_str();
   b->add_option("--repeat", bench.repeat, "timed runs after one warm-up")->capture_default_str();
   b->add_option("--threads", bench.threads, "OpenMP threads (default: OpenMP's)");
+  add_precise_flag(b);
   b->add_option("--workload", bench.workload, "forward|input-grad|gradcam|full|rsi-gradcam|ig|all")->capture_default_str();
   b->add_option("--steps", bench.steps, "path steps for rsi-gradcam and ig, 1 to 100000")->capture_default_str();
   b->add_flag("--profile", bench.profile, "after the timed runs, one run with time per op type (forward nodes of a graph model, every backward)");
@@ -106,6 +112,7 @@ int main(int argc, char** argv) {
   SweepArgs sweep;
   auto* sw = app.add_subcommand("sweep", "methods x score spaces over a whole image set into an SQLite results database (resumable)");
   sw->add_option("--weights", sweep.weights, "safetensors or ONNX model (default: the shipped model)");
+  add_precise_flag(sw);
   sw->add_option("--images", sweep.images, "a directory of PNG/JPEG files (sorted by name)");
   sw->add_option("--manifest", sweep.manifest, "a list of image paths, one a line (path[<TAB>label]; relative to the list)");
   sw->add_option("--idx", sweep.idx, "an IDX image file (MNIST format, .gz or plain)");

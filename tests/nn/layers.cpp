@@ -139,3 +139,30 @@ TEST_CASE("nn: parameter-free layers", "[nn][layers]") {
     CHECK(y(0, 0, 3, 0) == Approx((small(0, 0, 0, 0) + small(0, 0, 1, 0)) / 2));
   }
 }
+
+TEST_CASE("nn::Conv2d::set_exact: 3x3 convolutions without Winograd, closer to the double reference", "[nn][layers]") {
+  const kernels::Conv2dParams same{1, 1, 1, 1};
+  const auto w = random_tensor<float>({24, 32, 3, 3}, 8), b = random_tensor<float>({24}, 9);
+  const auto x = random_tensor<float>({1, 32, 13, 10}, 10);
+  const auto ref = ad::conv2d(ad::Var<double>(x.cast<double>()), w.cast<double>(), b.cast<double>(), same).value();
+  nn::Conv2d<float> conv(w.clone(), b.clone(), same);
+  nn::Context<float> ctx;
+  const auto max_err = [&](const Tensor<float>& y) {
+    double e = 0;
+    for (std::int64_t i = 0; i < y.numel(); ++i) e = std::max(e, std::abs(static_cast<double>(y[i]) - ref[i]));
+    return e;
+  };
+  const double winograd = max_err(conv.forward(x, ctx).value());
+  conv.set_exact(true);
+  CHECK(conv.params().exact);
+  REQUIRE(conv.prepared() != nullptr);
+  CHECK(conv.prepared()->filters().forward.empty());  // nothing transformed for the exact path
+  kernels::reset_call_counts();
+  const double exact = max_err(conv.forward(x, ctx).value());
+  CHECK(kernels::call_count(kernels::KernelId::conv3x3_filter_transform) == 0);
+  INFO("max |error| vs double: winograd " << winograd << ", exact " << exact);
+  CHECK(exact < 0.5 * winograd);
+  CHECK(exact < 3e-5);  // outputs of magnitude ~20: a few float ulps
+  conv.set_exact(false);
+  CHECK(max_err(conv.forward(x, ctx).value()) == winograd);
+}

@@ -139,6 +139,17 @@ class GraphModel {
 
   // ---- beyond the interface ----
 
+  // exact: every convolution without the Winograd algorithm (kernels::Conv2dParams::exact), for
+  // float results rounded like a plain sum of products; slower (docs/benchmarks.md, "Accuracy").
+  void set_exact_convolutions(bool exact) {
+    for (Node& n : nodes_) {
+      if (n.op != Op::Conv) continue;
+      n.attrs.conv.exact = exact;
+      if (values_[n.inputs[1]].constant)
+        n.prepared = kernels::Conv2dPrepared<T>::prepare(consts_[n.inputs[1]], n.attrs.conv);
+    }
+  }
+
   // The whole network with every constant (the weights) a variable of `tape`, for weight
   // gradients: ad::grad(tape, loss, out.vars()). Names are the constants' names in the file.
   nn::TrainOutput<T> forward_train(const ad::Var<T>& x, ad::Tape<T>& tape) const {

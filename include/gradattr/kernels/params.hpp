@@ -20,6 +20,10 @@ struct Conv2dParams {
   int pad_bottom = -1, pad_right = -1;
   int dilation_h = 1, dilation_w = 1;
   int groups = 1;
+  // exact: never the Winograd algorithm (whose transforms round differently from a plain sum of
+  // products; docs/benchmarks.md, "Accuracy"): 3x3 convolutions run as im2col + GEMM like every
+  // other shape. Set on a whole model by set_exact_convolutions (the CLI's --precise).
+  bool exact = false;
   int pad_b() const noexcept { return pad_bottom < 0 ? pad_h : pad_bottom; }
   int pad_r() const noexcept { return pad_right < 0 ? pad_w : pad_right; }
   // Field by field: {1, 1, 1, 1} differs from {1, 1, 1, 1, 1, 1} although both pad 1 everywhere;

@@ -61,6 +61,11 @@ class Conv2d {
 
   // Rebuilds the prepared weights from the current ones (after an in-place update).
   void refresh() { prepared_ = kernels::Conv2dPrepared<T>::prepare(weight_, params_); }
+  // exact: no Winograd (kernels::Conv2dParams::exact); rebuilds the prepared weights.
+  void set_exact(bool exact) {
+    params_.exact = exact;
+    refresh();
+  }
 
   const Tensor<T>& weight() const noexcept { return weight_; }
   const Tensor<T>& bias() const noexcept { return bias_; }

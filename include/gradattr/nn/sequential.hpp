@@ -228,6 +228,13 @@ class Sequential {
     refresh_prepared();
   }
 
+  // exact: every convolution without the Winograd algorithm (kernels::Conv2dParams::exact), for
+  // float results rounded like a plain sum of products; slower (docs/benchmarks.md, "Accuracy").
+  void set_exact_convolutions(bool exact) {
+    for (auto& e : layers_)
+      if (auto* c = std::get_if<Conv2d<T>>(&e.layer)) c->set_exact(exact);
+  }
+
  private:
   void refresh_prepared() {
     for (auto& e : layers_)

@@ -46,10 +46,11 @@
 namespace gradattr::kernels::fast {
 
 // True when the fast 3x3 path applies: 3x3 kernel, stride 1, padding 1 on all four sides,
-// dilation 1, groups 1 (any N, C, K, H, W). Nothing else: grouped, dilated, strided or
-// asymmetrically padded convolutions go to kernels/fast/conv_gemm.hpp or conv_depthwise.hpp.
+// dilation 1, groups 1 (any N, C, K, H, W), and not p.exact. Nothing else: grouped, dilated,
+// strided, asymmetrically padded or exact convolutions go to kernels/fast/conv_gemm.hpp or
+// conv_depthwise.hpp.
 inline bool conv3x3_applies(const Shape& w, const Conv2dParams& p) noexcept {
-  return w.rank() == 4 && w[2] == 3 && w[3] == 3 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 1 &&
+  return !p.exact && w.rank() == 4 && w[2] == 3 && w[3] == 3 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 1 &&
          p.pad_w == 1 && p.pad_b() == 1 && p.pad_r() == 1 && p.dilation_h == 1 && p.dilation_w == 1 && p.groups == 1;
 }
 
