@@ -306,6 +306,7 @@ inline int run_explain(const ExplainArgs& a) {
                 a.json);
   Session s = open_session(a.model);
   (void)check_layer(s.lm.model, a.layer, layer_method);
+  if (!a.method.empty()) check_method_model(s.lm.model, method_of(a.method));
   if (cls) check_class(*cls, s.lm.model.num_classes(), a.cls);
   return a.method.empty() ? run_explain_panel(a, s) : run_explain_one(a, s);
 }

@@ -198,6 +198,7 @@ inline int run_sweep(const SweepArgs& a) {
     model_sha = gradattr::io::sha256_hex(f.data, f.size);
   }
   (void)check_layer(lm.model, a.layer, any_layer_method);
+  for (const auto& j : jobs) check_method_model(lm.model, j.method);
   if (fixed_class) check_class(*fixed_class, lm.model.num_classes(), a.cls);
 
   const sw::ImageSource src(sw::SourceSpec{!a.images.empty() ? sw::SourceKind::Directory : !a.manifest.empty() ? sw::SourceKind::Manifest : sw::SourceKind::Idx,

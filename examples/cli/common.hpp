@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <gradattr/attribution/runtime.hpp>
 #include <gradattr/io/detail/file.hpp>
 #include <gradattr/io/image.hpp>
 #include <gradattr/io/npy.hpp>
@@ -360,6 +361,16 @@ std::string check_layer(const M& model, const std::string& layer, bool spatial) 
                        "; CAM methods need [N, C, H, W], e.g. " + model.default_cam_layer() + ")");
   }
   return canon;
+}
+
+// An attention method (rollout, attention-relevance) needs a model with attention layers (a ViT):
+// UsageError naming the method otherwise, before anything is computed.
+template <class M>
+void check_method_model(const M& model, gradattr::Method method) {
+  if (gradattr::is_attention_method(method) && model.attention_layers().empty())
+    throw UsageError("--method " + std::string(gradattr::to_string(method)) +
+                     " needs a model with attention layers (a Vision Transformer: softmax(q k^T) times V); this model "
+                     "has none: use a CAM or an input method");
 }
 
 // --class against the model: in [0, classes).

@@ -44,7 +44,7 @@ inline std::string method_name(Method m) { return std::string(gradattr::to_strin
 
 inline std::vector<Method> parse_methods(const std::string& csv) {
   std::vector<Method> out;
-  if (csv.empty() || csv == "all") return {gradattr::kAllMethods.begin(), gradattr::kAllMethods.end()};
+  if (csv.empty() || csv == "all") return {gradattr::kGeneralMethods.begin(), gradattr::kGeneralMethods.end()};
   std::stringstream ss(csv);
   std::string item;
   while (std::getline(ss, item, ',')) out.push_back(gradattr::parse_method(item));

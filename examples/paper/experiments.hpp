@@ -102,7 +102,7 @@ std::vector<E1Row> run_e1(const Model& model, const std::string& model_name, con
                           const E1Options& opt, E1Figure* figure = nullptr, E1Samples* samples = nullptr) {
   using gradattr::run_method;
   const std::vector<Method> methods =
-      opt.methods.empty() ? std::vector<Method>(gradattr::kAllMethods.begin(), gradattr::kAllMethods.end()) : opt.methods;
+      opt.methods.empty() ? std::vector<Method>(gradattr::kGeneralMethods.begin(), gradattr::kGeneralMethods.end()) : opt.methods;
   const std::string layer = opt.layer.empty() ? gradattr::default_cam_layer(model) : model.resolve_layer(opt.layer);
   gradattr::RunOptions ro = run_options(opt.steps, opt.seed);
   ro.layer = layer;
@@ -431,7 +431,7 @@ template <class ModelF, class ModelD>
 std::vector<E3Row> run_e3_maps(const ModelF& mf, const ModelD& md, const TestSet& ts, const E3Saturation& sat,
                                const E3Options& opt, StatsInput* samples = nullptr) {
   const std::vector<Method> methods =
-      opt.methods.empty() ? std::vector<Method>(gradattr::kAllMethods.begin(), gradattr::kAllMethods.end()) : opt.methods;
+      opt.methods.empty() ? std::vector<Method>(gradattr::kGeneralMethods.begin(), gradattr::kGeneralMethods.end()) : opt.methods;
   const auto groups = e3_groups(sat, opt.per_group);
   const gradattr::RunOptions ro = run_options(opt.steps, opt.seed);
   std::vector<E3Row> rows;
@@ -514,7 +514,7 @@ template <class Model>
 std::vector<E4Row> run_e4(const std::vector<Model>& models, const TestSet& ts, const std::vector<Method>& methods_in,
                           std::int64_t steps, std::uint64_t seed, const Log& log = no_log, StatsInput* samples = nullptr) {
   const std::vector<Method> methods =
-      methods_in.empty() ? std::vector<Method>(gradattr::kAllMethods.begin(), gradattr::kAllMethods.end()) : methods_in;
+      methods_in.empty() ? std::vector<Method>(gradattr::kGeneralMethods.begin(), gradattr::kGeneralMethods.end()) : methods_in;
   const gradattr::RunOptions ro = run_options(steps, seed);
   std::vector<std::array<std::vector<double>, kNP>> sp(methods.size()), iou(methods.size()), per_image(methods.size());
   for (std::int64_t n = 0; n < ts.size(); ++n) {
@@ -588,7 +588,7 @@ template <class Model>
 std::vector<E5Row> run_e5(const Model& model, const TestSet& ts, const std::vector<Method>& methods_in, std::int64_t steps,
                           std::int64_t curve_steps, std::uint64_t seed, const Log& log = no_log, E5Samples* samples = nullptr) {
   std::vector<Method> methods =
-      methods_in.empty() ? std::vector<Method>(gradattr::kAllMethods.begin(), gradattr::kAllMethods.end()) : methods_in;
+      methods_in.empty() ? std::vector<Method>(gradattr::kGeneralMethods.begin(), gradattr::kGeneralMethods.end()) : methods_in;
   const gradattr::RunOptions ro = run_options(steps, seed);
   const std::size_t M = methods.size() + 1;  // + a random ordering (seeded), the reference
   // [method][expl][eval] sums

@@ -22,23 +22,42 @@ TEST_CASE("registry: names are unique, parse back, and the list is complete", "[
     CHECK(parse_method(m.name) == m.method);
     CHECK(to_string(m.method) == m.name);
     CHECK(is_layer_method(m.method) == m.layer_method);
+    CHECK(m.layer_method == (m.kind == MethodKind::Layer));
+    CHECK(is_attention_method(m.method) == (m.kind == MethodKind::Attention));
     CHECK(!m.description.empty());
   }
   CHECK(names.size() == kMethodInfo.size());
   CHECK(labels.size() == kMethodInfo.size());
   CHECK(kAllMethods.size() == kMethodInfo.size());
+  // kGeneralMethods: every row but the attention methods, in the registry's order.
+  std::vector<Method> general;
+  for (const MethodInfo& m : kMethodInfo)
+    if (m.kind != MethodKind::Attention) general.push_back(m.method);
+  CHECK(std::vector<Method>(kGeneralMethods.begin(), kGeneralMethods.end()) == general);
+  CHECK(general.size() + 2 == kMethodInfo.size());  // rollout, attention-relevance
   REQUIRE_THROWS_WITH(parse_method("gradcan"), Catch::Contains("valid: " + method_names_list()));
 }
 
 TEST_CASE("registry: run_method runs the method each row names", "[attribution][registry]") {
-  const auto model = testing::toy_cnn<double>();
-  const Tensor<double> x = testing::toy_input<double>(2);
+  const auto model = testing::ToyCnn<double>();
+  const Tensor<double> x = testing::random_tensor<double>({2, 3, 8, 8}, 11, -1.0, 1.0);
   RunOptions o;
   o.steps = 3;
   o.samples = 2;
   o.layer = "relu";
   for (const MethodInfo& m : kMethodInfo) {
     INFO(m.name);
+    if (m.kind == MethodKind::Attention) {
+      // The toy CNN has no attention layers: refused, naming the method and why (the maps
+      // themselves are checked on the ONNX ViT, tests/onnx/onnx_models.cpp).
+      for (const auto kind : score::kAllScoreKinds) {
+        REQUIRE_THROWS_AS(run_method(m.method, kind, model, x, Target{}, o), ArgumentError);
+        REQUIRE_THROWS_WITH(run_method(m.method, kind, model, x, Target{}, o),
+                            Catch::StartsWith(std::string(m.name) + ": the model has no attention layers") &&
+                                Catch::Contains("Vision Transformer"));
+      }
+      continue;
+    }
     const Attribution<double> r = run_method(m.method, score::ScoreKind::Post, model, x, Target{}, o);
     CHECK(r.method == m.name);
     // A layer method's map is [N, H, W] at the layer; an input method's has the input's rank.
@@ -56,7 +75,7 @@ TEST_CASE("registry: README.md's method table is the registry", "[attribution][r
     REQUIRE(rows[i].size() == 4);
     CHECK(rows[i][0] == "`" + std::string(m.name) + "`");
     CHECK(rows[i][1] == m.display);
-    CHECK(rows[i][2] == (m.layer_method ? "layer" : "input"));
+    CHECK(rows[i][2] == (m.kind == MethodKind::Layer ? "layer" : m.kind == MethodKind::Input ? "input" : "attention"));
     CHECK(rows[i][3] == m.description);
   }
 }
@@ -116,8 +135,8 @@ double max_diff(const Tensor<double>& a, const Tensor<double>& b) {
 }  // namespace
 
 TEST_CASE("variants: run_method with --variant runs the functor with that Options::variant", "[attribution][registry]") {
-  const auto model = testing::toy_cnn<double>();
-  const Tensor<double> x = testing::toy_input<double>(2);
+  const auto model = testing::ToyCnn<double>();
+  const Tensor<double> x = testing::random_tensor<double>({2, 3, 8, 8}, 11, -1.0, 1.0);
   RunOptions o;
   o.steps = 3;
   o.layer = "relu";

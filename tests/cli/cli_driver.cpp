@@ -21,6 +21,7 @@
 
 #include "support/special_files.hpp"
 #include "gradattr/attribution/runtime.hpp"
+#include "gradattr/io/npy.hpp"
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -738,7 +739,7 @@ void group_valid() {
            // score tables, not a typed number
            std::size_t invariant_spaces = 0;
            for (const auto& si : gradattr::score::kScoreInfo) invariant_spaces += si.shift_invariant;
-           const std::string all = std::to_string(invariant_spaces * gradattr::kAllMethods.size());
+           const std::string all = std::to_string(invariant_spaces * gradattr::kGeneralMethods.size());
            for (const std::string& want : {std::string("shifted twin"), std::string("smoothgrad"), std::string("centered"),
                                           all + "/" + all + " shift-invariant maps invariant", std::string("information gain")})
              if (r.out.find(want) == std::string::npos) problems.push_back(std::string("output lacks '") + want + "':\n" + r.out);
@@ -940,6 +941,43 @@ void group_onnx() {
   check({"onnx_bench", {"bench", "--weights", resnet, "--workload", "all", "--repeat", "1", "--steps", "2"}, {0}, "", {}, {},
          stdout_has("full batch=1")});
   check({"onnx_bench_size", {"bench", "--weights", resnet, "--size", "96"}, {2}, "64x64", {}, {}, {}});
+  // Attention methods (docs/cli.md): on the narrow ViT, the raw map saved is PyTorch's
+  // (tests/data/onnx/vit_narrow/attention/, tools/make_vit_fixtures.py) for every score space;
+  // on a CNN (the ResNet, the VGG), a usage error naming the method before any work.
+  const auto vit_dir = g_data / "onnx" / "vit_narrow";
+  const auto vit = (vit_dir / "model.onnx").string();
+  const auto vit_x = (vit_dir / "x.npy").string();
+  auto raw_matches = [](fs::path want) {
+    return [want](const RunResult&, const fs::path& dir, std::vector<std::string>& problems) {
+      const auto got = gradattr::io::read_npy_f64((dir / "r.npy").string());
+      const auto ref = gradattr::io::read_npy_f64(want.string());
+      if (got.shape() != ref.shape()) {
+        problems.push_back("r.npy is " + got.shape().str() + ", want " + ref.shape().str());
+        return;
+      }
+      double num = 0, den = 0;
+      for (std::int64_t i = 0; i < ref.numel(); ++i) {
+        num = std::max(num, std::abs(got[i] - ref[i]));
+        den = std::max(den, std::abs(ref[i]));
+      }
+      if (!(num <= 1e-4 * den)) problems.push_back("r.npy differs from " + want.string() + " by " + std::to_string(num / den));
+    };
+  };
+  for (const auto& si : gradattr::score::kScoreInfo) {
+    const std::string space(si.name);
+    check({"onnx_vit_attention_relevance_" + space,
+           {"explain", "--weights", vit, "--input", vit_x, "--method", "attention-relevance", "--score", space, "--save-raw", "r.npy"},
+           {0}, "", {"r.npy"}, {}, raw_matches(vit_dir / "attention" / ("relevance__" + space + ".npy"))});
+    check({"onnx_vit_rollout_" + space,
+           {"explain", "--weights", vit, "--input", vit_x, "--method", "rollout", "--score", space, "--save-raw", "r.npy"},
+           {0}, "", {"r.npy"}, {}, raw_matches(vit_dir / "attention" / "rollout.npy")});
+  }
+  check({"onnx_vit_rollout_overlay", {"explain", "--weights", vit, "--input", vit_x, "--method", "rollout", "--out", "o.png"},
+         {0}, "", {"o.png"}, {}, stdout_has("rollout score=post layer=attention image=0")});
+  check({"onnx_attention_on_cnn", cat(base, {"--method", "rollout"}), {2},
+         "--method rollout needs a model with attention layers", {}, {}, {}});
+  check({"vgg_attention_relevance", cat(explain_base(tiny(), input()), {"--method", "attention-relevance", "--score", "pre"}), {2},
+         "--method attention-relevance needs a model with attention layers", {}, {}, {}});
   // The bad corpus: exit 1, one line naming the file and what its manifest says; the control loads.
   std::ifstream ef(g_data / "bad" / "onnx" / "expected.json");
   const auto expected = nlohmann::json::parse(ef);

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <set>
 #include <nlohmann/json.hpp>
 
@@ -20,6 +21,8 @@
 #include "gradattr/attribution/methods.hpp"
 #include "gradattr/attribution/runtime.hpp"
 #include "gradattr/io/npy.hpp"
+#include "gradattr/models/any_classifier.hpp"
+#include "gradattr/models/equivalent.hpp"
 #include "gradattr/models/vgg_safetensors.hpp"
 #include "gradattr/onnx/load.hpp"
 #include "support/data_files.hpp"
@@ -185,6 +188,7 @@ TEST_CASE("Every method runs on an ONNX ResNet in every score space", "[onnx][at
   o.samples = 3;
   o.batch_size = 4;
   for (const auto& info : kMethodInfo) {
+    if (info.kind == MethodKind::Attention) continue;  // a ResNet has no attention: the ViT tests below
     for (const auto kind : score::kAllScoreKinds) {
       INFO(info.name << " " << score::to_string(kind));
       const auto r = run_method(info.method, kind, model, x, Target(), o);
@@ -350,6 +354,7 @@ TEST_CASE("Every method x variant x score space on the double ONNX ResNet matche
   const bool verbose = std::getenv("GRADATTR_VERBOSE") != nullptr;
   std::set<std::string> compared;
   for (const auto& info : kMethodInfo) {
+    if (info.kind == MethodKind::Attention) continue;  // checked on the ViT (attention/ fixtures, below)
     std::vector<std::string> cuts;
     if (info.layer_method) cuts.assign(std::begin(kMethodCuts), std::end(kMethodCuts));
     else cuts.emplace_back("input");
@@ -500,5 +505,159 @@ TEST_CASE("CAM methods on a ViT token layer fold the patch tokens into the grid,
     FAIL("no error");
   } catch (const ArgumentError& e) {
     CHECK_THAT(e.what(), Catch::Contains(model.resolve_layer(qkv)) && Catch::Contains("[17, 1, 32]") && Catch::Contains("square"));
+  }
+}
+
+// Attention methods on the narrow ViT (docs/methods.md, "Attention methods"). References:
+// tools/make_vit_fixtures.py, attention/: the encoder re-run by hand in PyTorch from the modules'
+// weights, each block's attention probabilities kept on the autograd graph, the formulas applied
+// there (never gradattr). Raw maps [1, 4, 4], float model against float64 torch.
+namespace {
+
+const char* kVitAttention[] = {"/encoder/layers/encoder_layer_0/self_attention/Softmax",
+                               "/encoder/layers/encoder_layer_1/self_attention/Softmax"};
+
+template <class M>
+Attribution<float> run_attention(Method m, score::ScoreKind kind, const M& model, const Tensor<float>& x, const Target& t) {
+  return run_method(m, kind, model, x, t, RunOptions{});
+}
+
+}  // namespace
+
+TEST_CASE("ViT: the attention layers are the Softmax outputs that multiply V, found in the graph", "[onnx][vit][attention]") {
+  for (const char* file : {"model.onnx", "model_opset13.onnx"}) {
+    INFO(file);
+    const auto model = gradattr::onnx::load<float>(onnx_file("vit_narrow", file));
+    const auto& layers = model.attention_layers();
+    REQUIRE(layers.size() == 2);  // num_layers = 2
+    for (std::size_t l = 0; l < layers.size(); ++l) {
+      const auto& info = model.layer(layers[l]);
+      CHECK(info.node == kVitAttention[l]);
+      CHECK(info.op == "Softmax");
+      CHECK(info.shape == Shape{2, 17, 17});  // [N * heads, T, T] at batch 1: 2 heads, 1 + 16 tokens
+    }
+    // Through the run-time wrapper too.
+    const models::AnyClassifier<float> any(model, model.input_shape());
+    CHECK(any.attention_layers() == layers);
+  }
+  // A CNN has none.
+  CHECK(gradattr::onnx::load<float>(onnx_file("resnet_basic", "model.onnx")).attention_layers().empty());
+}
+
+TEST_CASE("ViT: attention rollout and attention relevance match PyTorch in every score space", "[onnx][vit][attention]") {
+  const auto model = gradattr::onnx::load<float>(onnx_file("vit_narrow", "model.onnx"));
+  const auto x = npy<float>("vit_narrow", "x.npy");
+  const std::int64_t c = meta_of("vit_narrow").at("class").get<std::int64_t>();
+  const auto rollout_want = npy<double>("vit_narrow", "attention/rollout.npy");
+  std::vector<Tensor<float>> rollouts;
+  std::map<std::string, Tensor<float>> relevance;
+  for (const auto kind : score::kAllScoreKinds) {
+    const std::string space(score::to_string(kind));
+    INFO(space);
+    const auto rel = run_attention(Method::AttentionRelevance, kind, model, x, Target::per_image({c}));
+    const auto want = npy<double>("vit_narrow", "attention/relevance__" + space + ".npy");
+    REQUIRE(rel.raw.shape() == want.shape());
+    CHECK(rel_err(rel.raw, want) < 1e-4);
+    CHECK(rel.method == "attention-relevance");
+    CHECK(rel.score_space == space);
+    CHECK(rel.layer == "attention");
+    CHECK(rel.classes == std::vector<std::int64_t>{c});
+    CHECK(rel.model_evaluations == 1);
+    REQUIRE(rel.gradient_norm.size() == 1);
+    CHECK(rel.gradient_norm[0] > 0);
+    relevance[space] = rel.raw;
+    // Rollout: the same map for every score space and every class (no gradient).
+    for (const std::int64_t cls : {c, (c + 3) % 10}) {
+      const auto ro = run_attention(Method::AttentionRollout, kind, model, x, Target::per_image({cls}));
+      REQUIRE(ro.raw.shape() == rollout_want.shape());
+      CHECK(rel_err(ro.raw, rollout_want) < 1e-4);
+      CHECK(ro.classes == std::vector<std::int64_t>{cls});
+      CHECK(ro.gradient_norm.empty());
+      rollouts.push_back(ro.raw);
+    }
+  }
+  for (const auto& r : rollouts)
+    for (std::int64_t i = 0; i < r.numel(); ++i) CHECK(r[i] == rollouts.front()[i]);
+  // The score space matters for the relevance: Pre's map is not Post's rescaled (each scaled to max 1).
+  auto unit = [](const Tensor<float>& m) {
+    double mx = 0;
+    for (float v : m) mx = std::max(mx, static_cast<double>(v));
+    Tensor<double> out = m.cast<double>();
+    for (auto& v : out) v /= mx;
+    return out;
+  };
+  CHECK(rel_err(unit(relevance.at("pre")), unit(relevance.at("post"))) > 0.1);
+}
+
+TEST_CASE("ViT: an image's attention maps are the same alone and inside a batch", "[onnx][vit][attention]") {
+  // The attention values of a batch are [N * heads, T, T], batch-major: image n owns rows n*H..n*H+H-1.
+  const auto model = gradattr::onnx::load<float>(onnx_file("vit_narrow", "model.onnx"));
+  const auto x = npy<float>("vit_narrow", "x.npy");
+  Tensor<float> x2({2, 3, 32, 32});
+  for (std::int64_t i = 0; i < x.numel(); ++i) {
+    x2[i] = 0.5f * x[x.numel() - 1 - i];  // another image first
+    x2[x.numel() + i] = x[i];
+  }
+  for (const auto m : {Method::AttentionRollout, Method::AttentionRelevance}) {
+    INFO(to_string(m));
+    const auto batch = run_attention(m, score::ScoreKind::LogSoftmax, model, x2, Target::per_image({4, 7}));
+    const auto alone = run_attention(m, score::ScoreKind::LogSoftmax, model, x, Target::per_image({7}));
+    REQUIRE(batch.raw.shape() == Shape{2, 4, 4});
+    Tensor<double> second({1, 4, 4});
+    for (std::int64_t i = 0; i < 16; ++i) second[i] = batch.raw[16 + i];
+    CHECK(rel_err(alone.raw, second) < 1e-5);
+    double diff = 0;  // and the first image's map is its own
+    for (std::int64_t i = 0; i < 16; ++i) diff = std::max(diff, std::abs(static_cast<double>(batch.raw[i] - batch.raw[16 + i])));
+    CHECK(diff > 1e-4);
+  }
+}
+
+TEST_CASE("ViT: attention relevance on the shifted twin: Post, Log and Centered hold, Pre moves when t follows an attention",
+          "[onnx][vit][attention][equivalent]") {
+  // models::Shifted: z' = z + K t(x) 1. At a token layer t = K * the class token's channel sum.
+  // With t built after block 0 (encoder_layer_0's output) t depends on block 0's attention, so
+  // the Pre gradient there gains K dt/dA_0: the reference (attention/relevance_shifted__*.npy)
+  // is PyTorch's on the same twin. With t built from the input, t does not depend on any
+  // attention probability and even Pre does not move.
+  const auto model = gradattr::onnx::load<float>(onnx_file("vit_narrow", "model.onnx"));
+  const auto x = npy<float>("vit_narrow", "x.npy");
+  const std::int64_t c = meta_of("vit_narrow").at("class").get<std::int64_t>();
+  const auto am = meta_of("vit_narrow").at("attention");
+  const double K = am.at("shift_k").get<double>();
+  const models::Shifted<const graph::GraphModel<float>&> twin(model, am.at("shift_layer").get<std::string>(), K);
+  const models::Shifted<const graph::GraphModel<float>&> input_twin(model, "input", K);
+  CHECK(twin.attention_layers() == model.attention_layers());
+  for (const auto kind : score::kAllScoreKinds) {
+    const std::string space(score::to_string(kind));
+    INFO(space);
+    const auto own = run_attention(Method::AttentionRelevance, kind, model, x, Target::per_image({c}));
+    const auto shifted = run_attention(Method::AttentionRelevance, kind, twin, x, Target::per_image({c}));
+    CHECK(rel_err(shifted.raw, npy<double>("vit_narrow", "attention/relevance_shifted__" + space + ".npy")) < 1e-4);
+    const double moved = rel_err(shifted.raw, own.raw.cast<double>());
+    if (kind == score::ScoreKind::Pre)
+      CHECK(moved > 1.0);  // measured: the Pre map changes completely (its max grows about 17x)
+    else
+      CHECK(moved < 1e-4);  // shift-invariant score spaces: the same map
+    const auto from_input = run_attention(Method::AttentionRelevance, kind, input_twin, x, Target::per_image({c}));
+    CHECK(rel_err(from_input.raw, own.raw.cast<double>()) < 1e-5);
+    // Rollout does not see the logits at all.
+    const auto ro = run_attention(Method::AttentionRollout, kind, twin, x, Target::per_image({c}));
+    CHECK(rel_err(ro.raw, npy<double>("vit_narrow", "attention/rollout.npy")) < 1e-4);
+  }
+}
+
+TEST_CASE("ViT: attention methods refuse a model without attention layers, naming the method", "[onnx][attention]") {
+  const auto resnet = gradattr::onnx::load<float>(onnx_file("resnet_basic", "model.onnx"));
+  try {
+    AttentionRollout<score::Pre> ro(resnet);
+    FAIL("no error");
+  } catch (const ArgumentError& e) {
+    CHECK_THAT(e.what(), Catch::StartsWith("rollout: the model has no attention layers"));
+  }
+  try {
+    AttentionRelevance<score::Post> rel(resnet);
+    FAIL("no error");
+  } catch (const ArgumentError& e) {
+    CHECK_THAT(e.what(), Catch::StartsWith("attention-relevance: the model has no attention layers"));
   }
 }

@@ -8,12 +8,16 @@
 
 namespace gradattr::testing {
 
-// The cells of one table row "| a | b |" → {"a", "b"}, each trimmed of spaces.
+// The cells of one table row "| a | b |" → {"a", "b"}, each trimmed of spaces. "\|" is a literal
+// '|' inside a cell (GitHub Markdown's escape).
 inline std::vector<std::string> markdown_row_cells(const std::string& line) {
   std::vector<std::string> cells;
   std::string cell;
   for (std::size_t i = 1; i < line.size(); ++i) {
-    if (line[i] == '|') {
+    if (line[i] == '\\' && i + 1 < line.size() && line[i + 1] == '|') {
+      cell += '|';
+      ++i;
+    } else if (line[i] == '|') {
       const auto b = cell.find_first_not_of(' '), e = cell.find_last_not_of(' ');
       cells.push_back(b == std::string::npos ? "" : cell.substr(b, e - b + 1));
       cell.clear();

@@ -4,7 +4,9 @@
 //   ScoreCam                                                              (score_cam.hpp)
 //   RsiGradCam, IntegratedGradCam                                         (path_cams.hpp)
 //   Saliency, InputXGradient, IntegratedGradients, SmoothGrad             (input_methods.hpp)
+//   AttentionRollout, AttentionRelevance (models with attention layers)   (attention.hpp)
 // Results: Attribution<T> (result.hpp); targets: Target (target.hpp).
+#include "gradattr/attribution/attention.hpp"
 #include "gradattr/attribution/gradient_cams.hpp"
 #include "gradattr/attribution/input_methods.hpp"
 #include "gradattr/attribution/path_cams.hpp"

@@ -29,30 +29,39 @@
 
 namespace gradattr {
 
-// X(Enum, ClassTemplate, "cli-name", "Display label", layer method?, "one-line description")
+// X(Enum, ClassTemplate, "cli-name", "Display label", kind, "one-line description"); kind is a MethodKind:
+// Layer (a CAM map at a layer), Input (a map over the input pixels) or Attention (a ViT's
+// attention layers; refused by a model without them).
 #define GRADATTR_METHODS(X)                                                                                         \
-  X(GradCam, GradCam, "gradcam", "Grad-CAM", true, "channel weights: spatial mean of dS/dA (Selvaraju et al. 2017)") \
-  X(GradCamPlus, GradCamPlus, "gradcam+", "Grad-CAM+", true, "channel weights: spatial mean of ReLU(dS/dA)")        \
-  X(GradCamPlusPlus, GradCamPlusPlus, "gradcam++", "Grad-CAM++", true,                                              \
+  X(GradCam, GradCam, "gradcam", "Grad-CAM", Layer, "channel weights: spatial mean of dS/dA (Selvaraju et al. 2017)") \
+  X(GradCamPlus, GradCamPlus, "gradcam+", "Grad-CAM+", Layer, "channel weights: spatial mean of ReLU(dS/dA)")        \
+  X(GradCamPlusPlus, GradCamPlusPlus, "gradcam++", "Grad-CAM++", Layer,                                              \
     "weights from higher-order terms of exp(S) (Chattopadhay et al. 2018)")                                          \
-  X(HiResCam, HiResCam, "hirescam", "HiResCAM", true, "elementwise dS/dA * A summed over channels (Draelos 2020)")  \
-  X(XGradCam, XGradCam, "xgradcam", "XGrad-CAM", true, "activation-normalised gradient weights (Fu et al. 2020)")   \
-  X(LayerCam, LayerCam, "layercam", "LayerCAM", true, "ReLU(dS/dA) * A summed over channels (Jiang et al. 2021)")   \
-  X(ScoreCam, ScoreCam, "scorecam", "Score-CAM", true,                                                              \
+  X(HiResCam, HiResCam, "hirescam", "HiResCAM", Layer, "elementwise dS/dA * A summed over channels (Draelos 2020)")  \
+  X(XGradCam, XGradCam, "xgradcam", "XGrad-CAM", Layer, "activation-normalised gradient weights (Fu et al. 2020)")   \
+  X(LayerCam, LayerCam, "layercam", "LayerCAM", Layer, "ReLU(dS/dA) * A summed over channels (Jiang et al. 2021)")   \
+  X(ScoreCam, ScoreCam, "scorecam", "Score-CAM", Layer,                                                              \
     "channel weights from the score of the input masked by each channel (Wang et al. 2020)")                        \
-  X(RsiGradCam, RsiGradCam, "rsi-gradcam", "RSI Grad-CAM", true,                                                    \
+  X(RsiGradCam, RsiGradCam, "rsi-gradcam", "RSI Grad-CAM", Layer,                                                    \
     "Riemann-Stieltjes integrated gradients of the layer along the input path (Lucas et al. 2022)")                \
-  X(IntegratedGradCam, IntegratedGradCam, "integrated-gradcam", "Int. Grad-CAM", true,                              \
+  X(IntegratedGradCam, IntegratedGradCam, "integrated-gradcam", "Int. Grad-CAM", Layer,                              \
     "Grad-CAM maps summed along the input path (Sattarzadeh et al. 2021)")                                           \
-  X(Saliency, Saliency, "saliency", "Saliency", false, "the input gradient dS/dx (Simonyan et al. 2014)")          \
-  X(InputXGradient, InputXGradient, "inputxgrad", "Input x Grad", false, "x * dS/dx (Shrikumar et al. 2016)")        \
-  X(IntegratedGradients, IntegratedGradients, "ig", "Int. Gradients", false,                                       \
+  X(Saliency, Saliency, "saliency", "Saliency", Input, "the input gradient dS/dx (Simonyan et al. 2014)")          \
+  X(InputXGradient, InputXGradient, "inputxgrad", "Input x Grad", Input, "x * dS/dx (Shrikumar et al. 2016)")        \
+  X(IntegratedGradients, IntegratedGradients, "ig", "Int. Gradients", Input,                                       \
     "(x - x') * mean gradient along the straight path (Sundararajan et al. 2017)")                                  \
-  X(SmoothGrad, SmoothGrad, "smoothgrad", "SmoothGrad", false,                                                       \
-    "mean input gradient over noisy copies of x (Smilkov et al. 2017)")
+  X(SmoothGrad, SmoothGrad, "smoothgrad", "SmoothGrad", Input,                                                       \
+    "mean input gradient over noisy copies of x (Smilkov et al. 2017)")                                            \
+  X(AttentionRollout, AttentionRollout, "rollout", "Attn. Rollout", Attention,                                     \
+    "class token's row of the product of head-mean attentions mixed with I (Abnar & Zuidema 2020)")               \
+  X(AttentionRelevance, AttentionRelevance, "attention-relevance", "Attn. Relevance", Attention,                   \
+    "class token's row of R += mean_h ReLU(dS/dA * A) R over the blocks (Chefer, Gur & Wolf 2021)")
+
+// What a method explains (the fifth column of GRADATTR_METHODS).
+enum class MethodKind { Layer, Input, Attention };
 
 enum class Method {
-#define GRADATTR_METHOD_ENUM(e, cls, cli, display, layer, description) e,
+#define GRADATTR_METHOD_ENUM(e, cls, cli, display, kind, description) e,
   GRADATTR_METHODS(GRADATTR_METHOD_ENUM)
 #undef GRADATTR_METHOD_ENUM
 };
@@ -61,12 +70,14 @@ struct MethodInfo {
   Method method;
   std::string_view name;         // the CLI name (the command-line contract)
   std::string_view display;      // a display label
-  bool layer_method;             // explains a layer's activations (a CAM map at its resolution)
+  MethodKind kind;               // a layer's activations, the input pixels, or the attention layers
+  bool layer_method;             // kind == Layer: explains a layer's activations (a CAM map at its resolution)
   std::string_view description;  // one line
 };
 
 inline constexpr std::array kMethodInfo = {
-#define GRADATTR_METHOD_INFO(e, cls, cli, display, layer, description) MethodInfo{Method::e, cli, display, layer, description},
+#define GRADATTR_METHOD_INFO(e, cls, cli, display, kind, description) \
+  MethodInfo{Method::e, cli, display, MethodKind::kind, MethodKind::kind == MethodKind::Layer, description},
     GRADATTR_METHODS(GRADATTR_METHOD_INFO)
 #undef GRADATTR_METHOD_INFO
 };
@@ -83,6 +94,21 @@ constexpr const MethodInfo& method_info(Method m) noexcept {
   return kMethodInfo[0];  // unreachable for a valid enum value
 }
 
+// The methods every Classifier runs: all but the attention methods, which need a model with
+// attention layers (a ViT). The audit and the paper's experiments use these.
+inline constexpr auto kGeneralMethods = [] {
+  constexpr std::size_t n = [] {
+    std::size_t k = 0;
+    for (const MethodInfo& i : kMethodInfo) k += i.kind != MethodKind::Attention;
+    return k;
+  }();
+  std::array<Method, n> out{};
+  std::size_t k = 0;
+  for (const MethodInfo& i : kMethodInfo)
+    if (i.kind != MethodKind::Attention) out[k++] = i.method;
+  return out;
+}();
+
 // The CLI names (the command-line contract).
 constexpr std::string_view to_string(Method m) noexcept { return method_info(m).name; }
 
@@ -91,6 +117,10 @@ constexpr std::string_view display_name(Method m) noexcept { return method_info(
 
 // True for the methods that explain a layer's activations (CAM maps at the layer's resolution).
 constexpr bool is_layer_method(Method m) noexcept { return method_info(m).layer_method; }
+
+// True for the attention methods (rollout, attention-relevance): they need a model whose
+// attention_layers() is not empty (nn/classifier.hpp) and refuse any other with ArgumentError.
+constexpr bool is_attention_method(Method m) noexcept { return method_info(m).kind == MethodKind::Attention; }
 
 // The valid CLI names, comma-separated ("gradcam, gradcam+, ...").
 inline std::string method_names_list(std::string_view separator = ", ") {
@@ -230,7 +260,7 @@ Attribution<typename M::scalar_type> run_method_in(Method method, std::int64_t v
   using namespace attr_detail;
   const bool L = is_layer_method(method);
   switch (method) {
-#define GRADATTR_METHOD_CASE(e, cls, cli, display, layer, description) \
+#define GRADATTR_METHOD_CASE(e, cls, cli, display, kind, description) \
   case Method::e: return run_functor<cls, Policy>(L, variant, model, x, target, r, baseline);
     GRADATTR_METHODS(GRADATTR_METHOD_CASE)
 #undef GRADATTR_METHOD_CASE

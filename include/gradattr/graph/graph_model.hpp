@@ -16,6 +16,11 @@
 // Layer names: every node output is a layer. Its canonical name is the outermost PyTorch module
 // path whose output it is (graph/module_paths.hpp), else its value name; resolve_layer accepts
 // the canonical name, any module path, the value name or the producing node's name.
+//
+// Attention layers (attention_layers(), for the attention methods): found once at load, from the
+// graph's structure alone (docs/architecture.md, "Attention in the model interface"): the output
+// of every Softmax over the last axis of a [..., T, T] value that is the left operand of a MatMul
+// (softmax(q k^T / sqrt(d)) @ v), in node order.
 #include <algorithm>
 #include <cstdint>
 #include <map>
@@ -60,6 +65,7 @@ class GraphModel {
     build(def, nullptr);
     infer_shapes(def);
     name_layers(def);
+    find_attention();
   }
   // The same, freeing each of def's (double) constants as soon as it is converted to T: a
   // loaded model's weights are not held twice at once (onnx::load's peak memory).
@@ -68,6 +74,7 @@ class GraphModel {
     build(def, &def.constants);
     infer_shapes(def);
     name_layers(def);
+    find_attention();
   }
 
   // ---- the Classifier interface (nn/classifier.hpp) ----
@@ -136,6 +143,10 @@ class GraphModel {
   }
 
   std::int64_t num_classes() const noexcept { return num_classes_; }
+
+  // The attention probabilities, one canonical layer name per attention block in node order
+  // (the optional member of the interface, nn/classifier.hpp); empty without attention.
+  const std::vector<std::string>& attention_layers() const noexcept { return attention_layers_; }
 
   // ---- beyond the interface ----
 
@@ -425,6 +436,24 @@ class GraphModel {
     (void)def;
   }
 
+  // The attention probabilities: a Softmax's output read as the LEFT operand of a MatMul (the
+  // probabilities times V), the softmax over the last axis, the value [..., T, T] at batch 1.
+  // layers_[i] is node i's output (name_layers).
+  void find_attention() {
+    std::vector<char> left_of_matmul(values_.size(), 0);
+    for (const Node& n : nodes_)
+      if (n.op == Op::MatMul && n.inputs.size() == 2) left_of_matmul[static_cast<std::size_t>(n.inputs[0])] = 1;
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      const Node& n = nodes_[i];
+      if (n.op != Op::Softmax || !left_of_matmul[static_cast<std::size_t>(n.output)]) continue;
+      const Shape& s = values_[n.output].shape;
+      const int r = s.rank();
+      const std::int64_t axis = n.attrs.axis < 0 ? n.attrs.axis + r : n.attrs.axis;
+      if (r < 3 || axis != r - 1 || s[r - 1] != s[r - 2]) continue;
+      attention_layers_.push_back(layers_[i].name);
+    }
+  }
+
   void check_input(const Shape& s) const {
     const Shape& want = values_[input_].shape;
     bool ok = s.rank() == 4 && s[0] > 0;
@@ -667,6 +696,7 @@ class GraphModel {
   std::vector<LayerInfo> layers_;
   std::map<std::string, int> layer_index_, layer_value_;
   std::map<std::string, std::string> aliases_;
+  std::vector<std::string> attention_layers_;
   mutable ad::OpTimes* profile_ = nullptr;
   bool fusion_ = true;
 };

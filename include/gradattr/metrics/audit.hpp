@@ -54,11 +54,12 @@
 
 namespace gradattr::metrics {
 
-// Every method the audit knows, by its CLI name (`gradattr explain --method`).
+// Every method the audit knows, by its CLI name (`gradattr explain --method`): the methods every model
+// runs (kGeneralMethods; the attention methods need a ViT).
 inline const std::vector<std::string>& audit_methods() {
   static const std::vector<std::string> m = [] {
     std::vector<std::string> names;
-    for (Method method : kAllMethods) names.emplace_back(to_string(method));
+    for (Method method : kGeneralMethods) names.emplace_back(to_string(method));
     return names;
   }();
   return m;

@@ -7,6 +7,8 @@
 //   models::AnyClassifier<float> m{graph::GraphModel<float>(def)};
 //   GradCam<score::Post> cam(m, m.default_cam_layer());
 //
+// The optional members (nn/classifier.hpp): attention_layers() (the model's, empty when it names
+// none) and forward_tracked (the model's own, else nn::forward_tracked's chain).
 // Beyond the interface: default_cam_layer() (the model's own, else its "last_conv" alias),
 // layer_shape(name) (the activation's shape at batch 1, from one forward of a zero image),
 // input_shape(), and get<M>() for the model itself.
@@ -42,6 +44,11 @@ class AnyClassifier {
   std::string resolve_layer(const std::string& name) const { return impl_->resolve_layer(name); }
   std::int64_t num_classes() const { return impl_->num_classes(); }
   std::string default_cam_layer() const { return impl_->default_cam_layer(); }
+  std::vector<std::string> attention_layers() const { return impl_->attention_layers(); }
+  nn::Tracked<T> forward_tracked(const Tensor<T>& x, const std::vector<std::string>& layers, ad::Tape<T>& tape,
+                                 bool track = true) const {
+    return impl_->forward_tracked(x, layers, tape, track);
+  }
 
   const Shape& input_shape() const noexcept { return input_shape_; }
   // The activation shape at `layer` for one image (a forward of a zero image up to it).
@@ -67,6 +74,9 @@ class AnyClassifier {
     virtual std::string resolve_layer(const std::string&) const = 0;
     virtual std::int64_t num_classes() const = 0;
     virtual std::string default_cam_layer() const = 0;
+    virtual std::vector<std::string> attention_layers() const = 0;
+    virtual nn::Tracked<T> forward_tracked(const Tensor<T>&, const std::vector<std::string>&, ad::Tape<T>&,
+                                           bool) const = 0;
   };
   template <class M>
   struct Impl final : Base {
@@ -86,6 +96,11 @@ class AnyClassifier {
         return model.default_cam_layer();
       else
         return model.resolve_layer("last_conv");
+    }
+    std::vector<std::string> attention_layers() const override { return nn::attention_layers(model); }
+    nn::Tracked<T> forward_tracked(const Tensor<T>& x, const std::vector<std::string>& l, ad::Tape<T>& t,
+                                   bool track) const override {
+      return nn::forward_tracked(model, x, l, t, track);
     }
   };
 

@@ -9,6 +9,8 @@
 //                     while Pre attributions gain ∂t/∂u — the vulnerability of Lerma & Lucas.
 //                     t is built from recorded ops (select_position, sum_dim1, scale,
 //                     add_column), so gradients flow through it exactly as through the network.
+//                     A token layer [N, T, D] (a ViT's) gives t(x) = K Σ_d A_{0,d} (the class
+//                     token's channel sum).
 //   ConstantShift<M>  z′ = z + c. A constant has zero gradient: every policy, Pre included, gives
 //                     the same attribution (and Post/LogSoftmax the same scores).
 //   Temperature<M>    z′ = z / T (computed as z · (1/T)), T > 0. Changes y (only the ranking of
@@ -137,6 +139,9 @@ class LogitTransform {
   {
     return inner().default_cam_layer();
   }
+  // The wrapped model's attention layers (nn/classifier.hpp's optional member). Its logits are
+  // forward_from's, so the generic nn::forward_tracked serves it.
+  std::vector<std::string> attention_layers() const { return nn::attention_layers(inner()); }
 
  private:
   const Derived& self() const noexcept { return static_cast<const Derived&>(*this); }
@@ -210,13 +215,30 @@ class Shifted {
   {
     return inner().default_cam_layer();
   }
+  std::vector<std::string> attention_layers() const { return nn::attention_layers(inner()); }
+
+  // nn::forward_tracked for the twin: the wrapped model's chain of cuts with the shift layer's
+  // cut tapped for t (recorded when the shift layer comes after a tracked layer, so t's gradient
+  // reaches the tracked values), then z + t·1. Any order of the shift layer and `layers` works.
+  nn::Tracked<T> forward_tracked(const Tensor<T>& x, const std::vector<std::string>& layers, ad::Tape<T>& tape,
+                                 bool track = true) const {
+    ad::Var<T> t;
+    nn::Tracked<T> r = nn::forward_tracked_chain(
+        inner(), x, layers, layer_, [&](const Cut<T>& c) { t = shift_of(c.activation); }, tape, track);
+    r.logits = ad::add_column(r.logits, t);
+    return r;
+  }
 
  private:
-  // t = K Σ_k A[:, k, 0, 0] as recorded ops: [N].
+  // t = K Σ_k A[:, k, 0, 0] as recorded ops: [N]. A token layer [N, T, D] (a ViT's): t = K Σ_d
+  // A[:, 0, d], the channel sum of its first position (the class token).
   ad::Var<T> shift_of(const ad::Var<T>& A) const {
+    if (A.shape().rank() == 3 && A.shape()[1] >= 1 && A.shape()[2] >= 1)
+      return ad::scale(ad::reduce_sum(ad::slice(A, {0}, {1}, {1}, {}), {1, 2}, false), k_);
     if (A.shape().rank() != 4 || A.shape()[2] < 1 || A.shape()[3] < 1)
       throw ArgumentError("Shifted: the shift layer '" + layer_ + "' has activation " + A.shape().str() +
-                          "; t(x) = K Σ_k A_{k,0,0} needs an [N, K, H, W] layer");
+                          "; t(x) = K Σ_k A_{k,0,0} needs an [N, K, H, W] layer (or tokens [N, T, D]: "
+                          "K Σ_d A_{0,d})");
     return ad::scale(ad::sum_dim1(ad::select_position(A, 0, 0)), k_);
   }
 

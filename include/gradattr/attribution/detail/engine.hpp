@@ -62,6 +62,10 @@ class ClassifierRef {
     forward_from_ = [](const void* p, const models::Cut<T>& c, ad::Tape<T>& t) {
       return static_cast<const M*>(p)->forward_from(c, t);
     };
+    attention_layers_ = [](const void* p) { return nn::attention_layers(*static_cast<const M*>(p)); };
+    forward_tracked_ = [](const void* p, const Tensor<T>& x, const std::vector<std::string>& l, ad::Tape<T>& t, bool track) {
+      return nn::forward_tracked(*static_cast<const M*>(p), x, l, t, track);
+    };
   }
 
   std::int64_t num_classes() const noexcept { return num_classes_; }
@@ -72,6 +76,12 @@ class ClassifierRef {
   ad::Var<T> forward_from(const models::Cut<T>& cut, ad::Tape<T>& tape) const {
     return forward_from_(model_, unfold_tokens(cut), tape);
   }
+  // The optional members (nn/classifier.hpp), for the attention methods.
+  std::vector<std::string> attention_layers() const { return attention_layers_(model_); }
+  nn::Tracked<T> forward_tracked(const Tensor<T>& x, const std::vector<std::string>& layers, ad::Tape<T>& tape,
+                                 bool track) const {
+    return forward_tracked_(model_, x, layers, tape, track);
+  }
 
  private:
   const void* model_;
@@ -79,6 +89,9 @@ class ClassifierRef {
   Tensor<T> (*forward_)(const void*, const Tensor<T>&) = nullptr;
   models::Cut<T> (*forward_until_)(const void*, const Tensor<T>&, const std::string&) = nullptr;
   ad::Var<T> (*forward_from_)(const void*, const models::Cut<T>&, ad::Tape<T>&) = nullptr;
+  std::vector<std::string> (*attention_layers_)(const void*) = nullptr;
+  nn::Tracked<T> (*forward_tracked_)(const void*, const Tensor<T>&, const std::vector<std::string>&, ad::Tape<T>&,
+                                     bool) = nullptr;
 };
 
 // x must be a non-empty [N, C, H, W] batch; with check_finite, no NaN or infinity.
