@@ -19,6 +19,9 @@
 #ifdef GRADATTR_CLI_SWEEP
 #include "cmd_results.hpp"
 #include "cmd_sweep.hpp"
+#ifdef GRADATTR_CLI_MPI
+#include "cmd_sweep_mpi.hpp"  // mpirun -np N gradattr sweep
+#endif
 #endif
 #include "gradattr/core/allocator.hpp"
 
