@@ -301,6 +301,74 @@ void group_sweep() {
   expect(fs::file_size(g_dir / "text.sqlite") == 22, "not a database: the file changed");
 }
 
+// gradattr view (docs/sweep.md, "Gallery"): pages, overlays and inputs on disk, every referenced
+// file there and decodable; an input that cannot be re-read is said on its page; atomic output.
+// (The browser's view of it: tests/cli/view_browser_test.cmake.)
+void group_view() {
+  auto r = run({"view", "merged.sqlite", "--out", "gallery/"});
+  expect_ok("view", r);
+  expect(r.out.find("8 image page(s), 42 map(s)") != std::string::npos && r.out.find("7 shown, 1 not") != std::string::npos,
+         "view: summary " + r.out);
+  const fs::path gal = g_dir / "gallery";
+  auto slurp = [](const fs::path& p) {
+    std::ifstream in(p);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  // Every src= of every page: a file of the gallery that decodes.
+  int pages = 0, refs = 0, maps = 0;
+  std::vector<fs::path> htmls{gal / "index.html"};
+  for (int k = 0; k < 8; ++k) htmls.push_back(gal / "images" / (std::to_string(k) + ".html"));
+  for (const auto& h : htmls) {
+    expect(fs::exists(h), "view: missing page " + h.string());
+    const std::string text = slurp(h);
+    ++pages;
+    for (std::size_t p = text.find("src=\""); p != std::string::npos; p = text.find("src=\"", p + 1)) {
+      const auto e = text.find('"', p + 5);
+      const fs::path f = (h.parent_path() / text.substr(p + 5, e - p - 5)).lexically_normal();
+      ++refs;
+      try {
+        const auto img = gradattr::io::read_image(f);
+        expect(img.width == 112 && img.height == 112, "view: " + f.string() + " is not 112x112");
+      } catch (const std::exception& x) {
+        expect(false, "view: " + h.filename().string() + " refers to " + f.string() + ": " + x.what());
+      }
+    }
+    if (h.parent_path().filename() == "images") {
+      for (std::size_t p = text.find("class=\"px map\""); p != std::string::npos; p = text.find("class=\"px map\"", p + 1)) ++maps;
+    }
+  }
+  expect(refs == 42 + 42 + 7, "view: " + std::to_string(refs) + " image references, expected 42 thumbnails + 42 maps + 7 inputs");
+  expect(maps == 42, "view: " + std::to_string(maps) + " map <img> on the image pages, expected 42");
+  const std::string bad = slurp(gal / "images" / "4.html");  // img03_bad.png
+  expect(bad.find("input not shown") != std::string::npos && bad.find("img03_bad.png") != std::string::npos && bad.find("failed: ") != std::string::npos,
+         "view: the malformed image's page does not say why it has no input");
+  // The source moved away: every page says so; the maps are still drawn.
+  fs::rename(g_dir / "imgs", g_dir / "imgs.moved");
+  r = run({"view", "merged.sqlite", "--out", "gallery2"});
+  fs::rename(g_dir / "imgs.moved", g_dir / "imgs");
+  expect_ok("view without the source", r);
+  expect(r.out.find("0 shown, 8 not: the sweep's source cannot be opened") != std::string::npos, "view without the source: " + r.out);
+  expect(slurp(g_dir / "gallery2" / "images" / "0.html").find("input not shown: the sweep&#39;s source cannot be opened") != std::string::npos,
+         "view without the source: the page does not say so");
+  // A rerun replaces the gallery; --out onto something else is refused, left as it was, nothing else made.
+  expect_ok("view again", run({"view", "merged.sqlite", "--out", "gallery", "--limit", "2"}));
+  expect(!fs::exists(gal / "images" / "2.html") && fs::exists(gal / "images" / "1.html"), "view again: not replaced");
+  std::ofstream(g_dir / "notagallery") << "x";
+  expect_failure("view onto a file", run({"view", "merged.sqlite", "--out", "notagallery"}), 1, "not a gallery");
+  expect(fs::file_size(g_dir / "notagallery") == 1, "view onto a file: changed it");
+  fs::create_directories(g_dir / "somedir");
+  expect_failure("view onto a directory", run({"view", "merged.sqlite", "--out", "somedir"}), 1, "not a gallery");
+  expect_failure("view of a non-database", run({"view", "text.sqlite", "--out", "g3"}), 1, "text.sqlite");
+  expect_failure("view without --out", run({"view", "merged.sqlite"}), 2, "--out");
+  expect(!fs::exists(g_dir / "g3"), "view of a non-database: made a gallery");
+  for (const auto& e : fs::directory_iterator(g_dir))
+    expect(e.path().filename().string().find(".tmp-view-") == std::string::npos, "view: left " + e.path().string());
+  // Rows without maps (run 2 of full.sqlite: no --save-maps): numbers only, said so.
+  r = run({"view", "full.sqlite", "--out", "g4"});
+  expect_ok("view without maps", r);
+  expect(r.out.find("2 row(s) have no stored map") != std::string::npos, "view without maps: " + r.out);
+}
+
 // IDX images with labels, --class label; a manifest with a missing file.
 void group_idx_manifest() {
   std::string images = be32(0x803) + be32(5) + be32(28) + be32(28), labels = be32(0x801) + be32(5);
@@ -453,6 +521,7 @@ int main(int argc, char** argv) {
     group_mpi(argv[5], argv[6]);
   } else {
     group_sweep();
+    group_view();
     group_idx_manifest();
   }
   std::printf("%d checks, %d failed\n", g_checks, g_failures);
