@@ -18,6 +18,8 @@ packages=(
   libonnx-dev libprotobuf-dev            # gradattr::onnx, the ONNX importer (GRADATTR_WITH_ONNX)
   libsqlite3-dev                         # gradattr::sweep, the sweep results database (GRADATTR_WITH_SQLITE)
   dataset-fashion-mnist                  # the training data of the shipped model
+  libopenmpi-dev openmpi-bin             # gradattr::mpi, mpirun -np N gradattr sweep (GRADATTR_MPI; docs/sweep.md)
+  chromium                               # ctest 'cli: view browser' (headless; ~7 s; skipped without it)
 )
 for opt in "$@"; do
   case "$opt" in

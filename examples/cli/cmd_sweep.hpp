@@ -159,20 +159,35 @@ inline std::int64_t abort_after() {
   return std::atoll(e);
 }
 
-inline int run_sweep(const SweepArgs& a) {
+// Everything a sweep's images are computed with, built and checked from the command line: usage
+// errors (exit 2) before any file is read, then the model, the image list and the run's record.
+struct SweepSetup {
+  std::vector<gradattr::sweep::Job> jobs;
+  gradattr::sweep::ComputeOptions co;
+  std::optional<std::int64_t> fixed_class;
+  Shard shard;
+  std::optional<LoadedModel> lm;
+  std::optional<gradattr::sweep::ImageSource> src;
+  std::int64_t listed = 0;  // images of the list after --limit
+  gradattr::sweep::RunInfo info;
+};
+
+inline SweepSetup prepare_sweep(const SweepArgs& a) {
   namespace sw = gradattr::sweep;
+  SweepSetup s;
   // The command line first (exit 2), before any file is read.
   const int sources = !a.images.empty() + !a.manifest.empty() + !a.idx.empty();
   if (sources != 1) throw UsageError("give exactly one of --images DIR, --manifest LIST, --idx FILE");
   if (!a.labels.empty() && a.idx.empty()) throw UsageError("--labels is an IDX label file: it goes with --idx");
   if (a.out.empty()) throw UsageError("--out results.sqlite is required");
   if (a.out == "-") throw UsageError("--out must be a file (a database), not standard output");
-  const auto jobs = sweep_jobs(a);
+  s.jobs = sweep_jobs(a);
+  const auto& jobs = s.jobs;
   const auto metrics = sweep_metrics(a.metrics);
-  const auto fixed_class = sweep_fixed_class(a.cls);
-  const Shard shard = parse_shard(a.shard);
+  s.fixed_class = sweep_fixed_class(a.cls);
+  s.shard = parse_shard(a.shard);
   const std::int64_t limit = a.limit.empty() ? 0 : parse_count("--limit", a.limit, std::int64_t{1} << 40);
-  sw::ComputeOptions co;
+  sw::ComputeOptions& co = s.co;
   co.run.layer = a.layer;
   co.run.steps = parse_count("--steps", a.steps, kMaxSteps);
   co.run.samples = parse_count("--samples", a.samples, kMaxSamples);
@@ -185,7 +200,8 @@ inline int run_sweep(const SweepArgs& a) {
   for (const auto& j : jobs) any_layer_method = any_layer_method || gradattr::is_layer_method(j.method);
 
   // The model and its fingerprint.
-  LoadedModel lm = a.weights.empty() ? default_model() : load_model_file(a.weights);
+  s.lm.emplace(a.weights.empty() ? default_model() : load_model_file(a.weights));
+  const LoadedModel& lm = *s.lm;
   std::string model_name = a.weights, model_sha;
   if (!a.weights.empty()) {
     model_sha = gradattr::io::sha256_file(a.weights);
@@ -199,14 +215,15 @@ inline int run_sweep(const SweepArgs& a) {
   }
   (void)check_layer(lm.model, a.layer, any_layer_method);
   for (const auto& j : jobs) check_method_model(lm.model, j.method);
-  if (fixed_class) check_class(*fixed_class, lm.model.num_classes(), a.cls);
+  if (s.fixed_class) check_class(*s.fixed_class, lm.model.num_classes(), a.cls);
 
-  const sw::ImageSource src(sw::SourceSpec{!a.images.empty() ? sw::SourceKind::Directory : !a.manifest.empty() ? sw::SourceKind::Manifest : sw::SourceKind::Idx,
-                                           !a.images.empty() ? a.images : !a.manifest.empty() ? a.manifest : a.idx, a.labels});
-  const std::int64_t listed = limit ? std::min(limit, src.size()) : src.size();
-  if (listed == 0) throw gradattr::Error(std::string("--") + sw::to_string(src.spec().kind) + " '" + src.spec().path + "' lists no images");
+  s.src.emplace(sw::SourceSpec{!a.images.empty() ? sw::SourceKind::Directory : !a.manifest.empty() ? sw::SourceKind::Manifest : sw::SourceKind::Idx,
+                               !a.images.empty() ? a.images : !a.manifest.empty() ? a.manifest : a.idx, a.labels});
+  const sw::ImageSource& src = *s.src;
+  s.listed = limit ? std::min(limit, src.size()) : src.size();
+  if (s.listed == 0) throw gradattr::Error(std::string("--") + sw::to_string(src.spec().kind) + " '" + src.spec().path + "' lists no images");
 
-  sw::RunInfo info;
+  sw::RunInfo& info = s.info;
   const std::string v = version_line();  // "gradattr 0.1.0 (commit abc)"
   const auto sp = v.find(' '), cp = v.find("(commit ");
   info.version = v.substr(sp + 1, v.find(' ', sp + 1) - sp - 1);
@@ -225,24 +242,90 @@ inline int run_sweep(const SweepArgs& a) {
                   {"--save-maps", a.save_maps}, {"--limit", limit}};
   // Only when given, so databases made before the flag existed still resume.
   if (exact_convolutions()) info.options["--precise"] = true;
-  info.shard = a.shard.empty() ? "" : std::to_string(shard.i) + "/" + std::to_string(shard.n);
+  info.shard = a.shard.empty() ? "" : std::to_string(s.shard.i) + "/" + std::to_string(s.shard.n);
   info.seed = a.seed;
   info.host = host_name();
   info.threads = omp_get_max_threads();
+  return s;
+}
 
+// Image i's rows: every job not in `done` (a failed read or a missing label: a failed row each).
+inline std::vector<gradattr::sweep::ResultRow> sweep_image(const SweepSetup& s, const std::string& cls, std::int64_t i,
+                                                           const std::set<gradattr::sweep::ResultKey>& done,
+                                                           gradattr::sweep::ImageRecord& rec) {
+  namespace sw = gradattr::sweep;
+  const auto& item = s.src->item(i);
+  rec = sw::ImageRecord{i, item.name, item.record >= 0 ? std::optional<std::int64_t>(item.record) : std::nullopt, item.label, ""};
+  std::vector<sw::ResultRow> rows;
+  std::string image_error;
+  gradattr::Tensor<float> x;
+  try {
+    const auto img = s.src->read(i, &rec.sha256);
+    x = image_input(img.picture, s.lm->input).x;
+    if (x.dim(1) != s.lm->model.input_shape()[1])
+      throw gradattr::ShapeError("input " + x.shape().str() + " has " + std::to_string(x.dim(1)) + " channels, the model takes " +
+                                 std::to_string(s.lm->model.input_shape()[1]));
+  } catch (const gradattr::Error& e) {
+    image_error = e.what();
+  }
+  gradattr::Target target;
+  if (s.fixed_class) target = gradattr::Target::all(*s.fixed_class);
+  else if (cls == "label") {
+    if (item.label) target = gradattr::Target::all(*item.label);
+    else if (image_error.empty()) image_error = "--class label: image " + item.name + " has no label";
+  }
+  for (const auto& j : s.jobs) {
+    const std::string m(gradattr::to_string(j.method)), sc(gradattr::score::to_string(j.score));
+    if (done.count({i, m, j.variant, sc})) continue;
+    if (!image_error.empty()) {
+      sw::ResultRow r;
+      r.method = m, r.variant = j.variant, r.score = sc, r.error = image_error;
+      rows.push_back(std::move(r));
+    } else {
+      rows.push_back(sw::compute_row(s.lm->model, x, j, target, s.co));
+    }
+  }
+  return rows;
+}
+
+inline std::int64_t failed_rows(const std::vector<gradattr::sweep::ResultRow>& rows) {
+  std::int64_t n = 0;
+  for (const auto& r : rows) n += !r.error.empty();
+  return n;
+}
+
+// Whether image i still has a job missing from `done`.
+inline bool sweep_todo(const SweepSetup& s, std::int64_t i, const std::set<gradattr::sweep::ResultKey>& done) {
+  for (const auto& j : s.jobs)
+    if (!done.count({i, std::string(gradattr::to_string(j.method)), j.variant, std::string(gradattr::score::to_string(j.score))}))
+      return true;
+  return false;
+}
+
+inline void sweep_summary_lines(const std::string& out, const std::string& where, std::int64_t in_list, std::int64_t committed,
+                                std::int64_t new_rows, std::int64_t new_failed, double secs, std::int64_t run,
+                                const gradattr::sweep::RunSummary& sum) {
+  say("sweep: %lld image(s) in %s (%s), %lld computed now, %lld already done; %lld new row(s) (%lld failed) in %.2fs (%.2f images/s)\n",
+      static_cast<long long>(in_list), out.c_str(), where.c_str(), static_cast<long long>(committed),
+      static_cast<long long>(in_list - committed), static_cast<long long>(new_rows), static_cast<long long>(new_failed), secs,
+      secs > 0 ? static_cast<double>(committed) / secs : 0.0);
+  say("run %lld: %lld image(s), %lld row(s); failed: %lld image(s), %lld row(s)%s\n", static_cast<long long>(run),
+      static_cast<long long>(sum.images), static_cast<long long>(sum.rows), static_cast<long long>(sum.failed_images),
+      static_cast<long long>(sum.failed_rows), sum.failed_rows ? " (their errors: results.error)" : "");
+}
+
+// One process (no MPI, or an MPI job of one rank): --out directly, --shard's images.
+inline int run_sweep_local(const SweepArgs& a, const SweepSetup& s) {
+  namespace sw = gradattr::sweep;
   sw::Store store = sw::Store::open_or_create(a.out);
-  const std::int64_t run = store.begin_run(info, a.new_run);
+  const std::int64_t run = store.begin_run(s.info, a.new_run);
   const auto done = store.finished(run);
 
   std::vector<std::int64_t> todo;
   std::int64_t in_shard = 0;
-  for (std::int64_t i = shard.i; i < listed; i += shard.n) {
+  for (std::int64_t i = s.shard.i; i < s.listed; i += s.shard.n) {
     ++in_shard;
-    for (const auto& j : jobs)
-      if (!done.count({i, std::string(gradattr::to_string(j.method)), j.variant, std::string(gradattr::score::to_string(j.score))})) {
-        todo.push_back(i);
-        break;
-      }
+    if (sweep_todo(s, i, done)) todo.push_back(i);
   }
   const std::int64_t abort_k = abort_after();
   ProgressBar bar("sweep");
@@ -250,38 +333,9 @@ inline int run_sweep(const SweepArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
   std::int64_t committed = 0, new_rows = 0, new_failed = 0;
   for (const std::int64_t i : todo) {
-    const auto& item = src.item(i);
-    sw::ImageRecord rec{i, item.name, item.record >= 0 ? std::optional<std::int64_t>(item.record) : std::nullopt, item.label, ""};
-    std::vector<sw::ResultRow> rows;
-    std::string image_error;
-    gradattr::Tensor<float> x;
-    try {
-      const auto img = src.read(i, &rec.sha256);
-      x = image_input(img.picture, lm.input).x;
-      if (x.dim(1) != lm.model.input_shape()[1])
-        throw gradattr::ShapeError("input " + x.shape().str() + " has " + std::to_string(x.dim(1)) + " channels, the model takes " +
-                                   std::to_string(lm.model.input_shape()[1]));
-    } catch (const gradattr::Error& e) {
-      image_error = e.what();
-    }
-    gradattr::Target target;
-    if (fixed_class) target = gradattr::Target::all(*fixed_class);
-    else if (a.cls == "label") {
-      if (item.label) target = gradattr::Target::all(*item.label);
-      else if (image_error.empty()) image_error = "--class label: image " + item.name + " has no label";
-    }
-    for (const auto& j : jobs) {
-      const std::string m(gradattr::to_string(j.method)), s(gradattr::score::to_string(j.score));
-      if (done.count({i, m, j.variant, s})) continue;
-      if (!image_error.empty()) {
-        sw::ResultRow r;
-        r.method = m, r.variant = j.variant, r.score = s, r.error = image_error;
-        rows.push_back(std::move(r));
-      } else {
-        rows.push_back(sw::compute_row(lm.model, x, j, target, co));
-      }
-      if (!rows.back().error.empty()) ++new_failed;
-    }
+    sw::ImageRecord rec;
+    const auto rows = sweep_image(s, a.cls, i, done, rec);
+    new_failed += failed_rows(rows);
     store.commit_image(run, rec, rows);
     new_rows += static_cast<std::int64_t>(rows.size());
     ++committed;
@@ -292,14 +346,13 @@ inline int run_sweep(const SweepArgs& a) {
   const auto sum = store.summary(run);
   store.end_run(run, true, sum);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  say("sweep: %lld image(s) in %s (shard %s), %lld computed now, %lld already done; %lld new row(s) (%lld failed) in %.2fs (%.2f images/s)\n",
-      static_cast<long long>(in_shard), a.out.c_str(), info.shard.empty() ? "all" : info.shard.c_str(),
-      static_cast<long long>(committed), static_cast<long long>(in_shard - committed), static_cast<long long>(new_rows),
-      static_cast<long long>(new_failed), secs, secs > 0 ? static_cast<double>(committed) / secs : 0.0);
-  say("run %lld: %lld image(s), %lld row(s); failed: %lld image(s), %lld row(s)%s\n", static_cast<long long>(run),
-      static_cast<long long>(sum.images), static_cast<long long>(sum.rows), static_cast<long long>(sum.failed_images),
-      static_cast<long long>(sum.failed_rows), sum.failed_rows ? " (their errors: results.error)" : "");
+  sweep_summary_lines(a.out, "shard " + (s.info.shard.empty() ? std::string("all") : s.info.shard), in_shard, committed, new_rows,
+                      new_failed, secs, run, sum);
   return 0;
 }
+
+#ifndef GRADATTR_CLI_MPI
+inline int run_sweep(const SweepArgs& a) { return run_sweep_local(a, prepare_sweep(a)); }
+#endif
 
 }  // namespace gradattr_cli

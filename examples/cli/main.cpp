@@ -19,6 +19,10 @@
 #ifdef GRADATTR_CLI_SWEEP
 #include "cmd_results.hpp"
 #include "cmd_sweep.hpp"
+#include "cmd_view.hpp"
+#ifdef GRADATTR_CLI_MPI
+#include "cmd_sweep_mpi.hpp"  // mpirun -np N gradattr sweep
+#endif
 #endif
 #include "gradattr/core/allocator.hpp"
 
@@ -146,6 +150,13 @@ int main(int argc, char** argv) {
   ex->add_option("--maps", exp.maps, "the saved raw maps as float32 NPY [rows, ...] (row k = the CSV's map_row k)");
   ex->add_option("--method", exp.method, "only this method's rows");
   ex->add_option("--run", exp.run, "the run (default: the latest)");
+
+  ViewArgs view;
+  auto* vw = app.add_subcommand("view", "a static HTML gallery of a sweep database (inputs, overlays, numbers; no server)");
+  vw->add_option("database", view.db, "the database")->required();
+  vw->add_option("--out", view.out, "the gallery directory (written whole, or not at all; an older gallery there is replaced)");
+  vw->add_option("--run", view.run, "the run (default: the latest)");
+  vw->add_option("--limit", view.limit, "only the first K images");
 #endif
 
   // CLI11 would only say that a subcommand is required: name the unknown one.
@@ -182,6 +193,7 @@ int main(int argc, char** argv) {
     if (*sw) return run_sweep(sweep);
     if (*mg) return run_merge(merge);
     if (*ex) return run_export(exp);
+    if (*vw) return run_view(view);
 #endif
   } catch (const UsageError& e) {
     std::fprintf(stderr, "gradattr: %s\n", e.what());

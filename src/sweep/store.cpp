@@ -341,6 +341,10 @@ RunSummary Store::summary(std::int64_t run) const {
 std::vector<std::int64_t> Store::runs() const { return run_ids(impl_->db); }
 RunInfo Store::run_info(std::int64_t run) const { return read_run(impl_->db, run); }
 
+std::string run_difference(const RunInfo& stored, const RunInfo& asked, bool compare_shard) {
+  return first_difference(stored, asked, compare_shard);
+}
+
 // ---------------------------------------------------------------------------------------------
 // merge
 

@@ -6,7 +6,11 @@
 //   - a malformed image is a failed row with its error, the sweep goes on and counts it;
 //   - bad input: a bad --shard, an unknown method, a database of other options, merging other
 //     runs, IDX labels that do not match: exit 2 or 1, one line naming the flag or file, no file made.
-// Usage: test_sweep_driver <gradattr> <tests/data> <scratch dir>
+//   - mpi (with `mpi <mpirun> <fashion-mnist dir>`, docs/sweep.md "MPI"): one process, mpirun -np 2
+//     and two --shard runs merged give the same rows, maps bitwise (OMP_NUM_THREADS=1 per rank); an
+//     MPI sweep aborted in one rank and rerun equals the uninterrupted one, without duplicates;
+//     mpirun -np 1 is the plain sweep; bad input under mpirun: one "gradattr:" line, exit 2 or 1.
+// Usage: test_sweep_driver <gradattr> <tests/data> <scratch dir> [mpi <mpirun> <fashion-mnist dir>]
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
@@ -47,7 +51,9 @@ struct Result {
 };
 
 // Runs gradattr in g_dir with stdout/stderr captured to files; `env` is added to the environment.
-Result run(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {}) {
+// `launcher` (mpirun and its options) goes before the program.
+Result run(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {},
+           const std::vector<std::string>& launcher = {}) {
   const fs::path out = g_dir / ".out", err = g_dir / ".err";
   const pid_t pid = fork();
   if (pid == 0) {
@@ -58,10 +64,12 @@ Result run(const std::vector<std::string>& args, const std::map<std::string, std
     setenv("OMP_NUM_THREADS", "1", 1);  // bitwise-equal maps between runs
     setenv("OMP_WAIT_POLICY", "passive", 1);
     for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
-    std::vector<char*> argv{const_cast<char*>(g_cli.c_str())};
+    std::vector<char*> argv;
+    for (const auto& l : launcher) argv.push_back(const_cast<char*>(l.c_str()));
+    argv.push_back(const_cast<char*>(g_cli.c_str()));
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    execv(argv[0], argv.data());
+    execvp(argv[0], argv.data());
     _exit(127);
   }
   int status = 0;
@@ -293,6 +301,74 @@ void group_sweep() {
   expect(fs::file_size(g_dir / "text.sqlite") == 22, "not a database: the file changed");
 }
 
+// gradattr view (docs/sweep.md, "Gallery"): pages, overlays and inputs on disk, every referenced
+// file there and decodable; an input that cannot be re-read is said on its page; atomic output.
+// (The browser's view of it: tests/cli/view_browser_test.cmake.)
+void group_view() {
+  auto r = run({"view", "merged.sqlite", "--out", "gallery/"});
+  expect_ok("view", r);
+  expect(r.out.find("8 image page(s), 42 map(s)") != std::string::npos && r.out.find("7 shown, 1 not") != std::string::npos,
+         "view: summary " + r.out);
+  const fs::path gal = g_dir / "gallery";
+  auto slurp = [](const fs::path& p) {
+    std::ifstream in(p);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  // Every src= of every page: a file of the gallery that decodes.
+  int pages = 0, refs = 0, maps = 0;
+  std::vector<fs::path> htmls{gal / "index.html"};
+  for (int k = 0; k < 8; ++k) htmls.push_back(gal / "images" / (std::to_string(k) + ".html"));
+  for (const auto& h : htmls) {
+    expect(fs::exists(h), "view: missing page " + h.string());
+    const std::string text = slurp(h);
+    ++pages;
+    for (std::size_t p = text.find("src=\""); p != std::string::npos; p = text.find("src=\"", p + 1)) {
+      const auto e = text.find('"', p + 5);
+      const fs::path f = (h.parent_path() / text.substr(p + 5, e - p - 5)).lexically_normal();
+      ++refs;
+      try {
+        const auto img = gradattr::io::read_image(f);
+        expect(img.width == 112 && img.height == 112, "view: " + f.string() + " is not 112x112");
+      } catch (const std::exception& x) {
+        expect(false, "view: " + h.filename().string() + " refers to " + f.string() + ": " + x.what());
+      }
+    }
+    if (h.parent_path().filename() == "images") {
+      for (std::size_t p = text.find("class=\"px map\""); p != std::string::npos; p = text.find("class=\"px map\"", p + 1)) ++maps;
+    }
+  }
+  expect(refs == 42 + 42 + 7, "view: " + std::to_string(refs) + " image references, expected 42 thumbnails + 42 maps + 7 inputs");
+  expect(maps == 42, "view: " + std::to_string(maps) + " map <img> on the image pages, expected 42");
+  const std::string bad = slurp(gal / "images" / "4.html");  // img03_bad.png
+  expect(bad.find("input not shown") != std::string::npos && bad.find("img03_bad.png") != std::string::npos && bad.find("failed: ") != std::string::npos,
+         "view: the malformed image's page does not say why it has no input");
+  // The source moved away: every page says so; the maps are still drawn.
+  fs::rename(g_dir / "imgs", g_dir / "imgs.moved");
+  r = run({"view", "merged.sqlite", "--out", "gallery2"});
+  fs::rename(g_dir / "imgs.moved", g_dir / "imgs");
+  expect_ok("view without the source", r);
+  expect(r.out.find("0 shown, 8 not: the sweep's source cannot be opened") != std::string::npos, "view without the source: " + r.out);
+  expect(slurp(g_dir / "gallery2" / "images" / "0.html").find("input not shown: the sweep&#39;s source cannot be opened") != std::string::npos,
+         "view without the source: the page does not say so");
+  // A rerun replaces the gallery; --out onto something else is refused, left as it was, nothing else made.
+  expect_ok("view again", run({"view", "merged.sqlite", "--out", "gallery", "--limit", "2"}));
+  expect(!fs::exists(gal / "images" / "2.html") && fs::exists(gal / "images" / "1.html"), "view again: not replaced");
+  std::ofstream(g_dir / "notagallery") << "x";
+  expect_failure("view onto a file", run({"view", "merged.sqlite", "--out", "notagallery"}), 1, "not a gallery");
+  expect(fs::file_size(g_dir / "notagallery") == 1, "view onto a file: changed it");
+  fs::create_directories(g_dir / "somedir");
+  expect_failure("view onto a directory", run({"view", "merged.sqlite", "--out", "somedir"}), 1, "not a gallery");
+  expect_failure("view of a non-database", run({"view", "text.sqlite", "--out", "g3"}), 1, "text.sqlite");
+  expect_failure("view without --out", run({"view", "merged.sqlite"}), 2, "--out");
+  expect(!fs::exists(g_dir / "g3"), "view of a non-database: made a gallery");
+  for (const auto& e : fs::directory_iterator(g_dir))
+    expect(e.path().filename().string().find(".tmp-view-") == std::string::npos, "view: left " + e.path().string());
+  // Rows without maps (run 2 of full.sqlite: no --save-maps): numbers only, said so.
+  r = run({"view", "full.sqlite", "--out", "g4"});
+  expect_ok("view without maps", r);
+  expect(r.out.find("2 row(s) have no stored map") != std::string::npos, "view without maps: " + r.out);
+}
+
 // IDX images with labels, --class label; a manifest with a missing file.
 void group_idx_manifest() {
   std::string images = be32(0x803) + be32(5) + be32(28) + be32(28), labels = be32(0x801) + be32(5);
@@ -331,11 +407,109 @@ void group_idx_manifest() {
   expect(Db(g_dir / "nolabel.sqlite").one("SELECT error FROM results").find("has no label") != std::string::npos, "no labels: error text");
 }
 
+// mpirun -np 2 against one process and two merged shards: Fashion-MNIST records, IDX labels.
+void group_mpi(const std::string& mpirun, const fs::path& fm) {
+  const fs::path images = fm / "t10k-images-idx3-ubyte.gz", labels = fm / "t10k-labels-idx1-ubyte.gz";
+  if (!fs::exists(images) || !fs::exists(labels)) {
+    expect(false, "mpi: Fashion-MNIST is not at " + fm.string() + " (Debian: dataset-fashion-mnist)");
+    return;
+  }
+  const std::vector<std::string> base = {"sweep", "--idx", images.string(), "--labels", labels.string(), "--class", "label",
+                                         "--methods", "gradcam,ig", "--scores", "pre,post", "--steps", "3", "--metrics",
+                                         "deletion", "--metric-steps", "4", "--save-maps", "--limit", "9"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = base;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  auto mpi = [&](int np) {
+    return std::vector<std::string>{mpirun, "--allow-run-as-root", "--oversubscribe", "-np", std::to_string(np),
+                                    "-x", "OMP_NUM_THREADS", "-x", "OMP_WAIT_POLICY"};
+  };
+  auto gradattr_lines = [](const std::string& err) {
+    int n = 0;
+    for (std::size_t p = err.find("gradattr: "); p != std::string::npos; p = err.find("gradattr: ", p + 1)) ++n;
+    return n;
+  };
+  auto r = run(with({"--out", "one.sqlite"}));
+  expect_ok("mpi: one process", r);
+  const auto one = Db(g_dir / "one.sqlite").rows(kRows);
+  expect(one.size() == 9 * 4, "mpi: one process: " + std::to_string(one.size()) + " rows, expected 9 images x 4");
+
+  r = run(with({"--out", "mpi.sqlite"}), {}, mpi(2));
+  expect_ok("mpi: -np 2", r);
+  expect(r.out.find("(mpi: 2 ranks), 9 computed now") != std::string::npos, "mpi: -np 2 summary: " + r.out);
+  {
+    const Db m(g_dir / "mpi.sqlite");
+    expect(m.rows(kRows) == one, "mpi: mpirun -np 2 differs from one process");
+    expect(m.one("SELECT count(*) FROM session") == "2", "mpi: one session per rank");
+    expect(m.one("SELECT count(DISTINCT pid) FROM session") == "2", "mpi: two processes");
+    expect(m.one("SELECT shard FROM run").empty() && m.one("SELECT ended FROM run") != "<null>", "mpi: the merged run is whole and ended");
+    expect(m.one("SELECT images FROM run") == "9", "mpi: run.images");
+  }
+  for (int k = 0; k < 2; ++k)
+    expect(!fs::exists(g_dir / ("mpi.sqlite.rank" + std::to_string(k))), "mpi: rank database " + std::to_string(k) + " left after the merge");
+
+  expect_ok("mpi: shard 0/2", run(with({"--shard", "0/2", "--out", "m0.sqlite"})));
+  expect_ok("mpi: shard 1/2", run(with({"--shard", "1/2", "--out", "m1.sqlite"})));
+  expect_ok("mpi: merge shards", run({"merge", "m0.sqlite", "m1.sqlite", "--out", "shards.sqlite"}));
+  expect(Db(g_dir / "shards.sqlite").rows(kRows) == one, "mpi: two merged --shard runs differ from one process");
+
+  // One rank: the plain sweep, --out written directly.
+  r = run(with({"--out", "np1.sqlite"}), {}, mpi(1));
+  expect_ok("mpi: -np 1", r);
+  expect(r.out.find("(shard all)") != std::string::npos && !fs::exists(g_dir / "np1.sqlite.rank0"), "mpi: -np 1 is not the plain sweep: " + r.out);
+  expect(Db(g_dir / "np1.sqlite").rows(kRows) == one, "mpi: -np 1 differs from one process");
+
+  // Killed: every rank aborts after its 2nd image (the first to abort ends the job); rerun resumes.
+  auto killer = mpi(2);
+  killer.insert(killer.end(), {"-x", "GRADATTR_SWEEP_ABORT_AFTER"});
+  r = run(with({"--out", "killed.sqlite"}), {{"GRADATTR_SWEEP_ABORT_AFTER", "2"}}, killer);
+  expect(r.code != 0, "mpi: the aborted job exited 0");
+  expect(!fs::exists(g_dir / "killed.sqlite"), "mpi: the aborted job wrote --out");
+  std::int64_t kept = 0;
+  for (int k = 0; k < 2; ++k) {
+    const fs::path p = g_dir / ("killed.sqlite.rank" + std::to_string(k));
+    if (fs::exists(p)) kept += std::stoll(Db(p).one("SELECT count(*) FROM images"));
+  }
+  expect(kept >= 2 && kept < 9, "mpi: after the abort the rank databases hold " + std::to_string(kept) + " images, expected 2 to 8");
+  r = run(with({"--out", "killed.sqlite"}), {}, mpi(2));
+  expect_ok("mpi: resume", r);
+  expect(r.out.find(std::to_string(9 - kept) + " computed now, " + std::to_string(kept) + " already done") != std::string::npos,
+         "mpi: resume recomputed committed images: " + r.out);
+  {
+    const Db k(g_dir / "killed.sqlite");
+    expect(k.rows(kRows) == one, "mpi: the resumed run differs from one process");
+    expect(k.one("SELECT count(*) FROM (SELECT DISTINCT image_id, method, variant, score FROM results)") == "36" &&
+               k.one("SELECT count(*) FROM results") == "36",
+           "mpi: resume: duplicates");
+    expect(k.one("PRAGMA integrity_check") == "ok", "mpi: resume: integrity_check");
+  }
+  // A finished run with more ranks: nothing to do.
+  r = run(with({"--out", "killed.sqlite"}), {}, mpi(3));
+  expect_ok("mpi: rerun -np 3", r);
+  expect(r.out.find("0 computed now, 9 already done") != std::string::npos, "mpi: rerun -np 3: " + r.out);
+  expect(Db(g_dir / "killed.sqlite").rows(kRows) == one, "mpi: rerun -np 3 changed the rows");
+
+  // Bad input under mpirun: one line from gradattr (rank 0), every rank's status the same.
+  r = run(with({"--shard", "0/2", "--out", "bad.sqlite"}), {}, mpi(2));
+  expect(r.code == 2, "mpi: --shard under mpirun: exit " + std::to_string(r.code) + ", expected 2: " + r.err);
+  expect(gradattr_lines(r.err) == 1 && r.err.find("gradattr: --shard with mpirun") != std::string::npos, "mpi: --shard: stderr " + r.err);
+  auto other = base;
+  other[10] = "post";  // --scores
+  r = run([&] { auto a = other; a.insert(a.end(), {"--out", "one.sqlite"}); return a; }(), {}, mpi(2));
+  expect(r.code == 1, "mpi: other options: exit " + std::to_string(r.code) + ", expected 1: " + r.err);
+  expect(gradattr_lines(r.err) == 1 && r.err.find("--scores was 'pre,post', now 'post'") != std::string::npos, "mpi: other options: stderr " + r.err);
+  expect(Db(g_dir / "one.sqlite").rows(kRows) == one && !fs::exists(g_dir / "one.sqlite.rank0") && !fs::exists(g_dir / "bad.sqlite.rank0"),
+         "mpi: a refused run changed or made files");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: %s <gradattr> <tests/data> <scratch dir>\n", argv[0]);
+  const bool mpi = argc == 7 && std::string(argv[4]) == "mpi";
+  if (argc != 4 && !mpi) {
+    std::fprintf(stderr, "usage: %s <gradattr> <tests/data> <scratch dir> [mpi <mpirun> <fashion-mnist dir>]\n", argv[0]);
     return 3;
   }
   g_cli = fs::absolute(argv[1]).string();
@@ -343,8 +517,13 @@ int main(int argc, char** argv) {
   g_dir = fs::absolute(argv[3]);
   fs::remove_all(g_dir);
   fs::create_directories(g_dir);
-  group_sweep();
-  group_idx_manifest();
+  if (mpi) {
+    group_mpi(argv[5], argv[6]);
+  } else {
+    group_sweep();
+    group_view();
+    group_idx_manifest();
+  }
   std::printf("%d checks, %d failed\n", g_checks, g_failures);
   if (g_failures == 0) fs::remove_all(g_dir);
   return g_failures == 0 ? 0 : 1;

@@ -104,6 +104,10 @@ class Store {
   Impl* impl_;
 };
 
+// The first difference between a stored run and the one asked for, as a sentence ("--scores was
+// 'pre', now 'post'"); empty when they are the same run (model, options, and shard if compared).
+std::string run_difference(const RunInfo& stored, const RunInfo& asked, bool compare_shard);
+
 // The rows of every input (each one run, same options and model) into a new database `out`
 // (written under a temporary name, renamed when complete). OptionsMismatch naming the input
 // and the option when runs differ; Error when two inputs disagree on a row they both hold.
