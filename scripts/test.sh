@@ -3,7 +3,7 @@
 # run the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh --tests
 # Benchmarks are not tests: left out here to keep CI inside its time budget (build them with
 # -DGRADATTR_BUILD_BENCHMARKS=ON, the default for a top-level configure; docs/benchmarks.md).
 # MPI (docs/sweep.md, "MPI") when its compiler wrapper is installed: the 'cli: sweep mpi' test exists
