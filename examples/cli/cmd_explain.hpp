@@ -296,6 +296,10 @@ inline int run_explain(const ExplainArgs& a) {
   if (a.method.empty() && (!a.save_raw.empty() || !a.save_map.empty()))
     throw UsageError("--save-raw and --save-map need --method (the panel has many maps)");
   const bool layer_method = a.method.empty() || gradattr::is_layer_method(method_of(a.method));
+  // An attention method combines every attention layer of the model: a --layer would be ignored.
+  if (!a.method.empty() && !a.layer.empty() && gradattr::is_attention_method(method_of(a.method)))
+    throw UsageError("--layer does not apply to --method " + a.method +
+                     ": attention methods combine every attention layer of the model (docs/methods.md)");
   (void)score_of(a.score);
   check_variant(a);
   (void)run_options(a, nullptr);  // --steps, --samples

@@ -368,6 +368,8 @@ void group_args() {
   bad("variant_of_another_method", cat(base, cat({"--method", "scorecam", "--variant", "guided"}, outs)),
       "(valid: increase, softmax, raw)");
   bad("unknown_layer", cat(gc, cat({"--layer", "features.999"}, outs)), "--layer: unknown layer 'features.999'");
+  bad("layer_for_attention_method", cat(base, cat({"--method", "rollout", "--layer", "features.0"}, outs)),
+      "--layer does not apply to --method rollout");
   bad("layer_without_space", cat(gc, cat({"--layer", "classifier.0"}, outs)), "classifier.0 has no spatial dimensions");
   bad("class_out_of_range", cat(gc, cat({"--class", "10"}, outs)), "--class 10 is out of range");
   bad("class_huge", cat(gc, cat({"--class", "4294967296"}, outs)), "4294967296");
