@@ -10,7 +10,9 @@
 //     and two --shard runs merged give the same rows, maps bitwise (OMP_NUM_THREADS=1 per rank); an
 //     MPI sweep aborted in one rank and rerun equals the uninterrupted one, without duplicates;
 //     mpirun -np 1 is the plain sweep; bad input under mpirun: one "gradattr:" line, exit 2 or 1.
-// Usage: test_sweep_driver <gradattr> <tests/data> <scratch dir> [mpi <mpirun> <fashion-mnist dir>]
+//   - vit (with `vit`, an ONNX build): a ViT's attention methods and token CAM in every score space,
+//     each stored map equal to `explain --save-raw`'s.
+// Usage: test_sweep_driver <gradattr> <tests/data> <scratch dir> [mpi <mpirun> <fashion-mnist dir> | vit]
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
@@ -28,6 +30,7 @@
 #include <vector>
 
 #include <gradattr/io/image.hpp>
+#include <gradattr/io/npy.hpp>
 
 namespace fs = std::filesystem;
 
@@ -153,17 +156,19 @@ const char* kRows =
 
 // ---- inputs ----
 // Seeded PNG images (28x28 RGB, the shipped model's size) and one malformed file.
-fs::path make_images(int n) {
-  const fs::path dir = g_dir / "imgs";
+// `side` x `side` pixels into g_dir / `sub`; with_bad adds the malformed one.
+fs::path make_images(int n, int side = 28, const std::string& sub = "imgs", bool with_bad = true) {
+  const fs::path dir = g_dir / sub;
   fs::create_directories(dir);
   std::mt19937 rng(7);
   for (int k = 0; k < n; ++k) {
-    std::vector<std::uint8_t> px(28 * 28 * 3);
+    std::vector<std::uint8_t> px(static_cast<std::size_t>(side * side * 3));
     for (auto& v : px) v = static_cast<std::uint8_t>(rng() % 256);
     char name[32];
     std::snprintf(name, sizeof name, "img%02d.png", k);
-    gradattr::io::write_png(dir / name, px.data(), 28, 28, 3);
+    gradattr::io::write_png(dir / name, px.data(), side, side, 3);
   }
+  if (!with_bad) return dir;
   fs::copy_file(g_data / "bad" / "images" / "truncated.png", dir / "img03_bad.png");  // sorts between img03 and img04
   std::ofstream(dir / "notes.txt") << "not an image: not listed";
   return dir;
@@ -504,12 +509,58 @@ void group_mpi(const std::string& mpirun, const fs::path& fm) {
          "mpi: a refused run changed or made files");
 }
 
+// A Vision Transformer from ONNX (tests/data/onnx/vit_narrow: 32x32 RGB, 8x8 patches, two
+// attention layers) through the sweep: the attention methods and a token CAM in every score
+// space, each row's map equal to what `gradattr explain --save-raw` writes for that image.
+void group_vit() {
+  const fs::path vit = g_data / "onnx" / "vit_narrow" / "model.onnx";
+  make_images(3, 32, "vit_imgs", false);
+  const std::string methods = "rollout,attention-relevance,gradcam";
+  auto r = run({"sweep", "--weights", vit.string(), "--images", "vit_imgs", "--methods", methods, "--scores", "pre,post,log,centered",
+                "--metrics", "deletion,insertion", "--metric-steps", "4", "--save-maps", "--out", "vit.sqlite"});
+  expect_ok("vit sweep", r);
+  const Db db(g_dir / "vit.sqlite");
+  expect(db.one("SELECT count(*) FROM results WHERE error IS NULL AND map IS NOT NULL AND deletion_auc IS NOT NULL") == "36",
+         "vit: " + db.one("SELECT count(*) FROM results") + " rows, expected 3 images x 3 methods x 4 score spaces, all computed");
+  // 32 / 8 = a 4x4 patch grid: the attention maps and the token CAM (class token dropped) are on it.
+  expect(db.one("SELECT group_concat(DISTINCT map_shape) FROM results") == "[4,4]", "vit: map shapes " +
+                                                                                        db.one("SELECT group_concat(DISTINCT map_shape) FROM results"));
+  // Rollout takes no gradient: one map per image whatever the score space.
+  expect(db.one("SELECT count(*) FROM (SELECT DISTINCT image_id, map FROM results WHERE method = 'rollout')") == "3",
+         "vit: rollout maps differ between score spaces");
+  // Relevance weighs the attention by dS/dA: Pre's map is not Post's on any image.
+  expect(db.one("SELECT count(*) FROM results p JOIN results q ON p.image_id = q.image_id AND p.method = q.method "
+                "WHERE p.method = 'attention-relevance' AND p.score = 'pre' AND q.score = 'post' AND p.map = q.map") == "0",
+         "vit: attention-relevance Pre and Post maps are equal");
+  // Each stored map equals the one explain writes for the same image, method and score space.
+  for (const std::string m : {"rollout", "attention-relevance", "gradcam"}) {
+    for (const std::string sc : {"pre", "log"}) {
+      const std::string name = "vit " + m + " " + sc;
+      r = run({"explain", "--weights", vit.string(), "--image", "vit_imgs/img01.png", "--method", m, "--score", sc, "--save-raw",
+               "vit_raw.npy", "--out", "vit_overlay.png"});
+      expect_ok(name + ": explain", r);
+      if (r.code != 0) continue;
+      const auto raw = gradattr::io::read_npy_f32(g_dir / "vit_raw.npy");
+      const std::string bytes(reinterpret_cast<const char*>(raw.data()), sizeof(float) * static_cast<std::size_t>(raw.numel()));
+      const std::string stored = db.one("SELECT r.map FROM results r JOIN images i ON r.image_id = i.id WHERE i.name LIKE '%img01.png' "
+                                        "AND r.method = '" + m + "' AND r.score = '" + sc + "'");
+      expect(stored == bytes, name + ": the sweep's map differs from explain --save-raw (" + std::to_string(stored.size()) + " vs " +
+                                  std::to_string(bytes.size()) + " bytes)");
+    }
+  }
+  // The CNN-only check holds in a sweep as in explain: rollout on the shipped VGG is a usage error.
+  expect_failure("vit: rollout on a CNN", run({"sweep", "--images", "vit_imgs", "--methods", "rollout", "--out", "cnn.sqlite"}), 2,
+                 "--method rollout needs a model with attention layers");
+  expect(!fs::exists(g_dir / "cnn.sqlite"), "vit: a refused sweep left a database");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const bool mpi = argc == 7 && std::string(argv[4]) == "mpi";
-  if (argc != 4 && !mpi) {
-    std::fprintf(stderr, "usage: %s <gradattr> <tests/data> <scratch dir> [mpi <mpirun> <fashion-mnist dir>]\n", argv[0]);
+  const bool vit = argc == 5 && std::string(argv[4]) == "vit";
+  if (argc != 4 && !mpi && !vit) {
+    std::fprintf(stderr, "usage: %s <gradattr> <tests/data> <scratch dir> [mpi <mpirun> <fashion-mnist dir> | vit]\n", argv[0]);
     return 3;
   }
   g_cli = fs::absolute(argv[1]).string();
@@ -519,6 +570,8 @@ int main(int argc, char** argv) {
   fs::create_directories(g_dir);
   if (mpi) {
     group_mpi(argv[5], argv[6]);
+  } else if (vit) {
+    group_vit();
   } else {
     group_sweep();
     group_view();
