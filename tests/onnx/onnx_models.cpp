@@ -21,6 +21,7 @@
 #include "gradattr/attribution/methods.hpp"
 #include "gradattr/attribution/runtime.hpp"
 #include "gradattr/io/npy.hpp"
+#include "gradattr/metrics/audit.hpp"
 #include "gradattr/models/any_classifier.hpp"
 #include "gradattr/models/equivalent.hpp"
 #include "gradattr/models/vgg_safetensors.hpp"
@@ -644,6 +645,39 @@ TEST_CASE("ViT: attention relevance on the shifted twin: Post, Log and Centered 
     const auto ro = run_attention(Method::AttentionRollout, kind, twin, x, Target::per_image({c}));
     CHECK(rel_err(ro.raw, npy<double>("vit_narrow", "attention/rollout.npy")) < 1e-4);
   }
+}
+
+TEST_CASE("The audit of a ViT runs the attention methods too: rollout never moves, relevance moves in Pre only",
+          "[onnx][vit][attention][equivalent]") {
+  const auto model = gradattr::onnx::load<float>(onnx_file("vit_narrow", "model.onnx"));
+  const auto x = npy<float>("vit_narrow", "x.npy");
+  const auto am = meta_of("vit_narrow").at("attention");
+  metrics::AuditOptions o;
+  o.shift_layer = am.at("shift_layer").get<std::string>();  // after block 0: t follows an attention (test above)
+  o.layer = o.shift_layer;  // the twin runs CAMs from the shift layer or before it (models::Shifted)
+  o.k = am.at("shift_k").get<double>();
+  o.methods = {"gradcam", "rollout", "attention-relevance"};
+  const auto rep = metrics::audit(model, x, o);
+  REQUIRE(rep.rows.size() == 3 * score::kAllScoreKinds.size());
+  CHECK(rep.unexpected().empty());
+  for (const auto& row : rep.rows) {
+    INFO(row.method << " " << row.policy << ": relative change " << row.relative_diff_raw << ", tolerance " << rep.tolerance);
+    if (row.method == "rollout") CHECK(row.relative_diff_raw == 0);  // the same attention, no gradient
+    if (row.method == "attention-relevance" && row.policy == "pre") CHECK(row.relative_diff_raw > 1.0);
+    if (row.method == "attention-relevance" && row.policy != "pre") CHECK(row.invariant);
+  }
+  // By default every method the model runs: the general ones, then the attention ones.
+  const auto names = metrics::audit_methods(model);
+  CHECK(names.size() == kGeneralMethods.size() + 2);
+  CHECK(names.back() == "attention-relevance");
+  // A CNN has no attention: the audit refuses the method by name.
+  const auto resnet = gradattr::onnx::load<float>(onnx_file("resnet_basic", "model.onnx"));
+  CHECK(metrics::audit_methods(resnet).size() == kGeneralMethods.size());
+  metrics::AuditOptions bad;
+  bad.methods = {"rollout"};
+  const auto xr = npy<float>("resnet_basic", "x.npy");
+  CHECK_THROWS_WITH(metrics::audit(resnet, xr, bad),
+                    Catch::StartsWith("audit: method 'rollout' needs a model with attention layers (a ViT)"));
 }
 
 TEST_CASE("ViT: attention methods refuse a model without attention layers, naming the method", "[onnx][attention]") {

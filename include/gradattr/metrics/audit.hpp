@@ -1,6 +1,7 @@
 #pragma once
 // The equivalent-model audit (docs/methods.md §4, the CLI's `gradattr audit`): for one model and one
-// input, every attribution method × every score policy on the model and on its shifted twin
+// input, every attribution method (audit_methods(model): the attention ones too on a ViT) × every
+// score policy on the model and on its shifted twin
 // z′ = z + K Σ_k A_{k,0,0} (models::Shifted), with how much each map moved, and the
 // information-gain check (docs/methods.md §1) on both models.
 //
@@ -28,7 +29,7 @@
 // Post/Log Grad-CAM maps ≈ 5e-4 relative — the rounding of z′, tests/models/equivalent.cpp.)
 // Path and noise methods use options.steps / options.smoothgrad_samples (small defaults: the
 // audit is a check, not a figure); SmoothGrad draws the same noise for both models (one seed).
-// Cost: 2 models × 3 policies × the methods' own costs; options.progress(done, total) counts
+// Cost: 2 models × 4 policies × the methods' own costs; options.progress(done, total) counts
 // (method, policy) pairs.
 // Errors: those of the methods and of models::Shifted (ArgumentError for an unknown method name,
 // an unknown layer, a shift layer after the CAM layer).
@@ -50,12 +51,12 @@
 #include "gradattr/metrics/information_gain.hpp"
 #include "gradattr/models/classifier.hpp"
 #include "gradattr/models/equivalent.hpp"
+#include "gradattr/nn/classifier.hpp"
 #include "gradattr/score/policies.hpp"
 
 namespace gradattr::metrics {
 
-// Every method the audit knows, by its CLI name (`gradattr explain --method`): the methods every model
-// runs (kGeneralMethods; the attention methods need a ViT).
+// The methods every model runs, by CLI name (`gradattr explain --method`): kGeneralMethods.
 inline const std::vector<std::string>& audit_methods() {
   static const std::vector<std::string> m = [] {
     std::vector<std::string> names;
@@ -63,6 +64,18 @@ inline const std::vector<std::string>& audit_methods() {
     return names;
   }();
   return m;
+}
+
+// The methods the audit runs on `model` by default: audit_methods(), and on a model with
+// attention layers (a ViT) the attention methods after them. Rollout takes no gradient, so its
+// map must not move on the twin in any score space; attention relevance moves in Pre only.
+template <models::Classifier M>
+std::vector<std::string> audit_methods(const M& model) {
+  std::vector<std::string> names = audit_methods();
+  if (!nn::attention_layers(model).empty())
+    for (Method method : kAllMethods)
+      if (is_attention_method(method)) names.emplace_back(to_string(method));
+  return names;
 }
 
 struct AuditOptions {
@@ -121,10 +134,14 @@ struct AuditReport {
 
 namespace audit_detail {
 
-[[noreturn]] inline void throw_unknown(const std::string& method) {
+[[noreturn]] inline void throw_unknown(const std::string& method, const std::vector<std::string>& known_methods) {
   std::string known;
-  for (const auto& n : audit_methods()) known += (known.empty() ? "" : ", ") + n;
-  throw ArgumentError("audit: unknown method '" + method + "' (known: " + known + ")");
+  for (const auto& n : known_methods) known += (known.empty() ? "" : ", ") + n;
+  const bool attention = std::any_of(kAllMethods.begin(), kAllMethods.end(),
+                                     [&](Method m) { return is_attention_method(m) && to_string(m) == method; });
+  throw ArgumentError("audit: " + (attention ? "method '" + method + "' needs a model with attention layers (a ViT); "
+                                             : "unknown method '" + method + "' ") +
+                      "(known for this model: " + known + ")");
 }
 
 // The methods through attribution/runtime.hpp's run_method (the one run-time dispatch).
@@ -163,10 +180,10 @@ AuditReport audit(const M& model, const Tensor<typename M::scalar_type>& x, cons
   using T = typename M::scalar_type;
   if (x.rank() != 4 || x.dim(0) < 1)
     throw ShapeError("audit: x must be a non-empty [N, C, H, W] batch, got " + x.shape().str());
-  const std::vector<std::string> methods = options.methods.empty() ? audit_methods() : options.methods;
+  const std::vector<std::string> known = audit_methods(model);
+  const std::vector<std::string> methods = options.methods.empty() ? known : options.methods;
   for (const auto& name : methods)
-    if (std::find(audit_methods().begin(), audit_methods().end(), name) == audit_methods().end())
-      audit_detail::throw_unknown(name);
+    if (std::find(known.begin(), known.end(), name) == known.end()) audit_detail::throw_unknown(name, known);
 
   AuditReport rep;
   rep.layer = options.layer.empty() ? default_cam_layer(model) : model.resolve_layer(options.layer);
