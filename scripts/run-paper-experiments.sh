@@ -17,7 +17,7 @@ BUILD=${BUILD:-$ROOT/build-paper}
 JOBS=${JOBS:-2}
 OUT=docs/report
 LIMIT=""
-ONLY="e1,e2,e3,e4,e5,e6"
+ONLY="e1,e2,e3,e4,e5,e6,e8,e9"
 REPORT=1
 ALLOW_DIRTY=0
 while [ $# -gt 0 ]; do
@@ -76,6 +76,24 @@ want e1 && $P e1 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --st
   --vgg19-limit 1 --vgg19-ks 0.01,100,10000 --vgg19-methods gradcam,gradcam++,hirescam,saliency
 # E5: deletion / insertion, explanation x evaluation score space per method.
 want e5 && $P e5 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --steps 50 --curve-steps 28
+# E8: sanity checks (Adebayo et al. 2018): cascading randomisation of the shipped model from the top
+# (classifier, conv3, conv2, conv1), and a model trained on shuffled labels (trained when missing:
+# 60 epochs on the first 2000 training images (small enough to be partly memorised), seed 1,
+# deterministic; ~20-60 s on 2 cores; not
+# committed, see .gitignore). Path methods at M = 16.
+if want e8; then
+  SH=examples/data/seeds/fashion_vgg_shuffled_labels.safetensors
+  mkdir -p examples/data/seeds
+  if [ ! -f "$SH" ]; then
+    (cd examples/data/seeds && "$BUILD/examples/train_fashion/train_fashion" --shuffle-labels --epochs 60 --limit 2000 --batch 64 \
+      --optimizer adam --lr 0.002 --seed 1 --threads 2 --out fashion_vgg_shuffled_labels.safetensors.part \
+      && mv fashion_vgg_shuffled_labels.safetensors.part fashion_vgg_shuffled_labels.safetensors)
+  fi
+  $P e8 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --steps 16 --shuffled-weights "$SH" --randomise-seed 2
+fi
+# E9: ROAD (noisy linear imputation, sigma 0.01, MoRF/LeRF at 10..90 %) beside deletion/insertion
+# (black baseline), with random / centred Gaussian / Sobel / intensity baselines. Path methods at M = 16.
+want e9 && $P e9 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --steps 16 --curve-steps 14 --noise 0.01
 T1=$(date +%s)
 printf 'commit: %s\n\ncommand: `scripts/run-paper-experiments.sh%s`\n\nwall time: %s s (all experiments)\n' \
   "$COMMIT" "${LIMIT:+ --limit $LIMIT}" "$((T1 - T0))" > "$OUT/all_run.md"

@@ -8,6 +8,8 @@
 //   paper_experiments e4 --models a.safetensors,b.safetensors,... [--limit N]
 //   paper_experiments e5 [--limit N] [--curve-steps S]
 //   paper_experiments e6 [--limit N]
+//   paper_experiments e8 [--limit N] [--shuffled-weights M.safetensors] [--randomise-seed S]
+//   paper_experiments e9 [--limit N] [--fractions 0.1,...,0.9] [--noise 0.01] [--curve-steps S]
 //
 // Common options: --weights (default examples/data/fashion_vgg.safetensors; a seeded random
 // model of the same shape when the file is missing, and the tables say so), --data (the
@@ -19,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "e8_sanity.hpp"
+#include "e9_road.hpp"
 #include "experiments.hpp"
 #include "report.hpp"
 
@@ -263,6 +267,25 @@ int main(int argc, char** argv) {
   auto* e6 = app.add_subcommand("e6", "Grad-CAM++ vs Grad-CAM+ similarity");
   add_common(e6, c6, 200);
 
+  // E8 (sanity checks) and E9 (ROAD): e8_sanity.hpp, e9_road.hpp
+  Common c8, c9;
+  auto* e8 = app.add_subcommand("e8", "sanity checks: cascading parameter randomisation, shuffled-label model");
+  add_common(e8, c8, 50);
+  std::string e8_shuffled;
+  std::uint64_t e8_rseed = 2;
+  double e8_threshold = 0.5;
+  e8->add_option("--shuffled-weights", e8_shuffled, "a model trained on shuffled labels (train_fashion --shuffle-labels); empty: skip");
+  e8->add_option("--randomise-seed", e8_rseed, "seed of the re-initialised layers (vgg(config, seed))")->capture_default_str();
+  e8->add_option("--flag-threshold", e8_threshold, "flag a method whose mean Spearman(|map|) at full randomisation exceeds this")->capture_default_str();
+  auto* e9 = app.add_subcommand("e9", "ROAD (noisy linear imputation, MoRF/LeRF) beside deletion/insertion, trivial baselines");
+  add_common(e9, c9, 50);
+  std::string e9_fractions = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9";
+  double e9_noise = 0.01;
+  std::int64_t e9_curve_steps = 14;
+  e9->add_option("--fractions", e9_fractions, "removal fractions")->capture_default_str();
+  e9->add_option("--noise", e9_noise, "imputation noise (standard deviation)")->capture_default_str();
+  e9->add_option("--curve-steps", e9_curve_steps, "points of each deletion/insertion curve (-1)")->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -459,6 +482,47 @@ int main(int argc, char** argv) {
       Values v;
       standard_report(e6s, c6.out, "e6", v, 3);
       write_run_info(c6, "e6", command, what, "per image: Spearman of the displayed maps; class = top class", since(t0), v, ts.size());
+    } else if (*e8) {
+      std::string what;
+      const auto model = fashion_model<float>(c8.weights, c8.seed, &what);
+      const TestSet ts = load_test_set(c8.data, c8.limit);
+      const auto groups = e8_groups(model);
+      std::vector<E8Model> variants;
+      for (int d = 1; d <= static_cast<int>(groups.size()); ++d)
+        variants.push_back({"depth " + std::to_string(d) + " (" + e8_depth_name(groups, d) + ")", "cascade", d, cascade_randomised(model, d, e8_rseed)});
+      if (!e8_shuffled.empty())
+        variants.push_back({"shuffled labels", "data", 0, gradattr::models::vgg_from_safetensors<float>(e8_shuffled)});
+      E8Samples smp;
+      const auto rows = run_e8(model, variants, ts, parse_methods(c8.methods), c8.steps, c8.seed, log, &smp);
+      Values v;
+      e8_report(rows, smp, variants, c8.out, v, e8_threshold);
+      write_png(fs::path(c8.out) / "e8_panel.png", e8_panel(model, variants, ts, c8.steps, c8.seed));
+      write_run_info(c8, "e8", command, what,
+                     "randomised layers re-initialised with models::vgg(config, " + std::to_string(e8_rseed) +
+                         ") (the trainer's initialisation), from the top: " + e8_depth_name(groups, static_cast<int>(groups.size())) +
+                         "; data randomisation: " + (e8_shuffled.empty() ? std::string("skipped") : e8_shuffled) +
+                         "; class = the original model's top class; flag threshold " + fmt(e8_threshold, 2),
+                     since(t0), v, ts.size());
+    } else if (*e9) {
+      std::string what;
+      const auto model = fashion_model<float>(c9.weights, c9.seed, &what);
+      const TestSet ts = load_test_set(c9.data, c9.limit);
+      E9Options o;
+      o.methods = parse_methods(c9.methods);
+      o.steps = c9.steps;
+      o.seed = c9.seed;
+      o.fractions = parse_doubles(e9_fractions);
+      o.noise = e9_noise;
+      o.curve_steps = e9_curve_steps;
+      o.log = log;
+      const E9Result r = run_e9(model, ts, o);
+      Values v;
+      e9_report(r, c9.out, v);
+      write_run_info(c9, "e9", command, what,
+                     "ROAD: noisy linear imputation (sigma " + fmt(e9_noise, 3) + "), fractions {" + e9_fractions +
+                         "}, score y_c (post); deletion/insertion: " + std::to_string(e9_curve_steps) +
+                         " steps, black baseline, y_c; class = top class; baselines random (seeded), centred Gaussian (sigma H/4), Sobel magnitude, intensity",
+                     since(t0), v, ts.size());
     } else if (*rep) {
       const bool summary_ok = write_or_check_summary(rep_dir, rep_check);
       if (!summary_ok) std::fprintf(stderr, "paper_experiments report --check: summary_verdicts / summary_values differ from summarize()\n");

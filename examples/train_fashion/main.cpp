@@ -4,6 +4,7 @@
 //   train_fashion [--data DIR] [--epochs E] [--batch B] [--optimizer sgd|adam] [--lr LR]
 //                 [--momentum M] [--weight-decay WD] [--schedule cosine|step|constant]
 //                 [--seed S] [--threads T] [--limit N] [--augment] [--out model.safetensors]
+//                 [--shuffle-labels]   (data randomisation, paper E8: the training labels permuted)
 //   train_fashion --export-samples DIR [--per-class K]   (t10k test images as grey PNGs)
 //
 // Every epoch prints one line (train loss, train accuracy, test accuracy, seconds) and writes
@@ -62,6 +63,7 @@ struct Options {
   std::string features;  // e.g. "16,M,32,M,64,M"
   std::int64_t pool_size = 0;
   std::vector<std::int64_t> hidden;
+  bool shuffle_labels = false;  // paper E8 (Adebayo et al.'s data randomisation)
 };
 
 gradattr::models::VggConfig config_from(const Options& o) {
@@ -170,7 +172,11 @@ int run(const Options& o, const std::string& command) {
   const fs::path out = o.out;
   check_writable(out);
 
-  const Dataset train = head(load_fashion(o.data, "train"), o.limit);
+  Dataset train = head(load_fashion(o.data, "train"), o.limit);
+  if (o.shuffle_labels) {  // a seeded permutation of the labels: the class counts stay, the image-label link goes
+    std::mt19937_64 lrng(o.seed ^ 0x5A0FF1E5ull);
+    std::shuffle(train.labels.begin(), train.labels.end(), lrng);
+  }
   const Dataset test = head(load_fashion(o.data, "t10k"), o.test_limit);
 
   Model model = gradattr::models::vgg<float>(config, o.seed);
@@ -242,6 +248,7 @@ int run(const Options& o, const std::string& command) {
         {"training.test_accuracy", acc.str()},
         {"training.test_images", std::to_string(test.size())},
         {"training.dataset", "Fashion-MNIST (Debian dataset-fashion-mnist)"},
+        {"training.shuffled_labels", o.shuffle_labels ? "yes (seeded permutation)" : "no"},
         {"gradattr.commit", commit},
     };
     gradattr::models::save_vgg_safetensors(out, model, meta);
@@ -273,6 +280,7 @@ int main(int argc, char** argv) {
   app.add_option("--limit", o.limit, "use only the first N training images (smoke runs)")->check(CLI::Range(int64_t{1}, INT64_MAX));
   app.add_option("--test-limit", o.test_limit, "evaluate on the first N test images only")->check(CLI::Range(int64_t{1}, INT64_MAX));
   app.add_flag("--augment", o.augment, "random horizontal flips (seeded)");
+  app.add_flag("--shuffle-labels", o.shuffle_labels, "train on a seeded permutation of the training labels (sanity check E8)");
   app.add_option("--export-samples", o.export_samples,
                  "write the first --per-class t10k images of each class as DIR/<class>_<slug>_<k>.png and exit");
   app.add_option("--per-class", o.per_class, "images per class for --export-samples")->capture_default_str()->check(CLI::Range(1, 1000));
