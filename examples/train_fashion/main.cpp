@@ -98,6 +98,20 @@ gradattr::models::VggConfig config_from(const Options& o) {
   return c;
 }
 
+// A double in its shortest round-trip form (1.5, not 1.500000).
+std::string number_text(double v) {
+  for (int p = 1; p < 17; ++p) {
+    std::ostringstream t;
+    t.precision(p);
+    t << v;
+    if (std::isnan(v) || std::stod(t.str()) == v) return t.str();
+  }
+  std::ostringstream t;
+  t.precision(17);
+  t << v;
+  return t.str();
+}
+
 std::string shell_quote(const std::string& s) {
   if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+") == std::string::npos)
     return s;
@@ -175,7 +189,7 @@ int run(const Options& o, const std::string& command) {
   check_writable(out);
 
   if (!(o.label_smoothing >= 0 && o.label_smoothing < 1))
-    throw gradattr::ArgumentError("--label-smoothing " + std::to_string(o.label_smoothing) + " must be in [0, 1)");
+    throw gradattr::ArgumentError("--label-smoothing " + number_text(o.label_smoothing) + " must be in [0, 1)");
   if (o.canvas != 0) check_canvas(o.canvas, kItem, "--canvas");
   const Dataset train = head(load_fashion(o.data, "train"), o.limit);
   const Dataset test = head(load_fashion(o.data, "t10k"), o.test_limit);
@@ -245,7 +259,7 @@ int run(const Options& o, const std::string& command) {
     acc << std::fixed << last_acc;
     const std::map<std::string, std::string> meta{
         {"gradattr.preprocess", o.canvas > 0 ? "grey:" + std::to_string(o.canvas) + "x" + std::to_string(o.canvas) : "grey:28x28"},
-        {"training.label_smoothing", std::to_string(o.label_smoothing)},
+        {"training.label_smoothing", number_text(o.label_smoothing)},
         {"training.canvas", std::to_string(o.canvas > 0 ? o.canvas : kItem)},
         {"training.command", command},
         {"training.seed", std::to_string(o.seed)},
@@ -317,7 +331,7 @@ int main(int argc, char** argv) {
   try {
     (void)config_from(o);
     if (!(o.label_smoothing >= 0 && o.label_smoothing < 1))
-      throw gradattr::ArgumentError("--label-smoothing " + std::to_string(o.label_smoothing) + " must be in [0, 1)");
+      throw gradattr::ArgumentError("--label-smoothing " + number_text(o.label_smoothing) + " must be in [0, 1)");
     if (o.canvas != 0) check_canvas(o.canvas, kItem, "--canvas");
   } catch (const gradattr::ArgumentError& e) {
     std::fprintf(stderr, "train_fashion: %s\n", e.what());
