@@ -9,6 +9,11 @@
 # build-paper), JOBS (make -j, default 2). The seed models for E4 (examples/data/seeds/, seeds
 # 1..10) are trained when missing: `train_fashion --epochs 4 --seed S --threads 2` (~40-60 s each
 # on 2 cores; seeds 1-5 are committed, 6-10 are not, to keep the repository small).
+# E7 and E10 train their models when missing (not committed; training is deterministic for a seed and
+# thread count) into $TRAINED (default build-paper/models, relative to the repository root), each
+# written as .part then renamed: E7 one model on 56x56 canvases (--canvas 56, 3 epochs, ~2.5 min),
+# E10 label smoothing 0.1 and 0.2 with seeds 1 and 2 (4 epochs, as the E4 seeds; smoothing 0 reuses
+# the E4 seed models 1 and 2, which are trained with the same settings).
 # Every <exp>_run.md records the commit (`git describe --dirty --always`, taken once at the start),
 # the command and the wall time; run from a clean tree so that the commit names the source.
 set -eu
@@ -17,7 +22,7 @@ BUILD=${BUILD:-$ROOT/build-paper}
 JOBS=${JOBS:-2}
 OUT=docs/report
 LIMIT=""
-ONLY="e1,e2,e3,e4,e5,e6,e8,e9"
+ONLY="e1,e2,e3,e4,e5,e6,e7,e8,e9,e10"
 REPORT=1
 ALLOW_DIRTY=0
 while [ $# -gt 0 ]; do
@@ -76,24 +81,47 @@ want e1 && $P e1 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --st
   --vgg19-limit 1 --vgg19-ks 0.01,100,10000 --vgg19-methods gradcam,gradcam++,hirescam,saliency
 # E5: deletion / insertion, explanation x evaluation score space per method.
 want e5 && $P e5 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --steps 50 --curve-steps 28
+# train_model FILE ARGS...: trains into $TRAINED/FILE when missing (atomically: .part, then mv).
+TRAINED=${TRAINED:-build-paper/models}
+train_model() {
+  f=$1; shift
+  mkdir -p "$TRAINED"
+  if [ ! -f "$TRAINED/$f" ]; then
+    (cd "$TRAINED" && "$BUILD/examples/train_fashion/train_fashion" --batch 64 --optimizer adam --lr 0.002 --threads 2 "$@" \
+      --out "$f.part" && mv "$f.part" "$f")
+  fi
+}
 # E8: sanity checks (Adebayo et al. 2018): cascading randomisation of the shipped model from the top
 # (classifier, conv3, conv2, conv1), and a model trained on shuffled labels (trained when missing:
 # 60 epochs on the first 2000 training images (small enough to be partly memorised), seed 1,
-# deterministic; ~20-60 s on 2 cores; not
-# committed, see .gitignore). Path methods at M = 16.
+# deterministic; ~20-60 s on 2 cores; into $TRAINED, not committed). Path methods at M = 16.
 if want e8; then
-  SH=examples/data/seeds/fashion_vgg_shuffled_labels.safetensors
-  mkdir -p examples/data/seeds
-  if [ ! -f "$SH" ]; then
-    (cd examples/data/seeds && "$BUILD/examples/train_fashion/train_fashion" --shuffle-labels --epochs 60 --limit 2000 --batch 64 \
-      --optimizer adam --lr 0.002 --seed 1 --threads 2 --out fashion_vgg_shuffled_labels.safetensors.part \
-      && mv fashion_vgg_shuffled_labels.safetensors.part fashion_vgg_shuffled_labels.safetensors)
-  fi
+  train_model fashion_vgg_shuffled_labels.safetensors --shuffle-labels --epochs 60 --limit 2000 --seed 1
+  SH=$TRAINED/fashion_vgg_shuffled_labels.safetensors
   $P e8 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --steps 16 --shuffled-weights "$SH" --randomise-seed 2
 fi
 # E9: ROAD (noisy linear imputation, sigma 0.01, MoRF/LeRF at 10..90 %) beside deletion/insertion
 # (black baseline), with random / centred Gaussian / Sobel / intensity baselines. Path methods at M = 16.
 want e9 && $P e9 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --steps 16 --curve-steps 14 --noise 0.01
+# E7: composites of two items (different classes, known boxes) on 56x56, both classes explained.
+if want e7; then
+  train_model fashion_vgg_canvas56.safetensors --epochs 3 --seed 1 --canvas 56
+  $P e7 --commit "$COMMIT" --weights "$TRAINED/fashion_vgg_canvas56.safetensors" --out "$OUT" $(lim 1000) --steps 16 --composite-seed 7
+fi
+# E10: label smoothing 0, 0.1, 0.2, seeds 1 and 2 each (0: the E4 seed models).
+if want e10; then
+  for e in 0.1 0.2; do
+    for s in 1 2; do train_model "fashion_vgg_ls${e}_seed$s.safetensors" --epochs 4 --seed $s --label-smoothing $e; done
+  done
+  SEEDS=examples/data/seeds
+  for s in 1 2; do
+    f=$SEEDS/fashion_vgg_seed$s.safetensors
+    [ -f "$f" ] || (cd "$SEEDS" && "$BUILD/examples/train_fashion/train_fashion" --epochs 4 --batch 64 --optimizer adam --lr 0.002 \
+      --seed $s --threads 2 --out "fashion_vgg_seed$s.safetensors.part" && mv "fashion_vgg_seed$s.safetensors.part" "fashion_vgg_seed$s.safetensors")
+  done
+  $P e10 --commit "$COMMIT" --smoothing 0,0.1,0.2 --out "$OUT" $(lim 1000) --steps 16 --curve-steps 28 \
+    --models "$SEEDS/fashion_vgg_seed1.safetensors,$SEEDS/fashion_vgg_seed2.safetensors,$TRAINED/fashion_vgg_ls0.1_seed1.safetensors,$TRAINED/fashion_vgg_ls0.1_seed2.safetensors,$TRAINED/fashion_vgg_ls0.2_seed1.safetensors,$TRAINED/fashion_vgg_ls0.2_seed2.safetensors"
+fi
 T1=$(date +%s)
 printf 'commit: %s\n\ncommand: `scripts/run-paper-experiments.sh%s`\n\nwall time: %s s (all experiments)\n' \
   "$COMMIT" "${LIMIT:+ --limit $LIMIT}" "$((T1 - T0))" > "$OUT/all_run.md"

@@ -10,6 +10,8 @@
 //   paper_experiments e6 [--limit N]
 //   paper_experiments e8 [--limit N] [--shuffled-weights M.safetensors] [--randomise-seed S]
 //   paper_experiments e9 [--limit N] [--fractions 0.1,...,0.9] [--noise 0.01] [--curve-steps S]
+//   paper_experiments e7 --weights canvas56.safetensors [--limit N] [--canvas 56] [--composite-seed S]
+//   paper_experiments e10 --smoothing 0,0.1,0.2 --models e0s1,e0s2,e1s1,e1s2,... [--limit N]
 //
 // Common options: --weights (default examples/data/fashion_vgg.safetensors; a seeded random
 // model of the same shape when the file is missing, and the tables say so), --data (the
@@ -23,6 +25,8 @@
 
 #include "e8_sanity.hpp"
 #include "e9_road.hpp"
+#include "e10_smoothing.hpp"
+#include "e7_composites.hpp"
 #include "experiments.hpp"
 #include "report.hpp"
 
@@ -285,6 +289,31 @@ int main(int argc, char** argv) {
   e9->add_option("--fractions", e9_fractions, "removal fractions")->capture_default_str();
   e9->add_option("--noise", e9_noise, "imputation noise (standard deviation)")->capture_default_str();
   e9->add_option("--curve-steps", e9_curve_steps, "points of each deletion/insertion curve (-1)")->capture_default_str();
+  // E7 (e7_composites.hpp)
+  Common c7;
+  auto* e7 = app.add_subcommand("e7", "class discriminativeness: two-item composites with known boxes");
+  add_common(e7, c7, 1000);
+  c7.steps = 16;
+  c7.weights = "build-paper/models/fashion_vgg_canvas56.safetensors";
+  std::int64_t e7_canvas = 56, e7_batch = 8;
+  std::uint64_t e7_composite_seed = 7;
+  e7->add_option("--canvas", e7_canvas, "canvas side (>= 56: two 28x28 items side by side)")->capture_default_str();
+  e7->add_option("--composite-seed", e7_composite_seed, "seed of the composites (partners and boxes)")->capture_default_str();
+  e7->add_option("--batch", e7_batch, "composites per attribution call")->capture_default_str();
+
+  // E10 (e10_smoothing.hpp)
+  Common c10;
+  auto* e10 = app.add_subcommand("e10", "saturation control: models trained with label smoothing");
+  add_common(e10, c10, 1000);
+  c10.steps = 16;
+  std::string e10_smoothing = "0,0.1,0.2";
+  std::vector<std::string> e10_models;
+  std::int64_t e10_curve_steps = 28;
+  e10->add_option("--smoothing", e10_smoothing, "the label smoothing of each model pair")->capture_default_str();
+  e10->add_option("--models", e10_models, "per smoothing, the seed-1 and the seed-2 model (safetensors), comma-separated")
+      ->delimiter(',')
+      ->required();
+  e10->add_option("--curve-steps", e10_curve_steps, "points of each deletion/insertion curve (-1)")->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -522,6 +551,58 @@ int main(int argc, char** argv) {
                      "ROAD: noisy linear imputation (sigma " + fmt(e9_noise, 3) + "), fractions {" + e9_fractions +
                          "}, score y_c (post); deletion/insertion: " + std::to_string(e9_curve_steps) +
                          " steps, black baseline, y_c; class = top class; baselines random (seeded), centred Gaussian (sigma H/4), Sobel magnitude, intensity",
+    } else if (*e7) {
+      if (!fs::exists(c7.weights)) throw gradattr::ArgumentError("e7: --weights " + c7.weights + " does not exist (train it: train_fashion --canvas 56)");
+      const auto model = gradattr::models::vgg_from_safetensors<float>(c7.weights);
+      const TestSet all = load_test_set(c7.data, 0);
+      E7Options o;
+      o.methods = parse_methods(c7.methods);
+      o.steps = c7.steps;
+      o.seed = c7.seed;
+      o.canvas = e7_canvas;
+      o.batch = e7_batch;
+      o.log = log;
+      E7Samples smp;
+      E7Diagnostics dg;
+      E7Figure fig;
+      run_e7(model, all, c7.limit, e7_composite_seed, o, smp, &dg, &fig);
+      write_png(fs::path(c7.out) / "e7_panel.png", e7_panel(fig, {Method::GradCam, Method::IntegratedGradients}));
+      Values v;
+      e7_report(smp, dg, e7_single_accuracy(model, all, all.size(), e7_canvas), c7.out, v);
+      write_run_info(c7, "e7", command, c7.weights,
+                     "composites: the first N t10k items, each with a partner of another class drawn from t10k (seed " +
+                         std::to_string(e7_composite_seed) + "), on a " + std::to_string(e7_canvas) +
+                         "^2 zero canvas in non-overlapping 28x28 boxes; both classes explained; layer " + gradattr::default_cam_layer(model),
+                     since(t0), v, dg.n);
+    } else if (*e10) {
+      const auto eps = parse_doubles(e10_smoothing);
+      if (e10_models.size() != 2 * eps.size())
+        throw gradattr::ArgumentError("e10: --models needs 2 models (seeds 1 and 2) per --smoothing value: " + std::to_string(eps.size()) +
+                                      " values, " + std::to_string(e10_models.size()) + " models");
+      const TestSet all = load_test_set(c10.data, 0);
+      const TestSet ts = load_test_set(c10.data, c10.limit);
+      E10Options o;
+      o.methods = parse_methods(c10.methods);
+      o.steps = c10.steps;
+      o.seed = c10.seed;
+      o.curve_steps = e10_curve_steps;
+      o.log = log;
+      std::vector<E10ModelInfo> info;
+      std::vector<E10Samples> smp;
+      Values v;
+      for (std::size_t i = 0; i < eps.size(); ++i) {
+        const auto m1 = gradattr::models::vgg_from_safetensors<float>(e10_models[2 * i]);
+        const auto m2 = gradattr::models::vgg_from_safetensors<float>(e10_models[2 * i + 1]);
+        info.push_back(e10_model_info(eps[i], m1, m2, all, ts));
+        smp.push_back(run_e10_model(eps[i], m1, m2, ts, o));
+        e10_report_one(eps[i], smp.back(), c10.out, v);
+      }
+      e10_report_summary(info, smp, c10.out, v);
+      std::string what;
+      for (const auto& m : e10_models) what += (what.empty() ? "" : ", ") + m;
+      write_run_info(c10, "e10", command, what,
+                     "smoothing {" + e10_smoothing + "}, two seeds each; class = the true label; deletion/insertion evaluated with post, " +
+                         std::to_string(e10_curve_steps) + " steps, black baseline; stratum: saturated for the true class under the seed-1 model",
                      since(t0), v, ts.size());
     } else if (*rep) {
       const bool summary_ok = write_or_check_summary(rep_dir, rep_check);

@@ -5,6 +5,7 @@
 //                 [--momentum M] [--weight-decay WD] [--schedule cosine|step|constant]
 //                 [--seed S] [--threads T] [--limit N] [--augment] [--out model.safetensors]
 //                 [--shuffle-labels]   (data randomisation, paper E8: the training labels permuted)
+//                 [--label-smoothing EPS] [--canvas S]
 //   train_fashion --export-samples DIR [--per-class K]   (t10k test images as grey PNGs)
 //
 // Every epoch prints one line (train loss, train accuracy, test accuracy, seconds) and writes
@@ -64,6 +65,9 @@ struct Options {
   std::int64_t pool_size = 0;
   std::vector<std::int64_t> hidden;
   bool shuffle_labels = false;  // paper E8 (Adebayo et al.'s data randomisation)
+  // Paper experiments E7 / E10 (docs/methods.md §8-9).
+  double label_smoothing = 0;  // ε of the smoothed cross-entropy, in [0, 1)
+  std::int64_t canvas = 0;     // > 0: items at seeded random positions on a zero canvas×canvas image
 };
 
 gradattr::models::VggConfig config_from(const Options& o) {
@@ -94,6 +98,20 @@ gradattr::models::VggConfig config_from(const Options& o) {
   if (!o.hidden.empty()) c.hidden = o.hidden;
   c.validate();
   return c;
+}
+
+// A double in its shortest round-trip form (1.5, not 1.500000).
+std::string number_text(double v) {
+  for (int p = 1; p < 17; ++p) {
+    std::ostringstream t;
+    t.precision(p);
+    t << v;
+    if (std::isnan(v) || std::stod(t.str()) == v) return t.str();
+  }
+  std::ostringstream t;
+  t.precision(17);
+  t << v;
+  return t.str();
 }
 
 std::string shell_quote(const std::string& s) {
@@ -172,6 +190,9 @@ int run(const Options& o, const std::string& command) {
   const fs::path out = o.out;
   check_writable(out);
 
+  if (!(o.label_smoothing >= 0 && o.label_smoothing < 1))
+    throw gradattr::ArgumentError("--label-smoothing " + number_text(o.label_smoothing) + " must be in [0, 1)");
+  if (o.canvas != 0) check_canvas(o.canvas, kItem, "--canvas");
   Dataset train = head(load_fashion(o.data, "train"), o.limit);
   if (o.shuffle_labels) {  // a seeded permutation of the labels: the class counts stay, the image-label link goes
     std::mt19937_64 lrng(o.seed ^ 0x5A0FF1E5ull);
@@ -194,6 +215,8 @@ int run(const Options& o, const std::string& command) {
 
   // Data order and flips: their own stream, so they do not depend on how init consumed its own.
   std::mt19937_64 rng(o.seed ^ 0x9E3779B97F4A7C15ull);
+  // --canvas: the items' positions, a third stream (the data order and flips do not change with it).
+  std::mt19937_64 place_rng(o.seed ^ 0xCA7A5C0FFEEull);
   std::vector<std::int64_t> order(static_cast<std::size_t>(train.size()));
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int64_t>(i);
   const std::int64_t steps_per_epoch = (train.size() + o.batch - 1) / o.batch;
@@ -217,7 +240,9 @@ int run(const Options& o, const std::string& command) {
           for (auto& f : flip) f = static_cast<char>(rng() >> 63);
         const double cur = scheduled_lr(o.schedule, lr, step, total_steps);
         std::visit([&](auto& x) { x.set_lr(cur); }, opt);
-        const StepResult r = train_step(model, opt, make_batch(train, order, b, e, flip));
+        Batch mb = make_batch(train, order, b, e, flip);
+        if (o.canvas > 0) mb.x = random_placement(mb.x, o.canvas, place_rng);
+        const StepResult r = train_step(model, opt, mb, o.label_smoothing);
         if (!std::isfinite(r.loss))
           throw gradattr::Error("training diverged at epoch " + std::to_string(epoch) + " (loss " + std::to_string(r.loss) +
                                 "); lower --lr");
@@ -227,7 +252,7 @@ int run(const Options& o, const std::string& command) {
       }
     }
     const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    last_acc = accuracy(model, test);
+    last_acc = accuracy(model, test, 500, o.canvas);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double n = static_cast<double>(train.size());
     std::printf("epoch %2d/%d  loss %.4f  train_acc %.4f  test_acc %.4f  lr %.3g  %.1f s (train %.1f s, %.0f img/s)\n", epoch,
@@ -239,7 +264,9 @@ int run(const Options& o, const std::string& command) {
     acc.precision(4);
     acc << std::fixed << last_acc;
     const std::map<std::string, std::string> meta{
-        {"gradattr.preprocess", "grey:28x28"},
+        {"gradattr.preprocess", o.canvas > 0 ? "grey:" + std::to_string(o.canvas) + "x" + std::to_string(o.canvas) : "grey:28x28"},
+        {"training.label_smoothing", number_text(o.label_smoothing)},
+        {"training.canvas", std::to_string(o.canvas > 0 ? o.canvas : kItem)},
         {"training.command", command},
         {"training.seed", std::to_string(o.seed)},
         {"training.threads", std::to_string(gradattr::max_threads())},
@@ -287,6 +314,9 @@ int main(int argc, char** argv) {
   app.add_option("--features", o.features, "architecture experiments: conv widths and M, e.g. 32,32,M,64,64,M (default: the shipped 16,M,32,M,64,M)");
   app.add_option("--pool-size", o.pool_size, "architecture experiments: avgpool side (default 3)");
   app.add_option("--hidden", o.hidden, "architecture experiments: classifier hidden widths (default 256)")->delimiter(',');
+  app.add_option("--label-smoothing", o.label_smoothing, "label smoothing eps in [0, 1): target (1-eps) onehot + eps/10 (paper E10)")
+      ->capture_default_str();
+  app.add_option("--canvas", o.canvas, "train (and test) on SxS zero canvases, each item at a seeded random position; S >= 28 (paper E7)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -308,6 +338,9 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) command += " " + shell_quote(argv[i]);
   try {
     (void)config_from(o);
+    if (!(o.label_smoothing >= 0 && o.label_smoothing < 1))
+      throw gradattr::ArgumentError("--label-smoothing " + number_text(o.label_smoothing) + " must be in [0, 1)");
+    if (o.canvas != 0) check_canvas(o.canvas, kItem, "--canvas");
   } catch (const gradattr::ArgumentError& e) {
     std::fprintf(stderr, "train_fashion: %s\n", e.what());
     return 2;

@@ -26,6 +26,7 @@
 #include <gradattr/nn/loss.hpp>
 #include <gradattr/nn/optim.hpp>
 
+#include "canvas.hpp"
 #include "fashion_config.hpp"
 
 namespace train_fashion {
@@ -120,10 +121,11 @@ struct StepResult {
 // One minibatch step: forward with the parameters as tape variables, mean cross-entropy,
 // gradients of every parameter, optimiser update in place (update_parameters: the prepared
 // convolution weights are rebuilt after the step).
-inline StepResult train_step(Model& model, Optimizer& opt, const Batch& b) {
+// label_smoothing: ε of nn::cross_entropy (0: the plain cross-entropy).
+inline StepResult train_step(Model& model, Optimizer& opt, const Batch& b, double label_smoothing = 0) {
   gradattr::ad::Tape<float> tape;
   auto out = model.forward_train(gradattr::ad::Var<float>(b.x), tape);
-  auto loss = gradattr::nn::cross_entropy(out.logits, b.labels);
+  auto loss = gradattr::nn::cross_entropy(out.logits, b.labels, label_smoothing);
   auto grads = gradattr::ad::grad(tape, loss, out.vars());
   StepResult r;
   r.loss = loss.value()[0];
@@ -150,15 +152,19 @@ inline StepResult train_step(Model& model, Optimizer& opt, const Batch& b) {
   return r;
 }
 
-// Top-1 accuracy of the model on d (inference forward in batches).
-inline double accuracy(const Model& model, const Dataset& d, std::int64_t batch = 500) {
+// Top-1 accuracy of the model on d (inference forward in batches). canvas > 0: every item at a
+// random position on a zero canvas×canvas image (canvas.hpp), positions from
+// std::mt19937_64(canvas_seed) in data order, so the test set is the same for every epoch and run.
+inline double accuracy(const Model& model, const Dataset& d, std::int64_t batch = 500, std::int64_t canvas = 0,
+                       std::uint64_t canvas_seed = 0x7E57) {
+  std::mt19937_64 place(canvas_seed);
   std::vector<std::int64_t> order(static_cast<std::size_t>(d.size()));
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int64_t>(i);
   std::int64_t correct = 0;
   for (std::int64_t b = 0; b < d.size(); b += batch) {
     const std::int64_t e = std::min(d.size(), b + batch);
     const Batch mb = make_batch(d, order, b, e);
-    const Tensor<float> z = model.forward(mb.x);
+    const Tensor<float> z = model.forward(canvas > 0 ? random_placement(mb.x, canvas, place) : mb.x);
     for (std::int64_t i = 0; i < z.dim(0); ++i) {
       const float* row = z.data() + i * z.dim(1);
       correct += (std::max_element(row, row + z.dim(1)) - row) == mb.labels[static_cast<std::size_t>(i)];

@@ -26,6 +26,59 @@ TEST_CASE("cross_entropy equals -mean log softmax of the label and passes gradch
   REQUIRE_THROWS_AS(nn::cross_entropy(v, {0}), ShapeError);
 }
 
+TEST_CASE("cross_entropy with label smoothing: closed form, gradcheck, gradient (softmax - target)/N, bad eps", "[train]") {
+  // Independent closed form: t = (1 - eps) onehot + eps / C, loss = -(1/N) sum_n sum_j t_nj log y_nj,
+  // log y_nj = z_nj - log sum_k exp z_nk (written out here, not through the library's ops);
+  // its gradient is (softmax(z_n) - t_n) / N.
+  const Tensor<double> z(Shape{3, 4}, {1, 2, 3, 0.5, 0, 0, 5, -1, -2, 0.25, 0.75, 4});
+  const std::vector<std::int64_t> y{2, 0, 3};
+  for (double eps : {0.0, 0.1, 0.2, 0.9}) {
+    INFO("eps " << eps);
+    double expect = 0;
+    Tensor<double> expect_grad(Shape{3, 4});
+    for (std::int64_t n = 0; n < 3; ++n) {
+      double se = 0;
+      for (std::int64_t j = 0; j < 4; ++j) se += std::exp(z(n, j));
+      for (std::int64_t j = 0; j < 4; ++j) {
+        const double t = (j == y[static_cast<std::size_t>(n)] ? 1 - eps : 0) + eps / 4;
+        expect -= t * (z(n, j) - std::log(se)) / 3;
+        expect_grad(n, j) = (std::exp(z(n, j)) / se - t) / 3;
+      }
+    }
+    ad::Tape<double> tape;
+    auto v = tape.variable(z);
+    auto loss = nn::cross_entropy(v, y, eps);
+    CHECK(loss.value()[0] == Approx(expect).epsilon(1e-12));
+    const auto g = ad::grad(tape, loss, {v});
+    for (std::int64_t i = 0; i < z.numel(); ++i) CHECK(g[0][i] == Approx(expect_grad[i]).margin(1e-14));
+    // finite differences in double (central, gradcheck's defaults)
+    auto r = ad::gradcheck([&](const std::vector<ad::Var<double>>& in) { return nn::cross_entropy(in[0], {1, 2}, eps); },
+                           {testing::random_tensor<double>(Shape{2, 4}, 5)});
+    INFO(r.str());
+    CHECK(r.passed);
+  }
+  {  // eps = 0 is the plain cross-entropy to the last bit (the shipped models' training is unchanged)
+    ad::Tape<double> tape;
+    auto v = tape.variable(z);
+    CHECK(nn::cross_entropy(v, y, 0.0).value()[0] == nn::cross_entropy(v, y).value()[0]);
+  }
+  {  // the smoothed optimum: with eps, the loss is minimised at y_c = 1 - eps + eps/C, not at y_c -> 1
+    const double eps = 0.2, target = 1 - eps + eps / 4;
+    const double gap = std::log(target / (eps / 4));  // z_c - z_j at the optimum
+    ad::Tape<double> tape;
+    auto v = tape.variable(Tensor<double>(Shape{1, 4}, {gap, 0, 0, 0}));
+    const auto g = ad::grad(tape, nn::cross_entropy(v, {0}, eps), {v});
+    for (std::int64_t j = 0; j < 4; ++j) CHECK(g[0][j] == Approx(0).margin(1e-14));
+  }
+  ad::Tape<double> tape;
+  auto v = tape.variable(z);
+  for (double bad : {-0.1, 1.0, 1.5, std::nan("")}) {
+    INFO("eps " << bad);
+    REQUIRE_THROWS_AS(nn::cross_entropy(v, y, bad), ArgumentError);
+    REQUIRE_THROWS_WITH(nn::cross_entropy(v, y, bad), Catch::Contains("smoothing"));
+  }
+}
+
 TEST_CASE("Sgd with momentum and weight decay follows torch.optim.SGD", "[train]") {
   Tensor<double> p(Shape{1}, {1.0});
   nn::Sgd<double> opt({.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01});
