@@ -551,6 +551,7 @@ int main(int argc, char** argv) {
                      "ROAD: noisy linear imputation (sigma " + fmt(e9_noise, 3) + "), fractions {" + e9_fractions +
                          "}, score y_c (post); deletion/insertion: " + std::to_string(e9_curve_steps) +
                          " steps, black baseline, y_c; class = top class; baselines random (seeded), centred Gaussian (sigma H/4), Sobel magnitude, intensity",
+                     since(t0), v, ts.size());
     } else if (*e7) {
       if (!fs::exists(c7.weights)) throw gradattr::ArgumentError("e7: --weights " + c7.weights + " does not exist (train it: train_fashion --canvas 56)");
       const auto model = gradattr::models::vgg_from_safetensors<float>(c7.weights);
