@@ -695,3 +695,52 @@ TEST_CASE("ViT: attention methods refuse a model without attention layers, namin
     CHECK_THAT(e.what(), Catch::StartsWith("attention-relevance: the model has no attention layers"));
   }
 }
+
+TEST_CASE("The token grid: a class token, or a class and a distillation token, then a square", "[onnx][vit]") {
+  CHECK(token_grid(17).prefix == 1);
+  CHECK(token_grid(17).side == 4);
+  CHECK(token_grid(197).side == 14);  // ViT-B/16 at 224
+  CHECK(token_grid(198).prefix == 2);  // DeiT-B/16 (distilled)
+  CHECK(token_grid(198).side == 14);
+  CHECK(token_grid(2).side == 1);
+  for (const std::int64_t t : {0, 1, 19, 199, 200}) {
+    INFO(t);
+    CHECK(token_grid(t).side == 0);  // 19 = 3 + 16: three prefix tokens are not a ViT or a DeiT
+  }
+}
+
+TEST_CASE("A DeiT-style ViT (class and distillation tokens): logits, token-layer CAMs and attention maps match PyTorch",
+          "[onnx][vit][attention]") {
+  // tools/make_deit_fixtures.py: the narrow ViT with a distillation token after the class token and
+  // DeiT's averaged two heads; references from torch with both prefix tokens dropped.
+  const auto model = gradattr::onnx::load<float>(onnx_file("deit_narrow", "model.onnx"));
+  const auto x = npy<float>("deit_narrow", "x.npy");
+  const auto meta = meta_of("deit_narrow");
+  const std::int64_t c = meta.at("class").get<std::int64_t>();
+  REQUIRE(meta.at("prefix_tokens").get<int>() == 2);
+  CHECK(rel_err(model.forward(x), npy<double>("deit_narrow", "logits.npy")) < 1e-5);
+  REQUIRE(model.default_cam_layer() == meta.at("cam_layer").get<std::string>());
+  REQUIRE(model.layer(model.default_cam_layer()).shape == Shape{1, 18, 32});
+  for (const auto kind : {score::ScoreKind::Pre, score::ScoreKind::Post}) {
+    const std::string space(score::to_string(kind));
+    for (const auto method : {Method::GradCam, Method::HiResCam}) {
+      const std::string name = method == Method::GradCam ? "gradcam" : "hirescam";
+      INFO(name << " " << space);
+      const auto r = run_method(method, kind, model, x, Target::per_image({c}), RunOptions{});
+      const auto want = npy<double>("deit_narrow", "cams/" + name + "__" + space + ".npy");
+      REQUIRE(r.raw.shape() == want.shape());
+      CHECK(rel_err(r.raw, want) < 2e-4);
+    }
+  }
+  REQUIRE(model.attention_layers().size() == 2);
+  for (const auto kind : score::kAllScoreKinds) {
+    const std::string space(score::to_string(kind));
+    INFO(space);
+    const auto rel = run_attention(Method::AttentionRelevance, kind, model, x, Target::per_image({c}));
+    const auto want = npy<double>("deit_narrow", "attention/relevance__" + space + ".npy");
+    REQUIRE(rel.raw.shape() == want.shape());
+    CHECK(rel_err(rel.raw, want) < 1e-4);
+  }
+  const auto ro = run_attention(Method::AttentionRollout, score::ScoreKind::Post, model, x, Target::per_image({c}));
+  CHECK(rel_err(ro.raw, npy<double>("deit_narrow", "attention/rollout.npy")) < 1e-4);
+}

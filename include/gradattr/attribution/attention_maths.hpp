@@ -4,13 +4,14 @@
 // (and their gradients).
 //
 // An attention value of a batch of N images is [N*H, T, T] (nn.MultiheadAttention's layout,
-// batch-major: row n*H + h) or [N, H, T, T]; T = 1 + s*s tokens (the class token, then the s*s
-// patch tokens in raster order). Every product is computed in double, per image.
+// batch-major: row n*H + h) or [N, H, T, T]; T = k + s*s tokens: k prefix tokens (the class
+// token; DeiT adds a distillation token: core/token_grid.hpp), then the s*s patch tokens in
+// raster order. Every product is computed in double, per image.
 //
 //   rollout_map(A_1..A_L, N)        Abnar & Zuidema 2020: Â_l = 0.5 mean_h A_l + 0.5 I, rows
-//                                   renormalised to sum 1; R = Â_L ··· Â_1; map = R[0, 1:].
+//                                   renormalised to sum 1; R = Â_L ··· Â_1; map = R[0, k:].
 //   relevance_map(A_l, ∇A_l, N)     Chefer, Gur & Wolf 2021: R = I; for l = 1..L:
-//                                   R ← R + mean_h ReLU(∇A_l ⊙ A_l) · R; map = R[0, 1:].
+//                                   R ← R + mean_h ReLU(∇A_l ⊙ A_l) · R; map = R[0, k:].
 // Both return the raw map [N, s, s]: row 0 (the class token) over the patch tokens, folded into
 // the grid as attr_detail::fold_tokens folds a token layer (patch p at row p / s, column p % s).
 #include <algorithm>
@@ -19,17 +20,18 @@
 #include <string>
 #include <vector>
 
+#include "gradattr/core/token_grid.hpp"
 #include "gradattr/core/error.hpp"
 #include "gradattr/core/tensor.hpp"
 
 namespace gradattr::attn {
 
 struct AttentionLayout {
-  std::int64_t N = 0, H = 0, T = 0, side = 0;
+  std::int64_t N = 0, H = 0, T = 0, side = 0, prefix = 0;
 };
 
 // The layout of attention value `a` (at layer `layer`) for N images; ArgumentError naming the
-// method (`who`), the layer and the shape when it is not [N*H, T, T] / [N, H, T, T] with T = 1 + s².
+// method (`who`), the layer and the shape when it is not [N*H, T, T] / [N, H, T, T] with T = k + s².
 inline AttentionLayout attention_layout(const Shape& a, std::int64_t N, const std::string& layer,
                                         const std::string& who) {
   const int r = a.rank();
@@ -43,13 +45,9 @@ inline AttentionLayout attention_layout(const Shape& a, std::int64_t N, const st
     throw bad("its size is not a whole number of heads for " + std::to_string(N) + " images");
   const std::int64_t H = a.numel() / (N * T * T);
   if (r == 4 && a[0] != N) throw bad("the first dimension must be the batch, " + std::to_string(N));
-  std::int64_t side = 0;
-  while ((side + 1) * (side + 1) <= T - 1) ++side;
-  if (side * side != T - 1)
-    throw bad(std::to_string(T - 1) +
-              " patch tokens (T - 1) do not fold into a square grid: the tokens must be a class "
-              "token, then s*s patch tokens");
-  return {N, H, T, side};
+  const TokenGrid g = token_grid(T);
+  if (g.side == 0) throw bad(std::to_string(T) + " tokens do not fold into a square grid: " + token_grid_rule());
+  return {N, H, T, g.side, g.prefix};
 }
 
 namespace detail {
@@ -89,11 +87,11 @@ inline std::vector<double> identity(std::int64_t T) {
   return e;
 }
 
-// Row 0 of R without its first entry, folded into out's image n ([N, s, s]).
+// Row 0 of R (the class token) without the prefix tokens' entries, folded into out's image n ([N, s, s]).
 template <class T>
 void write_class_row(Tensor<T>& out, const std::vector<double>& R, const AttentionLayout& L, std::int64_t n) {
-  const std::int64_t P = L.T - 1;
-  for (std::int64_t p = 0; p < P; ++p) out[n * P + p] = static_cast<T>(R[static_cast<std::size_t>(1 + p)]);
+  const std::int64_t P = L.T - L.prefix;
+  for (std::int64_t p = 0; p < P; ++p) out[n * P + p] = static_cast<T>(R[static_cast<std::size_t>(L.prefix + p)]);
 }
 
 template <class T>

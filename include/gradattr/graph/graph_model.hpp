@@ -37,6 +37,7 @@
 #include "gradattr/autodiff/var.hpp"
 #include "gradattr/core/error.hpp"
 #include "gradattr/core/tensor.hpp"
+#include "gradattr/core/token_grid.hpp"
 #include "gradattr/graph/graph_def.hpp"
 #include "gradattr/graph/module_paths.hpp"
 #include "gradattr/kernels/conv2d.hpp"
@@ -184,8 +185,8 @@ class GraphModel {
     return layers_[static_cast<std::size_t>(layer_index_.at(resolve_layer(name)))];
   }
   // The layer CAM methods use without one: for a Vision Transformer (a layer whose module path
-  // ends in ".ln_1" with tokens [1, 1 + s*s, D], s > 1), the last block's ln_1, as
-  // pytorch-grad-cam recommends (docs/methods.md, "Token layers"); otherwise the last spatial
+  // ends in ".ln_1" with tokens [1, k + s*s, D], s > 1, k prefix tokens: core/token_grid.hpp),
+  // the last block's ln_1, as pytorch-grad-cam recommends (docs/methods.md, "Token layers"); otherwise the last spatial
   // activation (rank 4, more than one position) before the pooling. ArgumentError for a model
   // without either.
   std::string default_cam_layer() const {
@@ -194,10 +195,7 @@ class GraphModel {
       const bool ln1 = std::any_of(it->module_paths.begin(), it->module_paths.end(), [](const std::string& p) {
         return p.size() > 5 && p.compare(p.size() - 5, 5, ".ln_1") == 0;
       });
-      if (!ln1 || s.rank() != 3 || s[1] < 5) continue;
-      std::int64_t side = 1;
-      while ((side + 1) * (side + 1) <= s[1] - 1) ++side;
-      if (side * side == s[1] - 1) return it->name;
+      if (ln1 && s.rank() == 3 && token_grid(s[1]).side > 1) return it->name;
     }
     for (auto it = layers_.rbegin(); it != layers_.rend(); ++it)
       if (it->shape.rank() == 4 && it->shape[2] * it->shape[3] > 1) return it->name;

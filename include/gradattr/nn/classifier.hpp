@@ -60,7 +60,7 @@ struct Cut {
   std::string layer;                // canonical name of the layer whose output this is ("input")
   ad::Var<T> activation;            // A
   std::vector<ad::Var<T>> carried;  // values from before the cut read after it; model-defined order
-  // Set by the attribution layer when a token layer [N, 1 + s*s, D] is shown to the CAM methods as
+  // Set by the attribution layer when a token layer [N, k + s*s, D] is shown to the CAM methods as
   // [N, D, s, s] (attribution/detail/tokens.hpp); a model never sees a cut with it set.
   bool tokens_folded = false;
 
