@@ -16,6 +16,7 @@
 #include <gradattr/attribution/runtime.hpp>
 #include <gradattr/io/sha256.hpp>
 #include <gradattr/sweep/compute.hpp>
+#include <gradattr/sweep/prefetch.hpp>
 #include <gradattr/sweep/sources.hpp>
 #include <gradattr/sweep/store.hpp>
 
@@ -249,43 +250,62 @@ inline SweepSetup prepare_sweep(const SweepArgs& a) {
   return s;
 }
 
-// Image i's rows: every job not in `done` (a failed read or a missing label: a failed row each).
-inline std::vector<gradattr::sweep::ResultRow> sweep_image(const SweepSetup& s, const std::string& cls, std::int64_t i,
-                                                           const std::set<gradattr::sweep::ResultKey>& done,
-                                                           gradattr::sweep::ImageRecord& rec) {
+// Image i read, decoded and made the model's input (on the prefetch thread: nothing here touches
+// what the computing thread changes). A failed read or a missing label is kept as `error`.
+struct SweepInput {
+  gradattr::sweep::ImageRecord rec;
+  gradattr::Tensor<float> x;
+  gradattr::Target target;
+  std::string error;
+};
+
+inline SweepInput read_sweep_input(const SweepSetup& s, const std::string& cls, std::int64_t i) {
   namespace sw = gradattr::sweep;
   const auto& item = s.src->item(i);
-  rec = sw::ImageRecord{i, item.name, item.record >= 0 ? std::optional<std::int64_t>(item.record) : std::nullopt, item.label, ""};
-  std::vector<sw::ResultRow> rows;
-  std::string image_error;
-  gradattr::Tensor<float> x;
+  SweepInput in;
+  in.rec = sw::ImageRecord{i, item.name, item.record >= 0 ? std::optional<std::int64_t>(item.record) : std::nullopt, item.label, ""};
   try {
-    const auto img = s.src->read(i, &rec.sha256);
-    x = image_input(img.picture, s.lm->input).x;
-    if (x.dim(1) != s.lm->model.input_shape()[1])
-      throw gradattr::ShapeError("input " + x.shape().str() + " has " + std::to_string(x.dim(1)) + " channels, the model takes " +
+    const auto img = s.src->read(i, &in.rec.sha256);
+    in.x = image_input(img.picture, s.lm->input).x;
+    if (in.x.dim(1) != s.lm->model.input_shape()[1])
+      throw gradattr::ShapeError("input " + in.x.shape().str() + " has " + std::to_string(in.x.dim(1)) + " channels, the model takes " +
                                  std::to_string(s.lm->model.input_shape()[1]));
   } catch (const gradattr::Error& e) {
-    image_error = e.what();
+    in.error = e.what();
   }
-  gradattr::Target target;
-  if (s.fixed_class) target = gradattr::Target::all(*s.fixed_class);
+  if (s.fixed_class) in.target = gradattr::Target::all(*s.fixed_class);
   else if (cls == "label") {
-    if (item.label) target = gradattr::Target::all(*item.label);
-    else if (image_error.empty()) image_error = "--class label: image " + item.name + " has no label";
+    if (item.label) in.target = gradattr::Target::all(*item.label);
+    else if (in.error.empty()) in.error = "--class label: image " + item.name + " has no label";
   }
+  return in;
+}
+
+// The image's rows: every job not in `done` (a failed input: a failed row each).
+inline std::vector<gradattr::sweep::ResultRow> sweep_rows(const SweepSetup& s, const SweepInput& in,
+                                                          const std::set<gradattr::sweep::ResultKey>& done) {
+  namespace sw = gradattr::sweep;
+  std::vector<sw::ResultRow> rows;
   for (const auto& j : s.jobs) {
     const std::string m(gradattr::to_string(j.method)), sc(gradattr::score::to_string(j.score));
-    if (done.count({i, m, j.variant, sc})) continue;
-    if (!image_error.empty()) {
+    if (done.count({in.rec.index, m, j.variant, sc})) continue;
+    if (!in.error.empty()) {
       sw::ResultRow r;
-      r.method = m, r.variant = j.variant, r.score = sc, r.error = image_error;
+      r.method = m, r.variant = j.variant, r.score = sc, r.error = in.error;
       rows.push_back(std::move(r));
     } else {
-      rows.push_back(sw::compute_row(s.lm->model, x, j, target, s.co));
+      rows.push_back(sw::compute_row(s.lm->model, in.x, j, in.target, s.co));
     }
   }
   return rows;
+}
+
+// How many images are read ahead of the one being computed (docs/sweep.md, "Prefetch").
+inline constexpr std::size_t kSweepPrefetch = 2;
+
+// Reads and decodes the sweep's images on its own thread (gradattr/sweep/prefetch.hpp).
+inline gradattr::sweep::Prefetcher<SweepInput> sweep_prefetcher(const SweepSetup& s, const std::string& cls) {
+  return gradattr::sweep::Prefetcher<SweepInput>([&s, cls](std::int64_t i) { return read_sweep_input(s, cls, i); });
 }
 
 inline std::int64_t failed_rows(const std::vector<gradattr::sweep::ResultRow>& rows) {
@@ -332,11 +352,15 @@ inline int run_sweep_local(const SweepArgs& a, const SweepSetup& s) {
   bar.show_rate("images");
   const auto t0 = std::chrono::steady_clock::now();
   std::int64_t committed = 0, new_rows = 0, new_failed = 0;
-  for (const std::int64_t i : todo) {
-    sw::ImageRecord rec;
-    const auto rows = sweep_image(s, a.cls, i, done, rec);
+  auto prefetch = sweep_prefetcher(s, a.cls);
+  std::size_t requested = 0;
+  for (; requested < todo.size() && requested < kSweepPrefetch; ++requested) prefetch.request(todo[requested]);
+  while (prefetch.outstanding() > 0) {
+    const SweepInput in = prefetch.take();
+    if (requested < todo.size()) prefetch.request(todo[requested++]);
+    const auto rows = sweep_rows(s, in, done);
     new_failed += failed_rows(rows);
-    store.commit_image(run, rec, rows);
+    store.commit_image(run, in.rec, rows);
     new_rows += static_cast<std::int64_t>(rows.size());
     ++committed;
     bar(static_cast<std::size_t>(committed), todo.size());

@@ -144,11 +144,22 @@ inline int run_sweep_mpi(const SweepArgs& a, const gradattr::sweep::mpi::World& 
     sw::mpi::WorkQueue queue(w, todo);
     const std::set<sw::ResultKey> none;
     try {
-      while (const auto i = queue.next()) {
-        sw::ImageRecord rec;
-        const auto rows = sweep_image(s, a.cls, *i, none, rec);
+      // The next image is asked for (on this thread: MPI calls stay here) and read ahead while
+      // this one is computed.
+      auto prefetch = sweep_prefetcher(s, a.cls);
+      bool more = true;
+      auto ask = [&] {
+        if (!more) return;
+        if (const auto i = queue.next()) prefetch.request(*i);
+        else more = false;
+      };
+      ask();
+      while (prefetch.outstanding() > 0) {
+        const SweepInput in = prefetch.take();
+        ask();
+        const auto rows = sweep_rows(s, in, none);
         new_failed += failed_rows(rows);
-        store->commit_image(run, rec, rows);
+        store->commit_image(run, in.rec, rows);
         new_rows += static_cast<std::int64_t>(rows.size());
         ++committed;
         if (abort_k >= 0 && committed >= abort_k) std::abort();
