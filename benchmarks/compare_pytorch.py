@@ -8,14 +8,18 @@ Usage (as in docs/benchmarks.md):
         --workloads forward,input-grad,gradcam --repeat 5 --rounds 5
 
 Without --model: VGG19 (gradattr's built-in, seeded; torchvision's vgg19, seeded). With --model
-resnet50|densenet121|mobilenet_v2|efficientnet_b0: the seeded torchvision model of
+resnet50|densenet121|mobilenet_v2|efficientnet_b0|vit_b_16: the seeded torchvision model of
 tools/export_torchvision.py (build_model: seed --seed, BatchNorm calibrated, head scaled), timed
 by PyTorch as it is, and its ONNX export (written to --onnx, default
 /tmp/gradattr_bench_<model>_s<seed>.onnx, when missing) loaded by gradattr: both run the same
 weights. The Grad-CAM path cuts at the layer gradattr's default CAM layer picks
 (`gradattr layers --weights f.onnx`): the output of resnet50's layer4, densenet121's features
 followed by its ReLU, mobilenet_v2's features (features.18), efficientnet_b0's features
-(features.8); PyTorch runs the trunk up to it under no_grad and records only the head.
+(features.8), vit_b_16's last block's ln_1 (tokens [N, 197, 768]; the block's input crosses the
+cut through the residual add and is held fixed, as in gradattr); PyTorch runs the trunk up to it
+under no_grad and records only the head. For the ViT the Grad-CAM maths is pytorch-grad-cam's
+with its reshape_transform: the class token dropped, channel weights the mean gradient over the
+196 patch tokens.
 
 Each (framework, workload) runs in its own subprocess, so peak memory (max RSS) is measured per
 workload. Rounds alternate gradattr and PyTorch to spread the machine's noise over both. Reported:
@@ -42,7 +46,7 @@ import time
 WORKLOADS = ["forward", "input-grad", "gradcam", "full"]
 
 
-MODELS = ["resnet50", "densenet121", "mobilenet_v2", "efficientnet_b0"]
+MODELS = ["resnet50", "densenet121", "mobilenet_v2", "efficientnet_b0", "vit_b_16"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOOLS = os.path.join(os.path.dirname(HERE), "tools")
 
@@ -66,6 +70,22 @@ def split_model(name, model):
         return model.features, lambda a: model.classifier(torch.flatten(F.adaptive_avg_pool2d(a, (1, 1)), 1))
     if name == "efficientnet_b0":
         return model.features, lambda a: model.classifier(torch.flatten(model.avgpool(a), 1))
+    if name == "vit_b_16":
+        m, last, saved = model, model.encoder.layers[-1], {}
+
+        def trunk(x):
+            h = m._process_input(x)
+            h = torch.cat([m.class_token.expand(x.shape[0], -1, -1), h], dim=1) + m.encoder.pos_embedding
+            for blk in m.encoder.layers[:-1]:
+                h = blk(h)
+            saved["h"] = h  # the block input: crosses the cut through the residual add
+            return last.ln_1(h)
+
+        def head(a):
+            y = saved["h"] + last.self_attention(a, a, a, need_weights=False)[0]
+            y = y + last.mlp(last.ln_2(y))
+            return m.heads(m.encoder.ln(y)[:, 0])
+        return trunk, head
     raise ValueError(name)
 
 
@@ -115,7 +135,10 @@ def torch_worker(args):
         z = head(a)
         c = z.argmax(1)
         (g,) = torch.autograd.grad(z.gather(1, c[:, None]).sum(), a)
-        (g.mean((2, 3), keepdim=True) * a).sum(1)
+        if a.dim() == 3:  # ViT tokens [N, 1 + P, D]: drop the class token, weights over the patches
+            (g[:, 1:].mean(1, keepdim=True) * a[:, 1:]).sum(2)
+        else:
+            (g.mean((2, 3), keepdim=True) * a).sum(1)
 
     def full():
         model.zero_grad(set_to_none=True)
