@@ -52,13 +52,17 @@ tsan() {
     -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" >/dev/null
   local targets=(test_kernels)
   [[ -f tests/reliability/CMakeLists.txt ]] && targets+=(test_reliability)
+  # the sweep's image prefetcher (a thread of its own; tests/sweep [prefetch]) when SQLite is there
+  local help
+  help=$(cmake --build build-ci-tsan --target help)
+  [[ $help == *" test_sweep"* ]] && targets+=(test_sweep)
   cmake --build build-ci-tsan -j"$J" --target "${targets[@]}"
   # Archer tells TSan about OpenMP's synchronisation (libomp itself is not instrumented).
   for t in 2 3; do
     echo "ci-sanitizers: TSan at OMP_NUM_THREADS=$t"
     OMP_NUM_THREADS=$t OMP_TOOL_LIBRARIES=$archer \
     TSAN_OPTIONS="ignore_noninstrumented_modules=1:halt_on_error=1:exitcode=66:second_deadlock_stack=1" \
-      ctest --test-dir build-ci-tsan --output-on-failure -j1 -L '^(kernels|reliability)$'
+      ctest --test-dir build-ci-tsan --output-on-failure -j1 -L '^(kernels|reliability|sweep)$'
   done
 }
 
