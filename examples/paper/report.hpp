@@ -180,6 +180,171 @@ inline std::string majority_verdict(std::int64_t for_claim, std::int64_t against
   return "inconclusive";
 }
 
+// Counts of a comparison table's rows (cmp_table: a "result" column) matching `keep`, by result.
+struct CmpCounts {
+  std::int64_t n = 0, a_gt_b = 0, a_lt_b = 0, within = 0, identical = 0, other = 0;
+};
+template <class Keep>
+CmpCounts count_results(const CsvRows& rows, Keep keep) {
+  CmpCounts c;
+  for (const auto& r : rows) {
+    if (!keep(r)) continue;
+    ++c.n;
+    const std::string& res = r.at("result");
+    if (res == "within CI") ++c.within;
+    else if (res == "identical") ++c.identical;
+    else if (res.find(" > ") != std::string::npos) ++c.a_gt_b;
+    else if (res.find(" < ") != std::string::npos) ++c.a_lt_b;
+    else ++c.other;
+  }
+  return c;
+}
+
+// ---- E7–E10 verdict rules (each a function of the generated tables, tested on synthetic ones) ----
+
+inline std::string ci_text_of(const std::map<std::string, std::string>& r) {
+  auto f = [](const std::string& v) { return fmt(std::stod(v), 3); };
+  return f(r.at("mean")) + " [" + f(r.at("ci95_lo")) + ", " + f(r.at("ci95_hi")) + "]";
+}
+
+// E7, class discriminativeness: per method, is the Spearman between the maps of the two classes
+// of a composite lower for Post than for Pre (e7_spearman_ab_cmp.csv, all pairs)?
+inline SummaryRow e7_discriminative_row(const CsvRows& spearman_ab_cmp, const std::string& n_composites) {
+  auto pair = [&](const char* b) {
+    return count_results(spearman_ab_cmp, [b](const auto& r) { return r.at("images") == "all" && r.at("a") == "pre" && r.at("b") == b; });
+  };
+  const CmpCounts post = pair("post"), log = pair("log");
+  const std::string s = std::to_string(post.n);
+  return {"Post explanations are class-discriminative: the maps of two classes in one image differ more under Post than Pre",
+          "E7",
+          "Spearman between the two classes' maps lower for Post than Pre: " + std::to_string(post.a_gt_b) + " of " + s +
+              " methods, higher: " + std::to_string(post.a_lt_b) + ", within CI: " + std::to_string(post.within + post.identical) +
+              " (Log vs Pre: lower " + std::to_string(log.a_gt_b) + ", higher " + std::to_string(log.a_lt_b) + ")",
+          n_composites + " composites × 2 classes", "Fashion VGG trained on 56×56 canvases",
+          majority_verdict(post.a_gt_b, post.a_lt_b, post.within + post.identical, post.n)};
+}
+
+// E7, localisation with ground truth: per method × {pointing game, box contrast} (e7_cmp.csv, all
+// pairs), is Post higher than Pre?
+inline SummaryRow e7_localisation_row(const CsvRows& cmp, const std::string& n_composites) {
+  const CmpCounts c = count_results(cmp, [](const auto& r) {
+    return (r.at("metric") == "pointing" || r.at("metric") == "contrast") && r.at("images") == "all" && r.at("a") == "pre" &&
+           r.at("b") == "post";
+  });
+  return {"Post explanations point at the explained item rather than the other one more often than Pre", "E7",
+          "pointing game and box contrast, per method × metric: Post higher in " + std::to_string(c.a_lt_b) + " of " +
+              std::to_string(c.n) + ", Pre higher in " + std::to_string(c.a_gt_b) + ", within CI " +
+              std::to_string(c.within + c.identical) + ", mixed " + std::to_string(c.other),
+          n_composites + " composites × 2 classes", "Fashion VGG trained on 56×56 canvases",
+          majority_verdict(c.a_lt_b, c.a_gt_b, c.within + c.identical, c.n)};
+}
+
+// E8, cascading randomisation: a method × score space is flagged when its mean |Spearman| between
+// the original map and the map of the fully randomised model (e8_ci.csv, model = `full_model`,
+// measure spearman_abs, all images) exceeds `threshold`. Holds when none is flagged; does not hold
+// when some is (the row names how many, per score space, and which methods).
+inline SummaryRow e8_sanity_row(const CsvRows& ci, const std::string& full_model, double threshold, const std::string& n) {
+  std::map<std::string, std::int64_t> per_policy;
+  std::vector<std::string> methods;
+  std::int64_t total = 0, flagged = 0;
+  for (const auto& r : ci) {
+    if (r.at("model") != full_model || r.at("measure") != "spearman_abs" || r.at("images") != "all") continue;
+    ++total;
+    per_policy.try_emplace(r.at("policy"), 0);
+    if (std::stod(r.at("mean")) <= threshold) continue;
+    ++flagged;
+    ++per_policy[r.at("policy")];
+    if (std::find(methods.begin(), methods.end(), r.at("method")) == methods.end()) methods.push_back(r.at("method"));
+  }
+  std::string by_policy, names;
+  for (const auto& [p, k] : per_policy) by_policy += (by_policy.empty() ? "" : ", ") + p + " " + std::to_string(k);
+  for (const auto& m : methods) names += (names.empty() ? "" : ", ") + m;
+  return {"Every method's map depends on the learned parameters (Adebayo et al.'s cascading randomisation), in every score space",
+          "E8",
+          std::to_string(flagged) + " of " + std::to_string(total) + " method × score space maps survive full randomisation (mean |Spearman| > " +
+              fmt(threshold, 2) + "; per score space: " + by_policy + ")" + (names.empty() ? "" : ": " + names),
+          n + " images", "Fashion VGG, randomised from the top",
+          total == 0 ? "inconclusive" : flagged == 0 ? "holds" : "does not hold"};
+}
+
+// E9, ROAD against a trivial baseline: how many method × score space maps beat the Sobel edge map
+// on the combined ROAD score (values e9.vs_sobel.road_combined.*); holds when more than half do.
+inline SummaryRow e9_edge_row(std::int64_t beats, std::int64_t total, const std::string& sobel_ci, const std::string& n) {
+  return {"The attribution maps are more faithful than an edge detector (ROAD, noisy linear imputation)", "E9",
+          std::to_string(beats) + " of " + std::to_string(total) + " method × score space maps beat the Sobel map on ROAD (MoRF/LeRF combined; Holm); Sobel " +
+              sobel_ci,
+          n + " images", "Fashion VGG", majority_verdict(beats, total - beats, 0, total)};
+}
+
+// E9, Pre vs Post under ROAD: per method × {MoRF (lower is better), LeRF, combined (higher)}
+// (e9_cmp.csv, all images), is the Post map more faithful?
+inline SummaryRow e9_post_row(const CsvRows& cmp, const std::string& n) {
+  std::int64_t post = 0, pre = 0, none = 0, k = 0;
+  for (const auto& r : cmp) {
+    const std::string& m = r.at("metric");
+    if (r.at("images") != "all" || r.at("a") != "pre" || r.at("b") != "post" || !m.starts_with("road_")) continue;
+    ++k;
+    const bool lower_better = m == "road_morf";
+    const std::string& res = r.at("result");
+    if (res == "pre > post") (lower_better ? post : pre) += 1;
+    else if (res == "pre < post") (lower_better ? pre : post) += 1;
+    else if (res == "within CI" || res == "identical") ++none;
+  }
+  return {"Post explanations are more faithful than Pre under ROAD (no black-pixel artefact)", "E9",
+          "per method × {MoRF, LeRF, combined}: Post better in " + std::to_string(post) + " of " + std::to_string(k) + ", Pre better in " +
+              std::to_string(pre) + ", within CI " + std::to_string(none),
+          n + " images", "Fashion VGG", majority_verdict(post, pre, none, k)};
+}
+
+// E10, seed consistency per smoothing level: per ε × method (e10_eps<ε>_seed_consistency_cmp.csv,
+// not the method average, all images), is Post more consistent across the two seeds than Pre?
+inline SummaryRow e10_consistency_row(const std::vector<std::pair<std::string, CsvRows>>& per_eps, const std::string& n) {
+  CmpCounts all;
+  std::string per;
+  for (const auto& [eps, cmp] : per_eps) {
+    const CmpCounts c = count_results(cmp, [](const auto& r) {
+      return r.at("method") != "mean of methods" && r.at("images") == "all" && r.at("a") == "pre" && r.at("b") == "post";
+    });
+    per += std::string(per.empty() ? "" : "; ") + "ε = " + eps + ": Post higher " + std::to_string(c.a_lt_b) + ", Pre higher " +
+           std::to_string(c.a_gt_b) + ", within CI " + std::to_string(c.within + c.identical) + " of " + std::to_string(c.n);
+    all.n += c.n, all.a_gt_b += c.a_gt_b, all.a_lt_b += c.a_lt_b, all.within += c.within, all.identical += c.identical;
+  }
+  return {"Post explanations are more consistent across training seeds than Pre, at every label-smoothing level", "E10",
+          "Spearman between the maps of seeds 1 and 2, per method: " + per, n + " images × 2 seeds per ε",
+          "Fashion VGG, 4 epochs, label smoothing ε", majority_verdict(all.a_lt_b, all.a_gt_b, all.within + all.identical, all.n)};
+}
+
+// E10, saturation as the cause: across ε (e10_models.csv) the saturated share falls, and the
+// Post maps' agreement with Pre (method average, all images; e10_eps<ε>_agreement_with_pre_ci.csv)
+// rises. Holds when the share falls monotonically and the largest ε's agreement CI lies above the
+// smallest ε's; does not hold when the agreement's CI at the largest ε lies below the smallest's.
+inline SummaryRow e10_saturation_row(const CsvRows& models, const std::vector<std::pair<std::string, CsvRows>>& agreement_ci,
+                                     const std::string& n) {
+  std::string shares, agree;
+  bool falling = true;
+  double prev = 2;
+  for (const auto& m : models) {
+    const double s = std::stod(m.at("saturated share, true class, N images"));
+    falling = falling && s <= prev;
+    prev = s;
+    shares += std::string(shares.empty() ? "" : ", ") + m.at("smoothing") + ": " + m.at("saturated share, true class, N images");
+  }
+  double first_lo = 0, first_hi = 0, last_lo = 0, last_hi = 0;
+  bool any = false;
+  for (const auto& [eps, ci] : agreement_ci)
+    for (const auto& r : ci) {
+      if (r.at("method") != "mean of methods" || r.at("images") != "all" || r.at("policy") != "post") continue;
+      const double lo = std::stod(r.at("ci95_lo")), hi = std::stod(r.at("ci95_hi"));
+      if (!any) first_lo = lo, first_hi = hi;
+      last_lo = lo, last_hi = hi, any = true;
+      agree += std::string(agree.empty() ? "" : ", ") + eps + ": " + ci_text_of(r);
+    }
+  const std::string verdict = !any ? "inconclusive" : falling && last_lo > first_hi ? "holds" : last_hi < first_lo ? "does not hold" : "inconclusive";
+  return {"Saturation drives the Pre/Post difference: label smoothing removes saturation and brings Post maps closer to Pre", "E10",
+          "saturated share (1 − y_c < 1e-4) per ε " + shares + "; Spearman Post–Pre, method average, per ε " + agree,
+          n + " images", "Fashion VGG, 4 epochs, label smoothing ε", verdict};
+}
+
 inline Summary summarize(const std::filesystem::path& dir) {
   Summary s;
   const auto values = read_values(dir);
@@ -188,32 +353,13 @@ inline Summary summarize(const std::filesystem::path& dir) {
     if (it == values.end()) throw gradattr::FormatError("summary: no value " + k);
     return it->second;
   };
-  auto ci_of = [](const std::map<std::string, std::string>& r) {
-    auto f = [](const std::string& v) { return fmt(std::stod(v), 3); };
-    return f(r.at("mean")) + " [" + f(r.at("ci95_lo")) + ", " + f(r.at("ci95_hi")) + "]";
-  };
-  // Counts of a comparison table's rows matching `keep`, by result.
-  struct Counts { std::int64_t n = 0, a_gt_b = 0, a_lt_b = 0, within = 0, identical = 0, other = 0; };
-  auto count = [](const CsvRows& rows, auto keep) {
-    Counts c;
-    for (const auto& r : rows) {
-      if (!keep(r)) continue;
-      ++c.n;
-      const std::string& res = r.at("result");
-      if (res == "within CI") ++c.within;
-      else if (res == "identical") ++c.identical;
-      else if (res.find(" > ") != std::string::npos) ++c.a_gt_b;
-      else if (res.find(" < ") != std::string::npos) ++c.a_lt_b;
-      else ++c.other;
-    }
-    return c;
-  };
+  const auto& ci_of = ci_text_of;
   auto str = [](std::int64_t v) { return std::to_string(v); };
 
   // 1. The twin distorts Pre explanations (E1, K = 100, all images): per method, Pre vs Post.
   {
     const auto cmp = read_csv(dir / "e1_spearman_cmp.csv");
-    const auto c = count(cmp, [](const auto& r) {
+    const auto c = count_results(cmp, [](const auto& r) {
       return r.at("model") == "fashion" && r.at("K") == "100" && r.at("images") == "all" && r.at("a") == "pre" && r.at("b") == "post";
     });
     const auto ci = read_csv(dir / "e1_spearman_ci.csv");
@@ -268,7 +414,7 @@ inline Summary summarize(const std::filesystem::path& dir) {
   // float–double Spearman significantly below Pre's for most methods.
   {
     const auto cmp = read_csv(dir / "e3_maps_cmp.csv");
-    const auto c = count(cmp, [](const auto& r) { return r.at("images") == "saturated" && r.at("a") == "pre" && r.at("b") == "post"; });
+    const auto c = count_results(cmp, [](const auto& r) { return r.at("images") == "saturated" && r.at("a") == "pre" && r.at("b") == "post"; });
     const auto ci = read_csv(dir / "e3_maps_ci.csv");
     double worst = 2;
     std::string which;
@@ -297,8 +443,8 @@ inline Summary summarize(const std::filesystem::path& dir) {
   // 6. Post explanations are more reliable across training seeds (E4): per method, Post vs Pre.
   {
     const auto cmp = read_csv(dir / "e4_cmp.csv");
-    const auto c = count(cmp, [](const auto& r) { return r.at("images") == "all" && r.at("a") == "pre" && r.at("b") == "post"; });
-    const auto cc = count(cmp, [](const auto& r) { return r.at("images") == "all" && r.at("a") == "pre" && r.at("b") == "centered"; });
+    const auto c = count_results(cmp, [](const auto& r) { return r.at("images") == "all" && r.at("a") == "pre" && r.at("b") == "post"; });
+    const auto cc = count_results(cmp, [](const auto& r) { return r.at("images") == "all" && r.at("a") == "pre" && r.at("b") == "centered"; });
     s.rows.push_back({"Post explanations are more consistent across training seeds than Pre", "E4",
                       "mean pairwise Spearman over " + val("e4.models") + " seeds, Post vs Pre: Post higher for " + str(c.a_lt_b) +
                           " of " + str(c.n) + " methods, Pre higher for " + str(c.a_gt_b) + ", within CI " + str(c.within) +
@@ -343,6 +489,25 @@ inline Summary summarize(const std::filesystem::path& dir) {
     if (!other.empty()) verdict += std::string(verdict.empty() ? "" : "; ") + "inconclusive for" + other;
     s.rows.push_back({"Grad-CAM++ ≈ Grad-CAM+ (paper 1)", "E6", "per-image Spearman of the displayed maps (exact α): " + measured,
                       val("e6.N") + " images", "Fashion VGG", verdict});
+  }
+  // 9-15. E7-E10 (rules in the functions above).
+  {
+    const std::string n7 = val("e7.n_composites");
+    s.rows.push_back(e7_discriminative_row(read_csv(dir / "e7_spearman_ab_cmp.csv"), n7));
+    s.rows.push_back(e7_localisation_row(read_csv(dir / "e7_cmp.csv"), n7));
+    s.rows.push_back(e8_sanity_row(read_csv(dir / "e8_ci.csv"), val("e8.full_model"), std::stod(val("e8.flag_threshold")), val("e8.N")));
+    s.rows.push_back(e9_edge_row(std::stoll(val("e9.vs_sobel.road_combined.beats")), std::stoll(val("e9.vs_sobel.road_combined.total")),
+                                 val("e9.sobel.road_combined"), val("e9.N")));
+    s.rows.push_back(e9_post_row(read_csv(dir / "e9_cmp.csv"), val("e9.N")));
+    const CsvRows models = read_csv(dir / "e10_models.csv");
+    std::vector<std::pair<std::string, CsvRows>> consistency, agreement;
+    for (const auto& m : models) {
+      const std::string e = m.at("smoothing");
+      consistency.emplace_back(e, read_csv(dir / ("e10_eps" + e + "_seed_consistency_cmp.csv")));
+      agreement.emplace_back(e, read_csv(dir / ("e10_eps" + e + "_agreement_with_pre_ci.csv")));
+    }
+    s.rows.push_back(e10_consistency_row(consistency, val("e10.N")));
+    s.rows.push_back(e10_saturation_row(models, agreement, val("e10.N")));
   }
   for (std::size_t i = 0; i < s.rows.size(); ++i) s.values.emplace_back("summary.verdict." + std::to_string(i + 1), s.rows[i].verdict);
 

@@ -442,7 +442,7 @@ TEST_CASE("report: docs/report.md equals its rendering and all run files record 
     CHECK(rendered == committed);
   }
   const auto commits = run_commits(dir);
-  REQUIRE(commits.size() >= 7);  // e1..e6 and all
+  REQUIRE(commits.size() >= 11);  // e1..e10 and all
   const std::string first = commits.begin()->second;
   for (const auto& [file, commit] : commits) {
     INFO(file << ": commit '" << commit << "', " << commits.begin()->first << ": '" << first << "'");
@@ -450,6 +450,75 @@ TEST_CASE("report: docs/report.md equals its rendering and all run files record 
     CHECK(!commit.empty());
     CHECK(commit != "unknown");
     CHECK(commit.find("-dirty") == std::string::npos);
+  }
+}
+
+// The E7-E10 summary rules (report.hpp) on synthetic tables: each verdict flips with the counts.
+TEST_CASE("report: the E7-E10 verdict rules follow the tables", "[paper]") {
+  auto cmp_row = [](std::string method, std::string metric, std::string a, std::string b, std::string result) {
+    return std::map<std::string, std::string>{{"method", method}, {"metric", metric}, {"images", "all"}, {"a", a}, {"b", b}, {"result", result}};
+  };
+  SECTION("E7: discriminativeness counts Pre > Post Spearman for the claim") {
+    CsvRows t{cmp_row("gradcam", "spearman_ab", "pre", "post", "pre > post"), cmp_row("ig", "spearman_ab", "pre", "post", "pre > post"),
+              cmp_row("saliency", "spearman_ab", "pre", "post", "within CI"), cmp_row("gradcam", "spearman_ab", "pre", "log", "pre < post")};
+    CHECK(e7_discriminative_row(t, "5").verdict == "holds");
+    t[1]["result"] = "pre < post";
+    CHECK(e7_discriminative_row(t, "5").verdict == "inconclusive");
+    t[0]["result"] = "within CI";
+    CHECK(e7_discriminative_row(t, "5").verdict == "does not hold");
+  }
+  SECTION("E7: localisation counts pointing and contrast, not the shares") {
+    CsvRows t{cmp_row("gradcam", "pointing", "pre", "post", "pre < post"), cmp_row("gradcam", "contrast", "pre", "post", "pre < post"),
+              cmp_row("gradcam", "share_own", "pre", "post", "pre > post"), cmp_row("ig", "pointing", "pre", "post", "mixed")};
+    const SummaryRow r = e7_localisation_row(t, "5");
+    CHECK(r.verdict == "holds");
+    CHECK(r.measured.find("Post higher in 2 of 3") != std::string::npos);
+    t[1]["result"] = "pre > post";
+    CHECK(e7_localisation_row(t, "5").verdict == "inconclusive");
+  }
+  SECTION("E8: a map above the threshold for the fully random model is flagged") {
+    auto ci = [](std::string model, std::string method, std::string policy, std::string mean) {
+      return std::map<std::string, std::string>{{"model", model}, {"measure", "spearman_abs"}, {"method", method}, {"images", "all"}, {"policy", policy}, {"mean", mean}};
+    };
+    CsvRows t{ci("random-4", "gradcam", "pre", "0.1"), ci("random-4", "gradcam", "post", "0.2"), ci("random-1", "ig", "pre", "0.9")};
+    CHECK(e8_sanity_row(t, "random-4", 0.5, "10").verdict == "holds");
+    t.push_back(ci("random-4", "ig", "post", "0.87"));
+    const SummaryRow r = e8_sanity_row(t, "random-4", 0.5, "10");
+    CHECK(r.verdict == "does not hold");
+    CHECK(r.measured.find("1 of 3") != std::string::npos);
+    CHECK(r.measured.find(": ig") != std::string::npos);
+  }
+  SECTION("E9: beating the edge detector needs a majority; ROAD MoRF counts lower as better") {
+    CHECK(e9_edge_row(3, 4, "0.1 [0.1, 0.2]", "10").verdict == "holds");
+    CHECK(e9_edge_row(0, 4, "0.1 [0.1, 0.2]", "10").verdict == "does not hold");
+    CsvRows t{cmp_row("gradcam", "road_morf", "pre", "post", "pre > post"), cmp_row("gradcam", "road_lerf", "pre", "post", "pre < post"),
+              cmp_row("gradcam", "deletion", "pre", "post", "pre < post")};
+    const SummaryRow r = e9_post_row(t, "10");
+    CHECK(r.verdict == "holds");
+    CHECK(r.measured.find("Post better in 2 of 2") != std::string::npos);
+    t[0]["result"] = "pre < post";
+    CHECK(e9_post_row(t, "10").verdict == "inconclusive");
+  }
+  SECTION("E10: consistency over eps x method; saturation needs a falling share and a rising agreement") {
+    auto row = [&](std::string method, std::string result) { return cmp_row(method, "seed_consistency", "pre", "post", result); };
+    std::vector<std::pair<std::string, CsvRows>> per{{"0", {row("gradcam", "pre > post"), row("mean of methods", "pre < post")}},
+                                                     {"0.1", {row("gradcam", "pre > post")}}};
+    CHECK(e10_consistency_row(per, "10").verdict == "does not hold");
+    per[0].second[0]["result"] = "pre < post";
+    per[1].second[0]["result"] = "pre < post";
+    CHECK(e10_consistency_row(per, "10").verdict == "holds");
+    auto model = [](std::string eps, std::string share) {
+      return std::map<std::string, std::string>{{"smoothing", eps}, {"saturated share, true class, N images", share}};
+    };
+    auto agree = [](std::string lo, std::string hi) {
+      return CsvRows{{{"method", "mean of methods"}, {"images", "all"}, {"policy", "post"}, {"mean", lo}, {"ci95_lo", lo}, {"ci95_hi", hi}}};
+    };
+    const CsvRows models{model("0", "0.2"), model("0.2", "0")};
+    CHECK(e10_saturation_row(models, {{"0", agree("0.7", "0.75")}, {"0.2", agree("0.9", "0.95")}}, "10").verdict == "holds");
+    CHECK(e10_saturation_row(models, {{"0", agree("0.7", "0.75")}, {"0.2", agree("0.72", "0.95")}}, "10").verdict == "inconclusive");
+    CHECK(e10_saturation_row(models, {{"0", agree("0.7", "0.75")}, {"0.2", agree("0.5", "0.6")}}, "10").verdict == "does not hold");
+    CHECK(e10_saturation_row({model("0", "0"), model("0.2", "0.1")}, {{"0", agree("0.7", "0.75")}, {"0.2", agree("0.9", "0.95")}}, "10").verdict ==
+          "inconclusive");
   }
 }
 
