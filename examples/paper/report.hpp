@@ -261,7 +261,7 @@ inline SummaryRow e8_sanity_row(const CsvRows& ci, const std::string& full_model
   for (const auto& m : methods) names += (names.empty() ? "" : ", ") + m;
   return {"Every method's map depends on the learned parameters (Adebayo et al.'s cascading randomisation), in every score space",
           "E8",
-          std::to_string(flagged) + " of " + std::to_string(total) + " method × score space maps survive full randomisation (mean |Spearman| > " +
+          std::to_string(flagged) + " of " + std::to_string(total) + " method × score space maps survive full randomisation (mean Spearman of the absolute maps > " +
               fmt(threshold, 2) + "; per score space: " + by_policy + ")" + (names.empty() ? "" : ": " + names),
           n + " images", "Fashion VGG, randomised from the top",
           total == 0 ? "inconclusive" : flagged == 0 ? "holds" : "does not hold"};
