@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <gradattr/attribution/cam_maths.hpp>
+#include <gradattr/attribution/detail/tokens.hpp>
 #include <gradattr/attribution/runtime.hpp>
 #include <gradattr/autodiff/autodiff.hpp>
 #include <gradattr/graph/graph_model.hpp>
@@ -70,11 +71,12 @@ std::function<void()> bench_workload(const std::string& w, const M& model, const
     };
   if (w == "gradcam")
     return [&, last] {
-      auto cut = model.forward_until(x, last);
+      // a ViT's token layer is folded into its patch grid as the CAM methods see it (no-op on a CNN)
+      auto cut = gradattr::attr_detail::fold_tokens(model.forward_until(x, last));
       const auto& a = cut.activation.value();
       ad::Tape<float> tape;
       auto av = tape.variable(a);
-      auto z = model.forward_from(cut.with_activation(av), tape);
+      auto z = model.forward_from(gradattr::attr_detail::unfold_tokens(cut.with_activation(av)), tape);
       auto seed = gradattr::Pre::seed(z.value(), top_classes(z.value()));
       auto g = ad::grad_once(tape, z, {av}, seed);
       (void)gradattr::cam::gradcam_map(a, g[0]);

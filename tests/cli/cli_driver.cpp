@@ -949,6 +949,10 @@ void group_onnx() {
   const auto vit_dir = g_data / "onnx" / "vit_narrow";
   const auto vit = (vit_dir / "model.onnx").string();
   const auto vit_x = (vit_dir / "x.npy").string();
+  // bench's Grad-CAM path folds the token layer as the methods do (it failed on a ViT before:
+  // "cam::gradcam_map: activations must be [N, K, H, W]")
+  check({"onnx_vit_bench_gradcam", {"bench", "--weights", vit, "--workload", "gradcam", "--repeat", "1"}, {0}, "", {}, {},
+         stdout_has("gradcam batch=1")});
   auto raw_matches = [](fs::path want) {
     return [want](const RunResult&, const fs::path& dir, std::vector<std::string>& problems) {
       const auto got = gradattr::io::read_npy_f64((dir / "r.npy").string());
