@@ -200,6 +200,27 @@ CmpCounts count_results(const CsvRows& rows, Keep keep) {
   return c;
 }
 
+// Pre vs Post rows of a faithfulness comparison (a = pre, b = post) matching `keep`: which map is
+// the more faithful, where `lower_is_better(row)` says the row's curve is one where a lower AUC is
+// better (deletion, ROAD MoRF).
+struct FaithfulCounts {
+  std::int64_t n = 0, post = 0, pre = 0, none = 0;
+};
+template <class Keep, class LowerIsBetter>
+FaithfulCounts count_more_faithful(const CsvRows& rows, Keep keep, LowerIsBetter lower_is_better) {
+  FaithfulCounts c;
+  for (const auto& r : rows) {
+    if (!keep(r)) continue;
+    ++c.n;
+    const std::string& res = r.at("result");
+    const bool lower = lower_is_better(r);
+    if (res == "pre > post") (lower ? c.post : c.pre) += 1;
+    else if (res == "pre < post") (lower ? c.pre : c.post) += 1;
+    else if (res == "within CI" || res == "identical") ++c.none;
+  }
+  return c;
+}
+
 // ---- E7–E10 verdict rules (each a function of the generated tables, tested on synthetic ones) ----
 
 inline std::string ci_text_of(const std::map<std::string, std::string>& r) {
@@ -279,21 +300,13 @@ inline SummaryRow e9_edge_row(std::int64_t beats, std::int64_t total, const std:
 // E9, Pre vs Post under ROAD: per method × {MoRF (lower is better), LeRF, combined (higher)}
 // (e9_cmp.csv, all images), is the Post map more faithful?
 inline SummaryRow e9_post_row(const CsvRows& cmp, const std::string& n) {
-  std::int64_t post = 0, pre = 0, none = 0, k = 0;
-  for (const auto& r : cmp) {
-    const std::string& m = r.at("metric");
-    if (r.at("images") != "all" || r.at("a") != "pre" || r.at("b") != "post" || !m.starts_with("road_")) continue;
-    ++k;
-    const bool lower_better = m == "road_morf";
-    const std::string& res = r.at("result");
-    if (res == "pre > post") (lower_better ? post : pre) += 1;
-    else if (res == "pre < post") (lower_better ? pre : post) += 1;
-    else if (res == "within CI" || res == "identical") ++none;
-  }
+  const FaithfulCounts c = count_more_faithful(
+      cmp, [](const auto& r) { return r.at("images") == "all" && r.at("a") == "pre" && r.at("b") == "post" && r.at("metric").starts_with("road_"); },
+      [](const auto& r) { return r.at("metric") == "road_morf"; });
   return {"Post explanations are more faithful than Pre under ROAD (no black-pixel artefact)", "E9",
-          "per method × {MoRF, LeRF, combined}: Post better in " + std::to_string(post) + " of " + std::to_string(k) + ", Pre better in " +
-              std::to_string(pre) + ", within CI " + std::to_string(none),
-          n + " images", "Fashion VGG", majority_verdict(post, pre, none, k)};
+          "per method × {MoRF, LeRF, combined}: Post better in " + std::to_string(c.post) + " of " + std::to_string(c.n) + ", Pre better in " +
+              std::to_string(c.pre) + ", within CI " + std::to_string(c.none),
+          n + " images", "Fashion VGG", majority_verdict(c.post, c.pre, c.none, c.n)};
 }
 
 // E10, seed consistency per smoothing level: per ε × method (e10_eps<ε>_seed_consistency_cmp.csv,
@@ -353,7 +366,6 @@ inline Summary summarize(const std::filesystem::path& dir) {
     if (it == values.end()) throw gradattr::FormatError("summary: no value " + k);
     return it->second;
   };
-  const auto& ci_of = ci_text_of;
   auto str = [](std::int64_t v) { return std::to_string(v); };
 
   // 1. The twin distorts Pre explanations (E1, K = 100, all images): per method, Pre vs Post.
@@ -366,7 +378,7 @@ inline Summary summarize(const std::filesystem::path& dir) {
     std::string gc;
     for (const auto& r : ci)
       if (r.at("model") == "fashion" && r.at("K") == "100" && r.at("images") == "all" && r.at("method") == "gradcam" && r.at("policy") == "pre")
-        gc = ci_of(r);
+        gc = ci_text_of(r);
     s.rows.push_back({"The twin (same y) distorts Pre explanations (vulnerability paper)", "E1",
                       "Spearman original–twin at K = 100 lower for Pre than Post: " + str(c.a_lt_b) + " of " + str(c.n) +
                           " methods (Holm p < 0.05, CI excludes 0); within CI: " + str(c.within) + "; Grad-CAM Pre " + gc,
@@ -385,7 +397,7 @@ inline Summary summarize(const std::filesystem::path& dir) {
       for (const auto& r : ci) {
         if (r.at("model") != "fashion" || r.at("K") != "100" || r.at("images") != "all" || r.at("policy") != pol) continue;
         const double lo = std::stod(r.at("ci95_lo")), hi = std::stod(r.at("ci95_hi"));
-        if (lo < worst) worst = lo, which = r.at("method"), text = ci_of(r);
+        if (lo < worst) worst = lo, which = r.at("method"), text = ci_text_of(r);
         all_high = all_high && lo >= 0.99;
         some_low = some_low || hi < 0.9;
       }
@@ -420,7 +432,7 @@ inline Summary summarize(const std::filesystem::path& dir) {
     std::string which;
     for (const auto& r : ci)
       if (r.at("images") == "saturated" && r.at("policy") == "post" && std::stod(r.at("ci95_lo")) < worst)
-        worst = std::stod(r.at("ci95_lo")), which = r.at("method") + " " + ci_of(r);
+        worst = std::stod(r.at("ci95_lo")), which = r.at("method") + " " + ci_text_of(r);
     s.rows.push_back({"Saturation: " + val("e3.saturated_share_double") + " of t10k has 1 − y_c < 1e-4; Post maps of saturated images are degraded in float32",
                       "E3",
                       "float–double Spearman on saturated images lower for Post than Pre: " + str(c.a_gt_b) + " of " + str(c.n) +
@@ -436,7 +448,7 @@ inline Summary summarize(const std::filesystem::path& dir) {
       if (r.at("images") == "saturated" && r.at("policy") == "post" && r.at("method") == "rsi-gradcam") {
         const double lo = std::stod(r.at("ci95_lo")), hi = std::stod(r.at("ci95_hi"));
         s.rows.push_back({"RSI Grad-CAM's Post maps survive saturation (float32 = double)", "E3",
-                          "float–double Spearman on saturated images " + ci_of(r), r.at("N") + " images", "Fashion VGG",
+                          "float–double Spearman on saturated images " + ci_text_of(r), r.at("N") + " images", "Fashion VGG",
                           lo >= 0.99 ? "holds" : hi < 0.9 ? "does not hold" : "inconclusive"});
       }
   }
@@ -455,21 +467,14 @@ inline Summary summarize(const std::filesystem::path& dir) {
   }
   // 7. Post explanations are more faithful (E5, evaluated with Post): per method × curve.
   {
-    const auto cmp = read_csv(dir / "e5_auc_cmp.csv");
-    std::int64_t post_better = 0, pre_better = 0, none = 0, n = 0;
-    for (const auto& r : cmp) {
-      if (r.at("images") != "all" || r.at("evaluation") != "post" || r.at("a") != "pre" || r.at("b") != "post") continue;
-      ++n;
-      const std::string& res = r.at("result");
-      const bool del = r.at("curve") == "deletion";
-      if (res == "pre > post") (del ? post_better : pre_better) += 1;
-      else if (res == "pre < post") (del ? pre_better : post_better) += 1;
-      else if (res == "within CI" || res == "identical") ++none;
-    }
+    const FaithfulCounts c = count_more_faithful(
+        read_csv(dir / "e5_auc_cmp.csv"),
+        [](const auto& r) { return r.at("images") == "all" && r.at("evaluation") == "post" && r.at("a") == "pre" && r.at("b") == "post"; },
+        [](const auto& r) { return r.at("curve") == "deletion"; });
     s.rows.push_back({"Post explanations are more faithful than Pre (deletion / insertion)", "E5",
-                      "evaluated with y_c, per method × {deletion, insertion}: Post better in " + str(post_better) + " of " + str(n) +
-                          ", Pre better in " + str(pre_better) + ", within CI " + str(none),
-                      val("e5.N") + " images", "Fashion VGG", majority_verdict(post_better, pre_better, none, n)});
+                      "evaluated with y_c, per method × {deletion, insertion}: Post better in " + str(c.post) + " of " + str(c.n) +
+                          ", Pre better in " + str(c.pre) + ", within CI " + str(c.none),
+                      val("e5.N") + " images", "Fashion VGG", majority_verdict(c.post, c.pre, c.none, c.n)});
   }
   // 8. Grad-CAM++ ≈ Grad-CAM+ (E6): per score space, the CI of the per-image Spearman of the
   // default (exact) Grad-CAM++; holds when the lower bound ≥ 0.9, does not hold when the upper < 0.5.
@@ -479,7 +484,7 @@ inline Summary summarize(const std::filesystem::path& dir) {
     for (const auto& r : ci) {
       if (r.at("images") != "all" || r.at("pair") != "gradcam++ vs gradcam+") continue;
       const double lo = std::stod(r.at("ci95_lo")), hi = std::stod(r.at("ci95_hi"));
-      measured += std::string(measured.empty() ? "" : "; ") + r.at("policy") + " " + ci_of(r);
+      measured += std::string(measured.empty() ? "" : "; ") + r.at("policy") + " " + ci_text_of(r);
       std::string& list = lo >= 0.9 ? holds : hi < 0.5 ? fails : other;
       list += (list.empty() ? " " : ", ") + r.at("policy");
     }
