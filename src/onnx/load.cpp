@@ -117,6 +117,7 @@ class Importer {
     translate();
     GraphDef g = std::move(def_);
     if (options_.fold_batchnorm) g = graph::fold_affine_into_conv(std::move(g));
+    if (options_.fuse_gelu) g = graph::fuse_gelu(std::move(g));
     graph::validate(g);
     return g;
   }

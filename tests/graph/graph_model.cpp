@@ -202,6 +202,57 @@ TEST_CASE("Folding an affine into the conv before it keeps the function and the 
   CHECK(graph::fold_affine_into_conv(g).nodes.size() == g.nodes.size());
 }
 
+TEST_CASE("Fusing torch's five-node GELU keeps the function, the gradients and the name", "[graph][passes]") {
+  // The toy's first Relu replaced by GELU as torch exports it before opset 20 (values checked
+  // against the closed form x * Phi(x), not against the fused node's own kernel).
+  auto with_gelu = [](bool div_form, bool swapped, double half_value) {
+    GraphDef g = toy_residual_graph();
+    g.constants["s2"] = Tensor<double>::scalar(div_form ? 1.4142135381698608 : 0.7071067690849304);  // float32's
+    g.constants["one"] = Tensor<double>::scalar(1.0);
+    g.constants["half"] = Tensor<double>::scalar(half_value);
+    const auto relu = std::find_if(g.nodes.begin(), g.nodes.end(), [](const NodeDef& n) { return n.name == "/relu/Relu"; });
+    const auto at = g.nodes.erase(relu);
+    const std::vector<NodeDef> gelu = {
+        node("/act/Div", div_form ? Op::Div : Op::Mul, {"conv_out", "s2"}, "d"),
+        node("/act/Erf", Op::Erf, {"d"}, "e"),
+        node("/act/Add", Op::Add, swapped ? std::vector<std::string>{"one", "e"} : std::vector<std::string>{"e", "one"}, "a"),
+        node("/act/Mul", Op::Mul, swapped ? std::vector<std::string>{"a", "conv_out"} : std::vector<std::string>{"conv_out", "a"}, "m"),
+        node("/act/Mul_1", Op::Mul, swapped ? std::vector<std::string>{"half", "m"} : std::vector<std::string>{"m", "half"}, "relu_out")};
+    g.nodes.insert(at, gelu.begin(), gelu.end());
+    return g;
+  };
+  auto count = [](const GraphDef& g, Op op) {
+    return std::count_if(g.nodes.begin(), g.nodes.end(), [&](const NodeDef& n) { return n.op == op; });
+  };
+  const auto x = random_tensor<double>({2, 3, 6, 7}, 14);
+  for (const bool div_form : {true, false})
+    for (const bool swapped : {false, true}) {
+      INFO("div form " << div_form << ", operands swapped " << swapped);
+      const GraphDef g = with_gelu(div_form, swapped, 0.5);
+      const GraphDef fused = graph::fuse_gelu(g);
+      REQUIRE(fused.nodes.size() == g.nodes.size() - 4);
+      REQUIRE(count(fused, Op::Gelu) == 1);
+      CHECK(!fused.constants.contains("half"));
+      const graph::GraphModel<double> before(g), after(fused);
+      // the activation itself against x Phi(x) on the conv's output (float32's sqrt 2: 1e-8)
+      const auto conv = before.forward_until(x, "conv").activation.value();
+      const auto act = after.forward_until(x, "act").activation.value();
+      for (std::int64_t i = 0; i < act.numel(); ++i)
+        REQUIRE(act[i] == Approx(conv[i] * 0.5 * (1.0 + std::erf(conv[i] / std::sqrt(2.0)))).margin(1e-8));
+      CHECK(max_abs_diff(before.forward(x), after.forward(x)) < 1e-7);
+      // gradients through it: Saliency (the input) and Grad-CAM at the Gelu's module path
+      Saliency<score::Post, double> sb(before), sa(after);
+      CHECK(max_abs_diff(sb(x, Target(1)).raw, sa(x, Target(1)).raw) < 1e-7);
+      GradCam<score::Pre, double> cb(before, "act"), ca(after, "act");
+      CHECK(max_abs_diff(cb(x, Target(0)).raw, ca(x, Target(0)).raw) < 1e-7);
+    }
+  // Not GELU: another constant, or an intermediate value with a second reader
+  CHECK(count(graph::fuse_gelu(with_gelu(true, false, 0.49)), Op::Gelu) == 0);
+  GraphDef shared = with_gelu(true, false, 0.5);
+  shared.nodes.insert(shared.nodes.end() - 1, node("/extra/Relu", Op::Relu, {"e"}, "extra"));
+  CHECK(count(graph::fuse_gelu(shared), Op::Gelu) == 0);
+}
+
 TEST_CASE("A bad graph is refused with the node and value named", "[graph][errors]") {
   auto message_of = [](const GraphDef& g) {
     try {

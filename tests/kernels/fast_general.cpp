@@ -351,7 +351,8 @@ TEST_CASE("fast relu equals the reference bit for bit, NaN in SIMD body and tail
 TEST_CASE("fast linear matches the reference within the reduction bound", "[kernels][fast][dense]") {
   struct Case { std::int64_t N, In, Out; bool bias; };
   for (const auto& c : {Case{1, 37, 19, true}, Case{3, 100, 300, false}, Case{1, 1500, 700, true},
-                        Case{3, 2049, 517, true}, Case{17, 64, 1, true}}) {
+                        Case{3, 2049, 517, true}, Case{17, 64, 1, true},  // from 16 rows: the packed GEMM
+                        Case{197, 70, 130, true}, Case{16, 150, 65, false}}) {
     INFO("N " << c.N << " In " << c.In << " Out " << c.Out);
     const auto x = random_tensor<float>(Shape{c.N, c.In}, 1), w = random_tensor<float>(Shape{c.Out, c.In}, 2);
     const auto b = c.bias ? random_tensor<float>(Shape{c.Out}, 3) : Tensor<float>();
@@ -378,6 +379,16 @@ TEST_CASE("fast linear matches the reference within the reduction bound", "[kern
     ref::linear_backward_weights(dwm, dbm, abs_of(dy), abs_of(x));
     require_bounded(dw, dwr, dwm, static_cast<double>(c.N), "backward-weights dw");
     if (c.bias) require_bounded(db, dbr, dbm, static_cast<double>(c.N), "backward-weights db");
+
+    Tensor<float> yt[2], dxt[2];  // one task per output element: the thread count changes no bit
+    at_1_and_2_threads([&](int i) {
+      yt[i] = Tensor<float>::uninitialized(y.shape());
+      dxt[i] = Tensor<float>::uninitialized(x.shape());
+      kernels::linear_forward(yt[i], x, w, b);
+      kernels::linear_backward_data(dxt[i], dy, w);
+    });
+    REQUIRE(bitwise_equal(yt[0], yt[1]));
+    REQUIRE(bitwise_equal(dxt[0], dxt[1]));
   }
 }
 

@@ -277,11 +277,61 @@ TEST_CASE("fast clip, sigmoid, hard_sigmoid, hard_swish match the reference at 1
   }
 }
 
+TEST_CASE("fast erf and gelu match the double reference to a few ulp at 1, 2, 3 threads", "[kernels][fast][pointwise]") {
+  // xsimd's erf and exp: relative 1e-6 (plus 1e-7 absolute near the zeros) against the double
+  // reference on the same float inputs; NaN and the infinities as std::erf does
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  for (std::int64_t n : {1, 15, 37, 32768 + 45}) {
+    INFO("numel " << n);
+    auto x = random_tensor<float>(Shape{n}, 14, -6, 6);
+    const auto dy = random_tensor<float>(Shape{n}, 15);
+    const Shape s{n};
+    Tensor<double> er(s), ebr(s), gr(s), gbr(s);
+    ref::erf_forward(er, to_double(x));
+    ref::erf_backward(ebr, to_double(dy), to_double(x));
+    ref::gelu_forward(gr, to_double(x));
+    ref::gelu_backward(gbr, to_double(dy), to_double(x));
+    require_thread_invariant([&] {
+      auto e = Tensor<float>::full(s, 1e30f), eb = e.clone(), g = e.clone(), gb = e.clone();
+      kernels::erf_forward(e, x);
+      kernels::erf_backward(eb, dy, x);
+      kernels::gelu_forward(g, x);
+      kernels::gelu_backward(gb, dy, x);
+      REQUIRE_CLOSE(e, er, 1e-7, 1e-6);
+      REQUIRE_CLOSE(eb, ebr, 1e-7, 1e-6);
+      REQUIRE_CLOSE(g, gr, 1e-7, 1e-6);
+      REQUIRE_CLOSE(gb, gbr, 1e-7, 1e-6);
+      return g;
+    });
+    // specials in the SIMD body and the tail
+    const float special[] = {nan, -inf, inf, -0.0f, 0.0f, 12.0f, -12.0f};
+    const std::int64_t spots[] = {0, 3, 9, 17, 32768 + 2, 32768 + 40, n - 1};
+    for (int k = 0; k < 7; ++k)
+      if (spots[k] < n) x[spots[k]] = special[k];
+    auto e = Tensor<float>::uninitialized(s), g = e.clone();
+    kernels::erf_forward(e, x);
+    kernels::gelu_forward(g, x);
+    for (int k = 0; k < 7; ++k) {
+      if (spots[k] >= n) continue;
+      const std::int64_t i = spots[k];
+      INFO("x = " << x[i]);
+      const float want_e = std::erf(x[i]);
+      REQUIRE((std::isnan(want_e) ? std::isnan(e[i]) : e[i] == want_e));
+      if (std::isnan(x[i])) REQUIRE(std::isnan(g[i]));
+      if (x[i] == inf) REQUIRE(g[i] == inf);
+      if (x[i] == 12.0f) REQUIRE(g[i] == 12.0f);
+      if (x[i] == -12.0f || x[i] == 0.0f) REQUIRE(g[i] == 0.0f);
+    }
+  }
+}
+
 TEST_CASE("fast matmul matches the reference within the reduction bound at 1, 2, 3 threads", "[kernels][fast][matmul]") {
   struct Case { Shape a, b; };
   for (const auto& c : {Case{{1, 1}, {1, 1}}, Case{{7, 13}, {13, 5}}, Case{{3, 17, 9}, {1, 9, 11}},  // aligned ranks: the kernels' precondition
                         Case{{2, 1, 5, 7}, {1, 3, 7, 4}}, Case{{1, 300, 37}, {2, 37, 19}},  // several row tiles
-                        Case{{2, 3, 33, 65}, {2, 3, 65, 31}}}) {
+                        Case{{2, 3, 33, 65}, {2, 3, 65, 31}},
+                        Case{{197, 1, 24}, {1, 24, 40}}, Case{{3, 2, 70, 5}, {1, 1, 5, 6}},  // one b: batches fold
+                        Case{{2, 130, 21}, {1, 21, 150}}, Case{{3, 97, 80}, {3, 80, 70}}}) {  // panels with tails
     INFO("a " << c.a.str() << " b " << c.b.str());
     const Shape ys = kernels::matmul_output_shape(c.a, c.b, c.a, c.b);
     const auto a = random_tensor<float>(c.a, 11), b = random_tensor<float>(c.b, 12), dy = random_tensor<float>(ys, 13);
@@ -316,6 +366,21 @@ TEST_CASE("fast matmul matches the reference within the reduction bound at 1, 2,
       auto db = Tensor<float>::full(dbs, 1e30f);
       kernels::matmul_backward_b(db, dy, a);
       require_bounded(db, dbr, dbm, static_cast<double>(M), "backward b");
+      return db;
+    });
+    // one b for every batch and a not broadcast: b's gradient summed over the batches by one GEMM
+    const std::int64_t batches = dbs.numel() / (K * N);
+    if (batches == 1 || c.b.numel() != K * N || c.a.numel() != batches * M * K) continue;
+    Tensor<double> dbr1(Shape{K, N}), dbm1(Shape{K, N});
+    for (std::int64_t t = 0; t < batches; ++t)
+      for (std::int64_t i = 0; i < K * N; ++i) {
+        dbr1.data()[i] += dbr.data()[t * K * N + i];
+        dbm1.data()[i] += dbm.data()[t * K * N + i];
+      }
+    require_thread_invariant([&] {
+      auto db = Tensor<float>::full(Shape{K, N}, 1e30f);
+      kernels::matmul_backward_b_shared(db, dy, a);
+      require_bounded(db, dbr1, dbm1, static_cast<double>(M * batches), "backward b, shared");
       return db;
     });
   }

@@ -652,6 +652,7 @@ class GraphModel {
       case Op::HardSwish: return ad::hard_swish(x(0));
       case Op::Tanh: return ad::tanh(x(0));
       case Op::Erf: return ad::erf(x(0));
+      case Op::Gelu: return ad::gelu(x(0));
       case Op::Sqrt: return ad::sqrt(x(0));
       case Op::Pow: return ad::pow_scalar(x(0), static_cast<T>(a.alpha));
       case Op::Add: return ad::add(x(0), x(1));

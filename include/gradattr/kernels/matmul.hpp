@@ -30,5 +30,12 @@ void matmul_backward_b(Tensor<T>& db, const Tensor<T>& dy, const Tensor<T>& a) {
   else
     reference::matmul_backward_b(db, dy, a);
 }
+template <class T>
+void matmul_backward_b_shared(Tensor<T>& db, const Tensor<T>& dy, const Tensor<T>& a) {
+  if constexpr (std::is_same_v<T, float>)
+    fast::matmul_backward_b_shared(db, dy, a);
+  else
+    reference::matmul_backward_b_shared(db, dy, a);
+}
 
 }  // namespace gradattr::kernels

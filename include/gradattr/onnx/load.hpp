@@ -25,6 +25,9 @@ struct LoadOptions {
   // BatchNormalization after a Conv that is its only reader is folded into the Conv's weights
   // (its output keeps its name); off: every BatchNormalization is a per-channel affine node.
   bool fold_batchnorm = true;
+  // torch's exact GELU (Div, Erf, Add, Mul, Mul) becomes one Gelu node (graph::fuse_gelu); off:
+  // the five nodes run as exported (their intermediate values can then be cut at).
+  bool fuse_gelu = true;
   // The input's height and width, for a model whose file leaves them symbolic; 0: from the file.
   std::int64_t height = 0, width = 0;
   // The largest activation (elements at batch 1) a model may ask for; a file asking for more is

@@ -208,7 +208,8 @@ TEST_CASE("matmul: numpy semantics, gradients for both operands", "[autodiff][op
   for (const auto& c : {Case{{3, 4}, {4, 5}, {3, 5}}, Case{{2, 3, 4}, {4, 5}, {2, 3, 5}},
                         Case{{3, 4}, {2, 4, 5}, {2, 3, 5}}, Case{{2, 1, 3, 4}, {1, 3, 4, 2}, {2, 3, 3, 2}},
                         Case{{4}, {4, 5}, {5}}, Case{{3, 4}, {4}, {3}}, Case{{4}, {4}, {}},
-                        Case{{2, 3, 4}, {4}, {2, 3}}, Case{{4}, {2, 4, 3}, {2, 3}}, Case{{1, 7}, {7, 1}, {1, 1}}}) {
+                        Case{{2, 3, 4}, {4}, {2, 3}}, Case{{4}, {2, 4, 3}, {2, 3}}, Case{{1, 7}, {7, 1}, {1, 1}},
+                        Case{{5, 1, 4}, {4, 3}, {5, 1, 3}}}) {  // one b for all batches: its gradient by one GEMM
     INFO("a " << c.a.str() << " b " << c.b.str());
     const auto a = kink_free_random(c.a, 20), b = kink_free_random(c.b, 21);
     const auto y = matmul(V(a), V(b)).value();

@@ -2,7 +2,8 @@
 // Recorded ONNX MatMul / numpy.matmul. A 1-D a [K] is promoted to [1, K] and a 1-D b [K] to
 // [K, 1], the added dimension removed from the result; batch dimensions broadcast. Inputs:
 // 0 = a, 1 = b. Each backward writes the full-batch gradient (kernels/matmul.hpp) and sums it
-// down to the operand's shape when its batch dimensions were broadcast (kernels::sum_to).
+// down to the operand's shape when its batch dimensions were broadcast (kernels::sum_to), except
+// b's for one b shared by an unbroadcast a, which one GEMM writes directly.
 #include <algorithm>
 #include <string>
 
@@ -72,7 +73,13 @@ struct MatMul {
       kernels::matmul_backward_a(da, g, b.reshape(b_al));
       ctx.accumulate(0, down(std::move(da), a_al, a_shape));
     }
-    if (ctx.needs(1)) {
+    if (ctx.needs(1) && b_al.numel() == b_al[r - 2] * b_al[r - 1] && a_al.numel() * y_full[r - 1] == y_full.numel() * a_al[r - 1]) {
+      // one b for every batch, a not broadcast (a Linear layer on tokens): one GEMM over all
+      // rows, no full-batch gradient of b's size times the batch count
+      Tensor<T> db = ctx.buffer(Shape{b_al[r - 2], b_al[r - 1]});
+      kernels::matmul_backward_b_shared(db, g, a.reshape(a_al));
+      ctx.accumulate(1, db.reshape(b_shape));
+    } else if (ctx.needs(1)) {
       Tensor<T> db = ctx.buffer(batch_shape(b_al[r - 2], b_al[r - 1]));
       kernels::matmul_backward_b(db, g, a.reshape(a_al));
       ctx.accumulate(1, down(std::move(db), b_al, b_shape));

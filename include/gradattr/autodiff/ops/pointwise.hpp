@@ -2,10 +2,9 @@
 // Recorded elementwise activations of the graph models, any shape. clip (ONNX Clip; relu6),
 // sigmoid, hard_sigmoid (ONNX HardSigmoid), hard_swish run the kernels of
 // kernels/pointwise.hpp (fast float path; gradient conventions at the kinks stated in
-// kernels/reference/pointwise.hpp: PyTorch's). tanh, erf, sqrt, pow_scalar and gelu (exact erf
-// form, torch.nn.GELU()) are plain loops here: they serve ViTs, not yet a hot path.
+// kernels/reference/pointwise.hpp: PyTorch's), as do erf and gelu (exact erf form,
+// torch.nn.GELU(); a ViT's MLP). tanh, sqrt and pow_scalar are plain loops here: no hot path.
 #include <cmath>
-#include <numbers>
 
 #include "gradattr/autodiff/backward_context.hpp"
 #include "gradattr/core/tensor.hpp"
@@ -116,11 +115,31 @@ struct Tanh : pointwise_detail::Unary<T, Tanh<T>> {
   T slope(T, T y) const { return T{1} - y * y; }
 };
 
+namespace pointwise_detail {
+// An op y = f(x) with the kernels f_forward(y, x) and f_backward(dx, dy, x).
+template <class T, class Derived>
+struct KernelUnary {
+  Tensor<T> x;
+  Tensor<T> forward(const Tensor<T>& x_) {
+    x = x_;
+    Tensor<T> y = Tensor<T>::uninitialized(x_.shape());
+    Derived::run_forward(y, x_);
+    return y;
+  }
+  void backward(const Tensor<T>& dy, BackwardContext<T>& ctx) const {
+    if (!ctx.needs(0)) return;
+    Tensor<T> dx = ctx.buffer(dy.shape());
+    Derived::run_backward(dx, dy, x);
+    ctx.accumulate(0, std::move(dx));
+  }
+};
+}  // namespace pointwise_detail
+
 template <class T>
-struct Erf : pointwise_detail::Unary<T, Erf<T>> {
+struct Erf : pointwise_detail::KernelUnary<T, Erf<T>> {
   static constexpr const char* name = "erf";
-  T value(T x) const { return std::erf(x); }
-  T slope(T x, T) const { return T{2} / std::sqrt(std::numbers::pi_v<T>) * std::exp(-x * x); }
+  static void run_forward(Tensor<T>& y, const Tensor<T>& x) { kernels::erf_forward(y, x); }
+  static void run_backward(Tensor<T>& dx, const Tensor<T>& dy, const Tensor<T>& x) { kernels::erf_backward(dx, dy, x); }
 };
 
 // sqrt of a negative input is NaN, as std::sqrt; its gradient at 0 is +inf (torch's).
@@ -142,14 +161,10 @@ struct PowScalar : pointwise_detail::Unary<T, PowScalar<T>> {
 
 // y = x Φ(x) = x (1 + erf(x / √2)) / 2; dy/dx = Φ(x) + x φ(x), φ the standard normal density.
 template <class T>
-struct Gelu : pointwise_detail::Unary<T, Gelu<T>> {
+struct Gelu : pointwise_detail::KernelUnary<T, Gelu<T>> {
   static constexpr const char* name = "gelu";
-  T value(T x) const { return x * T{0.5} * (T{1} + std::erf(x / std::numbers::sqrt2_v<T>)); }
-  T slope(T x, T) const {
-    const T cdf = T{0.5} * (T{1} + std::erf(x / std::numbers::sqrt2_v<T>));
-    const T pdf = std::exp(T{-0.5} * x * x) / std::sqrt(T{2} * std::numbers::pi_v<T>);
-    return cdf + x * pdf;
-  }
+  static void run_forward(Tensor<T>& y, const Tensor<T>& x) { kernels::gelu_forward(y, x); }
+  static void run_backward(Tensor<T>& dx, const Tensor<T>& dy, const Tensor<T>& x) { kernels::gelu_backward(dx, dy, x); }
 };
 
 }  // namespace gradattr::ad::op

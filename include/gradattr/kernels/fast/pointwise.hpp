@@ -5,15 +5,16 @@
 // same order (selects for the clamps), so they equal it bit for bit. hard_sigmoid and the
 // channel_affine forward compute a*x + b, which the compiler may contract to one FMA in either
 // kernel (GNU mode, -march=native): they agree with the reference to one rounding. sigmoid uses
-// xsimd's exp (a few ulp); the channel_affine parameter gradients sum across SIMD lanes
-// (reassociated). Work is cut by shape only and each output is computed by one task, so results
-// are bitwise identical at any thread count.
+// xsimd's exp, erf and gelu xsimd's erf and exp (a few ulp each); the channel_affine parameter
+// gradients sum across SIMD lanes (reassociated). Work is cut by shape only and each output is
+// computed by one task, so results are bitwise identical at any thread count.
 #include "gradattr/core/detail/intrinsics.hpp"  // first: see there
 #include <xsimd/xsimd.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <numbers>
 
 #include "gradattr/core/parallel.hpp"
 #include "gradattr/core/tensor.hpp"
@@ -249,6 +250,74 @@ void hard_swish_backward(Tensor<float>& dx, const Tensor<float>& dy, const Tenso
       [&](std::int64_t i) {
         const float q = xd[i] / 3.0f;
         dd[i] = xd[i] < -3.0f ? 0.0f : (xd[i] <= 3.0f ? gd[i] * (q + 0.5f) : gd[i]);
+      });
+}
+
+// erf and gelu on xsimd's erf and exp (a few ulp each; tests/kernels/pointwise.cpp bounds them
+// against the double reference).
+template <class Arch>
+void erf_forward(Tensor<float>& y, const Tensor<float>& x) noexcept {
+  using B = xsimd::batch<float, Arch>;
+  const float* xd = x.data();
+  float* yd = y.data();
+  pointwise_detail::map_blocks<Arch>(
+      x.numel(), [&](std::int64_t i) { xsimd::erf(B::load_unaligned(xd + i)).store_unaligned(yd + i); },
+      [&](std::int64_t i) { yd[i] = std::erf(xd[i]); });
+}
+
+template <class Arch>
+void erf_backward(Tensor<float>& dx, const Tensor<float>& dy, const Tensor<float>& x) noexcept {
+  using B = xsimd::batch<float, Arch>;
+  const float c = 2.0f / std::sqrt(std::numbers::pi_v<float>);
+  const float* xd = x.data();
+  const float* gd = dy.data();
+  float* dd = dx.data();
+  const B cb(c);
+  pointwise_detail::map_blocks<Arch>(
+      x.numel(),
+      [&](std::int64_t i) {
+        const B v = B::load_unaligned(xd + i);
+        (B::load_unaligned(gd + i) * (cb * xsimd::exp(-(v * v)))).store_unaligned(dd + i);
+      },
+      [&](std::int64_t i) { dd[i] = gd[i] * (c * std::exp(-(xd[i] * xd[i]))); });
+}
+
+template <class Arch>
+void gelu_forward(Tensor<float>& y, const Tensor<float>& x) noexcept {
+  using B = xsimd::batch<float, Arch>;
+  const float r = 1.0f / std::numbers::sqrt2_v<float>;
+  const float* xd = x.data();
+  float* yd = y.data();
+  const B rb(r), half(0.5f), one(1.0f);
+  pointwise_detail::map_blocks<Arch>(
+      x.numel(),
+      [&](std::int64_t i) {
+        const B v = B::load_unaligned(xd + i);
+        (v * (half * (one + xsimd::erf(v * rb)))).store_unaligned(yd + i);
+      },
+      [&](std::int64_t i) { yd[i] = xd[i] * (0.5f * (1.0f + std::erf(xd[i] * r))); });
+}
+
+template <class Arch>
+void gelu_backward(Tensor<float>& dx, const Tensor<float>& dy, const Tensor<float>& x) noexcept {
+  using B = xsimd::batch<float, Arch>;
+  const float r = 1.0f / std::numbers::sqrt2_v<float>, c = 1.0f / std::sqrt(2.0f * std::numbers::pi_v<float>);
+  const float* xd = x.data();
+  const float* gd = dy.data();
+  float* dd = dx.data();
+  const B rb(r), cb(c), half(0.5f), one(1.0f);
+  pointwise_detail::map_blocks<Arch>(
+      x.numel(),
+      [&](std::int64_t i) {
+        const B v = B::load_unaligned(xd + i);
+        const B cdf = half * (one + xsimd::erf(v * rb));
+        const B pdf = cb * xsimd::exp(-(half * v * v));
+        (B::load_unaligned(gd + i) * (cdf + v * pdf)).store_unaligned(dd + i);
+      },
+      [&](std::int64_t i) {
+        const float v = xd[i];
+        const float cdf = 0.5f * (1.0f + std::erf(v * r)), pdf = c * std::exp(-(0.5f * v * v));
+        dd[i] = gd[i] * (cdf + v * pdf);
       });
 }
 

@@ -77,5 +77,19 @@ void matmul_backward_b(Tensor<T>& db, const Tensor<T>& dy, const Tensor<T>& a) n
   }
 }
 
+// db [K, N] = sum over batches of a^T dy, for a b shared by every batch (its batch dimensions
+// all 1) and an a with y's batch dimensions (assigned; ad::op::MatMul checks both)
+template <class T>
+void matmul_backward_b_shared(Tensor<T>& db, const Tensor<T>& dy, const Tensor<T>& a) noexcept {
+  const int r = dy.rank();
+  const std::int64_t N = dy.dim(r - 1), K = a.dim(r - 1), rows = dy.numel() / N;
+  for (std::int64_t k = 0; k < K; ++k)
+    for (std::int64_t n = 0; n < N; ++n) {
+      T acc = 0;
+      for (std::int64_t m = 0; m < rows; ++m) acc += a.data()[m * K + k] * dy.data()[m * N + n];
+      db.data()[k * N + n] = acc;
+    }
+}
+
 }  // namespace reference
 }  // namespace gradattr::kernels

@@ -1,6 +1,7 @@
 #pragma once
 // Reference per-channel affine map and the graph activations whose fast twins are in
-// kernels/fast/pointwise.hpp: clip, sigmoid, hard_sigmoid, hard_swish. Outputs are assigned.
+// kernels/fast/pointwise.hpp: clip, sigmoid, hard_sigmoid, hard_swish, erf, gelu. Outputs are
+// assigned.
 //
 // Gradients at the kinks follow PyTorch (docs/architecture.md: torch is the value reference):
 //  - clip(x, lo, hi) is torch's hardtanh (relu6 = clip(x, 0, 6)): the gradient is 1 strictly
@@ -13,6 +14,7 @@
 // NaN propagates through every forward (comparisons with NaN are false).
 #include <cmath>
 #include <cstdint>
+#include <numbers>
 
 #include "gradattr/core/tensor.hpp"
 
@@ -101,6 +103,33 @@ template <class T>
 void hard_swish_backward(Tensor<T>& dx, const Tensor<T>& dy, const Tensor<T>& x) noexcept {
   for (std::int64_t i = 0; i < x.numel(); ++i)
     dx[i] = x[i] < T{-3} ? T{0} : (x[i] <= T{3} ? dy[i] * (x[i] / T{3} + T{0.5}) : dy[i]);
+}
+
+// erf; dx = dy * 2/sqrt(pi) * exp(-x^2)
+template <class T>
+void erf_forward(Tensor<T>& y, const Tensor<T>& x) noexcept {
+  for (std::int64_t i = 0; i < x.numel(); ++i) y[i] = std::erf(x[i]);
+}
+template <class T>
+void erf_backward(Tensor<T>& dx, const Tensor<T>& dy, const Tensor<T>& x) noexcept {
+  const T c = T{2} / std::sqrt(std::numbers::pi_v<T>);
+  for (std::int64_t i = 0; i < x.numel(); ++i) dx[i] = dy[i] * (c * std::exp(-x[i] * x[i]));
+}
+
+// gelu (exact erf form, torch.nn.GELU()): y = x Phi(x) = x (1 + erf(x / sqrt 2)) / 2;
+// dx = dy * (Phi(x) + x phi(x)), phi the standard normal density
+template <class T>
+void gelu_forward(Tensor<T>& y, const Tensor<T>& x) noexcept {
+  for (std::int64_t i = 0; i < x.numel(); ++i) y[i] = x[i] * (T{0.5} * (T{1} + std::erf(x[i] / std::numbers::sqrt2_v<T>)));
+}
+template <class T>
+void gelu_backward(Tensor<T>& dx, const Tensor<T>& dy, const Tensor<T>& x) noexcept {
+  const T inv_sqrt_2pi = T{1} / std::sqrt(T{2} * std::numbers::pi_v<T>);
+  for (std::int64_t i = 0; i < x.numel(); ++i) {
+    const T cdf = T{0.5} * (T{1} + std::erf(x[i] / std::numbers::sqrt2_v<T>));
+    const T pdf = inv_sqrt_2pi * std::exp(T{-0.5} * x[i] * x[i]);
+    dx[i] = dy[i] * (cdf + x[i] * pdf);
+  }
 }
 
 }  // namespace gradattr::kernels::reference

@@ -1,7 +1,8 @@
 #pragma once
 // Winograd F(4x4, 3x3) internals for kernels/fast/conv3x3.hpp: filter packing (arch
-// independent), the tile transforms, the batched-GEMM micro-kernel and the driver (templated
-// on the xsimd architecture so TUs built with different -m flags get distinct symbols).
+// independent), the tile transforms and the driver (templated on the xsimd architecture so TUs
+// built with different -m flags get distinct symbols); the GEMM micro-kernel is
+// detail/panel_gemm.hpp's.
 //
 // Algorithm (Lavin & Gray 2016), for one 4x4 output tile and one (k, c) pair:
 //   Y = A^T [ (G g G^T) .* (B^T d B) ] A,   d: 6x6 input patch, g: 3x3 filter.
@@ -29,6 +30,7 @@
 #include <vector>
 
 #include "gradattr/core/aligned.hpp"
+#include "gradattr/kernels/fast/detail/panel_gemm.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -42,7 +44,7 @@ namespace gradattr::kernels::fast::detail {
 
 inline constexpr int kWinoPoints = 36;    // 6x6 transformed tile
 inline constexpr std::int64_t kWinoPad = 16;   // channel padding (arch independent)
-inline constexpr std::int64_t kWinoKBlock = 64;  // packed filter column block
+inline constexpr std::int64_t kWinoKBlock = kPanelWidth;  // packed filter column block
 
 inline constexpr std::int64_t winograd_round_up(std::int64_t v, std::int64_t m) { return (v + m - 1) / m * m; }
 
@@ -222,88 +224,6 @@ inline void winograd_output_1d(const B& m0, const B& m1, const B& m2, const B& m
   o3 = xsimd::fma(B(8.0f), d34, d12) + m5;
 }
 
-// ---- GEMM micro-kernel ---------------------------------------------------------------------
-
-// m[r][v*W..] (+)= sum_{c0 <= c < c1} v[r*ldv + c] * u[c*ldu + v*W..] for r < RT, v < NV: assigned
-// when c0 == 0, else continued from m's partial sums (the same float operations in the same
-// order as one pass over all c, so C-blocking does not change the result).
-template <class Arch, int RT, int NV>
-inline void winograd_ukernel(const float* v, std::int64_t ldv, const float* u, std::int64_t ldu, std::int64_t c0,
-                             std::int64_t c1, float* m, std::int64_t ldm) noexcept {
-  using B = xsimd::batch<float, Arch>;
-  constexpr int W = static_cast<int>(B::size);
-  B acc[RT][NV];
-#pragma GCC unroll 8
-  for (int r = 0; r < RT; ++r)
-#pragma GCC unroll 8
-    for (int j = 0; j < NV; ++j) acc[r][j] = c0 == 0 ? B(0.0f) : B::load_aligned(m + r * ldm + j * W);
-  for (std::int64_t c = c0; c < c1; ++c) {
-    B uu[NV];
-#pragma GCC unroll 8
-    for (int j = 0; j < NV; ++j) uu[j] = B::load_aligned(u + c * ldu + j * W);
-#pragma GCC unroll 8
-    for (int r = 0; r < RT; ++r) {
-      const B a(v[r * ldv + c]);
-#pragma GCC unroll 8
-      for (int j = 0; j < NV; ++j) acc[r][j] = xsimd::fma(a, uu[j], acc[r][j]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < RT; ++r)
-#pragma GCC unroll 8
-    for (int j = 0; j < NV; ++j) acc[r][j].store_aligned(m + r * ldm + j * W);
-}
-
-inline constexpr int kWinoRT = 6;  // tiles per micro-kernel call
-inline constexpr std::int64_t kWinoKC = 128;  // reduction channels per filter panel
-
-template <class Arch, int NV>
-inline void winograd_ukernel_rows(int rt, const float* v, std::int64_t ldv, const float* u, std::int64_t ldu,
-                                  std::int64_t c0, std::int64_t c1, float* m, std::int64_t ldm) noexcept {
-  switch (rt) {
-    case 6: winograd_ukernel<Arch, 6, NV>(v, ldv, u, ldu, c0, c1, m, ldm); break;
-    case 5: winograd_ukernel<Arch, 5, NV>(v, ldv, u, ldu, c0, c1, m, ldm); break;
-    case 4: winograd_ukernel<Arch, 4, NV>(v, ldv, u, ldu, c0, c1, m, ldm); break;
-    case 3: winograd_ukernel<Arch, 3, NV>(v, ldv, u, ldu, c0, c1, m, ldm); break;
-    case 2: winograd_ukernel<Arch, 2, NV>(v, ldv, u, ldu, c0, c1, m, ldm); break;
-    default: winograd_ukernel<Arch, 1, NV>(v, ldv, u, ldu, c0, c1, m, ldm); break;
-  }
-}
-
-template <class Arch>
-inline void winograd_ukernel_dispatch(int rt, int nv, const float* v, std::int64_t ldv, const float* u,
-                                      std::int64_t ldu, std::int64_t c0, std::int64_t c1, float* m,
-                                      std::int64_t ldm) noexcept {
-  switch (nv) {
-    case 4: winograd_ukernel_rows<Arch, 4>(rt, v, ldv, u, ldu, c0, c1, m, ldm); break;
-    case 3: winograd_ukernel_rows<Arch, 3>(rt, v, ldv, u, ldu, c0, c1, m, ldm); break;
-    case 2: winograd_ukernel_rows<Arch, 2>(rt, v, ldv, u, ldu, c0, c1, m, ldm); break;
-    default: winograd_ukernel_rows<Arch, 1>(rt, v, ldv, u, ldu, c0, c1, m, ldm); break;
-  }
-}
-
-// m[t][0..width) (+)= sum_{c < reduction} v[t * ldv + c] * u[c * width + 0..width) for t < tb:
-// one filter panel (width <= kWinoKBlock columns, a multiple of the vector width) against a
-// block of tiles. Reduction blocks of kWinoKC rows keep the panel slice (kWinoKC x 64 floats) in
-// L1 while every group of kWinoRT tiles reuses it; the order of the float operations does not
-// depend on tb, so neither do the results. Shared by the forward GEMM and its adjoint.
-template <class Arch>
-inline void winograd_panel_gemm(const float* v, std::int64_t ldv, std::int64_t reduction, const float* u,
-                                std::int64_t width, std::int64_t tb, float* m, std::int64_t ldm) noexcept {
-  constexpr std::int64_t LW = static_cast<std::int64_t>(xsimd::batch<float, Arch>::size);
-  constexpr int NVMAX = static_cast<int>(kWinoKBlock / LW) < 4 ? static_cast<int>(kWinoKBlock / LW) : 4;
-  for (std::int64_t c0 = 0; c0 < reduction; c0 += kWinoKC) {
-    const std::int64_t c1 = std::min(reduction, c0 + kWinoKC);
-    for (std::int64_t sub = 0; sub < width; sub += NVMAX * LW) {
-      const int nv = static_cast<int>(std::min<std::int64_t>(NVMAX, (width - sub) / LW));
-      for (std::int64_t t0 = 0; t0 < tb; t0 += kWinoRT) {
-        const int rt = static_cast<int>(std::min<std::int64_t>(kWinoRT, tb - t0));
-        winograd_ukernel_dispatch<Arch>(rt, nv, v + t0 * ldv, ldv, u + sub, width, c0, c1, m + t0 * ldm + sub, ldm);
-      }
-    }
-  }
-}
-
 // ---- AVX-512 16x16 transpose (layout conversion at the NCHW boundary) ----------------------
 
 template <class Arch>
@@ -466,7 +386,7 @@ struct WinogradWorker {
   void gemm(std::int64_t tb, std::int64_t k0, std::int64_t kw) const noexcept {
     for (int xi = 0; xi < kWinoPoints; ++xi)
       for (std::int64_t kb = k0; kb < k0 + kw; kb += kWinoKBlock)
-        winograd_panel_gemm<Arch>(V + xi * tb * Cp, Cp, a.C, f.block(xi, kb / kWinoKBlock),
+        panel_gemm<Arch>(V + xi * tb * Cp, Cp, a.C, f.block(xi, kb / kWinoKBlock),
                                   std::min(kWinoKBlock, f.Kp - kb), tb, M + xi * tb * p.kg + (kb - k0), p.kg);
   }
 

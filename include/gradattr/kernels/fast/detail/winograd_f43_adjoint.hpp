@@ -159,7 +159,7 @@ struct WinogradAdjointWorker {
       for (std::int64_t cb = c0; cb < c0 + cw; cb += kWinoKBlock) {
         const std::int64_t pw = std::min(kWinoKBlock, c0 + cw - cb);
         transpose_panel(xi, cb, pw);
-        winograd_panel_gemm<Arch>(dM + xi * tb * Rp, Rp, a.R, panel, pw, tb, dV + xi * tb * p.kg + (cb - c0), p.kg);
+        panel_gemm<Arch>(dM + xi * tb * Rp, Rp, a.R, panel, pw, tb, dV + xi * tb * p.kg + (cb - c0), p.kg);
       }
   }
 
