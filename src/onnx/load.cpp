@@ -364,26 +364,40 @@ class Importer {
   }
 
   // ---- 4. onnx::checker, on a copy without the float weights (it does not need them) ----
+  // Each float initializer becomes a graph input of the same name, type and dims: the checker and
+  // shape inference see the same types and shapes, and the copy holds no weight bytes (it held
+  // zero-filled bytes of each weight's size before: two copies of ViT-B/16's 346 MB at once
+  // while inferring shapes, the load's peak). Integer initializers stay, with their values.
   ModelProto shell() const {
     ModelProto m = model_;
-    for (auto& t : *m.mutable_graph()->mutable_initializer()) {
+    GraphProto* g = m.mutable_graph();
+    std::set<std::string> inputs;
+    for (const auto& v : g->input()) inputs.insert(v.name());
+    google::protobuf::RepeatedPtrField<TensorProto> kept;
+    for (auto& t : *g->mutable_initializer()) {
       const Data& d = data_.at(t.name());
-      if (!d.floating && t.data_location() != TensorProto::EXTERNAL) continue;
-      // Keep the dims and the type; the values are inlined (small integer data) or zero-length.
-      t.clear_raw_data();
-      t.clear_float_data();
-      t.clear_double_data();
-      t.clear_int32_data();
-      t.clear_int64_data();
-      t.clear_external_data();
-      t.set_data_location(TensorProto::DEFAULT);
       if (!d.floating) {
-        t.set_data_type(TensorProto::INT64);
-        for (std::int64_t v : d.i) t.add_int64_data(v);
-      } else {
-        t.set_raw_data(std::string(static_cast<std::size_t>(d.numel()) * element_size(t.data_type()), '\0'));
+        if (t.data_location() == TensorProto::EXTERNAL) {  // inlined: the checker does not read files
+          t.clear_raw_data();
+          t.clear_int32_data();
+          t.clear_int64_data();
+          t.clear_external_data();
+          t.set_data_location(TensorProto::DEFAULT);
+          t.set_data_type(TensorProto::INT64);
+          for (std::int64_t v : d.i) t.add_int64_data(v);
+        }
+        kept.Add()->Swap(&t);
+        continue;
       }
+      if (inputs.contains(t.name())) continue;  // IR < 4 lists initializers as inputs too
+      auto* v = g->add_input();
+      v->set_name(t.name());
+      auto* tt = v->mutable_type()->mutable_tensor_type();
+      tt->set_elem_type(t.data_type());
+      auto* shape = tt->mutable_shape();
+      for (std::int64_t dim : t.dims()) shape->add_dim()->set_dim_value(dim);
     }
+    g->mutable_initializer()->Swap(&kept);
     return m;
   }
 
@@ -1065,6 +1079,10 @@ class Importer {
       for (std::int64_t i = 0; i < in; ++i)
         w[o * in + i] = alpha * b.f[static_cast<std::size_t>(tb ? o * in + i : i * out + o)];
     const std::string base = n.name().empty() ? n.output(0) : n.name();
+    if (shape_of(n.input(0), n)[0] > 1) {  // rows beyond the batch: a transformer's tokens
+      gemm_on_tokens(n, w, base, beta);
+      return;
+    }
     std::vector<std::string> inputs{resolve(n.input(0)), n.input(1)};
     if (alpha != 1.0 || !tb) {
       def_.constants[base + "::weight"] = w;
@@ -1080,6 +1098,35 @@ class Importer {
       inputs.push_back(base + "::bias");
     }
     emit(n, Op::Linear, inputs);
+  }
+
+  // A Gemm whose input has several rows per image (a ViT's attention out-projection on [T, D]
+  // tokens) as MatMul(x, w^T) then Add(bias): the MatMul kernels run the packed GEMM on all the
+  // threads (kernels/fast/gemm.hpp); Linear's kernels are tuned for a CNN head's few rows.
+  void gemm_on_tokens(const NodeProto& n, const Tensor<double>& w, const std::string& base, double beta) {
+    const std::int64_t out = w.dim(0), in = w.dim(1);
+    Tensor<double> wt(Shape{in, out});
+    for (std::int64_t o = 0; o < out; ++o)
+      for (std::int64_t i = 0; i < in; ++i) wt[i * out + o] = w[o * in + i];
+    def_.constants[base + "::weight_t"] = std::move(wt);
+    NodeDef mm;
+    mm.name = n.name().empty() ? n.op_type() + "_" + n.output(0) : n.name();
+    mm.op = Op::MatMul;
+    mm.inputs = {resolve(n.input(0)), base + "::weight_t"};
+    mm.output = has_input(n, 2) ? base + "::product" : n.output(0);
+    def_.nodes.push_back(mm);
+    if (!has_input(n, 2)) return;
+    const Data& c = need_constant(n, 2, "C");
+    if (!c.floating || (c.f.size() != static_cast<std::size_t>(out) && c.f.size() != 1))
+      unsupported_attr(n, "a bias C that is not [" + std::to_string(out) + "]");
+    Tensor<double> bias(Shape{out});
+    for (std::int64_t o = 0; o < out; ++o) bias[o] = beta * c.f[c.f.size() == 1 ? 0 : static_cast<std::size_t>(o)];
+    def_.constants[base + "::bias"] = std::move(bias);
+    NodeDef add = mm;
+    add.op = Op::Add;
+    add.inputs = {mm.output, base + "::bias"};
+    add.output = n.output(0);
+    def_.nodes.push_back(std::move(add));
   }
 
   void clip(const NodeProto& n) {

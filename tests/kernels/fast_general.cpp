@@ -351,8 +351,8 @@ TEST_CASE("fast relu equals the reference bit for bit, NaN in SIMD body and tail
 TEST_CASE("fast linear matches the reference within the reduction bound", "[kernels][fast][dense]") {
   struct Case { std::int64_t N, In, Out; bool bias; };
   for (const auto& c : {Case{1, 37, 19, true}, Case{3, 100, 300, false}, Case{1, 1500, 700, true},
-                        Case{3, 2049, 517, true}, Case{17, 64, 1, true},  // from 16 rows: the packed GEMM
-                        Case{197, 70, 130, true}, Case{16, 150, 65, false}}) {
+                        Case{3, 2049, 517, true}, Case{17, 64, 1, true},
+                        Case{197, 70, 130, true}, Case{16, 150, 65, false}}) {  // token-like rows
     INFO("N " << c.N << " In " << c.In << " Out " << c.Out);
     const auto x = random_tensor<float>(Shape{c.N, c.In}, 1), w = random_tensor<float>(Shape{c.Out, c.In}, 2);
     const auto b = c.bias ? random_tensor<float>(Shape{c.Out}, 3) : Tensor<float>();

@@ -1,6 +1,5 @@
 #pragma once
-// Fast float fully-connected layer (torch layout, w [Out, In]): from kPackedGemmRows rows on
-// (a transformer's tokens) the packed GEMM of kernels/fast/gemm.hpp, below on Eigen's GEMM/GEMV.
+// Fast float fully-connected layer (torch layout, w [Out, In]) on Eigen's GEMM/GEMV.
 // Eigen does not thread a GEMV, and VGG's classifier at batch 1 is three GEMVs streaming
 // 400 MB of weights, so the work is tiled here: forward and backward-weights over blocks of
 // output features, backward-data over blocks of input features. Tiles depend only on the
@@ -13,37 +12,19 @@
 
 #include "gradattr/core/tensor.hpp"
 #include "gradattr/kernels/fast/conv_gemm.hpp"
-#include "gradattr/kernels/fast/gemm.hpp"
 
 namespace gradattr::kernels::fast {
-
-// Rows from which the forward and backward-data run on the packed GEMM of kernels/fast/gemm.hpp
-// (a transformer's tokens), one task per panel of 64 outputs; below, Eigen in tiles of outputs.
-inline constexpr std::int64_t kPackedGemmRows = 16;
 
 // y [N, Out] = x [N, In] w^T + b (b [Out] or empty)
 inline void linear_forward(Tensor<float>& y, const Tensor<float>& x, const Tensor<float>& w,
                            const Tensor<float>& b) noexcept {
   using namespace conv_detail;
   const std::int64_t N = x.dim(0), In = x.dim(1), Out = w.dim(0);
+  const Split s = split(Out, 256);
   const float* xd = x.data();
   const float* wd = w.data();
   const float* bd = b.empty() ? nullptr : b.data();
   float* yd = y.data();
-  if (N >= kPackedGemmRows) {
-    const std::int64_t panels = (Out + detail::kPanelWidth - 1) / detail::kPanelWidth;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (std::int64_t p = 0; p < panels; ++p) {
-      const std::int64_t o0 = p * detail::kPanelWidth, width = std::min(detail::kPanelWidth, Out - o0);
-      float* scratch = workspace(gemm_panel_scratch(In), kPrivate);
-      gemm_panel<xsimd::default_arch>(N, In, xd, In, wd, 1, In, o0, width, yd, Out, scratch);  // B(i, o) = w[o, i]
-      if (bd)
-        for (std::int64_t n = 0; n < N; ++n)
-          for (std::int64_t o = o0; o < o0 + width; ++o) yd[n * Out + o] += bd[o];
-    }
-    return;
-  }
-  const Split s = split(Out, 256);
 #pragma omp parallel for schedule(dynamic, 1)
   for (std::int64_t t = 0; t < s.parts; ++t) {
     const std::int64_t o0 = s.begin(t), o1 = s.end(t);
@@ -61,20 +42,10 @@ inline void linear_forward(Tensor<float>& y, const Tensor<float>& x, const Tenso
 inline void linear_backward_data(Tensor<float>& dx, const Tensor<float>& dy, const Tensor<float>& w) noexcept {
   using namespace conv_detail;
   const std::int64_t N = dx.dim(0), In = dx.dim(1), Out = w.dim(0);
+  const Split s = split(In, 1024);
   const float* gd = dy.data();
   const float* wd = w.data();
   float* dxd = dx.data();
-  if (N >= kPackedGemmRows) {
-    const std::int64_t panels = (In + detail::kPanelWidth - 1) / detail::kPanelWidth;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (std::int64_t p = 0; p < panels; ++p) {
-      const std::int64_t i0 = p * detail::kPanelWidth, width = std::min(detail::kPanelWidth, In - i0);
-      float* scratch = workspace(gemm_panel_scratch(Out), kPrivate);
-      gemm_panel<xsimd::default_arch>(N, Out, gd, Out, wd, In, 1, i0, width, dxd, In, scratch);  // B(o, i) = w[o, i]
-    }
-    return;
-  }
-  const Split s = split(In, 1024);
 #pragma omp parallel for schedule(dynamic, 1)
   for (std::int64_t t = 0; t < s.parts; ++t) {
     const std::int64_t i0 = s.begin(t), i1 = s.end(t);

@@ -1,6 +1,6 @@
 #pragma once
-// Packed float GEMM for the token-major products of a transformer (kernels/fast/matmul.hpp and
-// the Linear layer of kernels/fast/dense.hpp): one column panel of the output at a time.
+// Packed float GEMM for the token-major products of a transformer (kernels/fast/matmul.hpp):
+// one column panel of the output at a time.
 //
 //   y[i][n0 + j] = sum_c A(i, c) B(c, n0 + j),  i < M, j < width <= kPanelWidth,
 //   A(i, c) = a[i * lda + c]           (rows contiguous: an activation, or dy),
