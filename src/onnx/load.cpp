@@ -50,6 +50,9 @@ using graph::Op;
 
 // ---- decoded tensors ----
 
+// Float constants of at least this many elements are weights: held once, in the GraphDef.
+constexpr std::size_t kWeightElements = std::size_t{1} << 14;
+
 // An initializer or Constant value: floating types exactly widened to double, integer types to
 // int64 (shape data: axes, pads, reshape targets).
 struct Data {
@@ -118,6 +121,7 @@ class Importer {
     GraphDef g = std::move(def_);
     if (options_.fold_batchnorm) g = graph::fold_affine_into_conv(std::move(g));
     if (options_.fuse_gelu) g = graph::fuse_gelu(std::move(g));
+    graph::drop_unread_constants(g);  // e.g. a Gemm's B, replaced by its transposed copy
     graph::validate(g);
     return g;
   }
@@ -351,6 +355,17 @@ class Importer {
   void decode_initializers() {
     for (auto& t : *model_.mutable_graph()->mutable_initializer()) {
       Data& d = data_[t.name()] = decode(t, "initializer '" + t.name() + "'");
+      if (t.data_type() == TensorProto::FLOAT && d.f.size() >= kWeightElements) {
+        // A float32 weight becomes a graph constant as it is, in float (graph::Constant), and its
+        // double copy is dropped (constant() restores it if a node reads the values).
+        Shape s;
+        for (std::int64_t dim : d.dims) s.push(dim);
+        auto w = Tensor<float>::uninitialized(s);
+        for (std::size_t k = 0; k < d.f.size(); ++k) w[static_cast<std::int64_t>(k)] = static_cast<float>(d.f[k]);  // exact
+        def_.constants[t.name()] = std::move(w);
+        d.moved_to = t.name();
+        std::vector<double>().swap(d.f);
+      }
       // Integer initializers stay (small; the checker's shell keeps them as they are).
       if (t.data_location() == TensorProto::EXTERNAL || !d.floating) continue;
       // Swapped with empty containers: clear() would keep the capacity.
@@ -575,10 +590,15 @@ class Importer {
   // d with its values: a constant whose f use_constant freed gets it back from the GraphDef.
   const Data* restored(const Data& d) const {
     if (!d.moved_to.empty() && d.f.empty()) {
-      const Tensor<double>& t = def_.constants.at(d.moved_to);
+      const Tensor<double> t = def_.constants.at(d.moved_to).to_double();
       d.f.assign(t.begin(), t.end());
     }
     return &d;
+  }
+
+  // Drops the values restored() gave back to a weight held in the GraphDef, once read.
+  static void forget(const Data& d) {
+    if (!d.moved_to.empty()) std::vector<double>().swap(d.f);
   }
 
   // The value of a constant input (an initializer, a Constant node, or an Identity of one).
@@ -817,7 +837,7 @@ class Importer {
     Shape s;
     for (std::int64_t dim : d->dims) s.push(dim);
     def_.constants[v] = Tensor<double>(s, d->f);
-    if (d->f.size() >= (std::size_t{1} << 14)) {  // the weights: hold them once (constant() restores)
+    if (d->f.size() >= kWeightElements) {  // the weights: hold them once (constant() restores)
       Data& m = const_cast<Data&>(*d);
       m.moved_to = v;
       std::vector<double>().swap(m.f);
@@ -1074,20 +1094,26 @@ class Importer {
     const Data& b = need_constant(n, 1, "B");
     if (!b.floating || b.dims.size() != 2) fail(node_label(n) + ": B must be a float matrix");
     const std::int64_t out = tb ? b.dims[0] : b.dims[1], in = tb ? b.dims[1] : b.dims[0];
-    Tensor<double> w(Shape{out, in});
-    for (std::int64_t o = 0; o < out; ++o)
-      for (std::int64_t i = 0; i < in; ++i)
-        w[o * in + i] = alpha * b.f[static_cast<std::size_t>(tb ? o * in + i : i * out + o)];
+    // w [out, in] = alpha B (transposed unless transB), built only where it differs from B
+    auto weight = [&] {
+      Tensor<double> w(Shape{out, in});
+      for (std::int64_t o = 0; o < out; ++o)
+        for (std::int64_t i = 0; i < in; ++i)
+          w[o * in + i] = alpha * b.f[static_cast<std::size_t>(tb ? o * in + i : i * out + o)];
+      return w;
+    };
     const std::string base = n.name().empty() ? n.output(0) : n.name();
     if (shape_of(n.input(0), n)[0] > 1) {  // rows beyond the batch: a transformer's tokens
-      gemm_on_tokens(n, w, base, beta);
+      gemm_on_tokens(n, weight(), base, beta);
+      forget(b);
       return;
     }
     std::vector<std::string> inputs{resolve(n.input(0)), n.input(1)};
     if (alpha != 1.0 || !tb) {
-      def_.constants[base + "::weight"] = w;
+      def_.constants[base + "::weight"] = weight();
       inputs[1] = base + "::weight";
     }
+    forget(b);
     if (has_input(n, 2)) {
       const Data& c = need_constant(n, 2, "C");
       if (!c.floating || (c.f.size() != static_cast<std::size_t>(out) && c.f.size() != 1))

@@ -412,7 +412,7 @@ TEST_CASE("Every method x variant x score space on the double ONNX ResNet matche
   }
 }
 
-TEST_CASE("A large initializer read by two nodes is read twice correctly (the loader frees its copy once used)", "[onnx]") {
+TEST_CASE("A large initializer read by two nodes is read twice correctly, held once in float", "[onnx]") {
   // input [1, 128, 1, 1] -> Flatten -> Gemm(W, transB) -> Gemm(W, transB) -> logits [1, 128]:
   // W (128 x 128 = 16384 floats) is large enough that the importer frees its decoded values once
   // the first Gemm has made it a graph constant; the second Gemm must read them back.
@@ -460,7 +460,17 @@ TEST_CASE("A large initializer read by two nodes is read twice correctly (the lo
     std::ofstream out(path, std::ios::binary);
     REQUIRE(m.SerializeToOstream(&out));
   }
+  // W is held once, as the file stores it (float); a float model built from the GraphDef it
+  // consumes shares the buffer, one built from a kept GraphDef copies it
+  const graph::GraphDef def = gradattr::onnx::read_graph(path.string());
+  REQUIRE(def.constants.contains("W"));
+  const graph::Constant& held = def.constants.at("W");
+  CHECK(held.is_float());
+  CHECK(held.as<float>(true).data() == held.as<float>(true).data());
+  CHECK(held.as<float>(false).data() != held.as<float>(true).data());
+  CHECK(held.to_double()[5] == static_cast<double>(w[5]));
   const auto model = gradattr::onnx::load<double>(path.string());
+  const auto model_f = gradattr::onnx::load<float>(path.string());
   fs::remove(path);
   const auto x = gradattr::testing::random_tensor<double>(Shape{1, n, 1, 1}, 78);
   std::vector<double> h(static_cast<std::size_t>(n)), z(static_cast<std::size_t>(n));
@@ -473,6 +483,10 @@ TEST_CASE("A large initializer read by two nodes is read twice correctly (the lo
   double err = 0;
   for (std::int64_t o = 0; o < n; ++o) err = std::max(err, std::abs(got[o] - z[o]));
   CHECK(err < 1e-12);
+  const auto got_f = model_f.forward(x.cast<float>());
+  double err_f = 0;
+  for (std::int64_t o = 0; o < n; ++o) err_f = std::max(err_f, std::abs(static_cast<double>(got_f[o]) - z[o]));
+  CHECK(err_f < 1e-4);
 }
 
 TEST_CASE("CAM methods on a ViT token layer fold the patch tokens into the grid, as pytorch-grad-cam's reshape_transform",

@@ -12,6 +12,8 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "gradattr/core/error.hpp"
@@ -107,13 +109,44 @@ struct NodeDef {
   Attrs attrs;
 };
 
+// A weight of the graph, held as the file stores it: float32 weights stay float (a
+// GraphModel<float> takes them without a copy; a double model widens them, exactly), everything
+// else (double, float16 widened, what a loader or a pass computes) is double. So a loaded model's
+// weights are never held in double beside the float copy (ViT-B/16: 692 MB more at load).
+class Constant {
+ public:
+  Constant() = default;
+  Constant(Tensor<double> t) : d_(std::move(t)) {}                  // NOLINT: a weight converts
+  Constant(Tensor<float> t) : f_(std::move(t)), is_float_(true) {}  // NOLINT
+  bool is_float() const noexcept { return is_float_; }
+  const Shape& shape() const noexcept { return is_float_ ? f_.shape() : d_.shape(); }
+  std::int64_t numel() const noexcept { return shape().numel(); }
+  std::int64_t dim(int i) const { return shape()[i]; }
+  double operator[](std::int64_t i) const { return is_float_ ? static_cast<double>(f_[i]) : d_[i]; }
+  // A copy in double (exact for float).
+  Tensor<double> to_double() const { return is_float_ ? f_.template cast<double>() : d_.clone(); }
+  // The values as T: float as float shares the buffer when `share`, else a converted or cloned copy.
+  template <class T>
+  Tensor<T> as(bool share) const {
+    if constexpr (std::is_same_v<T, float>) {
+      if (is_float_) return share ? f_ : f_.clone();
+    }
+    return is_float_ ? f_.template cast<T>() : d_.template cast<T>();
+  }
+
+ private:
+  Tensor<double> d_;
+  Tensor<float> f_;
+  bool is_float_ = false;
+};
+
 struct GraphDef {
   std::string source;               // for messages: the file it came from
   std::string input;                // the one image input, [N, C, H, W]
   Shape input_shape;                // with N = 1
   std::string output;               // the logits [N, classes]
   std::vector<NodeDef> nodes;       // topological order
-  std::map<std::string, Tensor<double>> constants;  // weights, exactly widened to double
+  std::map<std::string, Constant> constants;  // the weights (float32 ones as float)
   std::vector<std::string> notes;   // what the loader changed and why (e.g. a terminal Softmax removed)
   // The loader's own shapes at batch 1 (ONNX shape inference), where it has them: GraphModel
   // checks its computed shapes against them, node by node.

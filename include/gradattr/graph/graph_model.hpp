@@ -68,8 +68,8 @@ class GraphModel {
     name_layers(def);
     find_attention();
   }
-  // The same, freeing each of def's (double) constants as soon as it is converted to T: a
-  // loaded model's weights are not held twice at once (onnx::load's peak memory).
+  // The same, taking def's constants: each is freed as soon as it is converted to T, and float
+  // ones are shared with a float model, not copied (onnx::load's peak memory).
   explicit GraphModel(GraphDef&& def) : source_(def.source), notes_(def.notes) {
     validate(def);
     build(def, &def.constants);
@@ -249,8 +249,8 @@ class GraphModel {
     int residual = -1;        // ConvAddAct: the Add's other operand
   };
 
-  // release: def's constants, to free each one once converted (null: keep them).
-  void build(const GraphDef& def, std::map<std::string, Tensor<double>>* release) {
+  // release: def's constants, to free each one once converted (null: keep them, and copy).
+  void build(const GraphDef& def, std::map<std::string, Constant>* release) {
     std::map<std::string, int> id;
     auto add_value = [&](const std::string& name) {
       id[name] = static_cast<int>(values_.size());
@@ -264,8 +264,8 @@ class GraphModel {
       const int v = add_value(name);
       values_[v].constant = true;
       values_[v].shape = t.shape();
-      consts_.push_back(t.template cast<T>());
-      if (release) (*release)[name] = Tensor<double>();
+      consts_.push_back(t.template as<T>(release != nullptr));
+      if (release) (*release)[name] = Constant();
     }
     for (std::size_t i = 0; i < def.nodes.size(); ++i) {
       const NodeDef& d = def.nodes[i];

@@ -21,12 +21,19 @@ inline std::map<std::string, int> reader_counts(const GraphDef& g) {
   return n;
 }
 
+// Constants no node reads any more (weights a pass replaced) are dropped.
+inline void drop_unread_constants(GraphDef& g) {
+  const std::map<std::string, int> used = reader_counts(g);
+  for (auto it = g.constants.begin(); it != g.constants.end();)
+    it = used.contains(it->first) ? std::next(it) : g.constants.erase(it);
+}
+
 // A ChannelAffine (inference BatchNormalization) whose input is a Conv's output read by nothing
 // else, with constant weights, scale and shift, becomes part of that Conv:
 //   w'[o] = w[o] * scale[o],  b'[o] = b[o] * scale[o] + shift[o].
 // The Conv then produces the affine's output value under the affine node's name (so the module
 // path of the BatchNorm still names it); the Conv's own output no longer exists. Computed in
-// double (the constants are double), so the float model rounds once.
+// double (the new constants are double), so the float model rounds once.
 inline GraphDef fold_affine_into_conv(GraphDef g) {
   const auto readers = reader_counts(g);
   std::map<std::string, std::size_t> producer;
@@ -46,10 +53,10 @@ inline GraphDef fold_affine_into_conv(GraphDef g) {
     if (co < 0 || scale->second.numel() != co || shift->second.numel() != co) continue;
     if (conv.inputs.size() > 2 && c(conv.inputs[2]) == g.constants.end()) continue;
     // New constants (the old ones may be shared with another node).
-    Tensor<double> nw = w->second.clone();
+    Tensor<double> nw = w->second.to_double();
     const std::int64_t per = nw.numel() / co;
     Tensor<double> nb(Shape{co});
-    if (conv.inputs.size() > 2) nb = c(conv.inputs[2])->second.clone();
+    if (conv.inputs.size() > 2) nb = c(conv.inputs[2])->second.to_double();
     for (std::int64_t o = 0; o < co; ++o) {
       for (std::int64_t k = 0; k < per; ++k) nw[o * per + k] *= scale->second[o];
       nb[o] = nb[o] * scale->second[o] + shift->second[o];
@@ -68,10 +75,7 @@ inline GraphDef fold_affine_into_conv(GraphDef g) {
   for (std::size_t i = 0; i < out.nodes.size(); ++i)
     if (!drop[i]) kept.push_back(std::move(out.nodes[i]));
   out.nodes = std::move(kept);
-  // Constants nothing reads any more (the unfolded weights) are dropped.
-  std::map<std::string, int> used = reader_counts(out);
-  for (auto it = out.constants.begin(); it != out.constants.end();)
-    it = used.contains(it->first) ? std::next(it) : out.constants.erase(it);
+  drop_unread_constants(out);  // the unfolded weights
   return out;
 }
 
@@ -138,9 +142,7 @@ inline GraphDef fuse_gelu(GraphDef g) {
   for (std::size_t i = 0; i < g.nodes.size(); ++i)
     if (!drop[i]) kept.push_back(std::move(g.nodes[i]));
   g.nodes = std::move(kept);
-  const std::map<std::string, int> used = reader_counts(g);
-  for (auto it = g.constants.begin(); it != g.constants.end();)
-    it = used.contains(it->first) ? std::next(it) : g.constants.erase(it);
+  drop_unread_constants(g);  // the scalars
   return g;
 }
 
