@@ -11,22 +11,17 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <random>
 #include <string>
 
 #include "gradattr/kernels/matmul.hpp"
+
+#include "bench_support.hpp"
 
 using namespace gradattr;
 
 namespace {
 
-Tensor<float> random(const Shape& s, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
-  auto t = Tensor<float>::uninitialized(s);
-  for (auto& v : t) v = d(rng);
-  return t;
-}
+using bench::random;
 
 struct Product {
   std::int64_t M, K, N;

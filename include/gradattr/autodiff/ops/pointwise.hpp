@@ -69,23 +69,32 @@ struct HardSigmoid {
   }
 };
 
-// y = x hard_sigmoid(x, 1/6, 1/2)
-template <class T>
-struct HardSwish {
-  static constexpr const char* name = "hard_swish";
+namespace pointwise_detail {
+// An op y = f(x) with the kernels f_forward(y, x) and f_backward(dx, dy, x).
+template <class T, class Derived>
+struct KernelUnary {
   Tensor<T> x;
   Tensor<T> forward(const Tensor<T>& x_) {
     x = x_;
     Tensor<T> y = Tensor<T>::uninitialized(x_.shape());
-    kernels::hard_swish_forward(y, x_);
+    Derived::run_forward(y, x_);
     return y;
   }
   void backward(const Tensor<T>& dy, BackwardContext<T>& ctx) const {
     if (!ctx.needs(0)) return;
     Tensor<T> dx = ctx.buffer(dy.shape());
-    kernels::hard_swish_backward(dx, dy, x);
+    Derived::run_backward(dx, dy, x);
     ctx.accumulate(0, std::move(dx));
   }
+};
+}  // namespace pointwise_detail
+
+// y = x hard_sigmoid(x, 1/6, 1/2)
+template <class T>
+struct HardSwish : pointwise_detail::KernelUnary<T, HardSwish<T>> {
+  static constexpr const char* name = "hard_swish";
+  static void run_forward(Tensor<T>& y, const Tensor<T>& x) { kernels::hard_swish_forward(y, x); }
+  static void run_backward(Tensor<T>& dx, const Tensor<T>& dy, const Tensor<T>& x) { kernels::hard_swish_backward(dx, dy, x); }
 };
 
 namespace pointwise_detail {
@@ -114,26 +123,6 @@ struct Tanh : pointwise_detail::Unary<T, Tanh<T>> {
   T value(T x) const { return std::tanh(x); }
   T slope(T, T y) const { return T{1} - y * y; }
 };
-
-namespace pointwise_detail {
-// An op y = f(x) with the kernels f_forward(y, x) and f_backward(dx, dy, x).
-template <class T, class Derived>
-struct KernelUnary {
-  Tensor<T> x;
-  Tensor<T> forward(const Tensor<T>& x_) {
-    x = x_;
-    Tensor<T> y = Tensor<T>::uninitialized(x_.shape());
-    Derived::run_forward(y, x_);
-    return y;
-  }
-  void backward(const Tensor<T>& dy, BackwardContext<T>& ctx) const {
-    if (!ctx.needs(0)) return;
-    Tensor<T> dx = ctx.buffer(dy.shape());
-    Derived::run_backward(dx, dy, x);
-    ctx.accumulate(0, std::move(dx));
-  }
-};
-}  // namespace pointwise_detail
 
 template <class T>
 struct Erf : pointwise_detail::KernelUnary<T, Erf<T>> {
