@@ -1,7 +1,9 @@
 // The transformer products of ViT-B/16 (197 tokens): kernels::matmul_forward (the packed GEMM
 // of kernels/fast/gemm.hpp) against Eigen's GEMM on the same operands, tiled over the OpenMP
 // team as the library tiled it before (256 x 384 output tiles, Eigen serial inside each), so the
-// two rows of a shape differ in the GEMM only. Fresh operands per shape, reused across
+// two rows of a shape differ in the GEMM only. And ResNet-50's 1x1 convolutions (a GEMM of
+// weights [Co, Ci] by the NCHW image [Ci, H W]): kernels::conv2d_forward against Eigen in the
+// 256 x 512 tiles the convolution used before the packed GEMM. Fresh operands per shape, reused across
 // iterations (cache-hot, as a model's activations are; the weights are not). Run with
 //   OMP_NUM_THREADS=2 ./bench_gemm --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 #include "gradattr/core/detail/intrinsics.hpp"  // first: see there
@@ -13,6 +15,7 @@
 #include <cstdint>
 #include <string>
 
+#include "gradattr/kernels/conv2d.hpp"
 #include "gradattr/kernels/matmul.hpp"
 
 #include "bench_support.hpp"
@@ -45,12 +48,13 @@ void bm_packed(benchmark::State& state, Product p) {
   count(state, p);
 }
 
-void bm_eigen(benchmark::State& state, Product p) {
+// y [M, N] = a [M, K] b [K, N] by Eigen, serial inside output tiles of tm x tn
+void bm_eigen_tiled(benchmark::State& state, Product p, std::int64_t tm, std::int64_t tn) {
   using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   using Stride = Eigen::OuterStride<>;
   const auto a = random(Shape{p.M, p.K}, 1), b = random(Shape{p.K, p.N}, 2);
   auto y = Tensor<float>::uninitialized(Shape{p.M, p.N});
-  const std::int64_t tm = 256, tn = 384, rows = (p.M + tm - 1) / tm, cols = (p.N + tn - 1) / tn;
+  const std::int64_t rows = (p.M + tm - 1) / tm, cols = (p.N + tn - 1) / tn;
   for (auto _ : state) {
 #pragma omp parallel for schedule(dynamic, 1)
     for (std::int64_t t = 0; t < rows * cols; ++t) {
@@ -66,11 +70,38 @@ void bm_eigen(benchmark::State& state, Product p) {
   count(state, p);
 }
 
+void bm_eigen(benchmark::State& state, Product p) { bm_eigen_tiled(state, p, 256, 384); }
+
+// ResNet-50 at 224: {Co, Ci, H W} of its 1x1 convolutions, stage by stage (reduce, expand)
+constexpr Product kResnet50Pointwise[] = {{64, 256, 3136},  {256, 64, 3136}, {128, 512, 784}, {512, 128, 784},
+                                          {256, 1024, 196}, {1024, 256, 196}, {512, 2048, 49}, {2048, 512, 49}};
+
+void bm_conv1x1(benchmark::State& state, Product p) {
+  const std::int64_t side = p.N == 3136 ? 56 : p.N == 784 ? 28 : p.N == 196 ? 14 : 7;
+  const auto x = random(Shape{1, p.K, side, side}, 1), w = random(Shape{p.M, p.K, 1, 1}, 2),
+             b = random(Shape{p.M}, 3);
+  auto y = Tensor<float>::uninitialized(Shape{1, p.M, side, side});
+  for (auto _ : state) {
+    kernels::conv2d_forward(y, x, w, b, kernels::Conv2dParams{});
+    benchmark::DoNotOptimize(y.data());
+  }
+  count(state, p);
+}
+
+void bm_conv1x1_eigen(benchmark::State& state, Product p) { bm_eigen_tiled(state, p, 256, 512); }
+
 const bool registered = [] {
   for (const Product& p : kVitB16) {
     const std::string shape = std::to_string(p.M) + "x" + std::to_string(p.K) + "x" + std::to_string(p.N);
     benchmark::RegisterBenchmark(("matmul_packed/" + shape).c_str(), bm_packed, p)->Unit(benchmark::kMillisecond)->UseRealTime();
     benchmark::RegisterBenchmark(("matmul_eigen/" + shape).c_str(), bm_eigen, p)->Unit(benchmark::kMillisecond)->UseRealTime();
+  }
+  for (const Product& p : kResnet50Pointwise) {
+    const std::string shape = std::to_string(p.M) + "x" + std::to_string(p.K) + "x" + std::to_string(p.N);
+    benchmark::RegisterBenchmark(("conv1x1/" + shape).c_str(), bm_conv1x1, p)->Unit(benchmark::kMicrosecond)->UseRealTime();
+    benchmark::RegisterBenchmark(("conv1x1_eigen/" + shape).c_str(), bm_conv1x1_eigen, p)
+        ->Unit(benchmark::kMicrosecond)
+        ->UseRealTime();
   }
   return true;
 }();

@@ -127,6 +127,8 @@ std::vector<ConvCase> conv_cases() {
       {{2, 512, 5, 6}, {3, 512, 3, 3}, {1, 1, 1, 1}, true},    // K = 4608: dw without partials
       {{1, 96, 7, 9}, {200, 96, 1, 1}, {1, 1, 0, 0}, true},    // many channels, small map (ResNet layer3/4-like)
       {{2, 40, 9, 8}, {150, 40, 1, 1}, {2, 2, 0, 0}, false},   // the same through im2col, 2 images
+      // 2 groups of 110 output channels (2 row blocks each) over 143 columns (panels 64, 64, 15)
+      {{2, 8, 11, 13}, {220, 4, 1, 1}, {1, 1, 0, 0, -1, -1, 1, 1, 2}, true},
   };
 }
 
@@ -188,7 +190,7 @@ TEST_CASE("conv2d entry points run the fast path for float and the reference for
 
 TEST_CASE("fast conv2d gives bitwise the same result at 1 and 2 threads", "[kernels][fast][threads]") {
   for (const auto& c : {conv_cases()[4], conv_cases()[9], conv_cases()[13], conv_cases()[14], conv_cases()[1],
-                        conv_cases()[15], conv_cases()[16], conv_cases()[17]}) {
+                        conv_cases()[15], conv_cases()[16], conv_cases()[17], conv_cases()[18]}) {
     INFO(describe(c));
     const auto x = random_tensor<float>(c.x, 21), w = random_tensor<float>(c.w, 22), b = random_tensor<float>(Shape{c.w[0]}, 23);
     const Shape ys = kernels::conv2d_output_shape(c.x, c.w, c.p);
@@ -678,6 +680,38 @@ TEST_CASE("depthwise backward ignores input columns no window reads, even when i
   auto y = Tensor<float>::uninitialized(ys);
   kernels::conv2d_forward(y, x, w, Tensor<float>(), c.p);
   for (float v : y) REQUIRE(std::isfinite(v));
+}
+
+TEST_CASE("a 3x3 convolution with fewer output tiles than winograd_min_tiles runs as im2col + GEMM, bit for bit",
+          "[kernels][fast][conv_onnx]") {
+  kernels::Conv2dParams p{1, 1, 1, 1};
+  p.winograd_min_tiles = 16;
+  kernels::Conv2dParams exact = p;
+  exact.exact = true;
+  const auto w = random_tensor<float>(Shape{24, 20, 3, 3}, 31), b = random_tensor<float>(Shape{24}, 32);
+  // 7x7 has 2 x 2 tiles, 13x13 4 x 4; per image: 7x7 at batch 4 stays on the GEMM
+  struct Case { std::int64_t n, side; bool winograd; };
+  for (const Case c : {Case{1, 7, false}, Case{1, 13, true}, Case{4, 7, false}, Case{3, 14, true}}) {
+    INFO("N " << c.n << " side " << c.side);
+    REQUIRE(fast::conv3x3_enough_tiles(Shape{c.n, 20, c.side, c.side}, p) == c.winograd);
+    const auto x = random_tensor<float>(Shape{c.n, 20, c.side, c.side}, 33);
+    const auto dy = random_tensor<float>(Shape{c.n, 24, c.side, c.side}, 34);
+    auto y = Tensor<float>::uninitialized(dy.shape()), y_gemm = Tensor<float>::uninitialized(dy.shape()),
+         y_wino = Tensor<float>::uninitialized(dy.shape());
+    auto dx = Tensor<float>::uninitialized(x.shape()), dx_gemm = Tensor<float>::uninitialized(x.shape()),
+         dx_wino = Tensor<float>::uninitialized(x.shape());
+    kernels::conv2d_forward(y, x, w, b, p);
+    kernels::conv2d_backward_data(dx, dy, w, p);
+    fast::conv2d_gemm_forward(y_gemm, x, w, b, exact);
+    fast::conv2d_gemm_backward_data(dx_gemm, dy, w, exact);
+    fast::conv3x3_forward(y_wino, x, w, b);
+    fast::conv3x3_backward_data(dx_wino, dy, w);
+    REQUIRE_FALSE(bitwise_equal(y_gemm, y_wino));  // the two paths are distinguishable
+    REQUIRE(bitwise_equal(y, c.winograd ? y_wino : y_gemm));
+    REQUIRE(bitwise_equal(dx, c.winograd ? dx_wino : dx_gemm));
+  }
+  // 0 (the default, the VGG path): Winograd at any size
+  REQUIRE(fast::conv3x3_enough_tiles(Shape{1, 20, 3, 3}, kernels::Conv2dParams{1, 1, 1, 1}));
 }
 
 TEST_CASE("the Winograd path applies to 3x3 / stride 1 / pad 1 / groups 1 / dilation 1 only", "[kernels][fast][conv_onnx]") {

@@ -2,7 +2,8 @@
 // conv2d kernels as the rest of the library calls them. float goes to a fast path; double
 // (gradient checks) always uses the reference. Outputs must be allocated with
 // kernels::conv2d_output_shape; outputs are assigned. Float paths, first match wins:
-//   3x3 / stride 1 / pad 1 / groups 1 / dilation 1   Winograd (fast/conv3x3.hpp)
+//   3x3 / stride 1 / pad 1 / groups 1 / dilation 1, not exact, at least p.winograd_min_tiles
+//   output tiles                                      Winograd (fast/conv3x3.hpp)
 //   depthwise (groups == C_in == C_out), <= 7x7, stride <= 2   SIMD direct (fast/conv_depthwise.hpp)
 //   anything else                                     im2col + GEMM per group (fast/conv_gemm.hpp);
 //                                                     a 1x1 / stride 1 / unpadded conv is one GEMM
@@ -27,11 +28,14 @@ namespace gradattr::kernels {
 template <class T>
 struct Conv2dPrepared {
   // float 3x3 / stride 1 / pad 1: Winograd filters (kernels/fast/conv3x3.hpp), 4x the weights,
-  // used by the forward and by backward-data (its adjoint); empty otherwise.
-  static std::shared_ptr<const Conv2dPrepared> prepare(const Tensor<T>& w, const Conv2dParams& p) {
+  // used by the forward and by backward-data (its adjoint); empty otherwise, and empty when the
+  // input shape x is given and has too few tiles for the Winograd path (p.winograd_min_tiles).
+  static std::shared_ptr<const Conv2dPrepared> prepare(const Tensor<T>& w, const Conv2dParams& p,
+                                                       const Shape* x = nullptr) {
     auto r = std::make_shared<Conv2dPrepared>();
     if constexpr (std::is_same_v<T, float>)
-      if (fast::conv3x3_applies(w.shape(), p)) r->conv3x3_ = fast::conv3x3_prepare(w);
+      if (fast::conv3x3_applies(w.shape(), p) && (!x || x->rank() != 4 || fast::conv3x3_enough_tiles(*x, p)))
+        r->conv3x3_ = fast::conv3x3_prepare(w);
     return r;
   }
 
@@ -57,7 +61,7 @@ void conv2d_forward(Tensor<T>& y, const Tensor<T>& x, const Tensor<T>& w, const 
   (void)prepared;
   detail::count_call(KernelId::conv2d_forward);
   if constexpr (std::is_same_v<T, float>) {  // 3x3 s1 p1: Winograd (kernels/fast/conv3x3.hpp)
-    if (fast::conv3x3_applies(w.shape(), p)) {
+    if (fast::conv3x3_applies(w.shape(), p) && fast::conv3x3_enough_tiles(x.shape(), p)) {
       const bool relu = act.kind == Activation::Relu && !residual;
       fast::conv3x3_forward(y, x, w, b, relu, prepared ? &prepared->filters() : nullptr);
       if (residual)
@@ -90,7 +94,7 @@ void conv2d_backward_data(Tensor<T>& dx, const Tensor<T>& dy, const Tensor<T>& w
   (void)prepared;
   detail::count_call(KernelId::conv2d_backward_data);
   if constexpr (std::is_same_v<T, float>) {  // 3x3 s1 p1: Winograd (kernels/fast/conv3x3.hpp)
-    if (fast::conv3x3_applies(w.shape(), p)) {
+    if (fast::conv3x3_applies(w.shape(), p) && fast::conv3x3_enough_tiles(dx.shape(), p)) {
       fast::conv3x3_backward_data(dx, dy, w, prepared ? &prepared->filters() : nullptr);
       return;
     }

@@ -24,6 +24,12 @@ struct Conv2dParams {
   // products; docs/benchmarks.md, "Accuracy"): 3x3 convolutions run as im2col + GEMM like every
   // other shape. Set on a whole model by set_exact_convolutions (the CLI's --precise).
   bool exact = false;
+  // A 3x3 / stride 1 / pad 1 convolution whose output has fewer 4x4 Winograd tiles per image
+  // than this (ceil(OH/4) ceil(OW/4)) runs as im2col + GEMM: its Winograd filters are 4x the weights,
+  // and with a handful of tiles reading them costs more than the arithmetic saves (ResNet-50's
+  // layer4 at 7x7: 4 tiles, 38 MB of filters per convolution; docs/benchmarks.md). 0: Winograd
+  // at any size. Graph models set it (graph::kWinogradMinTiles); the VGG path keeps 0.
+  int winograd_min_tiles = 0;
   int pad_b() const noexcept { return pad_bottom < 0 ? pad_h : pad_bottom; }
   int pad_r() const noexcept { return pad_right < 0 ? pad_w : pad_right; }
   // Field by field: {1, 1, 1, 1} differs from {1, 1, 1, 1, 1, 1} although both pad 1 everywhere;

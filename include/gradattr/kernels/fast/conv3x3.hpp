@@ -54,6 +54,13 @@ inline bool conv3x3_applies(const Shape& w, const Conv2dParams& p) noexcept {
          p.pad_w == 1 && p.pad_b() == 1 && p.pad_r() == 1 && p.dilation_h == 1 && p.dilation_w == 1 && p.groups == 1;
 }
 
+// Whether an input x [N, C, H, W] has the p.winograd_min_tiles 4x4 output tiles per image the
+// fast 3x3 path asks for (params.hpp); when not, the convolution goes to kernels/fast/conv_gemm.hpp.
+// Per image, so that the path (and the values) do not depend on the batch size.
+inline bool conv3x3_enough_tiles(const Shape& x, const Conv2dParams& p) noexcept {
+  return p.winograd_min_tiles <= 0 || ((x[2] + 3) / 4) * ((x[3] + 3) / 4) >= p.winograd_min_tiles;
+}
+
 // Dispatch rule: direct convolution when the reduction length or the number of produced channels
 // is at most kConv3x3DirectMax (VGG's first layer, forward and input gradient), Winograd
 // otherwise. Measured (1 thread, 224x224, ms, Winograd / direct): C=3 K=64 6.0 / 1.8;

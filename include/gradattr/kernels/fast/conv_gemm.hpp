@@ -1,7 +1,9 @@
 #pragma once
 // conv2d for float with any kernel size, stride, padding, dilation and groups: im2col (the
 // input itself for 1x1 / stride 1 / no padding, so a pointwise convolution is one GEMM on NCHW)
-// and Eigen's GEMM, one per group. With G groups, group g owns input channels
+// and a GEMM per group: the forward on the packed panels of kernels/fast/gemm.hpp (the weights
+// read in place, each 64-column panel of the column matrix packed by the task that uses it),
+// the backward passes on Eigen's. With G groups, group g owns input channels
 // [g Ci/G, (g+1) Ci/G), output channels [g Co/G, (g+1) Co/G) and weight rows of the same range:
 //
 //   forward           y_g[n] [Co/G, P] = w_g [Co/G, K] * col_g[n] [K, P] + b   (K = Ci/G*KH*KW, P = OH*OW)
@@ -10,14 +12,14 @@
 //
 // The column matrix of an image is that of all its channels (G K rows), group g's GEMMs read
 // rows [g K, (g+1) K). Dilation only moves the taps (im2col_row); the bottom / right padding
-// only sets OH / OW. With G = 1 every tile, chunk and operation is what it was before groups
-// existed (the VGG path is unchanged bit for bit).
+// only sets OH / OW.
 //
 // Forward and backward-data cut the output columns into chunks (a range of output rows of one
 // image, or several whole images) whose column matrix fits kColBudget floats, so the workspace
 // is bounded whatever the batch and image size. One OpenMP team walks the chunks: it fills the
-// column matrix (rows split over threads), then computes GEMM tiles, Eigen running serially
-// inside the team. Backward-weights has its own task layout (see there). Chunks, tiles and
+// column matrix (rows split over threads), then computes GEMM tiles (blocks of output channels
+// by 64-column panels in the forward, Eigen tiles in backward-data), serially inside a task.
+// Backward-weights has its own task layout (see there). Chunks, tiles and
 // tasks depend only on the shapes, never on the thread count, and every output element is
 // produced by one task in a fixed order, so results are bitwise identical for any number of
 // threads. Workspace: per calling thread at most kColBudget floats (forward/backward-data),
@@ -33,6 +35,7 @@
 #include "gradattr/core/aligned.hpp"
 #include "gradattr/core/tensor.hpp"
 #include "gradattr/kernels/fast/activation.hpp"
+#include "gradattr/kernels/fast/gemm.hpp"
 #include "gradattr/kernels/params.hpp"
 
 namespace gradattr::kernels::fast {
@@ -211,7 +214,9 @@ inline void conv2d_gemm_forward(Tensor<float>& y, const Tensor<float>& x, const 
   const std::int64_t K = g.K();
   const auto chunks = plan_chunks(g);
   float* col = g.pointwise() ? nullptr : workspace(g.rows() * max_chunk_columns(chunks, g));
-  const Split co_split = split(g.Cog(), 256);
+  // Row blocks of at most kGemmRows output channels, multiples of the micro-kernel's rows: with
+  // the 64-column panels they make enough tasks for both threads on layer4's 7x7 maps (P = 49).
+  const Split co_split = split(g.Cog(), kGemmRows, detail::kPanelRows);
   const float* xd = x.data();
   const float* wd = w.data();
   const float* bd = b.empty() ? nullptr : b.data();
@@ -221,27 +226,36 @@ inline void conv2d_gemm_forward(Tensor<float>& y, const Tensor<float>& x, const 
     const Columns cols = chunk_columns(col, xd, c, g);
     im2col_chunk(cols, xd, c, g);
     const std::int64_t S = c.segment(g);
-    const Split col_split = split(S, 512);
-    const std::int64_t tiles = c.images() * g.G * co_split.parts * col_split.parts;
+    const std::int64_t panels = (S + detail::kPanelWidth - 1) / detail::kPanelWidth;
+    const std::int64_t tiles = c.images() * g.G * co_split.parts * panels;
 #pragma omp for schedule(dynamic, 1)
     for (std::int64_t t = 0; t < tiles; ++t) {
-      const std::int64_t gi = t / (g.G * co_split.parts * col_split.parts), grp = t / (co_split.parts * col_split.parts) % g.G;
-      const std::int64_t mb = (t / col_split.parts) % co_split.parts, nb = t % col_split.parts;
+      const std::int64_t gi = t / (g.G * co_split.parts * panels), grp = t / (co_split.parts * panels) % g.G;
+      const std::int64_t mb = (t / panels) % co_split.parts, n0 = t % panels * detail::kPanelWidth;
       const std::int64_t co0 = grp * g.Cog() + co_split.begin(mb), co1 = grp * g.Cog() + co_split.end(mb);
-      const std::int64_t c0 = col_split.begin(nb), c1 = col_split.end(nb);
-      ConstMatMap wm(wd + co0 * K, co1 - co0, K, Stride(K));
-      ConstMatMap xm(cols.at(gi, grp * K) + c0, K, c1 - c0, Stride(cols.row_stride));
-      MatMap ym(yd + ((c.n0 + gi) * g.Co + co0) * g.OHW() + c.oh0 * g.OW + c0, co1 - co0, c1 - c0, Stride(g.OHW()));
-      ym.noalias() = wm * xm;
-      if (bd)
-        for (std::int64_t i = 0; i < co1 - co0; ++i) ym.row(i).array() += bd[co0 + i];
-      if (residual) {  // y += r (the residual Add of a ResNet block), element by element
-        ConstMatMap rm(residual + ((c.n0 + gi) * g.Co + co0) * g.OHW() + c.oh0 * g.OW + c0, co1 - co0, c1 - c0,
-                       Stride(g.OHW()));
-        ym.array() += rm.array();
-      }
-      if (act)
-        for (std::int64_t i = 0; i < co1 - co0; ++i) apply_activation(&ym(i, 0), c1 - c0, act);
+      const std::int64_t width = std::min(detail::kPanelWidth, S - n0);
+      const std::int64_t out = ((c.n0 + gi) * g.Co + co0) * g.OHW() + c.oh0 * g.OW;  // y(co0, column 0 of c)
+      // the epilogue fused into the tile's store: + b, + residual, act, in that order (so the
+      // same floats as the conv, the Add and the activation run one after the other)
+      const float* res = residual ? residual + out : nullptr;
+      auto store = [&](std::int64_t i, const float* tile_row, float* y_row, std::int64_t n) noexcept {
+        const float* r = res ? res + i * g.OHW() + n0 : nullptr;
+        if (bd) {
+          const float bias = bd[co0 + i];
+          if (r)
+            for (std::int64_t j = 0; j < n; ++j) y_row[j] = (tile_row[j] + bias) + r[j];
+          else
+            for (std::int64_t j = 0; j < n; ++j) y_row[j] = tile_row[j] + bias;
+        } else if (r) {
+          for (std::int64_t j = 0; j < n; ++j) y_row[j] = tile_row[j] + r[j];
+        } else {
+          std::memcpy(y_row, tile_row, static_cast<std::size_t>(n) * sizeof(float));
+        }
+        if (act) apply_activation(y_row, n, act);
+      };
+      float* scratch = workspace(gemm_panel_scratch(K), kPrivate);
+      gemm_panel<xsimd::default_arch>(co1 - co0, K, wd + co0 * K, K, cols.at(gi, grp * K), cols.row_stride, 1, n0,
+                                      width, yd + out, g.OHW(), scratch, store);
     }
   }
 }
