@@ -253,6 +253,59 @@ TEST_CASE("Fusing torch's five-node GELU keeps the function, the gradients and t
   CHECK(count(graph::fuse_gelu(shared), Op::Gelu) == 0);
 }
 
+TEST_CASE("Fusing torch's SiLU (Sigmoid, Mul) keeps the function, the gradients and the name", "[graph][passes]") {
+  // The toy's first Relu replaced by SiLU as torch exports it; values against the closed form
+  // x / (1 + e^-x), not against the fused node's own kernel.
+  auto with_silu = [](bool swapped) {
+    GraphDef g = toy_residual_graph();
+    const auto relu = std::find_if(g.nodes.begin(), g.nodes.end(), [](const NodeDef& n) { return n.name == "/relu/Relu"; });
+    const auto at = g.nodes.erase(relu);
+    const std::vector<NodeDef> silu = {
+        node("/act/Sigmoid", Op::Sigmoid, {"conv_out"}, "s"),
+        node("/act/Mul", Op::Mul, swapped ? std::vector<std::string>{"s", "conv_out"} : std::vector<std::string>{"conv_out", "s"}, "relu_out")};
+    g.nodes.insert(at, silu.begin(), silu.end());
+    return g;
+  };
+  auto count = [](const GraphDef& g, Op op) {
+    return std::count_if(g.nodes.begin(), g.nodes.end(), [&](const NodeDef& n) { return n.op == op; });
+  };
+  const auto x = random_tensor<double>({2, 3, 6, 7}, 15);
+  for (const bool swapped : {false, true}) {
+    INFO("operands swapped " << swapped);
+    const GraphDef g = with_silu(swapped);
+    const GraphDef fused = graph::fuse_silu(g);
+    REQUIRE(fused.nodes.size() == g.nodes.size() - 1);
+    REQUIRE(count(fused, Op::Silu) == 1);
+    REQUIRE(count(fused, Op::Sigmoid) == 0);
+    const graph::GraphModel<double> before(g), after(fused);
+    const auto conv = before.forward_until(x, "conv").activation.value();
+    const auto act = after.forward_until(x, "act").activation.value();
+    for (std::int64_t i = 0; i < act.numel(); ++i) REQUIRE(act[i] == Approx(conv[i] / (1.0 + std::exp(-conv[i]))).margin(1e-14));
+    CHECK(max_abs_diff(before.forward(x), after.forward(x)) < 1e-13);
+    Saliency<score::Post, double> sb(before), sa(after);
+    CHECK(max_abs_diff(sb(x, Target(1)).raw, sa(x, Target(1)).raw) < 1e-13);
+    GradCam<score::Pre, double> cb(before, "act"), ca(after, "act");
+    CHECK(max_abs_diff(cb(x, Target(0)).raw, ca(x, Target(0)).raw) < 1e-13);
+    // float: the forward is the unfused Sigmoid then Mul bit for bit (the same sigmoid), the
+    // input gradient the same two product-rule terms
+    const graph::GraphModel<float> before_f(g), after_f(fused);
+    const auto xf = x.template cast<float>();
+    REQUIRE(max_abs_diff(before_f.forward(xf).template cast<double>(), after_f.forward(xf).template cast<double>()) == 0);
+    Saliency<score::Post, float> sbf(before_f), saf(after_f);
+    CHECK(max_abs_diff(sbf(xf, Target(1)).raw.template cast<double>(), saf(xf, Target(1)).raw.template cast<double>()) < 1e-6);
+  }
+  // Not SiLU: the sigmoid of another value (a squeeze-excitation), or a sigmoid read twice
+  GraphDef other = with_silu(false);
+  other.nodes[static_cast<std::size_t>(std::find_if(other.nodes.begin(), other.nodes.end(), [](const NodeDef& n) {
+                                            return n.name == "/act/Mul";
+                                          }) - other.nodes.begin())]
+      .inputs = {"x", "s"};
+  CHECK(count(graph::fuse_silu(other), Op::Silu) == 0);
+  GraphDef shared = with_silu(false);
+  shared.nodes.insert(shared.nodes.end() - 1, node("/extra/Relu", Op::Relu, {"s"}, "extra"));
+  CHECK(count(graph::fuse_silu(shared), Op::Silu) == 0);
+}
+
 TEST_CASE("A bad graph is refused with the node and value named", "[graph][errors]") {
   auto message_of = [](const GraphDef& g) {
     try {

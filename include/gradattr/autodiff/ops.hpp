@@ -423,6 +423,9 @@ Var<T> pow_scalar(const Var<T>& x, Same<T> p) {
 // x Φ(x), the exact (erf) form of torch.nn.GELU().
 template <class T>
 Var<T> gelu(const Var<T>& x) { return detail::unary(op::Gelu<T>{}, x); }
+// x σ(x) (SiLU): one op for the Sigmoid and Mul torch exports for nn.SiLU.
+template <class T>
+Var<T> silu(const Var<T>& x) { return detail::unary(op::Silu<T>{}, x); }
 
 // ONNX ReduceSum / ReduceMean: over `axes` (negative allowed; empty = all), keeping the reduced
 // dimensions as 1 when keepdims.

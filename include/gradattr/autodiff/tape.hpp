@@ -86,7 +86,7 @@ using Op = std::variant<op::Leaf<T>,                                            
                         op::BroadcastAdd<T>, op::BroadcastSub<T>, op::BroadcastMul<T>, op::Div<T>,
                         op::ChannelAffine<T>, op::Clip<T>, op::Sigmoid<T>, op::HardSigmoid<T>,
                         op::HardSwish<T>, op::Tanh<T>, op::Erf<T>, op::Sqrt<T>, op::PowScalar<T>,
-                        op::Gelu<T>, op::ReduceSum<T>, op::ReduceMean<T>, op::Concat<T>,
+                        op::Gelu<T>, op::Silu<T>, op::ReduceSum<T>, op::ReduceMean<T>, op::Concat<T>,
                         op::Transpose<T>, op::Pad<T>, op::Slice<T>, op::MatMul<T>,
                         op::SoftmaxAxis<T>, op::LogSoftmaxAxis<T>, op::GatherAxis<T>, op::Expand<T>,
                         op::LayerNorm<T>,                                                      //

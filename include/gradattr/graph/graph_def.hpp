@@ -37,6 +37,7 @@ namespace gradattr::graph {
   X(Tanh, 1)                                                                                   \
   X(Erf, 1)                                                                                    \
   X(Gelu, 1)           /* x Phi(x), exact: graph::fuse_gelu, from torch's five-node form  */ \
+  X(Silu, 1)           /* x sigmoid(x): graph::fuse_silu, from Sigmoid and Mul            */ \
   X(Sqrt, 1)                                                                                   \
   X(Pow, 1)            /* x^Attrs::alpha (a constant exponent)                            */ \
   X(Add, 2)            /* broadcasting (numpy)                                            */ \

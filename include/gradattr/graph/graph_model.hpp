@@ -670,6 +670,7 @@ class GraphModel {
       case Op::Tanh: return ad::tanh(x(0));
       case Op::Erf: return ad::erf(x(0));
       case Op::Gelu: return ad::gelu(x(0));
+      case Op::Silu: return ad::silu(x(0));
       case Op::Sqrt: return ad::sqrt(x(0));
       case Op::Pow: return ad::pow_scalar(x(0), static_cast<T>(a.alpha));
       case Op::Add: return ad::add(x(0), x(1));

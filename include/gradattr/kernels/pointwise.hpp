@@ -43,6 +43,8 @@ GRADATTR_POINTWISE_DISPATCH(erf_forward, (Tensor<T> & y, const Tensor<T>& x), (y
 GRADATTR_POINTWISE_DISPATCH(erf_backward, (Tensor<T> & dx, const Tensor<T>& dy, const Tensor<T>& x), (dx, dy, x))
 GRADATTR_POINTWISE_DISPATCH(gelu_forward, (Tensor<T> & y, const Tensor<T>& x), (y, x))
 GRADATTR_POINTWISE_DISPATCH(gelu_backward, (Tensor<T> & dx, const Tensor<T>& dy, const Tensor<T>& x), (dx, dy, x))
+GRADATTR_POINTWISE_DISPATCH(silu_forward, (Tensor<T> & y, const Tensor<T>& x), (y, x))
+GRADATTR_POINTWISE_DISPATCH(silu_backward, (Tensor<T> & dx, const Tensor<T>& dy, const Tensor<T>& x), (dx, dy, x))
 
 #undef GRADATTR_POINTWISE_DISPATCH
 

@@ -28,6 +28,9 @@ struct LoadOptions {
   // torch's exact GELU (Div, Erf, Add, Mul, Mul) becomes one Gelu node (graph::fuse_gelu); off:
   // the five nodes run as exported (their intermediate values can then be cut at).
   bool fuse_gelu = true;
+  // Sigmoid(x) read only by Mul(x, .) (torch.nn.SiLU) becomes one Silu node (graph::fuse_silu);
+  // off: the two nodes run as exported.
+  bool fuse_silu = true;
   // The input's height and width, for a model whose file leaves them symbolic; 0: from the file.
   std::int64_t height = 0, width = 0;
   // The largest activation (elements at batch 1) a model may ask for; a file asking for more is

@@ -106,6 +106,7 @@ TEST_CASE("graph activations: gradients match finite differences", "[autodiff][o
   check_gradients([](const Vars& v) { return weighted_sum(tanh(v[0])); }, {x});
   check_gradients([](const Vars& v) { return weighted_sum(erf(v[0])); }, {x});
   check_gradients([](const Vars& v) { return weighted_sum(gelu(v[0])); }, {x});
+  check_gradients([](const Vars& v) { return weighted_sum(silu(v[0])); }, {x});
   check_gradients([](const Vars& v) { return weighted_sum(pow_scalar(v[0], 3.0)); }, {x});
   const auto pos = kink_free_random(s, 8, 0.3, 2.5);
   check_gradients([](const Vars& v) { return weighted_sum(sqrt(v[0])); }, {pos});

@@ -3,7 +3,7 @@
 // sigmoid, hard_sigmoid (ONNX HardSigmoid), hard_swish run the kernels of
 // kernels/pointwise.hpp (fast float path; gradient conventions at the kinks stated in
 // kernels/reference/pointwise.hpp: PyTorch's), as do erf and gelu (exact erf form,
-// torch.nn.GELU(); a ViT's MLP). tanh, sqrt and pow_scalar are plain loops here: no hot path.
+// torch.nn.GELU(); a ViT's MLP) and silu (x sigmoid(x); EfficientNet). tanh, sqrt and pow_scalar are plain loops here: no hot path.
 #include <cmath>
 
 #include "gradattr/autodiff/backward_context.hpp"
@@ -154,6 +154,14 @@ struct Gelu : pointwise_detail::KernelUnary<T, Gelu<T>> {
   static constexpr const char* name = "gelu";
   static void run_forward(Tensor<T>& y, const Tensor<T>& x) { kernels::gelu_forward(y, x); }
   static void run_backward(Tensor<T>& dx, const Tensor<T>& dy, const Tensor<T>& x) { kernels::gelu_backward(dx, dy, x); }
+};
+
+// y = x σ(x) (SiLU, swish); dy/dx = σ(x) + x σ(x) (1 − σ(x)).
+template <class T>
+struct Silu : pointwise_detail::KernelUnary<T, Silu<T>> {
+  static constexpr const char* name = "silu";
+  static void run_forward(Tensor<T>& y, const Tensor<T>& x) { kernels::silu_forward(y, x); }
+  static void run_backward(Tensor<T>& dx, const Tensor<T>& dy, const Tensor<T>& x) { kernels::silu_backward(dx, dy, x); }
 };
 
 }  // namespace gradattr::ad::op

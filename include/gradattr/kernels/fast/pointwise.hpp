@@ -321,4 +321,41 @@ void gelu_backward(Tensor<float>& dx, const Tensor<float>& dy, const Tensor<floa
       });
 }
 
+// silu: the sigmoid as sigmoid_forward computes it, times x (so the forward equals the unfused
+// Sigmoid then Mul bit for bit); the backward recomputes s from x (one saved tensor, not two).
+template <class Arch>
+void silu_forward(Tensor<float>& y, const Tensor<float>& x) noexcept {
+  using B = xsimd::batch<float, Arch>;
+  const float* xd = x.data();
+  float* yd = y.data();
+  const B one(1.0f);
+  pointwise_detail::map_blocks<Arch>(
+      x.numel(),
+      [&](std::int64_t i) {
+        const B v = B::load_unaligned(xd + i);
+        (v * (one / (one + xsimd::exp(-v)))).store_unaligned(yd + i);
+      },
+      [&](std::int64_t i) { yd[i] = xd[i] * (1.0f / (1.0f + std::exp(-xd[i]))); });
+}
+
+template <class Arch>
+void silu_backward(Tensor<float>& dx, const Tensor<float>& dy, const Tensor<float>& x) noexcept {
+  using B = xsimd::batch<float, Arch>;
+  const float* xd = x.data();
+  const float* gd = dy.data();
+  float* dd = dx.data();
+  const B one(1.0f);
+  pointwise_detail::map_blocks<Arch>(
+      x.numel(),
+      [&](std::int64_t i) {
+        const B v = B::load_unaligned(xd + i), g = B::load_unaligned(gd + i);
+        const B sv = one / (one + xsimd::exp(-v));
+        (g * sv + (g * v) * (sv * (one - sv))).store_unaligned(dd + i);
+      },
+      [&](std::int64_t i) {
+        const float sv = 1.0f / (1.0f + std::exp(-xd[i]));
+        dd[i] = gd[i] * sv + (gd[i] * xd[i]) * (sv * (1.0f - sv));
+      });
+}
+
 }  // namespace gradattr::kernels::fast

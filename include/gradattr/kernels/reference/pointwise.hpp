@@ -1,6 +1,6 @@
 #pragma once
 // Reference per-channel affine map and the graph activations whose fast twins are in
-// kernels/fast/pointwise.hpp: clip, sigmoid, hard_sigmoid, hard_swish, erf, gelu. Outputs are
+// kernels/fast/pointwise.hpp: clip, sigmoid, hard_sigmoid, hard_swish, erf, gelu, silu. Outputs are
 // assigned.
 //
 // Gradients at the kinks follow PyTorch (docs/architecture.md: torch is the value reference):
@@ -129,6 +129,21 @@ void gelu_backward(Tensor<T>& dx, const Tensor<T>& dy, const Tensor<T>& x) noexc
     const T cdf = T{0.5} * (T{1} + std::erf(x[i] / std::numbers::sqrt2_v<T>));
     const T pdf = inv_sqrt_2pi * std::exp(T{-0.5} * x[i] * x[i]);
     dx[i] = dy[i] * (cdf + x[i] * pdf);
+  }
+}
+
+// silu (x sigmoid(x), torch.nn.SiLU: EfficientNet's activation): y = x s, s = 1 / (1 + e^-x);
+// dx = dy s + (dy x) (s (1 - s)): the product rule's two terms as the unfused Mul and Sigmoid
+// give them, the Mul's direct term first.
+template <class T>
+void silu_forward(Tensor<T>& y, const Tensor<T>& x) noexcept {
+  for (std::int64_t i = 0; i < x.numel(); ++i) y[i] = x[i] * (T{1} / (T{1} + std::exp(-x[i])));
+}
+template <class T>
+void silu_backward(Tensor<T>& dx, const Tensor<T>& dy, const Tensor<T>& x) noexcept {
+  for (std::int64_t i = 0; i < x.numel(); ++i) {
+    const T s = T{1} / (T{1} + std::exp(-x[i]));
+    dx[i] = dy[i] * s + (dy[i] * x[i]) * (s * (T{1} - s));
   }
 }
 
