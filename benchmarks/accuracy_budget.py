@@ -75,6 +75,7 @@ sys.path.insert(0, TOOLS)
 from gradattr_fixtures import cxx_random, io, tinyvgg as tv  # noqa: E402
 import make_attribution_fixtures as base  # noqa: E402
 import make_variant_fixtures as var  # noqa: E402
+import check_vgg19_full  # noqa: E402
 
 SCORES = ("pre", "post", "log", "centered")
 METHODS = ("gradcam", "gradcam+", "gradcam++", "hirescam", "xgradcam", "layercam", "scorecam",
@@ -143,25 +144,7 @@ def random_vgg(div, hidden, classes, hw, seed=0, calib_n=8):
                 nn.init.normal_(mod.weight, 0, 0.01)
             if isinstance(mod, (nn.Conv2d, nn.Linear)):
                 mod.bias.normal_(0.0, 0.05)
-        g = torch.Generator().manual_seed(123)
-        h = torch.randn(calib_n, 3, hw, hw, generator=g)
-        for mod in m.features:
-            if isinstance(mod, nn.Conv2d):
-                u = mod(h)
-                mu, sd = u.mean((0, 2, 3)), u.std((0, 2, 3))
-                mod.weight.div_(sd[:, None, None, None])
-                mod.bias.copy_((mod.bias - mu) / sd + torch.randn(mu.shape, generator=g) * 0.05)
-            h = mod(h)
-        h = torch.flatten(m.avgpool(h), 1)
-        for mod in m.classifier:
-            if isinstance(mod, nn.Linear):
-                u = mod(h)
-                mu, sd = u.mean(0), u.std()
-                if mod is m.classifier[6]:
-                    sd = sd / 2.0
-                mod.weight.div_(sd)
-                mod.bias.copy_((mod.bias - mu) / sd + torch.randn(mu.shape, generator=g) * 0.05)
-            h = mod(h)
+    check_vgg19_full.rescale(m, calib_n, hw)
     return m
 
 
@@ -244,7 +227,6 @@ def build_specs(args, tmp):
             raise SystemExit(f"unknown model {name}")
     if args.full:
         t = time.time()
-        import check_vgg19_full
         m = no_inplace(check_vgg19_full.build()).eval()
         w = os.path.join(tmp, "vgg19_full.safetensors")
         io.save_safetensors(w, [(k, v.numpy()) for k, v in m.state_dict().items()],

@@ -39,25 +39,15 @@ from gradattr_fixtures import io  # noqa: E402
 CALIB_N = 4
 
 
-def build():
-    """Seeded weights; same values on every call (float32)."""
-    torch.manual_seed(0)
-    m = vgg19(weights=None)          # init_weights=True: torchvision's own scheme
-    for mod in m.modules():
-        if isinstance(mod, nn.ReLU):
-            mod.inplace = False
-    m.eval()
+def rescale(m, calib_n, hw):
+    """Data-dependent rescale (LSUV-like, a folded BatchNorm) of a torchvision VGG `m` in place, on
+    calib_n seeded N(0,1) images of hw x hw, so the random net does not map every input to nearly
+    the same logits: convs standardised per channel; Linear layers centred per unit and scaled by
+    one scalar per layer; the last layer scaled to a logit spread of ~2. Also used by
+    benchmarks/accuracy_budget.py."""
     with torch.no_grad():
-        for mod in m.modules():
-            if isinstance(mod, (nn.Conv2d, nn.Linear)):
-                mod.bias.normal_(0.0, 0.05)
-        # data-dependent rescale (LSUV-like, a folded BatchNorm) on CALIB_N
-        # seeded N(0,1) images so the random net does not map every input to
-        # nearly the same logits: convs standardised per channel; Linear
-        # layers centred per unit and scaled by one scalar per layer; the
-        # last layer scaled to a logit spread of ~2.
         g = torch.Generator().manual_seed(123)
-        h = torch.randn(CALIB_N, 3, 224, 224, generator=g)
+        h = torch.randn(calib_n, 3, hw, hw, generator=g)
         for mod in m.features:
             if isinstance(mod, nn.Conv2d):
                 u = mod(h)
@@ -75,6 +65,21 @@ def build():
                 mod.weight.div_(sd)
                 mod.bias.copy_((mod.bias - mu) / sd + torch.randn(mu.shape, generator=g) * 0.05)
             h = mod(h)
+
+
+def build():
+    """Seeded weights; same values on every call (float32)."""
+    torch.manual_seed(0)
+    m = vgg19(weights=None)          # init_weights=True: torchvision's own scheme
+    for mod in m.modules():
+        if isinstance(mod, nn.ReLU):
+            mod.inplace = False
+    m.eval()
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, (nn.Conv2d, nn.Linear)):
+                mod.bias.normal_(0.0, 0.05)
+        rescale(m, CALIB_N, 224)
     return m
 
 
