@@ -122,6 +122,7 @@ class Importer {
     if (options_.fold_batchnorm) g = graph::fold_affine_into_conv(std::move(g));
     if (options_.fuse_gelu) g = graph::fuse_gelu(std::move(g));
     if (options_.fuse_silu) g = graph::fuse_silu(std::move(g));
+    if (options_.fuse_matmul_bias) g = graph::fuse_matmul_bias(std::move(g));
     graph::drop_unread_constants(g);  // e.g. a Gemm's B, replaced by its transposed copy
     graph::validate(g);
     return g;

@@ -89,7 +89,8 @@ TEST_CASE("BackwardContext: the first write assigns, later writes add out of pla
   const std::vector<std::int32_t> inputs{0, 1, 0, 2, -1};
   const std::vector<char> on_path{1, 1, 0};
   std::vector<Tensor<double>> grads(3);
-  BackwardContext<double> ctx(inputs, on_path, grads, /*poison=*/true);
+  std::vector<char> owned(3, 0);
+  BackwardContext<double> ctx(inputs, on_path, grads, owned, /*poison=*/true);
   REQUIRE(ctx.needs(0));
   REQUIRE(ctx.needs(1));
   REQUIRE_FALSE(ctx.needs(3));  // off the path
@@ -107,4 +108,39 @@ TEST_CASE("BackwardContext: the first write assigns, later writes add out of pla
   REQUIRE(g1[0] == 1.0);  // out of place: the first gradient's buffer is untouched
   ctx.accumulate(3, g2);  // off the path: ignored
   REQUIRE(grads[2].empty());
+  REQUIRE(owned[0] == 1);  // the sum is the sweep's own buffer: a third write adds in place
+  const Tensor<double> sum = grads[0];
+  ctx.accumulate(0, g2);
+  REQUIRE(grads[0].shares_buffer_with(sum));
+  REQUIRE(grads[0][1] == 42.0);
+  REQUIRE(g2[1] == 20.0);
+}
+
+TEST_CASE("BackwardContext: accumulator() adds in place only into a buffer the sweep made", "[autodiff][tape]") {
+  const std::vector<std::int32_t> inputs{0, 1};
+  const std::vector<char> on_path{1, 1};
+  std::vector<Tensor<double>> grads(2);
+  std::vector<char> owned(2, 0);
+  BackwardContext<double> ctx(inputs, on_path, grads, owned, /*poison=*/true);
+  // nothing there yet: a zero buffer of the input's shape, even when poisoning
+  Tensor<double>& a = ctx.accumulator(0, Shape{3});
+  REQUIRE(a.shape() == Shape{3});
+  REQUIRE((a[0] == 0.0 && a[1] == 0.0 && a[2] == 0.0));
+  a[1] += 5.0;
+  REQUIRE(&ctx.accumulator(0, Shape{3}) == &grads[0]);
+  REQUIRE(grads[0][1] == 5.0);
+  // a gradient handed over (a view another value may share) is copied before the first add
+  const Tensor<double> shared(Shape{2}, {1.0, 2.0});
+  ctx.accumulate(1, shared);
+  REQUIRE(owned[1] == 0);
+  Tensor<double>& b = ctx.accumulator(1, Shape{2});
+  REQUIRE_FALSE(b.shares_buffer_with(shared));
+  b[0] += 10.0;
+  REQUIRE(grads[1][0] == 11.0);
+  REQUIRE(shared[0] == 1.0);
+  // and a later accumulate() adds into it in place
+  const Tensor<double> own = grads[1];
+  ctx.accumulate(1, shared);
+  REQUIRE(grads[1].shares_buffer_with(own));
+  REQUIRE(grads[1][1] == 4.0);
 }

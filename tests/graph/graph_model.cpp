@@ -66,6 +66,39 @@ GraphDef toy_residual_graph(std::int64_t H = 6, std::int64_t W = 7) {
   return g;
 }
 
+// Tokens through two linear layers as torch exports them: MatMul then Add of a bias, the second
+// with the Add's operands swapped:
+//   x [1,3,4,4] -> Reshape [1,3,16] -> Transpose [1,16,3] -> MatMul w1 [3,5] -> Add b1 -> Relu
+//   -> ReduceMean over the tokens -> [1,5] -> MatMul w2 [5,4] -> Add(b2, .) -> logits
+GraphDef token_mlp_graph() {
+  gradattr::testing::NormalFiller fill(11);
+  Tensor<double> w1({3, 5}), b1({5}), w2({5, 4}), b2({4});
+  fill(w1, 0.6);
+  fill(b1, 0.3);
+  fill(w2, 0.8);
+  fill(b2, 0.2);
+  GraphDef g;
+  g.source = "tokens.onnx";
+  g.input = "x";
+  g.input_shape = Shape{1, 3, 4, 4};
+  g.output = "logits";
+  g.constants = {{"w1", w1}, {"b1", b1}, {"w2", w2}, {"b2", b2}};
+  graph::Attrs flat, swap, mean;
+  flat.target = {{1, true}, {3, false}, {16, false}};
+  swap.perm = {0, 2, 1};
+  mean.axes = {1};
+  mean.keepdims = false;
+  g.nodes = {node("/Reshape", Op::Reshape, {"x"}, "flat", flat),
+             node("/Transpose", Op::Transpose, {"flat"}, "tokens", swap),
+             node("/fc1/MatMul", Op::MatMul, {"tokens", "w1"}, "p1"),
+             node("/fc1/Add", Op::Add, {"p1", "b1"}, "h"),
+             node("/act/Relu", Op::Relu, {"h"}, "r"),
+             node("/pool/ReduceMean", Op::ReduceMean, {"r"}, "pooled", mean),
+             node("/head/MatMul", Op::MatMul, {"pooled", "w2"}, "p2"),
+             node("/head/Add", Op::Add, {"b2", "p2"}, "logits")};
+  return g;
+}
+
 }  // namespace
 
 TEST_CASE("Module paths from torch scope names", "[graph]") {
@@ -304,6 +337,60 @@ TEST_CASE("Fusing torch's SiLU (Sigmoid, Mul) keeps the function, the gradients 
   GraphDef shared = with_silu(false);
   shared.nodes.insert(shared.nodes.end() - 1, node("/extra/Relu", Op::Relu, {"s"}, "extra"));
   CHECK(count(graph::fuse_silu(shared), Op::Silu) == 0);
+}
+
+TEST_CASE("Fusing a MatMul's bias Add keeps the function, the gradients and the name", "[graph][passes]") {
+  auto count = [](const GraphDef& g, Op op) {
+    return std::count_if(g.nodes.begin(), g.nodes.end(), [&](const NodeDef& n) { return n.op == op; });
+  };
+  const GraphDef g = token_mlp_graph();
+  const GraphDef fused = graph::fuse_matmul_bias(g);
+  REQUIRE(fused.nodes.size() == g.nodes.size() - 2);
+  REQUIRE(count(fused, Op::Add) == 0);
+  REQUIRE(count(fused, Op::MatMul) == 2);
+  for (const NodeDef& n : fused.nodes)
+    if (n.op == Op::MatMul) {
+      CHECK((n.name == "/fc1/Add" || n.name == "/head/Add"));
+      CHECK(n.inputs.size() == 3);
+    }
+  const auto x = random_tensor<double>({2, 3, 4, 4}, 17);
+  // double: against the graph as exported, and the fused graph's own gradients by finite differences
+  const graph::GraphModel<double> before(g), after(fused);
+  CHECK(max_abs_diff(before.forward(x), after.forward(x)) < 1e-14);
+  CHECK(max_abs_diff(before.forward_until(x, "fc1").activation.value(), after.forward_until(x, "fc1").activation.value()) < 1e-14);
+  Saliency<score::Post, double> sb(before), sa(after);
+  CHECK(max_abs_diff(sb(x, Target(1)).raw, sa(x, Target(1)).raw) < 1e-14);
+  Saliency<score::LogSoftmax, double> lb(before), la(after);
+  CHECK(max_abs_diff(lb(x, Target(2)).raw, la(x, Target(2)).raw) < 1e-14);
+  const auto weights = random_tensor<double>({2, 4}, 18);
+  const auto r = ad::gradcheck(
+      [&](const std::vector<ad::Var<double>>& v) {
+        ad::Tape<double>* tape = v[0].tracked() ? v[0].tape() : nullptr;
+        ad::Tape<double> local;
+        const auto logits = after.forward_from(nn::input_cut(ad::Var<double>(x)).with_activation(v[0]), tape ? *tape : local);
+        return ad::sum(ad::mul(logits, ad::Var<double>(weights)));
+      },
+      {x});
+  INFO(r.str());
+  CHECK(r.passed);
+  CHECK(r.checked > 0);
+  // float: the bias is added to the rounded product, as the Add did: bit for bit
+  const graph::GraphModel<float> before_f(g), after_f(fused);
+  const auto xf = x.template cast<float>();
+  REQUIRE(max_abs_diff(before_f.forward(xf).template cast<double>(), after_f.forward(xf).template cast<double>()) == 0);
+  Saliency<score::Post, float> sbf(before_f), saf(after_f);
+  CHECK(max_abs_diff(sbf(xf, Target(1)).raw.template cast<double>(), saf(xf, Target(1)).raw.template cast<double>()) == 0);
+  // Not fused (the head's Add still is): the product read twice, an addend that is not a
+  // constant, a bias that is not [N]
+  GraphDef shared = g;
+  shared.nodes.insert(shared.nodes.begin() + 4, node("/extra/Relu", Op::Relu, {"p1"}, "extra"));
+  CHECK(count(graph::fuse_matmul_bias(shared), Op::Add) == 1);
+  GraphDef variable = g;
+  variable.nodes[3].inputs = {"p1", "tokens"};
+  CHECK(count(graph::fuse_matmul_bias(variable), Op::Add) == 1);
+  GraphDef wide = g;
+  wide.constants["b1"] = Tensor<double>({1, 5});
+  CHECK(count(graph::fuse_matmul_bias(wide), Op::Add) == 1);
 }
 
 TEST_CASE("A bad graph is refused with the node and value named", "[graph][errors]") {

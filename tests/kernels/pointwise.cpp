@@ -72,9 +72,9 @@ void at_1_2_3_threads(F&& f) {
 #endif
 }
 
-// Results at 2 and 3 threads equal the one at 1, bit for bit.
+// Results at 2 and 3 threads equal the one at 1, bit for bit; returns that result.
 template <class Make>
-void require_thread_invariant(Make&& make) {
+Tensor<float> require_thread_invariant(Make&& make) {
   Tensor<float> first;
   at_1_2_3_threads([&](int t) {
     INFO(t << " threads");
@@ -84,6 +84,7 @@ void require_thread_invariant(Make&& make) {
     else
       REQUIRE(bitwise_equal(r, first));
   });
+  return first;
 }
 
 struct Pair { Shape a, b; };
@@ -391,10 +392,18 @@ TEST_CASE("fast matmul matches the reference within the reduction bound at 1, 2,
     ref::matmul_backward_a(dam, abs_of(dy), abs_of(b));
     ref::matmul_backward_b(dbr, to_double(dy), to_double(a));
     ref::matmul_backward_b(dbm, abs_of(dy), abs_of(a));
-    require_thread_invariant([&] {
+    const auto y_plain = require_thread_invariant([&] {
       auto y = Tensor<float>::full(ys, 1e30f);
       kernels::matmul_forward(y, a, b);
       require_bounded(y, yr, ym, static_cast<double>(K), "forward");
+      return y;
+    });
+    // with a bias fused into the store: the product, rounded, plus the bias, rounded
+    const auto bias = random_tensor<float>(Shape{N}, 14);
+    require_thread_invariant([&] {
+      auto y = Tensor<float>::full(ys, 1e30f);
+      kernels::matmul_forward(y, a, b, bias.data());
+      for (std::int64_t i = 0; i < y.numel(); ++i) REQUIRE(y[i] == y_plain[i] + bias[i % N]);
       return y;
     });
     require_thread_invariant([&] {
@@ -497,7 +506,19 @@ TEST_CASE("layout kernels move elements where their definitions say, at 1, 2, 3 
     std::int64_t untouched = 0;
     for (auto v : back) untouched += v == -1.0f;
     REQUIRE(untouched == x.numel() - gs.numel());
-    return y;
+    // scatter-add: the strided elements gain y, the others keep their value
+    auto sum = Tensor<float>::full(x.shape(), 0.5f);
+    kernels::strided_scatter_add(sum, y, start, step);
+    kernels::strided_scatter_add(sum, y, start, step);
+    std::int64_t kept = 0;
+    for (auto v : sum) kept += v == 0.5f;
+    REQUIRE(kept == x.numel() - gs.numel());
+    for (std::int64_t a = 0; a < 2; ++a)
+      for (std::int64_t b = 0; b < 3; ++b)
+        for (std::int64_t c = 0; c < 3; ++c)
+          for (std::int64_t d = 0; d < 3; ++d)
+            REQUIRE(sum(1 + a, 2 * b, 2 + 2 * c, 1 + 3 * d) == (0.5f + y(a, b, c, d)) + y(a, b, c, d));
+    return sum;
   });
 }
 

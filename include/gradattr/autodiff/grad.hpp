@@ -73,11 +73,12 @@ std::vector<Tensor<T>> grad_sweep(const Tape<T>& tape, const Var<T>& output, con
       if (in >= 0 && on_path[static_cast<std::size_t>(in)]) on_path[i] = 1;
 
   std::vector<Tensor<T>> grads(out + 1);
+  std::vector<char> owned(out + 1, 0);  // BackwardContext: buffers the sweep made itself
   if (on_path[out]) grads[out] = dout;
   for (std::size_t i = out + 1; i-- > first;) {
     if (!on_path[i] || grads[i].empty()) continue;
     const Record<T>& rec = tape.record(i);
-    BackwardContext<T> ctx(rec.inputs, on_path, grads, tape.poisons_gradient_buffers());
+    BackwardContext<T> ctx(rec.inputs, on_path, grads, owned, tape.poisons_gradient_buffers());
     if (OpTimes* prof = backward_profile()) {
       const std::string* label = tape.label(i);
       detail::timed(*prof, label ? *label : std::string(rec.name()),

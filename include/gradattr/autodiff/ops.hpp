@@ -467,12 +467,12 @@ Var<T> transpose(const Var<T>& x, std::vector<std::int64_t> perm) {
 // numpy.matmul / ONNX MatMul: [..., M, K] x [..., K, N] -> [..., M, N], batch dimensions
 // broadcast; a 1-D operand is promoted (a: [1, K], b: [K, 1]) and the added dimension removed.
 template <class T>
-Var<T> matmul(const Var<T>& a, const Same<Var<T>>& b) {
+Var<T> matmul(const Var<T>& a, const Same<Var<T>>& b, const Same<Var<T>>& bias = Same<Var<T>>()) {
   op::MatMul<T> o;
-  Tensor<T> y = o.forward(a.value(), b.value());
+  Tensor<T> y = o.forward(a.value(), b.value(), bias.value());
   if (!b.tracked()) o.a = Tensor<T>();
   if (!a.tracked()) o.b = Tensor<T>();
-  return detail::record(std::move(o), std::move(y), {&a, &b});
+  return detail::record(std::move(o), std::move(y), {&a, &b, &bias});
 }
 
 // ONNX Pad, constant mode: pads = [x1_begin, x2_begin, ..., x1_end, x2_end, ...], non-negative

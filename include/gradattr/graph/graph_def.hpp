@@ -27,7 +27,7 @@ namespace gradattr::graph {
 #define GRADATTR_GRAPH_OPS(X)                                                                  \
   X(Conv, -3)          /* x, w[, b]: ad::conv2d with Attrs::conv                          */ \
   X(Linear, -3)        /* x [N, In], w [Out, In][, b]: ad::linear                         */ \
-  X(MatMul, 2)         /* ad::matmul (numpy semantics)                                    */ \
+  X(MatMul, -3)        /* a, b[, bias [N]]: ad::matmul (numpy semantics); graph::fuse_matmul_bias */ \
   X(ChannelAffine, 3)  /* x, scale [C], shift [C]: BatchNormalization at inference        */ \
   X(Relu, 1)                                                                                   \
   X(Clip, 1)           /* Attrs::lo, hi                                                   */ \

@@ -457,7 +457,7 @@ class GraphModel {
   void find_attention() {
     std::vector<char> left_of_matmul(values_.size(), 0);
     for (const Node& n : nodes_)
-      if (n.op == Op::MatMul && n.inputs.size() == 2) left_of_matmul[static_cast<std::size_t>(n.inputs[0])] = 1;
+      if (n.op == Op::MatMul) left_of_matmul[static_cast<std::size_t>(n.inputs[0])] = 1;
     for (std::size_t i = 0; i < nodes_.size(); ++i) {
       const Node& n = nodes_[i];
       if (n.op != Op::Softmax || !left_of_matmul[static_cast<std::size_t>(n.output)]) continue;
@@ -660,7 +660,7 @@ class GraphModel {
     switch (n.op) {
       case Op::Conv: return ad::conv2d(x(0), x(1), bias(), a.conv, n.prepared.get());
       case Op::Linear: return ad::linear(x(0), x(1), bias());
-      case Op::MatMul: return ad::matmul(x(0), x(1));
+      case Op::MatMul: return ad::matmul(x(0), x(1), bias());
       case Op::ChannelAffine: return ad::channel_affine(x(0), x(1), x(2));
       case Op::Relu: return ad::relu(x(0));
       case Op::Clip: return ad::clip(x(0), static_cast<T>(a.lo), static_cast<T>(a.hi));

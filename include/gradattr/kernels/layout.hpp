@@ -121,12 +121,11 @@ void strided_gather(Tensor<T>& y, const Tensor<T>& x, const std::array<std::int6
   });
 }
 
-// y[start + i * step] = x[i] per dimension; the other elements of y are left as they are
-// (pad: y filled first; slice's backward: y zeroed first). start, step indexed by y's dimensions.
-template <class T>
+namespace layout_detail {
+// y[start + i * step] = x[i] (Add: +=) per dimension; start, step indexed by y's dimensions.
+template <bool Add, class T>
 void strided_scatter(Tensor<T>& y, const Tensor<T>& x, const std::array<std::int64_t, Shape::kMaxRank>& start,
                      const std::array<std::int64_t, Shape::kMaxRank>& step) noexcept {
-  using namespace layout_detail;
   const int r = y.rank();
   const Dims ys = strides4(dims4(y.shape())), xd4 = dims4(x.shape());
   const Dims s0 = pad4(start, r, 0), st = pad4(step, r, 1);
@@ -135,10 +134,33 @@ void strided_scatter(Tensor<T>& y, const Tensor<T>& x, const std::array<std::int
   parallel_for(0, xd4[0] * xd4[1], [&](std::int64_t ab) {
     const std::int64_t a = ab / xd4[1], b = ab % xd4[1];
     const T* i = in + ab * xd4[2] * xd4[3];
-    for (std::int64_t c = 0; c < xd4[2]; ++c)
-      copy_run(yd + (s0[0] + a * st[0]) * ys[0] + (s0[1] + b * st[1]) * ys[1] + (s0[2] + c * st[2]) * ys[2] + s0[3] * ys[3],
-               st[3], i + c * xd4[3], 1, xd4[3]);
+    for (std::int64_t c = 0; c < xd4[2]; ++c) {
+      T* dst = yd + (s0[0] + a * st[0]) * ys[0] + (s0[1] + b * st[1]) * ys[1] + (s0[2] + c * st[2]) * ys[2] + s0[3] * ys[3];
+      const T* src = i + c * xd4[3];
+      if constexpr (Add) {
+        const std::int64_t sd = st[3];
+        for (std::int64_t k = 0; k < xd4[3]; ++k) dst[k * sd] += src[k];
+      } else {
+        copy_run(dst, st[3], src, 1, xd4[3]);
+      }
+    }
   });
+}
+}  // namespace layout_detail
+
+// y[start + i * step] = x[i] per dimension; the other elements of y are left as they are
+// (pad: y filled first). start, step indexed by y's dimensions.
+template <class T>
+void strided_scatter(Tensor<T>& y, const Tensor<T>& x, const std::array<std::int64_t, Shape::kMaxRank>& start,
+                     const std::array<std::int64_t, Shape::kMaxRank>& step) noexcept {
+  layout_detail::strided_scatter<false>(y, x, start, step);
+}
+
+// y[start + i * step] += x[i] per dimension (slice's backward, into its input's gradient).
+template <class T>
+void strided_scatter_add(Tensor<T>& y, const Tensor<T>& x, const std::array<std::int64_t, Shape::kMaxRank>& start,
+                         const std::array<std::int64_t, Shape::kMaxRank>& step) noexcept {
+  layout_detail::strided_scatter<true>(y, x, start, step);
 }
 
 // y = x's slabs at `indices` along `axis`, side by side: x viewed as [outer, x.dim(axis), inner],

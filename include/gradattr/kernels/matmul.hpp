@@ -9,12 +9,13 @@
 
 namespace gradattr::kernels {
 
+// bias: null, or N = y's last extent values added to every row
 template <class T>
-void matmul_forward(Tensor<T>& y, const Tensor<T>& a, const Tensor<T>& b) {
+void matmul_forward(Tensor<T>& y, const Tensor<T>& a, const Tensor<T>& b, const T* bias = nullptr) {
   if constexpr (std::is_same_v<T, float>)
-    fast::matmul_forward(y, a, b);
+    fast::matmul_forward(y, a, b, bias);
   else
-    reference::matmul_forward(y, a, b);
+    reference::matmul_forward(y, a, b, bias);
 }
 template <class T>
 void matmul_backward_a(Tensor<T>& da, const Tensor<T>& dy, const Tensor<T>& b) {

@@ -31,6 +31,9 @@ struct LoadOptions {
   // Sigmoid(x) read only by Mul(x, .) (torch.nn.SiLU) becomes one Silu node (graph::fuse_silu);
   // off: the two nodes run as exported.
   bool fuse_silu = true;
+  // MatMul(x, W) then Add(., bias [N]) with constant W and bias (a Linear on tokens) becomes one
+  // MatMul with a bias (graph::fuse_matmul_bias); off: the two nodes as in the file.
+  bool fuse_matmul_bias = true;
   // The input's height and width, for a model whose file leaves them symbolic; 0: from the file.
   std::int64_t height = 0, width = 0;
   // The largest activation (elements at batch 1) a model may ask for; a file asking for more is

@@ -218,6 +218,19 @@ TEST_CASE("matmul: numpy semantics, gradients for both operands", "[autodiff][op
     check_gradients([](const Vars& v) { return weighted_sum(matmul(v[0], v[1])); }, {a, b});
     check_gradients([&](const Vars& v) { return weighted_sum(matmul(v[0], V(b))); }, {a});
   }
+  // a bias [N] added to every row (graph::fuse_matmul_bias): the product, then the sum; the
+  // bias's gradient is dy summed over the rows
+  for (const auto& c : {Case{{3, 4}, {4, 5}, {3, 5}}, Case{{2, 3, 4}, {4, 5}, {2, 3, 5}}, Case{{5, 1, 4}, {4, 3}, {5, 1, 3}},
+                        Case{{4}, {4, 5}, {5}}, Case{{2, 1, 3, 4}, {1, 3, 4, 2}, {2, 3, 3, 2}}}) {
+    INFO("a " << c.a.str() << " b " << c.b.str() << " with a bias");
+    const std::int64_t n = c.y[c.y.rank() - 1];
+    const auto a = kink_free_random(c.a, 27), b = kink_free_random(c.b, 28), bias = kink_free_random(Shape{n}, 29);
+    const auto y = matmul(V(a), V(b), V(bias)).value(), product = matmul(V(a), V(b)).value();
+    REQUIRE(y.shape() == c.y);
+    for (std::int64_t i = 0; i < y.numel(); ++i) REQUIRE(y[i] == product[i] + bias[i % n]);
+    check_gradients([](const Vars& v) { return weighted_sum(matmul(v[0], v[1], v[2])); }, {a, b, bias});
+    check_gradients([&](const Vars& v) { return weighted_sum(matmul(v[0], V(b), V(bias))); }, {a});
+  }
   // values: [2, 3, 4] x [4, 5] row by row
   const auto a = kink_free_random(Shape{2, 3, 4}, 22), b = kink_free_random(Shape{4, 5}, 23);
   const auto y = matmul(V(a), V(b)).value();
@@ -253,6 +266,20 @@ TEST_CASE("pad (constant) and slice (positive steps)", "[autodiff][ops][pad][sli
     if (y.value().numel() > 0)
       check_gradients([&](const Vars& v) { return weighted_sum(slice(v[0], c.starts, c.ends, c.axes, c.steps)); }, {s});
   }
+  // one value read by three slices (ViT's q, k, v) and by itself: the slices add into one
+  // gradient buffer (BackwardContext::accumulator), after and before a whole-value gradient
+  // (backward runs in reverse: `scaled` hands over the first gradient, a buffer the sweep did
+  // not make, so the next slice copies it before adding; `squared` then adds in place)
+  check_gradients(
+      [](const Vars& v) {
+        const auto first = weighted_sum(slice(v[0], {0}, {3}, {1}, {}));
+        const auto squared = weighted_sum(mul(v[0], v[0]));
+        const auto second = weighted_sum(slice(v[0], {2}, {5}, {1}, {}));
+        const auto third = weighted_sum(slice(v[0], {1, 0}, {2, 7}, {0, 2}, {1, 3}));
+        const auto scaled = weighted_sum(v[0] * 3.0);
+        return first + squared + second + third + scaled;
+      },
+      {s});
   const auto y = slice(V(s), {0, 1}, {big, -1}, {2, 1}, {2, 1}).value();  // [:, 1:4, 0::2]
   for (std::int64_t n = 0; n < 2; ++n)
     for (std::int64_t i = 0; i < 3; ++i)
@@ -320,6 +347,8 @@ TEST_CASE("graph ops report bad shapes and arguments naming the op and the shape
   REQUIRE_THAT(error_of<ShapeError>([&] { matmul(a, Tensor<double>(Shape{3, 4, 2})); }),
                Contains("matmul") && Contains("batch") && Contains("[3, 4, 2]"));
   REQUIRE_THAT(error_of<ShapeError>([&] { matmul(a, Tensor<double>::scalar(1)); }), Contains("matmul"));
+  REQUIRE_THAT(error_of<ShapeError>([&] { matmul(a, Tensor<double>(Shape{4, 5}), Tensor<double>(Shape{4})); }),
+               Contains("matmul") && Contains("bias [4]") && Contains("[5]"));
   // pad and slice
   REQUIRE_THAT(error_of<ArgumentError>([&] { pad(a, {1, 1}, 0.0); }), Contains("pad") && Contains("[2, 3, 4]"));
   REQUIRE_THAT(error_of<ArgumentError>([&] { pad(a, {0, 0, -1, 0, 0, 0}, 0.0); }), Contains("pad") && Contains("negative"));

@@ -112,10 +112,7 @@ struct Slice {
   }
   void backward(const Tensor<T>& dy, BackwardContext<T>& ctx) const {
     if (!ctx.needs(0)) return;
-    Tensor<T> dx = ctx.buffer(x_shape);
-    dx.fill(T{0});
-    kernels::strided_scatter(dx, dy, spec.start, spec.step);
-    ctx.accumulate(0, std::move(dx));
+    kernels::strided_scatter_add(ctx.accumulator(0, x_shape), dy, spec.start, spec.step);
   }
 };
 
@@ -136,10 +133,7 @@ struct GatherAxis {
   }
   void backward(const Tensor<T>& dy, BackwardContext<T>& ctx) const {
     if (!ctx.needs(0)) return;
-    Tensor<T> dx = ctx.buffer(x_shape);
-    dx.fill(T{0});
-    kernels::gather_axis_backward(dx, dy, axis, std::span<const std::int64_t>(indices));
-    ctx.accumulate(0, std::move(dx));
+    kernels::gather_axis_backward(ctx.accumulator(0, x_shape), dy, axis, std::span<const std::int64_t>(indices));
   }
 };
 

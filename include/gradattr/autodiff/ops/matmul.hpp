@@ -21,8 +21,10 @@ struct MatMul {
   Tensor<T> a, b;                          // a for b's gradient, b for a's; the caller drops the unneeded
   Shape a_shape, b_shape;                  // as given
   Shape a_al, b_al, y_full;                // promoted to rank >= 2 and aligned to one rank
+  Shape bias_shape;                        // [N] when a bias is added, else empty
 
-  Tensor<T> forward(const Tensor<T>& a_, const Tensor<T>& b_) {
+  // bias: empty, or [N] (N = the product's last extent) added to every row
+  Tensor<T> forward(const Tensor<T>& a_, const Tensor<T>& b_, const Tensor<T>& bias = Tensor<T>()) {
     a_shape = a_.shape();
     b_shape = b_.shape();
     if (a_shape.rank() == 0 || b_shape.rank() == 0)
@@ -45,10 +47,14 @@ struct MatMul {
     for (int i = 0; i < r - 2; ++i) out.push(y_full[i]);
     if (a_shape.rank() > 1) out.push(y_full[r - 2]);
     if (b_shape.rank() > 1) out.push(y_full[r - 1]);
+    if (!bias.empty() && (bias.rank() != 1 || bias.dim(0) != y_full[r - 1]))
+      throw ShapeError(std::string(name) + ": bias " + bias.shape().str() + " is not [" + std::to_string(y_full[r - 1]) +
+                       "] for the product " + a_shape.str() + " x " + b_shape.str());
+    bias_shape = bias.shape();
     a = a_;
     b = b_;
     Tensor<T> y = Tensor<T>::uninitialized(y_full);
-    kernels::matmul_forward(y, a_.reshape(a_al), b_.reshape(b_al));
+    kernels::matmul_forward(y, a_.reshape(a_al), b_.reshape(b_al), bias.empty() ? nullptr : bias.data());
     return y.reshape(out);
   }
 
@@ -83,6 +89,14 @@ struct MatMul {
       Tensor<T> db = ctx.buffer(batch_shape(b_al[r - 2], b_al[r - 1]));
       kernels::matmul_backward_b(db, g, a.reshape(a_al));
       ctx.accumulate(1, down(std::move(db), b_al, b_shape));
+    }
+    if (ctx.needs(2)) {  // the bias: dy summed over every row
+      Shape ones;
+      for (int i = 0; i < r - 1; ++i) ones.push(1);
+      ones.push(y_full[r - 1]);
+      Tensor<T> dbias = ctx.buffer(ones);
+      kernels::sum_to(dbias, g);
+      ctx.accumulate(2, dbias.reshape(bias_shape));
     }
   }
 };

@@ -68,8 +68,18 @@ void for_each_tile(std::int64_t batches, std::int64_t rows, std::int64_t cols, F
   }
 }
 
-// y [..., M, N] = a [..., M, K] b [..., K, N]
-inline void matmul_forward(Tensor<float>& y, const Tensor<float>& a, const Tensor<float>& b) {
+// gemm_panel's store with a bias epilogue: y_row = tile_row + bias (bias at the panel's column).
+struct AddBiasRow {
+  const float* bias;
+  void operator()(std::int64_t /*row*/, const float* tile_row, float* y_row, std::int64_t width) const noexcept {
+    for (std::int64_t j = 0; j < width; ++j) y_row[j] = tile_row[j] + bias[j];
+  }
+};
+
+// y [..., M, N] = a [..., M, K] b [..., K, N] (+ bias [N] on every row, fused into the store:
+// the same roundings as the product followed by an Add)
+inline void matmul_forward(Tensor<float>& y, const Tensor<float>& a, const Tensor<float>& b,
+                           const float* bias = nullptr) {
   using namespace conv_detail;
   const int r = y.rank();
   std::int64_t M = y.dim(r - 2), batches = y.numel() / (M * y.dim(r - 1));
@@ -86,8 +96,12 @@ inline void matmul_forward(Tensor<float>& y, const Tensor<float>& a, const Tenso
   const float* bd = b.data();
   float* yd = y.data();
   for_each_panel(batches, N, K, [&](std::int64_t t, std::int64_t n0, std::int64_t width, float* scratch) {
-    gemm_panel<xsimd::default_arch>(M, K, ad + oa[static_cast<std::size_t>(t)], K, bd + ob[static_cast<std::size_t>(t)], N,
-                                    1, n0, width, yd + t * M * N, N, scratch);
+    const float* at = ad + oa[static_cast<std::size_t>(t)];
+    const float* bt = bd + ob[static_cast<std::size_t>(t)];
+    if (bias)
+      gemm_panel<xsimd::default_arch>(M, K, at, K, bt, N, 1, n0, width, yd + t * M * N, N, scratch, AddBiasRow{bias + n0});
+    else
+      gemm_panel<xsimd::default_arch>(M, K, at, K, bt, N, 1, n0, width, yd + t * M * N, N, scratch);
   });
 }
 

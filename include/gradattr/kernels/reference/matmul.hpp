@@ -24,8 +24,10 @@ inline std::int64_t batch_offset(const Shape& y, const Shape& x, std::int64_t t)
 
 namespace reference {
 
+// y [..., M, N] = a b per batch, plus bias[n] on every row when bias is given (N values): the
+// product rounded, then the sum rounded, as a separate Add would.
 template <class T>
-void matmul_forward(Tensor<T>& y, const Tensor<T>& a, const Tensor<T>& b) noexcept {
+void matmul_forward(Tensor<T>& y, const Tensor<T>& a, const Tensor<T>& b, const T* bias = nullptr) noexcept {
   const int r = y.rank();
   const std::int64_t M = y.dim(r - 2), N = y.dim(r - 1), K = a.dim(r - 1), batches = y.numel() / (M * N);
   for (std::int64_t t = 0; t < batches; ++t) {
@@ -37,6 +39,7 @@ void matmul_forward(Tensor<T>& y, const Tensor<T>& a, const Tensor<T>& b) noexce
         T acc = 0;
         for (std::int64_t k = 0; k < K; ++k) acc += ad[m * K + k] * bd[k * N + n];
         yd[m * N + n] = acc;
+        if (bias) yd[m * N + n] += bias[n];
       }
   }
 }
