@@ -29,6 +29,7 @@ struct SweepArgs {
   std::string weights, images, manifest, idx, labels, out;
   std::string methods = "gradcam", scores = "post", cls = "top", variant, metrics, layer, shard, limit;
   std::string steps = "50", samples = "50", metric_steps = "20", metric_score = "post";
+  std::string prefetch = "2";  // images read ahead (one process); not part of the run's options
   unsigned long long seed = 0;
   bool save_maps = false, new_run = false;
 };
@@ -162,8 +163,13 @@ inline std::int64_t abort_after() {
 
 // Everything a sweep's images are computed with, built and checked from the command line: usage
 // errors (exit 2) before any file is read, then the model, the image list and the run's record.
+// How many images a single process reads ahead of the one being computed: --prefetch, default 2
+// (docs/sweep.md, "Prefetch").
+inline constexpr std::int64_t kSweepMaxPrefetch = 64;
+
 struct SweepSetup {
   std::vector<gradattr::sweep::Job> jobs;
+  std::size_t prefetch = 2;  // --prefetch
   gradattr::sweep::ComputeOptions co;
   std::optional<std::int64_t> fixed_class;
   Shard shard;
@@ -188,6 +194,7 @@ inline SweepSetup prepare_sweep(const SweepArgs& a) {
   s.fixed_class = sweep_fixed_class(a.cls);
   s.shard = parse_shard(a.shard);
   const std::int64_t limit = a.limit.empty() ? 0 : parse_count("--limit", a.limit, std::int64_t{1} << 40);
+  s.prefetch = static_cast<std::size_t>(parse_count("--prefetch", a.prefetch, kSweepMaxPrefetch, 0));
   sw::ComputeOptions& co = s.co;
   co.run.layer = a.layer;
   co.run.steps = parse_count("--steps", a.steps, kMaxSteps);
@@ -300,8 +307,6 @@ inline std::vector<gradattr::sweep::ResultRow> sweep_rows(const SweepSetup& s, c
   return rows;
 }
 
-// How many images are read ahead of the one being computed (docs/sweep.md, "Prefetch").
-inline constexpr std::size_t kSweepPrefetch = 2;
 
 // Reads and decodes the sweep's images on its own thread (gradattr/sweep/prefetch.hpp).
 inline gradattr::sweep::Prefetcher<SweepInput> sweep_prefetcher(const SweepSetup& s, const std::string& cls) {
@@ -337,6 +342,9 @@ inline void sweep_summary_lines(const std::string& out, const std::string& where
 // One process (no MPI, or an MPI job of one rank): --out directly, --shard's images.
 inline int run_sweep_local(const SweepArgs& a, const SweepSetup& s) {
   namespace sw = gradattr::sweep;
+  // --prefetch 0: the next image is asked for only once this one is done (no overlap: what the
+  // prefetch gains is measured against it, docs/benchmarks.md)
+  const std::size_t ahead = s.prefetch;
   sw::Store store = sw::Store::open_or_create(a.out);
   const std::int64_t run = store.begin_run(s.info, a.new_run);
   const auto done = store.finished(run);
@@ -354,11 +362,12 @@ inline int run_sweep_local(const SweepArgs& a, const SweepSetup& s) {
   std::int64_t committed = 0, new_rows = 0, new_failed = 0;
   auto prefetch = sweep_prefetcher(s, a.cls);
   std::size_t requested = 0;
-  for (; requested < todo.size() && requested < kSweepPrefetch; ++requested) prefetch.request(todo[requested]);
+  for (; requested < todo.size() && requested < std::max<std::size_t>(ahead, 1); ++requested) prefetch.request(todo[requested]);
   while (prefetch.outstanding() > 0) {
     const SweepInput in = prefetch.take();
-    if (requested < todo.size()) prefetch.request(todo[requested++]);
+    if (ahead > 0 && requested < todo.size()) prefetch.request(todo[requested++]);
     const auto rows = sweep_rows(s, in, done);
+    if (ahead == 0 && requested < todo.size()) prefetch.request(todo[requested++]);
     new_failed += failed_rows(rows);
     store.commit_image(run, in.rec, rows);
     new_rows += static_cast<std::int64_t>(rows.size());

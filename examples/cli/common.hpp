@@ -100,16 +100,16 @@ auto flag_value(const std::string& flag, F&& parse) -> decltype(parse()) {
 inline constexpr std::int64_t kMaxSteps = 100000;
 inline constexpr std::int64_t kMaxSamples = 100000;
 
-// A count flag given as text ("--steps", "50"): an integer in [1, max], else UsageError
+// A count flag given as text ("--steps", "50"): an integer in [min, max], else UsageError
 // naming the flag and the value as given.
-inline std::int64_t parse_count(const char* flag, const std::string& text, std::int64_t max) {
+inline std::int64_t parse_count(const char* flag, const std::string& text, std::int64_t max, std::int64_t min = 1) {
   std::int64_t v = 0;
   const char* end = text.data() + text.size();
   const auto [p, ec] = std::from_chars(text.data(), end, v);
   if (ec == std::errc::result_out_of_range)
     throw UsageError(std::string(flag) + " " + text + " is out of range (at most " + std::to_string(max) + ")");
   if (ec != std::errc() || p != end || text.empty()) throw UsageError(std::string(flag) + " must be an integer, got '" + text + "'");
-  if (v < 1) throw UsageError(std::string(flag) + " must be at least 1, got " + text);
+  if (v < min) throw UsageError(std::string(flag) + " must be at least " + std::to_string(min) + ", got " + text);
   if (v > max) throw UsageError(std::string(flag) + " must be at most " + std::to_string(max) + ", got " + text);
   return v;
 }

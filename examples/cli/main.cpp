@@ -137,6 +137,7 @@ int main(int argc, char** argv) {
   sw->add_option("--shard", sweep.shard, "i/n: only images i, i+n, i+2n, ... (0 <= i < n)");
   sw->add_option("--out", sweep.out, "the results database (SQLite; resumed when it exists)");
   sw->add_flag("--new-run", sweep.new_run, "start a new run in --out even if it holds one with other options");
+  sw->add_option("--prefetch", sweep.prefetch, "images read ahead on a second thread, 0 to 64 (0: none; one process only, an MPI rank reads one ahead)")->capture_default_str();
 
   MergeArgs merge;
   auto* mg = app.add_subcommand("merge", "merge sweep databases of one run (its shards) into a new one");

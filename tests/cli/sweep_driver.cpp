@@ -219,6 +219,13 @@ void group_sweep() {
   expect(r.out.find("0 computed now, 8 already done") != std::string::npos, "rerun: " + r.out);
   expect(full.rows(kRows) == full_rows, "rerun changed the rows");
 
+  // No read-ahead, and a deep one: the same rows, maps bitwise (the prefetch changes only when an
+  // image is read).
+  expect_ok("prefetch 0", run(with({"--prefetch", "0", "--out", "p0.sqlite"})));
+  expect(Db(g_dir / "p0.sqlite").rows(kRows) == full_rows, "--prefetch 0 changed the rows");
+  expect_ok("prefetch 5", run(with({"--prefetch", "5", "--out", "p5.sqlite"})));
+  expect(Db(g_dir / "p5.sqlite").rows(kRows) == full_rows, "--prefetch 5 changed the rows");
+
   // Two shards merged = the single run, maps bitwise.
   expect_ok("shard 0/2", run(with({"--shard", "0/2", "--out", "s0.sqlite"})));
   expect_ok("shard 1/2", run(with({"--shard", "1/2", "--out", "s1.sqlite"})));
@@ -291,6 +298,8 @@ void group_sweep() {
   // Bad command lines: exit 2, no database made.
   expect_failure("bad shard", run(with({"--shard", "2/2", "--out", "x.sqlite"})), 2, "--shard 2/2: need 0 <= i < n");
   expect_failure("shard syntax", run(with({"--shard", "half", "--out", "x.sqlite"})), 2, "--shard must be i/n");
+  expect_failure("bad prefetch", run(with({"--prefetch", "65", "--out", "x.sqlite"})), 2, "--prefetch must be at most 64, got 65");
+  expect_failure("negative prefetch", run(with({"--prefetch", "-1", "--out", "x.sqlite"})), 2, "--prefetch must be at least 0, got -1");
   expect_failure("unknown method", run({"sweep", "--images", "imgs", "--methods", "gradcam,nosuch", "--out", "x.sqlite"}), 2,
                  "--methods: unknown method 'nosuch'");
   expect_failure("unknown metric", run({"sweep", "--images", "imgs", "--metrics", "area", "--out", "x.sqlite"}), 2, "--metrics: unknown metric 'area'");
