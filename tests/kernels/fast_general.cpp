@@ -810,7 +810,7 @@ TEST_CASE("fast max_pool2d (general windows) and global average pooling agree at
 TEST_CASE("fast layer_norm matches the double reference on odd shapes, bias or not", "[kernels][fast][layer_norm]") {
   // rows x row: one element per row, odd widths, more rows than threads and blocks (17 blocks of 1..)
   struct Case { std::int64_t rows, row; };
-  for (const auto& c : {Case{1, 1}, Case{3, 7}, Case{17, 33}, Case{40, 5}, Case{2, 768}}) {
+  for (const auto& c : {Case{1, 1}, Case{3, 7}, Case{17, 33}, Case{40, 5}, Case{2, 768}, Case{5, 771}}) {  // 771: 8-lane sums and a tail
     for (bool with_bias : {true, false}) {
       INFO("rows " << c.rows << " row " << c.row << " bias " << with_bias);
       auto x = random_tensor<float>(Shape{c.rows, c.row}, 11, -3, 5);
