@@ -146,33 +146,24 @@ inline GraphDef fuse_gelu(GraphDef g) {
   return g;
 }
 
-// torch.nn.SiLU as torch 1.13 exports it (two nodes):
-//   s = Sigmoid(x);  y = Mul(x, s) | Mul(s, x)
-// becomes one Silu node y = x sigmoid(x) when s has no other reader: one kernel pass each way
-// instead of two, and x the one saved tensor (EfficientNet-B0's input gradient spent 53 of
-// 122 ms in these Sigmoid and Mul nodes and the squeeze-excitation's; docs/benchmarks.md). A
-// squeeze-excitation's Mul(x, Sigmoid(w)) multiplies by the sigmoid of another value: not
-// fused. The Silu node takes the Mul's name and output, so the module path still names it.
-inline GraphDef fuse_silu(GraphDef g) {
+// The two-node fusions' common walk: for each node of op `reader` and each of its two operands
+// k, when operand k is the output of a node read by nothing else, fuse(g, node, producer, k) may
+// rewrite the node to absorb the producer (it returns true when it did, and may add to g.notes);
+// absorbed producers are removed. The rewritten node keeps its name and output, so its module
+// path still names it.
+template <class Fuse>
+GraphDef fuse_into_reader(GraphDef g, Op reader, Fuse&& fuse) {
   const auto readers = reader_counts(g);
   std::map<std::string, std::size_t> producer;
   for (std::size_t i = 0; i < g.nodes.size(); ++i) producer[g.nodes[i].output] = i;
   std::vector<bool> drop(g.nodes.size(), false);
-  for (NodeDef& m : g.nodes) {
-    if (m.op != Op::Mul) continue;
+  for (NodeDef& n : g.nodes) {
+    if (n.op != reader) continue;
     for (std::size_t k = 0; k < 2; ++k) {
-      const std::string& s_v = m.inputs[k];
-      const std::string& x_v = m.inputs[1 - k];
-      auto p = producer.find(s_v);
-      if (p == producer.end() || drop[p->second] || readers.at(s_v) != 1) continue;
-      const NodeDef& sig = g.nodes[p->second];
-      if (sig.op != Op::Sigmoid || sig.inputs[0] != x_v) continue;
+      auto p = producer.find(n.inputs[k]);
+      if (p == producer.end() || drop[p->second] || readers.at(n.inputs[k]) != 1) continue;
+      if (!fuse(g, n, std::as_const(g.nodes[p->second]), k)) continue;
       drop[p->second] = true;
-      const std::string x = x_v;
-      m.op = Op::Silu;
-      m.inputs = {x};
-      m.attrs = {};
-      g.notes.push_back("SiLU (Sigmoid, Mul) fused into one node '" + m.name + "'");
       break;
     }
   }
@@ -183,45 +174,47 @@ inline GraphDef fuse_silu(GraphDef g) {
   return g;
 }
 
+// torch.nn.SiLU as torch 1.13 exports it (two nodes):
+//   s = Sigmoid(x);  y = Mul(x, s) | Mul(s, x)
+// becomes one Silu node y = x sigmoid(x) when s has no other reader: one kernel pass each way
+// instead of two, and x the one saved tensor (EfficientNet-B0's input gradient spent 53 of
+// 122 ms in these Sigmoid and Mul nodes and the squeeze-excitation's; docs/benchmarks.md). A
+// squeeze-excitation's Mul(x, Sigmoid(w)) multiplies by the sigmoid of another value: not
+// fused. The Silu node takes the Mul's name and output.
+inline GraphDef fuse_silu(GraphDef g) {
+  return fuse_into_reader(std::move(g), Op::Mul, [](GraphDef& d, NodeDef& m, const NodeDef& sig, std::size_t k) {
+    const std::string x = m.inputs[1 - k];
+    if (sig.op != Op::Sigmoid || sig.inputs[0] != x) return false;
+    m.op = Op::Silu;
+    m.inputs = {x};
+    m.attrs = {};
+    d.notes.push_back("SiLU (Sigmoid, Mul) fused into one node '" + m.name + "'");
+    return true;
+  });
+}
+
 // A linear layer on tokens as torch exports it (two nodes):
 //   p = MatMul(x, W);  y = Add(p, bias) | Add(bias, p)      (W [.., K, N], bias [N] constants)
 // becomes one MatMul(x, W, bias) when p has no other reader: the bias is added as the product's
 // tile is stored (kernels/fast/matmul.hpp), with the same roundings as the Add, instead of one
 // more pass over the output (ViT-B/16: 48 such Adds, ~7 ms of a 165 ms forward). The node takes
-// the Add's name and output, so the module path still names it.
+// the Add's name and output.
 inline GraphDef fuse_matmul_bias(GraphDef g) {
-  const auto readers = reader_counts(g);
-  std::map<std::string, std::size_t> producer;
-  for (std::size_t i = 0; i < g.nodes.size(); ++i) producer[g.nodes[i].output] = i;
-  std::vector<bool> drop(g.nodes.size(), false);
-  for (NodeDef& add : g.nodes) {
-    if (add.op != Op::Add) continue;
-    for (std::size_t k = 0; k < 2; ++k) {
-      const std::string& p_v = add.inputs[k];
-      const std::string& c_v = add.inputs[1 - k];
-      auto p = producer.find(p_v);
-      auto c = g.constants.find(c_v);
-      if (p == producer.end() || drop[p->second] || readers.at(p_v) != 1 || c == g.constants.end()) continue;
-      const NodeDef& mm = g.nodes[p->second];
-      if (mm.op != Op::MatMul || mm.inputs.size() != 2) continue;
-      auto w = g.constants.find(mm.inputs[1]);
-      if (w == g.constants.end() || w->second.shape().rank() < 2 || c->second.shape().rank() != 1 ||
-          c->second.dim(0) != w->second.dim(w->second.shape().rank() - 1))
-        continue;
-      drop[p->second] = true;
-      const std::vector<std::string> inputs{mm.inputs[0], mm.inputs[1], c_v};
-      add.op = Op::MatMul;
-      add.inputs = inputs;
-      add.attrs = {};
-      g.notes.push_back("bias Add fused into the MatMul before it: '" + add.name + "'");
-      break;
-    }
-  }
-  std::vector<NodeDef> kept;
-  for (std::size_t i = 0; i < g.nodes.size(); ++i)
-    if (!drop[i]) kept.push_back(std::move(g.nodes[i]));
-  g.nodes = std::move(kept);
-  return g;
+  return fuse_into_reader(std::move(g), Op::Add, [](GraphDef& d, NodeDef& add, const NodeDef& mm, std::size_t k) {
+    const auto& constants = d.constants;
+    const std::string bias = add.inputs[1 - k];
+    const auto c = constants.find(bias);
+    if (mm.op != Op::MatMul || mm.inputs.size() != 2 || c == constants.end()) return false;
+    const auto w = constants.find(mm.inputs[1]);
+    if (w == constants.end() || w->second.shape().rank() < 2 || c->second.shape().rank() != 1 ||
+        c->second.dim(0) != w->second.dim(w->second.shape().rank() - 1))
+      return false;
+    add.op = Op::MatMul;
+    add.inputs = {mm.inputs[0], mm.inputs[1], bias};
+    add.attrs = {};
+    d.notes.push_back("bias Add fused into the MatMul before it: '" + add.name + "'");
+    return true;
+  });
 }
 
 }  // namespace gradattr::graph
