@@ -160,6 +160,17 @@ TEMPLATE_TEST_CASE("hand-computed Centered score and seed", "[score]", float, do
   REQUIRE_THROWS_AS(Centered::seed(z, cls({0})), ShapeError);
 }
 
+// d_c is 1 − fl(1/n), one rounding, as a one-hot minus 1/n gives it: for n = 10 in float that is
+// 0.9f, while summing the nine other entries' fl(0.1) gives 0.90000004f.
+TEMPLATE_TEST_CASE("Centered's seed at the class is one minus the rounded 1/n", "[score]", float, double) {
+  using T = TestType;
+  const auto z = random_tensor<T>({2, 10}, 5, -3, 3);
+  const auto d = Centered::seed(z, cls({3, 9}));
+  const T inv = static_cast<T>(1.0 / 10.0);
+  for (std::int64_t n = 0; n < 2; ++n)
+    for (std::int64_t j = 0; j < 10; ++j) REQUIRE(d(n, j) == ((n == 0 && j == 3) || (n == 1 && j == 9) ? T(1) - inv : -inv));
+}
+
 // The seed is ∂S/∂z: central differences of the score in double.
 TEST_CASE("Centered's seed is the gradient of its score", "[score]") {
   const auto z = random_tensor<double>({3, 5}, 21, -4, 4);

@@ -205,11 +205,12 @@ struct Centered {
     const auto C = z.dim(1);
     const T inv = static_cast<T>(1.0 / static_cast<double>(C));
     auto d = Tensor<T>::uninitialized(z.shape());
+    // METHODS §1: e_c − 1/n, with d_c = 1 − fl(1/n) rounded once: what a one-hot minus 1/n computes
+    // (PyTorch's reference), so the seed equals it bit for bit. (Summing the others' 1/n instead
+    // would make the row sum exactly zero but moves d_c by (n − 1) roundings: 0.90000004 for n = 10.)
     for (std::int64_t n = 0; n < z.dim(0); ++n) {
-      T rest = 0;
-      for (std::int64_t j = 0; j < C; ++j) d(n, j) = -inv;  // METHODS §1: e_c − 1/n
-      for (std::int64_t j = 1; j < C; ++j) rest += inv;     // 1 − 1/n as the sum of the others' 1/n,
-      d(n, classes[static_cast<std::size_t>(n)]) = rest;     // so that the row sums to zero as written
+      for (std::int64_t j = 0; j < C; ++j) d(n, j) = -inv;
+      d(n, classes[static_cast<std::size_t>(n)]) = T(1) - inv;
     }
     return d;
   }
