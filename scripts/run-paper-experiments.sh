@@ -54,33 +54,6 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 mkdir -p "$OUT"
 T0=$(date +%s)
 
-# E4: ten models trained from seeds 1..10 (4 epochs each), true-class maps.
-if want e4; then
-  SEEDS=examples/data/seeds
-  mkdir -p "$SEEDS"
-  MODELS=""
-  for s in 1 2 3 4 5 6 7 8 9 10; do
-    f=$SEEDS/fashion_vgg_seed$s.safetensors
-    if [ ! -f "$f" ]; then
-      (cd "$SEEDS" && "$BUILD/examples/train_fashion/train_fashion" --epochs 4 --batch 64 --optimizer adam --lr 0.002 \
-        --seed $s --threads 2 --out "fashion_vgg_seed$s.safetensors.part" && mv "fashion_vgg_seed$s.safetensors.part" "fashion_vgg_seed$s.safetensors")
-    fi
-    MODELS=${MODELS:+$MODELS,}examples/data/seeds/fashion_vgg_seed$s.safetensors
-  done
-  $P e4 --commit "$COMMIT" --models "$MODELS" --out "$OUT" $(lim 1000) --steps 50
-fi
-# E3: 1 - y_c on the whole test set; float vs double maps on 100 saturated + 100 unsaturated images.
-want e3 && $P e3 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 10000) --per-group 100 --steps 16
-
-# E6: Grad-CAM++ vs Grad-CAM+, the whole t10k.
-want e6 && $P e6 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 10000)
-# E2: the information-gain identity, float and double; IG / RSI Grad-CAM completeness at M = 16, 64.
-want e2 && $P e2 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --completeness-steps 16,64
-# E1: shifted twin at the Grad-CAM layer, K over six decades; VGG19 (random weights, seed 0) on one image, 4 methods.
-want e1 && $P e1 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --steps 16 --ks 0.01,1,100,10000 --figure-k 100 \
-  --vgg19-limit 1 --vgg19-ks 0.01,100,10000 --vgg19-methods gradcam,gradcam++,hirescam,saliency
-# E5: deletion / insertion, explanation x evaluation score space per method.
-want e5 && $P e5 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --steps 50 --curve-steps 28
 # train_model FILE ARGS...: trains into $TRAINED/FILE when missing (atomically: .part, then mv).
 TRAINED=${TRAINED:-build-paper/models}
 train_model() {
@@ -91,40 +64,100 @@ train_model() {
       --out "$f.part" && mv "$f.part" "$f")
   fi
 }
+# train_seed S: the E4 seed model S into examples/data/seeds when missing.
+SEEDS=examples/data/seeds
+train_seed() {
+  f=$SEEDS/fashion_vgg_seed$1.safetensors
+  mkdir -p "$SEEDS"
+  [ -f "$f" ] || (cd "$SEEDS" && "$BUILD/examples/train_fashion/train_fashion" --epochs 4 --batch 64 --optimizer adam --lr 0.002 \
+    --seed "$1" --threads 2 --out "fashion_vgg_seed$1.safetensors.part" && mv "fashion_vgg_seed$1.safetensors.part" "fashion_vgg_seed$1.safetensors")
+}
+
+# E4: ten models trained from seeds 1..10 (4 epochs each), true-class maps.
+e4() {
+  MODELS=""
+  for s in 1 2 3 4 5 6 7 8 9 10; do
+    train_seed $s
+    MODELS=${MODELS:+$MODELS,}$SEEDS/fashion_vgg_seed$s.safetensors
+  done
+  $P e4 --commit "$COMMIT" --models "$MODELS" --out "$OUT" $(lim 1000) --steps 50
+}
+# E3: 1 - y_c on the whole test set; float vs double maps on 100 saturated + 100 unsaturated images.
+e3() { $P e3 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 10000) --per-group 100 --steps 16; }
+# E6: Grad-CAM++ vs Grad-CAM+, the whole t10k.
+e6() { $P e6 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 10000); }
+# E2: the information-gain identity, float and double; IG / RSI Grad-CAM completeness at M = 16, 64.
+e2() { $P e2 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --completeness-steps 16,64; }
+# E1: shifted twin at the Grad-CAM layer, K over six decades; VGG19 (random weights, seed 0) on one image, 4 methods.
+e1() {
+  $P e1 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --steps 16 --ks 0.01,1,100,10000 --figure-k 100 \
+    --vgg19-limit 1 --vgg19-ks 0.01,100,10000 --vgg19-methods gradcam,gradcam++,hirescam,saliency
+}
+# E5: deletion / insertion, explanation x evaluation score space per method.
+e5() { $P e5 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --steps 50 --curve-steps 28; }
 # E8: sanity checks (Adebayo et al. 2018): cascading randomisation of the shipped model from the top
 # (classifier, conv3, conv2, conv1), and a model trained on shuffled labels (trained when missing:
 # 60 epochs on the first 2000 training images (small enough to be partly memorised), seed 1,
 # deterministic; ~20-60 s on 2 cores; into $TRAINED, not committed). Path methods at M = 16.
-if want e8; then
+e8() {
   train_model fashion_vgg_shuffled_labels.safetensors --shuffle-labels --epochs 60 --limit 2000 --seed 1
-  SH=$TRAINED/fashion_vgg_shuffled_labels.safetensors
-  $P e8 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --steps 16 --shuffled-weights "$SH" --randomise-seed 2
-fi
+  $P e8 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --steps 16 \
+    --shuffled-weights "$TRAINED/fashion_vgg_shuffled_labels.safetensors" --randomise-seed 2
+}
 # E9: ROAD (noisy linear imputation, sigma 0.01, MoRF/LeRF at 10..90 %) beside deletion/insertion
 # (black baseline), with random / centred Gaussian / Sobel / intensity baselines. Path methods at M = 16.
-want e9 && $P e9 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --steps 16 --curve-steps 14 --noise 0.01
+e9() { $P e9 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --steps 16 --curve-steps 14 --noise 0.01; }
 # E7: composites of two items (different classes, known boxes) on 56x56, both classes explained.
-if want e7; then
+e7() {
   train_model fashion_vgg_canvas56.safetensors --epochs 3 --seed 1 --canvas 56
   $P e7 --commit "$COMMIT" --weights "$TRAINED/fashion_vgg_canvas56.safetensors" --out "$OUT" $(lim 1000) --steps 16 --composite-seed 7
-fi
+}
 # E10: label smoothing 0, 0.1, 0.2, seeds 1 and 2 each (0: the E4 seed models).
-if want e10; then
+e10() {
   for e in 0.1 0.2; do
     for s in 1 2; do train_model "fashion_vgg_ls${e}_seed$s.safetensors" --epochs 4 --seed $s --label-smoothing $e; done
   done
-  SEEDS=examples/data/seeds
-  for s in 1 2; do
-    f=$SEEDS/fashion_vgg_seed$s.safetensors
-    [ -f "$f" ] || (cd "$SEEDS" && "$BUILD/examples/train_fashion/train_fashion" --epochs 4 --batch 64 --optimizer adam --lr 0.002 \
-      --seed $s --threads 2 --out "fashion_vgg_seed$s.safetensors.part" && mv "fashion_vgg_seed$s.safetensors.part" "fashion_vgg_seed$s.safetensors")
-  done
+  for s in 1 2; do train_seed $s; done
   $P e10 --commit "$COMMIT" --smoothing 0,0.1,0.2 --out "$OUT" $(lim 1000) --steps 16 --curve-steps 28 \
     --models "$SEEDS/fashion_vgg_seed1.safetensors,$SEEDS/fashion_vgg_seed2.safetensors,$TRAINED/fashion_vgg_ls0.1_seed1.safetensors,$TRAINED/fashion_vgg_ls0.1_seed2.safetensors,$TRAINED/fashion_vgg_ls0.2_seed1.safetensors,$TRAINED/fashion_vgg_ls0.2_seed2.safetensors"
+}
+
+# run_lane E...: the wanted experiments of the list, one after another; under set -e the first
+# failure ends the lane (the lanes run in subshells, so it ends only that lane, with its status).
+run_lane() {
+  for e in "$@"; do
+    if want "$e"; then echo "run-paper-experiments.sh: $e ($(date +%T))"; "$e"; fi
+  done
+}
+# Two lanes, each one process on one OpenMP thread, run side by side (LANES=1: one lane on
+# OpenMP's default threads). The Fashion model's layers are too small for two threads to pay:
+# on this project's 2-core machine one E5 run took 44 s on 2 threads and 21.5 s on 1, and two
+# 1-thread runs side by side 22 s each. Training keeps --threads 2 (the committed seeds' setting).
+# The lanes are balanced by the experiments' earlier wall times; they share no file but the
+# seed models 1 and 2 (committed; E10 only reads them).
+LANE_A="e4 e3 e6 e2 e1"
+LANE_B="e10 e9 e5 e7 e8"
+if [ "${LANES:-2}" = 1 ]; then
+  run_lane $LANE_A $LANE_B
+else
+  (export OMP_NUM_THREADS=1; run_lane $LANE_A) > "$OUT/lane_a.log" 2>&1 &
+  PID_A=$!
+  (export OMP_NUM_THREADS=1; run_lane $LANE_B) > "$OUT/lane_b.log" 2>&1 &
+  PID_B=$!
+  FAIL=0
+  wait $PID_A || FAIL=1
+  wait $PID_B || FAIL=1
+  if [ "$FAIL" = 1 ]; then
+    echo "run-paper-experiments.sh: a lane failed; its log: $OUT/lane_a.log, $OUT/lane_b.log" >&2
+    tail -5 "$OUT/lane_a.log" "$OUT/lane_b.log" >&2
+    exit 1
+  fi
+  rm -f "$OUT/lane_a.log" "$OUT/lane_b.log"
 fi
 T1=$(date +%s)
-printf 'commit: %s\n\ncommand: `scripts/run-paper-experiments.sh%s`\n\nwall time: %s s (all experiments)\n' \
-  "$COMMIT" "${LIMIT:+ --limit $LIMIT}" "$((T1 - T0))" > "$OUT/all_run.md"
+printf 'commit: %s\n\ncommand: `scripts/run-paper-experiments.sh%s`\n\nwall time: %s s (all experiments, %s)\n' \
+  "$COMMIT" "${LIMIT:+ --limit $LIMIT}" "$((T1 - T0))" \
+  "$([ "${LANES:-2}" = 1 ] && echo "one lane" || echo "two lanes side by side, one OpenMP thread each")" > "$OUT/all_run.md"
 printf 'key,value\nall.commit,%s\nall.seconds,%s\nall.minutes,%s\n' "$COMMIT" "$((T1 - T0))" "$(( (T1 - T0 + 30) / 60 ))" > "$OUT/all_values.csv"
 if [ "$REPORT" = 1 ] && [ -f "$ROOT/docs/report/report.template.md" ]; then
   # a run into another --out directory renders its own report there, never over docs/report.md

@@ -22,6 +22,9 @@
 #include <cstdio>
 #include <string>
 #include <vector>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "e8_sanity.hpp"
 #include "e9_road.hpp"
@@ -80,6 +83,14 @@ std::vector<double> parse_doubles(const std::string& s) {
   return v;
 }
 
+int openmp_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
 // <out>/<name>_run.md: what produced the tables (commit, command, model, N, seconds), and the
 // same facts as report values <name>.commit, .command, .N, .seconds in <out>/<name>_values.csv.
 void write_run_info(const Common& c, const std::string& name, const std::string& command, const std::string& model,
@@ -88,7 +99,7 @@ void write_run_info(const Common& c, const std::string& name, const std::string&
   const std::int64_t N = n_images >= 0 ? n_images : c.limit;
   std::string s = "commit: " + commit + "\n\ncommand: `" + command + "`\n\nmodel: " + model + "\n\nN (test images): " +
                   std::to_string(N) + "; steps: " + std::to_string(c.steps) + "; seed: " + std::to_string(c.seed) + "\n\n" +
-                  extra + "\n\nwall time: " + fmt(seconds, 3) + " s\n";
+                  extra + "\n\nwall time: " + fmt(seconds, 3) + " s on " + std::to_string(openmp_threads()) + " OpenMP thread(s)\n";
   Table::write_text(fs::path(c.out) / (name + "_run.md"), s);
   values.set(name + ".commit", commit);
   values.set(name + ".command", command);
