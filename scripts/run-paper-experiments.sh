@@ -22,7 +22,7 @@ BUILD=${BUILD:-$ROOT/build-paper}
 JOBS=${JOBS:-2}
 OUT=docs/report
 LIMIT=""
-ONLY="e1,e2,e3,e4,e5,e6,e7,e8,e9,e10"
+ONLY="e1,e2,e3,e4,e5,e6,e7,e8,e9,e10,e11"
 REPORT=1
 ALLOW_DIRTY=0
 while [ $# -gt 0 ]; do
@@ -46,7 +46,11 @@ case "$COMMIT" in
   *-dirty) if [ "$ALLOW_DIRTY" = 1 ]; then echo "run-paper-experiments.sh: warning: dirty tree ($COMMIT)" >&2
            else echo "run-paper-experiments.sh: the tree is dirty ($COMMIT): commit first, or pass --allow-dirty" >&2; exit 2; fi ;;
 esac
-if [ ! -d "$BUILD" ]; then cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DGRADATTR_WITH_ONNX=OFF; fi
+# The ONNX importer (libonnx-dev) is needed by E11 only (--only without e11 builds without it).
+case ",$ONLY," in *",e11,"*) ONNX=ON ;; *) ONNX=OFF ;; esac
+if [ ! -f "$BUILD/CMakeCache.txt" ] || ! grep -q "^GRADATTR_WITH_ONNX:BOOL=$ONNX" "$BUILD/CMakeCache.txt"; then
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DGRADATTR_WITH_ONNX=$ONNX
+fi
 cmake --build "$BUILD" --target paper_experiments train_fashion -j "$JOBS"
 P=$BUILD/examples/paper/paper_experiments
 W=examples/data/fashion_vgg.safetensors  # relative: the *_run.md commands do not name this machine's paths
@@ -122,6 +126,14 @@ e10() {
     --models "$SEEDS/fashion_vgg_seed1.safetensors,$SEEDS/fashion_vgg_seed2.safetensors,$TRAINED/fashion_vgg_ls0.1_seed1.safetensors,$TRAINED/fashion_vgg_ls0.1_seed2.safetensors,$TRAINED/fashion_vgg_ls0.2_seed1.safetensors,$TRAINED/fashion_vgg_ls0.2_seed2.safetensors"
 }
 
+# E11: the shifted twin (patch-token and class-token twins) and faithfulness on two ViTs of one
+# layout loaded from ONNX: trained on Fashion-MNIST and random (tools/train_vit_fashion.py wrote
+# both; committed). Path methods at M = 16; the random ViT on the first 100 images.
+e11() {
+  $P e11 --commit "$COMMIT" --vit examples/data/vit_fashion.onnx --vit-random examples/data/vit_fashion_random.onnx \
+    --out "$OUT" $(lim 1000) --steps 16 --random-limit 100 --curve-steps 28
+}
+
 # run_lane E...: the wanted experiments of the list, one after another; under set -e the first
 # failure ends the lane (the lanes run in subshells, so it ends only that lane, with its status).
 run_lane() {
@@ -136,7 +148,7 @@ run_lane() {
 # The lanes are balanced by the experiments' earlier wall times; they share no file but the
 # seed models 1 and 2 (committed; E10 only reads them).
 LANE_A="e4 e3 e6 e2 e1"
-LANE_B="e10 e9 e5 e7 e8"
+LANE_B="e10 e9 e5 e7 e8 e11"
 if [ "${LANES:-2}" = 1 ]; then
   run_lane $LANE_A $LANE_B
 else

@@ -56,6 +56,7 @@ struct E1Options {
   std::int64_t steps = 50;
   std::uint64_t seed = 0;
   std::string layer;                     // empty: the model's default CAM layer (also the shift layer)
+  std::int64_t shift_token = 0;          // a token layer's twin: t = K Σ_d A_{p,d} with p this (models::Shifted)
   double figure_k = 100;                 // the K of the panel (must be one of ks to get one)
   bool figure = true;
   Log log = no_log;
@@ -108,7 +109,12 @@ std::vector<E1Row> run_e1(const Model& model, const std::string& model_name, con
   ro.layer = layer;
   const std::int64_t N = images.dim(0);
   const Tensor<float> A0 = model.forward_until(images.slice_batch(0).clone(), layer).activation.value();
-  const double Z = static_cast<double>(A0.dim(2) * A0.dim(3));
+  // Z: the positions a CAM averages over: H·W, or a token layer's [1, 1+Z, D] patch tokens (the
+  // class token is dropped). The expected Pre Grad-CAM weight shift is K/Z when t is built on one
+  // of those positions; a class-token twin (p = 0) adds nothing to the patch tokens' gradient.
+  const bool tokens = A0.rank() == 3;
+  const double Z = tokens ? static_cast<double>(A0.dim(1) - 1) : static_cast<double>(A0.dim(2) * A0.dim(3));
+  const double k_scale = tokens && opt.shift_token == 0 ? 0.0 : 1.0;  // expected shift = k_scale · K / Z
 
   // rows indexed [k][method][policy]
   std::vector<E1Row> rows;
@@ -126,7 +132,7 @@ std::vector<E1Row> run_e1(const Model& model, const std::string& model_name, con
   };
 
   std::vector<gradattr::models::Shifted<Model>> twins;
-  for (double k : opt.ks) twins.push_back(gradattr::models::shifted(model, layer, k));
+  for (double k : opt.ks) twins.push_back(gradattr::models::shifted(model, layer, k, opt.shift_token));
 
   if (figure) {
     figure->methods = methods;
@@ -181,10 +187,10 @@ std::vector<E1Row> run_e1(const Model& model, const std::string& model_name, con
               const double dw = static_cast<double>(b.weights[c]) - static_cast<double>(a.weights[c]);
               lo = std::min(lo, dw);
               hi = std::max(hi, dw);
-              s.wad = std::max(s.wad, std::abs(dw - (pol == ScoreKind::Pre ? opt.ks[ki] / Z : 0.0)));
+              s.wad = std::max(s.wad, std::abs(dw - (pol == ScoreKind::Pre ? k_scale * opt.ks[ki] / Z : 0.0)));
             }
             s.wspread = std::max(s.wspread, hi - lo);
-            if (pol == ScoreKind::Pre) {
+            if (pol == ScoreKind::Pre && k_scale > 0) {
               const double expect = opt.ks[ki] / Z;
               for (std::int64_t c = 0; c < a.weights.numel(); ++c) {
                 const double got = static_cast<double>(b.weights[c]) - static_cast<double>(a.weights[c]);
@@ -240,7 +246,7 @@ std::vector<E1Row> run_e1(const Model& model, const std::string& model_name, con
           r.weight_diff_spread = s.wspread;
           r.weight_max = s.wmax;
         }
-        r.z_over_k = opt.ks[ki] / Z;
+        r.z_over_k = k_scale * opt.ks[ki] / Z;
         r.max_logit_shift = s.shift;
         rows.push_back(r);
       }

@@ -12,6 +12,7 @@
 //   paper_experiments e9 [--limit N] [--fractions 0.1,...,0.9] [--noise 0.01] [--curve-steps S]
 //   paper_experiments e7 --weights canvas56.safetensors [--limit N] [--canvas 56] [--composite-seed S]
 //   paper_experiments e10 --smoothing 0,0.1,0.2 --models e0s1,e0s2,e1s1,e1s2,... [--limit N]
+//   paper_experiments e11 --vit vit_fashion.onnx --vit-random vit_fashion_random.onnx [--limit N] (ONNX build)
 //
 // Common options: --weights (default examples/data/fashion_vgg.safetensors; a seeded random
 // model of the same shape when the file is missing, and the tables say so), --data (the
@@ -30,6 +31,7 @@
 #include "e9_road.hpp"
 #include "e10_smoothing.hpp"
 #include "e7_composites.hpp"
+#include "e11_vit.hpp"
 #include "experiments.hpp"
 #include "report.hpp"
 
@@ -133,6 +135,62 @@ Tensor<float> vgg19_input(const TestSet& ts) {
   return x;
 }
 
+// E1's Grad-CAM weight table (rows with method gradcam and images "all") of the models `pick`
+// accepts; the max relative error of Pre's w′ − w against K/Z over them at K >= 1 in *pre_err.
+template <class Pick>
+Table e1_weights_table(const std::vector<E1Row>& rows, Pick pick, double* pre_err) {
+  Table w({"model", "K", "policy", "K/Z", "pre: max rel. error of w'-w vs K/Z", "max abs. error of w'-w (vs K/Z for pre, vs 0 otherwise)",
+           "spread of w'-w over channels", "max abs w", "max rel. change of raw maps"});
+  for (const auto& r : rows) {
+    if (r.images != "all" || r.method != "gradcam" || !pick(r.model)) continue;
+    const bool pre_shift = r.policy == "pre" && r.z_over_k > 0;
+    w.add({r.model, fmt(r.k, 3), r.policy, fmt(r.z_over_k, 3), pre_shift ? fmt(r.weight_shift_error, 3) : "-",
+           fmt(r.weight_abs_diff, 3), fmt(r.weight_diff_spread, 3), fmt(r.weight_max, 3), fmt(r.max_rel_diff_raw, 3)});
+    if (pre_shift && r.k >= 1) *pre_err = std::max(*pre_err, r.weight_shift_error);
+  }
+  return w;
+}
+
+// E1's method × (policy, K) table of the max relative change of the raw maps over the images of
+// one model (and the mean Spearman ρ of original vs twin when `rho`).
+Table e1_maxrel_table(const std::vector<E1Row>& rows, const std::string& model, bool rho) {
+  std::vector<std::string> ks, methods;
+  for (const auto& r : rows) {
+    if (r.model != model) continue;
+    if (std::find(ks.begin(), ks.end(), fmt(r.k, 3)) == ks.end()) ks.push_back(fmt(r.k, 3));
+    if (std::find(methods.begin(), methods.end(), r.method) == methods.end()) methods.push_back(r.method);
+  }
+  std::vector<std::string> h{"method"};
+  for (ScoreKind p : kPolicies)
+    for (const auto& k : ks) h.push_back(policy_name(p) + " K=" + k);
+  Table t(h);
+  for (const auto& m : methods) {
+    std::vector<std::string> row{m};
+    for (ScoreKind p : kPolicies)
+      for (const auto& k : ks) {
+        std::string cell = "-";
+        for (const auto& r : rows)
+          if (r.model == model && r.images == "all" && r.method == m && r.policy == policy_name(p) && fmt(r.k, 3) == k)
+            cell = fmt(r.max_rel_diff_raw, 2) + (rho ? " (ρ " + fmt(r.spearman_raw_mean, 3) + ")" : "");
+        row.push_back(cell);
+      }
+    t.add(row);
+  }
+  return t;
+}
+
+// The max relative change over the shift-invariant score spaces, per "<model>.k<K>", as values
+// <prefix>.<model>.k<K>.shiftinv_max_rel.
+void e1_shiftinv_values(const std::vector<E1Row>& rows, const std::string& prefix, Values& v) {
+  std::map<std::string, double> maxrel;
+  for (const auto& r : rows)
+    if (r.images == "all" && r.policy != "pre") {
+      const std::string k = r.model + ".k" + fmt(r.k, 3);
+      maxrel[k] = std::max(maxrel[k], r.max_rel_diff_raw);
+    }
+  for (const auto& [k, m] : maxrel) v.set(prefix + "." + k + ".shiftinv_max_rel", m, 2);
+}
+
 // E1's report tables and values from its rows and per-image samples.
 void e1_report(const std::vector<E1Row>& rows, const E1Samples& smp, const fs::path& out, Values& v) {
   const StatsOut so = write_stats(smp.spearman, out, "e1_spearman");
@@ -153,50 +211,67 @@ void e1_report(const std::vector<E1Row>& rows, const E1Samples& smp, const fs::p
   for (char c : smp.spearman.saturated) nsat += c;
   v.set("e1.fashion.n_saturated", std::to_string(nsat));
   v.set("e1.fashion.n_unsaturated", std::to_string(static_cast<std::int64_t>(smp.spearman.saturated.size()) - nsat));
-  // Grad-CAM weights, max relative change, VGG19
-  Table w({"model", "K", "policy", "K/Z", "pre: max rel. error of w'-w vs K/Z", "max abs. error of w'-w (vs K/Z for pre, vs 0 otherwise)",
-           "spread of w'-w over channels", "max abs w", "max rel. change of raw maps"});
-  std::map<std::string, double> maxrel;  // "<model>.k<K>" over the shift-invariant score spaces
   double pre_err = 0;
-  for (const auto& r : rows) {
-    if (r.images != "all") continue;
-    if (r.method == "gradcam")
-      w.add({r.model, fmt(r.k, 3), r.policy, fmt(r.z_over_k, 3), r.policy == "pre" ? fmt(r.weight_shift_error, 3) : "-",
-             fmt(r.weight_abs_diff, 3), fmt(r.weight_diff_spread, 3), fmt(r.weight_max, 3), fmt(r.max_rel_diff_raw, 3)});
-    if (r.method == "gradcam" && r.policy == "pre" && r.model == "fashion" && r.k >= 1) pre_err = std::max(pre_err, r.weight_shift_error);
-    if (r.policy != "pre") {
-      const std::string k = r.model + ".k" + fmt(r.k, 3);
-      maxrel[k] = std::max(maxrel[k], r.max_rel_diff_raw);
-    }
+  e1_weights_table(rows, [](const std::string&) { return true; }, &pre_err).write(out, "e1_weights");
+  {  // the value covers the Fashion model only (VGG19's single image is in the table)
+    double fashion_err = 0;
+    e1_weights_table(rows, [](const std::string& m) { return m == "fashion"; }, &fashion_err);
+    v.set("e1.fashion.pre_weight_rel_err_max", fashion_err, 2);
   }
-  w.write(out, "e1_weights");
-  v.set("e1.fashion.pre_weight_rel_err_max", pre_err, 2);
-  for (const auto& [k, m] : maxrel) v.set("e1." + k + ".shiftinv_max_rel", m, 2);
+  e1_shiftinv_values(rows, "e1", v);
   for (const std::string model : {"fashion", "vgg19-random"}) {
-    std::vector<std::string> ks;
-    for (const auto& r : rows)
-      if (r.model == model && std::find(ks.begin(), ks.end(), fmt(r.k, 3)) == ks.end()) ks.push_back(fmt(r.k, 3));
-    if (ks.empty()) continue;
-    std::vector<std::string> h{"method"};
-    for (ScoreKind p : kPolicies)
-      for (const auto& k : ks) h.push_back(policy_name(p) + " K=" + k);
-    Table t(h);
-    std::vector<std::string> methods;
-    for (const auto& r : rows)
-      if (r.model == model && std::find(methods.begin(), methods.end(), r.method) == methods.end()) methods.push_back(r.method);
-    for (const auto& m : methods) {
-      std::vector<std::string> row{m};
-      for (ScoreKind p : kPolicies)
-        for (const auto& k : ks) {
-          std::string cell = "-";
-          for (const auto& r : rows)
-            if (r.model == model && r.images == "all" && r.method == m && r.policy == policy_name(p) && fmt(r.k, 3) == k)
-              cell = fmt(r.max_rel_diff_raw, 2) + (model == "fashion" ? "" : " (ρ " + fmt(r.spearman_raw_mean, 3) + ")");
-          row.push_back(cell);
-        }
-      t.add(row);
+    bool any = false;
+    for (const auto& r : rows) any = any || r.model == model;
+    if (any) e1_maxrel_table(rows, model, model != "fashion").write(out, "e1_maxrel_" + model);
+  }
+}
+
+// E11's tables and values (e11_vit.hpp): the twin on the ViTs, its statistics, faithfulness.
+void e11_report(const E11Result& r, const fs::path& out, Values& v) {
+  v.set("e11.N", std::to_string(r.n));
+  v.set("e11.accuracy", static_cast<double>(r.correct) / static_cast<double>(std::max<std::int64_t>(r.n, 1)), 3);
+  v.set("e11.layer", r.layer);
+  double pre_err = 0;
+  e1_weights_table(r.twin_rows, [](const std::string&) { return true; }, &pre_err).write(out, "e11_weights");
+  v.set("e11.pre_weight_rel_err_max", pre_err, 2);
+  e1_shiftinv_values(r.twin_rows, "e11", v);
+  std::vector<std::string> models;
+  for (const auto& row : r.twin_rows)
+    if (std::find(models.begin(), models.end(), row.model) == models.end()) models.push_back(row.model);
+  for (const auto& m : models) {
+    std::string file = m;
+    std::replace(file.begin(), file.end(), '/', '_');
+    e1_maxrel_table(r.twin_rows, m, true).write(out, "e11_maxrel_" + file);
+  }
+  // Attention relevance under Pre: its largest relative change at K = 100, per twin.
+  for (const auto& row : r.twin_rows)
+    if (row.images == "all" && row.method == "attention-relevance" && row.k == 100) {
+      std::string key = row.model;
+      std::replace(key.begin(), key.end(), '/', '.');
+      v.set("e11." + key + ".relevance_" + row.policy + "_k100", row.max_rel_diff_raw, 2);
     }
-    t.write(out, "e1_maxrel_" + model);
+  const auto k100 = [](const Samples& c) { return c.key[1] == "100"; };
+  const StatsOut so = write_stats(r.twin_samples.spearman, out, "e11_spearman");
+  for (int s = 0; s < 3; ++s) ci_wide(subset(r.twin_samples.spearman, k100), so.ci, s).write(out, std::string("e11_spearman_ci_k100_") + kStrata[s]);
+  cmp_wide(subset(r.twin_samples.spearman, k100), so.cmp, 0).write(out, "e11_spearman_vs_pre_k100");
+  count_values(v, "e11.twin", so.cmp);
+  std::int64_t nsat = 0;
+  for (char c : r.twin_samples.spearman.saturated) nsat += c;
+  v.set("e11.n_saturated", std::to_string(nsat));
+  v.set("e11.n_unsaturated", std::to_string(static_cast<std::int64_t>(r.twin_samples.spearman.saturated.size()) - nsat));
+  if (!r.e5_rows.empty()) {
+    const StatsOut fo = write_stats(r.e5_samples.auc, out, "e11_auc");
+    const auto post = [](const Samples& c) { return c.key[2] == "post"; };
+    ci_wide(subset(r.e5_samples.auc, post), fo.ci, 0).write(out, "e11_auc_ci_eval_post");
+    cmp_wide(subset(r.e5_samples.auc, post), fo.cmp, 0).write(out, "e11_auc_vs_pre_eval_post");
+    std::vector<CmpRow> rs;
+    for (const auto& c : fo.cmp)
+      if (c.key[2] == "post") rs.push_back(c);
+    cmp_counts(rs).write(out, "e11_auc_cmp_counts_eval_post");
+    count_values(v, "e11.auc_eval_post", rs);
+    for (int c = 0; c < 2; ++c)
+      v.ci("e11.random." + std::string(c ? "insertion" : "deletion") + ".eval_post",
+           st::bootstrap_mean_ci(r.e5_samples.random[static_cast<std::size_t>(c)][1], boot_options()));
   }
 }
 
@@ -325,6 +400,21 @@ int main(int argc, char** argv) {
       ->delimiter(',')
       ->required();
   e10->add_option("--curve-steps", e10_curve_steps, "points of each deletion/insertion curve (-1)")->capture_default_str();
+
+  // E11 (e11_vit.hpp)
+  Common c11;
+  auto* e11 = app.add_subcommand("e11", "the shifted twin and faithfulness on a ViT (ONNX; tools/train_vit_fashion.py)");
+  add_common(e11, c11, 1000);
+  c11.steps = 16;
+  std::string e11_vit = "examples/data/vit_fashion.onnx", e11_random = "examples/data/vit_fashion_random.onnx";
+  std::string e11_layer = "vit.encoder.layers.encoder_layer_1", e11_ks = "0.01,1,100,10000";
+  std::int64_t e11_random_limit = 100, e11_curve_steps = 28;
+  e11->add_option("--vit", e11_vit, "the trained ViT (.onnx)")->capture_default_str();
+  e11->add_option("--vit-random", e11_random, "the same layout with random weights (.onnx); empty: skipped")->capture_default_str();
+  e11->add_option("--layer", e11_layer, "CAM and shift layer (a token layer)")->capture_default_str();
+  e11->add_option("--ks", e11_ks, "K values of the twin")->capture_default_str();
+  e11->add_option("--random-limit", e11_random_limit, "images for the random-weights ViT")->capture_default_str();
+  e11->add_option("--curve-steps", e11_curve_steps, "points of each deletion/insertion curve (-1: skip faithfulness)")->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -615,6 +705,28 @@ int main(int argc, char** argv) {
       write_run_info(c10, "e10", command, what,
                      "smoothing {" + e10_smoothing + "}, two seeds each; class = the true label; deletion/insertion evaluated with post, " +
                          std::to_string(e10_curve_steps) + " steps, black baseline; stratum: saturated for the true class under the seed-1 model",
+                     since(t0), v, ts.size());
+    } else if (*e11) {
+      const TestSet ts = load_test_set(c11.data, c11.limit);
+      E11Options o;
+      o.trained = e11_vit;
+      o.random = e11_random;
+      o.layer = e11_layer;
+      o.ks = parse_doubles(e11_ks);
+      o.steps = c11.steps;
+      o.seed = c11.seed;
+      o.random_limit = e11_random_limit;
+      o.curve_steps = e11_curve_steps;
+      o.faithfulness = e11_curve_steps != -1;
+      o.log = log;
+      const E11Result r = run_e11(o, ts);
+      Values v;
+      e11_report(r, c11.out, v);
+      write_png(fs::path(c11.out) / "e11_panel.png", e1_panel(r.figure, 100));
+      write_run_info(c11, "e11", command, e11_vit + (e11_random.empty() ? "" : ", " + e11_random),
+                     "layer " + r.layer + " (CAM and shift layer; tokens [1, 17, 48]); twins t = K Σ_d A_{p,d} with p = 1 (top-left patch) and p = 0 (class token); K in {" +
+                         e11_ks + "}; random-weights ViT on the first " + std::to_string(std::min<std::int64_t>(e11_random_limit, ts.size())) +
+                         " images; class = top class; faithfulness: deletion/insertion, " + std::to_string(e11_curve_steps) + " steps, black baseline",
                      since(t0), v, ts.size());
     } else if (*rep) {
       const bool summary_ok = write_or_check_summary(rep_dir, rep_check);

@@ -661,6 +661,55 @@ TEST_CASE("ViT: attention relevance on the shifted twin: Post, Log and Centered 
   }
 }
 
+// The report's trained Fashion ViT (E11, examples/data/vit_fashion.onnx): gradattr's forward of 4
+// t10k images equals PyTorch's (tools/train_vit_fashion.py --ref), a batch of 4 through the
+// symbolic batch dimension.
+TEST_CASE("The report's Fashion ViT: gradattr's logits equal PyTorch's on 4 test images", "[onnx][vit]") {
+  const auto model = gradattr::onnx::load<float>(std::string(GRADATTR_SOURCE_DIR) + "/examples/data/vit_fashion.onnx");
+  const auto x = npy<float>("vit_fashion", "x.npy");
+  const auto ref = npy<double>("vit_fashion", "logits.npy");
+  REQUIRE(x.shape() == Shape{4, 1, 28, 28});
+  const auto z = model.forward(x);
+  REQUIRE(z.shape() == Shape{4, 10});
+  CHECK(rel_err(z, ref) < 1e-4);
+}
+
+// The token of a token-layer twin: t = K Σ_d A_{p,d}. Grad-CAM on tokens averages the gradient
+// over the Z = 16 patch tokens (the class token is dropped), so t on patch 1 adds K to the Pre
+// gradient of that one token in every channel: w'_d − w_d = K / Z exactly, as for a CNN's
+// A_{k,0,0} (docs/methods.md §4). t on the class token (p = 0) at the CAM layer has no gradient
+// on any patch token there: even Pre's weights do not move.
+TEST_CASE("ViT: the shifted twin on a patch token shifts Pre Grad-CAM weights by K/Z; on the class token by nothing",
+          "[onnx][vit][equivalent]") {
+  const auto model = gradattr::onnx::load<float>(onnx_file("vit_narrow", "model.onnx"));
+  const auto x = npy<float>("vit_narrow", "x.npy");
+  const std::int64_t c = meta_of("vit_narrow").at("class").get<std::int64_t>();
+  const std::string layer = meta_of("vit_narrow").at("attention").at("shift_layer").get<std::string>();
+  const double K = 10, Z = 16;
+  RunOptions o;
+  o.layer = layer;
+  for (const std::int64_t token : {0, 1}) {
+    const models::Shifted<const graph::GraphModel<float>&> twin(model, layer, K, token);
+    for (const auto kind : score::kAllScoreKinds) {
+      INFO("token " << token << ", " << score::to_string(kind));
+      const auto a = run_method(Method::GradCam, kind, model, x, Target::per_image({c}), o);
+      const auto b = run_method(Method::GradCam, kind, twin, x, Target::per_image({c}), o);
+      REQUIRE(a.weights.numel() == 32);
+      double wmax = 0, err = 0;
+      for (std::int64_t d = 0; d < a.weights.numel(); ++d) {
+        wmax = std::max(wmax, std::abs(static_cast<double>(a.weights[d])));
+        const double expect = kind == score::ScoreKind::Pre && token == 1 ? K / Z : 0.0;
+        err = std::max(err, std::abs(static_cast<double>(b.weights[d]) - static_cast<double>(a.weights[d]) - expect));
+      }
+      CHECK(err < 1e-4 * std::max(1.0, wmax));
+    }
+  }
+  CHECK_THROWS_WITH(models::Shifted<const graph::GraphModel<float>&>(model, layer, K, 17).forward(x),
+                    Catch::Contains("token 17") && Catch::Contains("has 17 tokens"));
+  CHECK_THROWS_WITH(models::Shifted<const graph::GraphModel<float>&>(model, layer, K, -1),
+                    Catch::Contains("the token must be >= 0"));
+}
+
 TEST_CASE("The audit of a ViT runs the attention methods too: rollout never moves, relevance moves in Pre only",
           "[onnx][vit][attention][equivalent]") {
   const auto model = gradattr::onnx::load<float>(onnx_file("vit_narrow", "model.onnx"));

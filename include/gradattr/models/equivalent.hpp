@@ -9,14 +9,15 @@
 //                     while Pre attributions gain ∂t/∂u — the vulnerability of Lerma & Lucas.
 //                     t is built from recorded ops (select_position, sum_dim1, scale,
 //                     add_column), so gradients flow through it exactly as through the network.
-//                     A token layer [N, T, D] (a ViT's) gives t(x) = K Σ_d A_{0,d} (the class
-//                     token's channel sum).
+//                     A token layer [N, T, D] (a ViT's) gives t(x) = K Σ_d A_{p,d}, the channel
+//                     sum of token p (the constructor's `token`; default 0, the class token;
+//                     1 is the top-left patch, the analogue of A_{k,0,0}).
 //   ConstantShift<M>  z′ = z + c. A constant has zero gradient: every policy, Pre included, gives
 //                     the same attribution (and Post/LogSoftmax the same scores).
 //   Temperature<M>    z′ = z / T (computed as z · (1/T)), T > 0. Changes y (only the ranking of
 //                     classes survives), so only rankings of attributions can be compared.
 //
-// Makers: shifted(model, layer, K), constant_shift(model, c), temperature(model, T) copy the
+// Makers: shifted(model, layer, K[, token]), constant_shift(model, c), temperature(model, T) copy the
 // model (cheap: Tensors share their buffers, so a VGG copy shares its weights).
 //
 // Lifetime. Wrapper<M> stores an M: a copy by default. Wrapper<const M&> stores a reference
@@ -161,8 +162,11 @@ class Shifted {
   using T = scalar_type;
   static constexpr const char* kName = "Shifted";
 
-  // ArgumentError for an unknown layer, the last layer (the logits) or a non-finite K.
-  Shifted(M model, const std::string& layer, double k) : w_(std::forward<M>(model)), k_(static_cast<T>(k)) {
+  // ArgumentError for an unknown layer, the last layer (the logits), a non-finite K or a negative
+  // token (a token past the layer's last one: ArgumentError at the first call).
+  Shifted(M model, const std::string& layer, double k, std::int64_t token = 0)
+      : w_(std::forward<M>(model)), k_(static_cast<T>(k)), token_(token) {
+    if (token < 0) throw ArgumentError("Shifted: the token must be >= 0, got " + std::to_string(token));
     layer_ = w_.inner().resolve_layer(layer);
     if (layer_ != kInputLayer && w_.is_last(layer_))
       throw ArgumentError("Shifted: the shift layer '" + layer_ + "' is the last layer (the logits); choose a layer with spatial dimensions");
@@ -173,6 +177,7 @@ class Shifted {
   const model_type& inner() const noexcept { return w_.inner(); }
   const std::string& layer() const noexcept { return layer_; }  // canonical
   T k() const noexcept { return k_; }
+  std::int64_t token() const noexcept { return token_; }  // used on token layers only
 
   // t(x) [N] for a batch x, nothing recorded.
   Tensor<T> shift(const Tensor<T>& x) const { return shift_of(inner().forward_until(x, layer_).activation).value(); }
@@ -231,10 +236,14 @@ class Shifted {
 
  private:
   // t = K Σ_k A[:, k, 0, 0] as recorded ops: [N]. A token layer [N, T, D] (a ViT's): t = K Σ_d
-  // A[:, 0, d], the channel sum of its first position (the class token).
+  // A[:, p, d], the channel sum of token p = token_.
   ad::Var<T> shift_of(const ad::Var<T>& A) const {
-    if (A.shape().rank() == 3 && A.shape()[1] >= 1 && A.shape()[2] >= 1)
-      return ad::scale(ad::reduce_sum(ad::slice(A, {0}, {1}, {1}, {}), {1, 2}, false), k_);
+    if (A.shape().rank() == 3 && A.shape()[1] >= 1 && A.shape()[2] >= 1) {
+      if (token_ >= A.shape()[1])
+        throw ArgumentError("Shifted: token " + std::to_string(token_) + " of the shift layer '" + layer_ +
+                            "', whose activation " + A.shape().str() + " has " + std::to_string(A.shape()[1]) + " tokens");
+      return ad::scale(ad::reduce_sum(ad::slice(A, {token_}, {token_ + 1}, {1}, {}), {1, 2}, false), k_);
+    }
     if (A.shape().rank() != 4 || A.shape()[2] < 1 || A.shape()[3] < 1)
       throw ArgumentError("Shifted: the shift layer '" + layer_ + "' has activation " + A.shape().str() +
                           "; t(x) = K Σ_k A_{k,0,0} needs an [N, K, H, W] layer (or tokens [N, T, D]: "
@@ -245,6 +254,7 @@ class Shifted {
   equiv_detail::Wrapped<M> w_;
   std::string layer_;
   T k_;
+  std::int64_t token_ = 0;
 };
 
 // z′ = z + c.
@@ -289,8 +299,8 @@ class Temperature : public equiv_detail::LogitTransform<Temperature<M>, M> {
 };
 
 template <Classifier M>
-Shifted<M> shifted(const M& model, const std::string& layer, double k) {
-  return Shifted<M>(model, layer, k);
+Shifted<M> shifted(const M& model, const std::string& layer, double k, std::int64_t token = 0) {
+  return Shifted<M>(model, layer, k, token);
 }
 template <Classifier M>
 ConstantShift<M> constant_shift(const M& model, double c) {
