@@ -13,6 +13,7 @@
 #include <string>
 
 #include "examples/paper/e11_vit.hpp"
+#include "support/data_files.hpp"
 
 namespace {
 
@@ -96,7 +97,7 @@ TEST_CASE("E11: a file that is not a ViT is refused, naming it", "[paper][e11]")
   }
   const TestSet ts = load_test_set(kDefaultData, 1);
   E11Options o;
-  o.trained = std::string(GRADATTR_TEST_DATA_DIR) + "/onnx/resnet_basic/model.onnx";
+  o.trained = gradattr::testing::data_file("onnx/resnet_basic/model.onnx");
   o.layer = "input";
   CHECK_THROWS_WITH(run_e11(o, ts), Catch::Contains("resnet_basic/model.onnx has no attention layers"));
   o.trained = std::string(GRADATTR_SOURCE_DIR) + "/examples/data/no_such_vit.onnx";
