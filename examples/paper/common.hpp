@@ -37,6 +37,12 @@ using gradattr::Tensor;
 // Every experiment runs every score space of the library's one list (score/runtime.hpp).
 inline constexpr auto kPolicies = gradattr::kAllScoreKinds;
 inline constexpr std::size_t kNP = kPolicies.size();
+// The index of score space k in kPolicies (kNP for none).
+constexpr std::size_t policy_index(ScoreKind k) {
+  for (std::size_t i = 0; i < kNP; ++i)
+    if (kPolicies[i] == k) return i;
+  return kNP;
+}
 inline const char* kDefaultData = "/usr/share/datasets/fashion-mnist";
 
 inline std::string policy_name(ScoreKind k) { return std::string(gradattr::score::to_string(k)); }

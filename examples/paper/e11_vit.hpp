@@ -11,8 +11,8 @@
 //               every general method and both attention methods (rollout, attention relevance)
 //               × Pre/Post/Log/Centered × K: does attention relevance inherit the Pre
 //               vulnerability? (run_e1 over the graph model.)
-//   faithful    E5's deletion/insertion AUC per method × explanation × evaluation score space on
-//               the trained ViT (run_e5).
+//   faithful    E5's deletion/insertion AUC per method × explanation score space on the trained
+//               ViT, evaluated with Post (y_c) (run_e5).
 //
 // The computation lives in e11_vit.cpp (its own translation unit, compiled in parallel with
 // main.cpp and only when the ONNX importer is built); main.cpp writes the tables.

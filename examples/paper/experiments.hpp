@@ -10,6 +10,7 @@
 //   E4 training seeds      mean pairwise Spearman of displayed maps across independently trained models
 //   E5 faithfulness        deletion / insertion AUC per method × explanation × evaluation policy
 //   E6 Grad-CAM++ vs +     Spearman and top-10% IoU per policy
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -590,9 +591,15 @@ struct E5Samples {
   std::array<std::array<std::vector<double>, kNP>, 2> random;
 };
 
+// `evaluate`: the evaluation score spaces (indices into kPolicies); empty: all of them. Each costs
+// a deletion and an insertion curve per map, so E11, whose tables use Post only, asks for Post.
 template <class Model>
 std::vector<E5Row> run_e5(const Model& model, const TestSet& ts, const std::vector<Method>& methods_in, std::int64_t steps,
-                          std::int64_t curve_steps, std::uint64_t seed, const Log& log = no_log, E5Samples* samples = nullptr) {
+                          std::int64_t curve_steps, std::uint64_t seed, const Log& log = no_log, E5Samples* samples = nullptr,
+                          const std::vector<std::size_t>& evaluate = {}) {
+  std::array<bool, kNP> eval_on{};
+  for (std::size_t vi = 0; vi < kNP; ++vi)
+    eval_on[vi] = evaluate.empty() || std::find(evaluate.begin(), evaluate.end(), vi) != evaluate.end();
   std::vector<Method> methods =
       methods_in.empty() ? std::vector<Method>(gradattr::kGeneralMethods.begin(), gradattr::kGeneralMethods.end()) : methods_in;
   const gradattr::RunOptions ro = run_options(steps, seed);
@@ -627,6 +634,7 @@ std::vector<E5Row> run_e5(const Model& model, const TestSet& ts, const std::vect
           for (auto& v : map) v = U(rng);
         }
         for (std::size_t vi = 0; vi < kNP; ++vi) {
+          if (!eval_on[vi]) continue;
           const double d = gradattr::metrics::perturbation_curve(kPolicies[vi], model, gradattr::metrics::Perturbation::Deletion, x, map, gradattr::Target{cls}, po).auc;
           const double i = gradattr::metrics::perturbation_curve(kPolicies[vi], model, gradattr::metrics::Perturbation::Insertion, x, map, gradattr::Target{cls}, po).auc;
           del[mi][ei][vi] += d;
@@ -642,6 +650,7 @@ std::vector<E5Row> run_e5(const Model& model, const TestSet& ts, const std::vect
   for (std::size_t mi = 0; mi < M; ++mi)
     for (std::size_t ei = 0; ei < (mi < methods.size() ? kNP : std::size_t{1}); ++ei)
       for (std::size_t vi = 0; vi < kNP; ++vi) {
+        if (!eval_on[vi]) continue;
         E5Row r;
         r.method = mi < methods.size() ? method_name(methods[mi]) : "random";
         r.explanation_policy = mi < methods.size() ? policy_name(kPolicies[ei]) : "-";
@@ -656,7 +665,7 @@ std::vector<E5Row> run_e5(const Model& model, const TestSet& ts, const std::vect
     for (std::size_t mi = 0; mi < methods.size(); ++mi)
       for (int c = 0; c < 2; ++c)
         for (std::size_t vi = 0; vi < kNP; ++vi)
-          samples->auc.cells.push_back({{method_name(methods[mi]), c ? "insertion" : "deletion", policy_name(kPolicies[vi])}, per[mi][static_cast<std::size_t>(c)][vi]});
+          if (eval_on[vi]) samples->auc.cells.push_back({{method_name(methods[mi]), c ? "insertion" : "deletion", policy_name(kPolicies[vi])}, per[mi][static_cast<std::size_t>(c)][vi]});
     for (int c = 0; c < 2; ++c)
       for (std::size_t vi = 0; vi < kNP; ++vi) samples->random[static_cast<std::size_t>(c)][vi] = per[M - 1][static_cast<std::size_t>(c)][vi][0];
   }

@@ -271,7 +271,7 @@ void e11_report(const E11Result& r, const fs::path& out, Values& v) {
     count_values(v, "e11.auc_eval_post", rs);
     for (int c = 0; c < 2; ++c)
       v.ci("e11.random." + std::string(c ? "insertion" : "deletion") + ".eval_post",
-           st::bootstrap_mean_ci(r.e5_samples.random[static_cast<std::size_t>(c)][1], boot_options()));
+           st::bootstrap_mean_ci(r.e5_samples.random[static_cast<std::size_t>(c)][policy_index(ScoreKind::Post)], boot_options()));
   }
 }
 
@@ -726,7 +726,7 @@ int main(int argc, char** argv) {
       write_run_info(c11, "e11", command, e11_vit + (e11_random.empty() ? "" : ", " + e11_random),
                      "layer " + r.layer + " (CAM and shift layer; tokens [1, 17, 48]); twins t = K Σ_d A_{p,d} with p = 1 (top-left patch) and p = 0 (class token); K in {" +
                          e11_ks + "}; random-weights ViT on the first " + std::to_string(std::min<std::int64_t>(e11_random_limit, ts.size())) +
-                         " images; class = top class; faithfulness: deletion/insertion, " + std::to_string(e11_curve_steps) + " steps, black baseline",
+                         " images; class = top class; faithfulness: deletion/insertion evaluated with post, " + std::to_string(e11_curve_steps) + " steps, black baseline",
                      since(t0), v, ts.size());
     } else if (*rep) {
       const bool summary_ok = write_or_check_summary(rep_dir, rep_check);
