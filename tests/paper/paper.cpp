@@ -15,6 +15,7 @@
 #include <random>
 
 #include <set>
+#include <unistd.h>
 
 #include "examples/paper/e10_smoothing.hpp"
 #include "examples/paper/e7_composites.hpp"
@@ -421,6 +422,24 @@ TEST_CASE("Statistics digest: CIs and comparisons of paired per-score-space samp
     if (r.a == 0 && r.b == 2) CHECK(r.result() == "identical");
     if (r.a == 0 && r.b == 3) CHECK(r.diff.dropped == (r.stratum == 2 ? 1 : r.stratum == 0 ? 1 : 0));
   }
+}
+
+// {{if-run:NAME}}A{{else}}B{{end-if}}: A when NAME_run.md exists, B (which says so) otherwise.
+TEST_CASE("report: a block of an experiment not run renders its else branch, never nothing", "[paper]") {
+  const fs::path dir = fs::temp_directory_path() / ("gradattr_if_run_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string tmpl = "x{{if-run:e99}}A {{value:e99.k}}{{else}}B: e99 not run{{end-if}}y";
+  const std::string note = kGeneratedNote;
+  CHECK(render_report(tmpl, dir) == note + "xB: e99 not runy");
+  Table::write_text(dir / "e99_run.md", "commit: abc\n");
+  Table::write_text(dir / "e99_values.csv", "key,value\ne99.k,1\n");
+  CHECK(render_report(tmpl, dir) == note + "xA 1y");
+  CHECK_THROWS_WITH(render_report("{{if-run:e99}}A{{end-if}}", dir), Catch::Contains("needs its own {{else}} and {{end-if}}"));
+  CHECK_THROWS_WITH(render_report("{{if-run:e99}}{{if-run:e98}}A{{else}}B{{end-if}}{{else}}C{{end-if}}", dir),
+                    Catch::Contains("blocks do not nest"));
+  CHECK_THROWS_WITH(render_report("{{if-run:e99}}A{{else}}B", dir), Catch::Contains("needs its own"));
+  fs::remove_all(dir);
 }
 
 // docs/report.md is generated (examples/paper/report.hpp): it must equal the rendering of its
