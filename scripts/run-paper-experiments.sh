@@ -58,24 +58,20 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 mkdir -p "$OUT"
 T0=$(date +%s)
 
-# train_model FILE ARGS...: trains into $TRAINED/FILE when missing (atomically: .part, then mv).
+# train_into DIR FILE ARGS...: trains into DIR/FILE when missing (atomically: .part, then mv), with
+# the settings every model of the report shares (batch 64, Adam at 0.002, 2 threads) plus ARGS.
+train_into() {
+  d=$1; f=$2; shift 2
+  mkdir -p "$d"
+  [ -f "$d/$f" ] || (cd "$d" && "$BUILD/examples/train_fashion/train_fashion" --batch 64 --optimizer adam --lr 0.002 --threads 2 "$@" \
+    --out "$f.part" && mv "$f.part" "$f")
+}
+# train_model FILE ARGS...: a model of E7, E8 or E10 into $TRAINED (not committed).
 TRAINED=${TRAINED:-build-paper/models}
-train_model() {
-  f=$1; shift
-  mkdir -p "$TRAINED"
-  if [ ! -f "$TRAINED/$f" ]; then
-    (cd "$TRAINED" && "$BUILD/examples/train_fashion/train_fashion" --batch 64 --optimizer adam --lr 0.002 --threads 2 "$@" \
-      --out "$f.part" && mv "$f.part" "$f")
-  fi
-}
-# train_seed S: the E4 seed model S into examples/data/seeds when missing.
+train_model() { train_into "$TRAINED" "$@"; }
+# train_seed S: the E4 seed model S (4 epochs) into examples/data/seeds (1-5 committed).
 SEEDS=examples/data/seeds
-train_seed() {
-  f=$SEEDS/fashion_vgg_seed$1.safetensors
-  mkdir -p "$SEEDS"
-  [ -f "$f" ] || (cd "$SEEDS" && "$BUILD/examples/train_fashion/train_fashion" --epochs 4 --batch 64 --optimizer adam --lr 0.002 \
-    --seed "$1" --threads 2 --out "fashion_vgg_seed$1.safetensors.part" && mv "fashion_vgg_seed$1.safetensors.part" "fashion_vgg_seed$1.safetensors")
-}
+train_seed() { train_into "$SEEDS" "fashion_vgg_seed$1.safetensors" --epochs 4 --seed "$1"; }
 
 # E4: ten models trained from seeds 1..10 (4 epochs each), true-class maps.
 e4() {
