@@ -1,6 +1,7 @@
 // The shipped Fashion-MNIST VGG (examples/data/fashion_vgg.safetensors) and its trainer
 // (examples/train_fashion). CI does not train: these check the shipped file against its shipped
 // test images, and the training step on a few of those images.
+#include <omp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,7 +16,10 @@
 #include "../../examples/train_fashion/trainer.hpp"
 #include "gradattr/io/image.hpp"
 #include "gradattr/io/safetensors.hpp"
+#include "gradattr/autodiff/grad.hpp"
+#include "gradattr/core/parallel.hpp"
 #include "gradattr/models/vgg_safetensors.hpp"
+#include "support/cut_helpers.hpp"
 
 using namespace gradattr;
 namespace fs = std::filesystem;
@@ -99,6 +103,40 @@ TEST_CASE("The shipped Fashion-MNIST VGG loads with its metadata and classifies 
   }
   INFO(correct << " of " << s.labels.size() << " correct");
   REQUIRE(correct >= 102);  // >= 85%
+}
+
+// core/parallel.hpp keeps this model's small loops on the calling thread by default (they ran 2x
+// slower on a team of 2). Which loops go parallel must never change a value: the logits and the
+// input gradient at 2 threads with the library's two default thresholds, with every loop parallel
+// (0), and at 1 thread are the same bits.
+TEST_CASE("The Fashion VGG's outputs and input gradient do not depend on which loops go parallel", "[train][fashion][threads]") {
+  const auto model = models::vgg_from_safetensors<float>(kData / "fashion_vgg.safetensors");
+  const Samples s = load_samples();
+  const Tensor<float> x = s.x.slice_batch(0).clone();
+  auto run = [&] {
+    ad::Tape<float> tape;
+    auto vx = tape.variable(x);
+    auto z = gradattr::testing::from_layer(model, vx, "input", tape);
+    auto logit = ad::sum(ad::gather(z, {static_cast<std::int64_t>(s.labels[0])}));
+    return std::pair{z.value().clone(), ad::grad(tape, logit, {vx})[0]};
+  };
+  const std::int64_t threshold = parallel_threshold();
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const auto one = run();
+  omp_set_num_threads(2);
+  set_parallel_threshold(kDefaultParallelThreshold);
+  const auto spinning = run();
+  set_parallel_threshold(kPassiveParallelThreshold);
+  const auto passive = run();
+  set_parallel_threshold(0);
+  const auto all = run();
+  set_parallel_threshold(threshold);
+  omp_set_num_threads(threads);
+  for (const auto* r : {&spinning, &passive, &all}) {
+    REQUIRE(std::memcmp(r->first.data(), one.first.data(), sizeof(float) * static_cast<std::size_t>(one.first.numel())) == 0);
+    REQUIRE(std::memcmp(r->second.data(), one.second.data(), sizeof(float) * static_cast<std::size_t>(one.second.numel())) == 0);
+  }
 }
 
 TEST_CASE("Two training steps are bitwise deterministic and lower the loss", "[train][fashion]") {

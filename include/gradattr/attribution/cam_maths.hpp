@@ -40,7 +40,7 @@ template <class T, class F>
 Tensor<T> per_channel(const Tensor<T>& A, const Tensor<T>& g, F&& f) {
   const auto N = A.dim(0), K = A.dim(1), Z = A.dim(2) * A.dim(3);
   auto w = Tensor<T>::uninitialized({N, K});
-  parallel_for(0, N * K, [&](std::int64_t nk) { w[nk] = static_cast<T>(f(A.data() + nk * Z, g.data() + nk * Z, Z)); });
+  parallel_for(0, N * K, 2.0 * static_cast<double>(Z), [&](std::int64_t nk) { w[nk] = static_cast<T>(f(A.data() + nk * Z, g.data() + nk * Z, Z)); });
   return w;
 }
 // map[n] = Σ_k f(a_nk, g_nk) element-wise over planes.
@@ -48,7 +48,7 @@ template <class T, class F>
 Tensor<T> sum_over_channels(const Tensor<T>& A, const Tensor<T>& g, F&& f) {
   const auto N = A.dim(0), K = A.dim(1), H = A.dim(2), W = A.dim(3), Z = H * W;
   auto m = Tensor<T>::uninitialized({N, H, W});
-  parallel_for(0, N, [&](std::int64_t n) {
+  parallel_for(0, N, 2.0 * static_cast<double>(K * Z), [&](std::int64_t n) {
     for (std::int64_t ij = 0; ij < Z; ++ij) {
       double s = 0;
       for (std::int64_t k = 0; k < K; ++k) {
@@ -72,7 +72,7 @@ Tensor<T> weighted_sum_map(const Tensor<T>& A, const Tensor<T>& w) {
                      A.shape().str());
   const auto N = A.dim(0), K = A.dim(1), Z = A.dim(2) * A.dim(3);
   auto m = Tensor<T>::uninitialized({N, A.dim(2), A.dim(3)});
-  parallel_for(0, N, [&](std::int64_t n) {
+  parallel_for(0, N, 2.0 * static_cast<double>(K * Z), [&](std::int64_t n) {
     for (std::int64_t ij = 0; ij < Z; ++ij) {
       double s = 0;
       for (std::int64_t k = 0; k < K; ++k)
@@ -151,7 +151,7 @@ Tensor<T> gradcam_pp_exact_weights(const Tensor<T>& A, const Tensor<T>& d1, cons
                      d3.shape().str() + " must both have the activations' shape " + A.shape().str());
   const auto N = A.dim(0), K = A.dim(1), Z = A.dim(2) * A.dim(3);
   auto w = Tensor<T>::uninitialized({N, K});
-  parallel_for(0, N * K, [&](std::int64_t nk) {
+  parallel_for(0, N * K, 4.0 * static_cast<double>(Z), [&](std::int64_t nk) {
     const T* ak = A.data() + nk * Z;
     const T* gk = d1.data() + nk * Z;
     double sk = 0;

@@ -38,7 +38,7 @@ Tensor<T> display_map(const Tensor<T>& raw, std::int64_t out_h, std::int64_t out
   auto out = Tensor<T>::uninitialized({N, 1, out_h, out_w});
   kernels::upsample_bilinear(out, r);  // half-pixel centres
   const auto P = out_h * out_w;
-  parallel_for(0, N, [&](std::int64_t n) {
+  parallel_for(0, N, 2.0 * static_cast<double>(P), [&](std::int64_t n) {
     T* m = out.data() + n * P;
     const auto [lo, hi] = std::minmax_element(m, m + P);
     const double mn = *lo, range = static_cast<double>(*hi) - mn + kDisplayEps;

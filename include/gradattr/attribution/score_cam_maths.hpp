@@ -72,7 +72,7 @@ Tensor<T> scorecam_masks(const Tensor<T>& A, std::int64_t out_h, std::int64_t ou
     kernels::upsample_bilinear(M, A);  // half-pixel centres
   const auto planes = A.dim(0) * A.dim(1), P = out_h * out_w;
   const double eps = options.eps;
-  parallel_for(0, planes, [&](std::int64_t p) {
+  parallel_for(0, planes, 2.0 * static_cast<double>(P), [&](std::int64_t p) {
     T* m = M.data() + p * P;
     const auto [lo, hi] = std::minmax_element(m, m + P);
     const double mn = *lo, range = static_cast<double>(*hi) - mn + eps;
@@ -95,7 +95,7 @@ Tensor<T> masked_inputs(const Tensor<T>& x, const Tensor<T>& masks, std::int64_t
                         ", " + std::to_string(k_begin + count) + ") out of range for masks " + masks.shape().str());
   const auto C = x.dim(1), P = x.dim(2) * x.dim(3), K = masks.dim(1);
   auto out = Tensor<T>::uninitialized({count, C, x.dim(2), x.dim(3)});
-  parallel_for(0, count * C, [&](std::int64_t jc) {
+  parallel_for(0, count * C, static_cast<double>(P), [&](std::int64_t jc) {
     const auto j = jc / C, c = jc % C;
     const T* xs = x.data() + (n * C + c) * P;
     const T* ms = masks.data() + (n * K + k_begin + j) * P;

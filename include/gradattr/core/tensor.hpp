@@ -10,7 +10,7 @@
 // two threads at once is the caller's race.
 #include "gradattr/core/detail/intrinsics.hpp"  // first: silences GCC 12 false warnings
 
-#include <Eigen/Core>
+#include "gradattr/core/detail/eigen.hpp"
 #include <algorithm>
 #include <cstdint>
 #include <cstring>

@@ -58,7 +58,7 @@ void concat(Tensor<T>& y, std::span<const Tensor<T>* const> xs, int axis) noexce
   for (int d = 0; d < axis; ++d) outer *= ys[d];
   const std::int64_t inner = ys.stride(axis), row = ys[axis] * inner;
   T* yd = y.data();
-  parallel_for(0, outer, [&](std::int64_t o) {
+  parallel_for(0, outer, static_cast<double>(row), [&](std::int64_t o) {
     std::int64_t at = 0;
     for (const Tensor<T>* x : xs) {
       const std::int64_t block = x->dim(axis) * inner;
@@ -77,7 +77,7 @@ void concat_part(Tensor<T>& dx, const Tensor<T>& dy, int axis, std::int64_t offs
   const std::int64_t inner = ys.stride(axis), row = ys[axis] * inner, block = dx.dim(axis) * inner;
   T* dd = dx.data();
   const T* g = dy.data();
-  parallel_for(0, outer, [&](std::int64_t o) {
+  parallel_for(0, outer, static_cast<double>(block), [&](std::int64_t o) {
     if (block > 0) std::memcpy(dd + o * block, g + o * row + offset * inner, static_cast<std::size_t>(block) * sizeof(T));
   });
 }
@@ -93,7 +93,7 @@ void transpose(Tensor<T>& y, const Tensor<T>& x, std::span<const std::int64_t> p
     st[static_cast<std::size_t>(shift + k)] = xs[static_cast<std::size_t>(shift + perm[static_cast<std::size_t>(k)])];
   const T* xd = x.data();
   T* out = y.data();
-  parallel_for(0, yd4[0] * yd4[1], [&](std::int64_t ab) {
+  parallel_for(0, yd4[0] * yd4[1], static_cast<double>(yd4[2] * yd4[3]), [&](std::int64_t ab) {
     const std::int64_t a = ab / yd4[1], b = ab % yd4[1];
     T* o = out + ab * yd4[2] * yd4[3];
     for (std::int64_t c = 0; c < yd4[2]; ++c)
@@ -111,7 +111,7 @@ void strided_gather(Tensor<T>& y, const Tensor<T>& x, const std::array<std::int6
   const Dims s0 = pad4(start, r, 0), st = pad4(step, r, 1);
   const T* xd = x.data();
   T* out = y.data();
-  parallel_for(0, yd4[0] * yd4[1], [&](std::int64_t ab) {
+  parallel_for(0, yd4[0] * yd4[1], static_cast<double>(yd4[2] * yd4[3]), [&](std::int64_t ab) {
     const std::int64_t a = ab / yd4[1], b = ab % yd4[1];
     T* o = out + ab * yd4[2] * yd4[3];
     for (std::int64_t c = 0; c < yd4[2]; ++c)
@@ -131,7 +131,7 @@ void strided_scatter(Tensor<T>& y, const Tensor<T>& x, const std::array<std::int
   const Dims s0 = pad4(start, r, 0), st = pad4(step, r, 1);
   const T* in = x.data();
   T* yd = y.data();
-  parallel_for(0, xd4[0] * xd4[1], [&](std::int64_t ab) {
+  parallel_for(0, xd4[0] * xd4[1], static_cast<double>(xd4[2] * xd4[3]), [&](std::int64_t ab) {
     const std::int64_t a = ab / xd4[1], b = ab % xd4[1];
     const T* i = in + ab * xd4[2] * xd4[3];
     for (std::int64_t c = 0; c < xd4[2]; ++c) {
@@ -174,7 +174,7 @@ void gather_axis(Tensor<T>& y, const Tensor<T>& x, int axis, std::span<const std
   const std::int64_t inner = xs.stride(axis), n = xs[axis], k = static_cast<std::int64_t>(indices.size());
   const T* xd = x.data();
   T* yd = y.data();
-  parallel_for(0, outer, [&](std::int64_t o) {
+  parallel_for(0, outer, static_cast<double>(k * inner), [&](std::int64_t o) {
     for (std::int64_t j = 0; j < k; ++j)
       std::memcpy(yd + (o * k + j) * inner, xd + (o * n + indices[static_cast<std::size_t>(j)]) * inner,
                   static_cast<std::size_t>(inner) * sizeof(T));
@@ -191,7 +191,7 @@ void gather_axis_backward(Tensor<T>& dx, const Tensor<T>& dy, int axis, std::spa
   const std::int64_t inner = xs.stride(axis), n = xs[axis], k = static_cast<std::int64_t>(indices.size());
   const T* g = dy.data();
   T* dd = dx.data();
-  parallel_for(0, outer, [&](std::int64_t o) {
+  parallel_for(0, outer, static_cast<double>(k * inner), [&](std::int64_t o) {
     for (std::int64_t j = 0; j < k; ++j) {
       T* to = dd + (o * n + indices[static_cast<std::size_t>(j)]) * inner;
       const T* from = g + (o * k + j) * inner;

@@ -29,6 +29,7 @@
 // Errors: ShapeError for x not [1, C, H, W] or [C, H, W], a mask or map whose spatial shape
 // differs from x; ArgumentError for a fraction outside [0, 1] or NaN, noise < 0 or NaN, a NaN in
 // the map, every pixel removed (nothing to impute from), a bad target.
+#include "gradattr/core/detail/eigen.hpp"  // first: Eigen configured for gradattr
 #include <Eigen/SparseCholesky>
 #include <Eigen/SparseCore>
 #include <algorithm>

@@ -62,11 +62,11 @@ class Sgd {
       T* v = velocity_[i].data();
       const auto lr = static_cast<T>(o_.lr), mu = static_cast<T>(o_.momentum), wd = static_cast<T>(o_.weight_decay);
       const bool first = steps_ == 0;
-      parallel_for(0, params[i]->numel(), [&](std::int64_t k) {
+      parallel_for(0, params[i]->numel(), 4.0, [&](std::int64_t k) {
         const T d = g[k] + wd * p[k];
         v[k] = first ? d : mu * v[k] + d;
         p[k] -= lr * v[k];
-      }, 1 << 14);
+      });
     }
     ++steps_;
   }
@@ -109,12 +109,12 @@ class Adam {
       const T* g = grads[i].data();
       T* m = m_[i].data();
       T* v = v_[i].data();
-      parallel_for(0, params[i]->numel(), [&](std::int64_t k) {
+      parallel_for(0, params[i]->numel(), 4.0, [&](std::int64_t k) {
         const T d = g[k] + wd * p[k];
         m[k] = b1 * m[k] + (1 - b1) * d;
         v[k] = b2 * v[k] + (1 - b2) * d * d;
         p[k] -= step_size * m[k] / (std::sqrt(v[k]) / sbc2 + eps);
-      }, 1 << 14);
+      });
     }
   }
 

@@ -25,7 +25,7 @@ void relu_forward(Tensor<float>& y, const Tensor<float>& x) noexcept {
   const std::int64_t n = x.numel(), blocks = (n + activation_detail::kBlock - 1) / activation_detail::kBlock;
   const float* xd = x.data();
   float* yd = y.data();
-  parallel_for(0, blocks, [&](std::int64_t blk) {
+  parallel_for(0, blocks, static_cast<double>(activation_detail::kBlock), [&](std::int64_t blk) {
     const std::int64_t i0 = blk * activation_detail::kBlock, i1 = std::min(n, i0 + activation_detail::kBlock);
     const B zero(0.0f);
     std::int64_t i = i0;
@@ -65,7 +65,7 @@ void apply_activation(Tensor<float>& y, const Activation& act) noexcept {
   if (!act) return;
   const std::int64_t n = y.numel(), blocks = (n + activation_detail::kBlock - 1) / activation_detail::kBlock;
   float* yd = y.data();
-  parallel_for(0, blocks, [&](std::int64_t blk) {
+  parallel_for(0, blocks, static_cast<double>(activation_detail::kBlock), [&](std::int64_t blk) {
     const std::int64_t i0 = blk * activation_detail::kBlock, i1 = std::min(n, i0 + activation_detail::kBlock);
     apply_activation<Arch>(yd + i0, i1 - i0, act);
   });
@@ -80,7 +80,7 @@ void add_activation(Tensor<float>& y, const Tensor<float>& a, const Tensor<float
   const float* ad = a.data();
   const float* bd = b.data();
   float* yd = y.data();
-  parallel_for(0, blocks, [&](std::int64_t blk) {
+  parallel_for(0, blocks, static_cast<double>(activation_detail::kBlock), [&](std::int64_t blk) {
     const std::int64_t i0 = blk * activation_detail::kBlock, i1 = std::min(n, i0 + activation_detail::kBlock);
     std::int64_t i = i0;
     for (; i + S <= i1; i += S)
@@ -98,7 +98,7 @@ void relu_backward(Tensor<float>& dx, const Tensor<float>& dy, const Tensor<floa
   const float* gd = dy.data();
   const float* yd = y.data();
   float* dxd = dx.data();
-  parallel_for(0, blocks, [&](std::int64_t blk) {
+  parallel_for(0, blocks, static_cast<double>(activation_detail::kBlock), [&](std::int64_t blk) {
     const std::int64_t i0 = blk * activation_detail::kBlock, i1 = std::min(n, i0 + activation_detail::kBlock);
     const B zero(0.0f);
     std::int64_t i = i0;

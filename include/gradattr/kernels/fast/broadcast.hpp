@@ -50,13 +50,13 @@ void for_row_blocks(const StridedPlan& p, Body&& body) noexcept {
   const std::int64_t rows = p.outer(), n = p.inner();
   if (n >= kBlock) {
     const std::int64_t per_row = (n + kBlock - 1) / kBlock;
-    parallel_for(0, rows * per_row, [&](std::int64_t t) {
+    parallel_for(0, rows * per_row, static_cast<double>(std::min(n, kBlock)), [&](std::int64_t t) {
       const std::int64_t row = t / per_row, j0 = (t % per_row) * kBlock;
       body(row, j0, std::min(n, j0 + kBlock));
     });
   } else {
     const std::int64_t rows_per_task = std::max<std::int64_t>(1, kBlock / std::max<std::int64_t>(n, 1));
-    parallel_for(0, (rows + rows_per_task - 1) / rows_per_task, [&](std::int64_t t) {
+    parallel_for(0, (rows + rows_per_task - 1) / rows_per_task, static_cast<double>(rows_per_task * n), [&](std::int64_t t) {
       const std::int64_t r1 = std::min(rows, (t + 1) * rows_per_task);
       for (std::int64_t row = t * rows_per_task; row < r1; ++row) body(row, std::int64_t{0}, n);
     });
@@ -193,7 +193,7 @@ void sum_to(Tensor<float>& dx, const Tensor<float>& dy) noexcept {
   float* out = dx.data();
   if (inner_reduced) {
     // One output element per kept tuple: the sum of `tuples` contiguous runs of n.
-    parallel_for(0, kept.count(), [&](std::int64_t o) {
+    parallel_for(0, kept.count(), static_cast<double>(tuples * n), [&](std::int64_t o) {
       const float* base = g + kept.dy_offset(o);
       B acc(0.0f);
       float tail = 0.0f;
@@ -210,7 +210,7 @@ void sum_to(Tensor<float>& dx, const Tensor<float>& dy) noexcept {
     // row-major order (the reference's order).
     constexpr std::int64_t kCols = 1024;
     const std::int64_t per_row = (n + kCols - 1) / kCols;
-    parallel_for(0, kept.count() * per_row, [&](std::int64_t task) {
+    parallel_for(0, kept.count() * per_row, static_cast<double>(tuples * std::min(n, kCols)), [&](std::int64_t task) {
       const std::int64_t row = task / per_row, j0 = (task % per_row) * kCols, j1 = std::min(n, j0 + kCols);
       const float* base = g + kept.dy_offset(row) + j0;
       float* o = out + row * n + j0;
@@ -221,7 +221,7 @@ void sum_to(Tensor<float>& dx, const Tensor<float>& dy) noexcept {
         for (; j + S <= j1 - j0; j += S) (B::load_unaligned(o + j) + B::load_unaligned(run + j)).store_unaligned(o + j);
         for (; j < j1 - j0; ++j) o[j] += run[j];
       }
-    }, 1);
+    });
   }
 }
 

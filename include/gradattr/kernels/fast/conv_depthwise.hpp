@@ -173,7 +173,7 @@ void conv2d_depthwise_forward(Tensor<float>& y, const Tensor<float>& x, const Te
   const float* wd = w.data();
   const float* bd = b.empty() ? nullptr : b.data();
   float* yd = y.data();
-  parallel_for(0, g.N * g.C, [&](std::int64_t i) {
+  parallel_for(0, g.N * g.C, static_cast<double>(g.OH * g.OW * taps), [&](std::int64_t i) {
     const std::int64_t c = i % g.C;
     float* area = depthwise_detail::scratch(g.plane() + g.OWr);
     float* tmp = area + g.plane();
@@ -212,7 +212,7 @@ void conv2d_depthwise_backward_data(Tensor<float>& dx, const Tensor<float>& dy, 
   const float* dyd = dy.data();
   const float* wd = w.data();
   float* dxd = dx.data();
-  parallel_for(0, g.N * g.C, [&](std::int64_t i) {
+  parallel_for(0, g.N * g.C, static_cast<double>(g.OH * g.OW * taps), [&](std::int64_t i) {
     const std::int64_t c = i % g.C;
     float* area = depthwise_detail::scratch(g.plane() + g.OH * g.OWr);
     float* gp = area + g.plane();
@@ -253,7 +253,7 @@ void conv2d_depthwise_backward_weights(Tensor<float>& dw, Tensor<float>& db, con
   const float* xd = x.data();
   float* dwd = dw.data();
   float* dbd = db.empty() ? nullptr : db.data();
-  parallel_for(0, g.C, [&](std::int64_t c) {
+  parallel_for(0, g.C, static_cast<double>(g.N * g.OH * g.OW * taps), [&](std::int64_t c) {
     float* area = depthwise_detail::scratch(g.plane() + g.OH * g.OWr);
     float* gp = area + g.plane();
     B acc[49];  // per tap (KH, KW <= 7)

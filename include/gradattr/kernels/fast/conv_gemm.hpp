@@ -25,7 +25,7 @@
 // threads. Workspace: per calling thread at most kColBudget floats (forward/backward-data),
 // per team member ~1 MiB of private im2col, and dw partials when K is small (see there).
 #include "gradattr/core/detail/intrinsics.hpp"  // first: see there
-#include <Eigen/Core>
+#include "gradattr/core/detail/eigen.hpp"
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -73,6 +73,10 @@ struct Geometry {
   std::int64_t rows() const noexcept { return Ci * KH * KW; }    // rows of an image's column matrix
   std::int64_t HW() const noexcept { return H * W; }
   std::int64_t OHW() const noexcept { return OH * OW; }
+  // The multiply-adds of the forward (and of each backward product): a team is woken only when
+  // they are worth it (core/parallel.hpp).
+  double macs() const noexcept { return static_cast<double>(N * OH * OW) * static_cast<double>(Co * K()); }
+  bool worth_a_team() const noexcept { return worth_parallel(2, kMacWork * macs()); }
   // The input is its own column matrix (1x1, stride 1, no padding on any side).
   bool pointwise() const noexcept {
     return KH == 1 && KW == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && OH == H && OW == W;
@@ -221,7 +225,7 @@ inline void conv2d_gemm_forward(Tensor<float>& y, const Tensor<float>& x, const 
   const float* wd = w.data();
   const float* bd = b.empty() ? nullptr : b.data();
   float* yd = y.data();
-#pragma omp parallel
+#pragma omp parallel if (g.worth_a_team())
   for (const Chunk& c : chunks) {
     const Columns cols = chunk_columns(col, xd, c, g);
     im2col_chunk(cols, xd, c, g);
@@ -273,7 +277,7 @@ inline void conv2d_gemm_backward_data(Tensor<float>& dx, const Tensor<float>& dy
   const float* wd = w.data();
   float* dxd = dx.data();
   const std::int64_t planes = g.N * g.Ci;
-#pragma omp parallel
+#pragma omp parallel if (g.worth_a_team())
   {
     if (!g.pointwise()) {
 #pragma omp for schedule(static)
@@ -341,7 +345,7 @@ inline void conv2d_gemm_backward_weights(Tensor<float>& dw, Tensor<float>& db, c
   float* dwd = dw.data();
   float* dbd = db.empty() ? nullptr : db.data();
   const bool pointwise = g.pointwise();
-#pragma omp parallel
+#pragma omp parallel if (g.worth_a_team())
   {
     if (dbd) {
 #pragma omp for schedule(static) nowait

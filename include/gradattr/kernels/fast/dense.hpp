@@ -6,7 +6,7 @@
 // shapes and each output element comes from one tile, so results are bitwise identical for any
 // thread count; Eigen runs serially inside the team.
 #include "gradattr/core/detail/intrinsics.hpp"  // first: see there
-#include <Eigen/Core>
+#include "gradattr/core/detail/eigen.hpp"
 #include <algorithm>
 #include <cstdint>
 
@@ -14,6 +14,15 @@
 #include "gradattr/kernels/fast/conv_gemm.hpp"
 
 namespace gradattr::kernels::fast {
+
+namespace dense_detail {
+// Whether a layer of N rows, In inputs and Out outputs, split into `parts` tiles, is worth a team
+// (core/parallel.hpp): its multiply-adds, and its weights streamed once (a GEMV at batch 1).
+inline bool worth_a_team(std::int64_t parts, std::int64_t N, std::int64_t In, std::int64_t Out) noexcept {
+  const double weights = static_cast<double>(In) * static_cast<double>(Out);
+  return worth_parallel(parts, weights * (1.0 + kMacWork * static_cast<double>(N)));
+}
+}  // namespace dense_detail
 
 // y [N, Out] = x [N, In] w^T + b (b [Out] or empty)
 inline void linear_forward(Tensor<float>& y, const Tensor<float>& x, const Tensor<float>& w,
@@ -25,7 +34,7 @@ inline void linear_forward(Tensor<float>& y, const Tensor<float>& x, const Tenso
   const float* wd = w.data();
   const float* bd = b.empty() ? nullptr : b.data();
   float* yd = y.data();
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (dense_detail::worth_a_team(s.parts, N, In, Out))
   for (std::int64_t t = 0; t < s.parts; ++t) {
     const std::int64_t o0 = s.begin(t), o1 = s.end(t);
     ConstMatMap xm(xd, N, In, Stride(In));
@@ -46,7 +55,7 @@ inline void linear_backward_data(Tensor<float>& dx, const Tensor<float>& dy, con
   const float* gd = dy.data();
   const float* wd = w.data();
   float* dxd = dx.data();
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (dense_detail::worth_a_team(s.parts, N, In, Out))
   for (std::int64_t t = 0; t < s.parts; ++t) {
     const std::int64_t i0 = s.begin(t), i1 = s.end(t);
     ConstMatMap gm(gd, N, Out, Stride(Out));
@@ -66,7 +75,7 @@ inline void linear_backward_weights(Tensor<float>& dw, Tensor<float>& db, const 
   const float* xd = x.data();
   float* dwd = dw.data();
   float* dbd = db.empty() ? nullptr : db.data();
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (dense_detail::worth_a_team(s.parts, N, In, Out))
   for (std::int64_t t = 0; t < s.parts; ++t) {
     const std::int64_t o0 = s.begin(t), o1 = s.end(t);
     ConstMatMap gm(gd + o0, N, o1 - o0, Stride(Out));

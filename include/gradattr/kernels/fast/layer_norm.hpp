@@ -38,7 +38,7 @@ inline void layer_norm(Tensor<float>& y, Tensor<float>& xhat, Tensor<float>& inv
   float* yd = y.data();
   float* hd = xhat.data();
   float* id = inv_std.data();
-  parallel_for(0, rows, [&](std::int64_t r) {
+  parallel_for(0, rows, 3.0 * static_cast<double>(row), [&](std::int64_t r) {
     const float* in = xd + r * row;
     using layer_norm_detail::lane_sum;
     const double mean = lane_sum(row, [in](std::int64_t j) { return static_cast<double>(in[j]); }) / static_cast<double>(row);
@@ -66,7 +66,7 @@ inline void layer_norm_backward(float* dx, float* dscale, float* dbias, const Te
   const float* gd = dy.data();
   const float* hd = xhat.data();
   if (dx)
-    parallel_for(0, rows, [&](std::int64_t r) {
+    parallel_for(0, rows, 3.0 * static_cast<double>(row), [&](std::int64_t r) {
       const float* g = gd + r * row;
       const float* h = hd + r * row;
       using layer_norm_detail::lane_sum;
@@ -83,7 +83,7 @@ inline void layer_norm_backward(float* dx, float* dscale, float* dbias, const Te
   // Per-block partial sums (a fixed number of blocks), added in block order.
   const std::int64_t blocks = std::min<std::int64_t>(rows, 16);
   std::vector<float> ps(static_cast<std::size_t>(blocks * row), 0.0f), pb(static_cast<std::size_t>(blocks * row), 0.0f);
-  parallel_for(0, blocks, [&](std::int64_t b) {
+  parallel_for(0, blocks, 2.0 * static_cast<double>(rows / blocks * row), [&](std::int64_t b) {
     const std::int64_t r0 = rows * b / blocks, r1 = rows * (b + 1) / blocks;
     float* s = ps.data() + b * row;
     float* t = pb.data() + b * row;

@@ -7,7 +7,7 @@
 // task, so results are bitwise identical for any thread count. The batch offsets of broadcast
 // operands are computed before the parallel region.
 #include "gradattr/core/detail/intrinsics.hpp"  // first: see there
-#include <Eigen/Core>
+#include "gradattr/core/detail/eigen.hpp"
 #include <cstdint>
 #include <vector>
 
@@ -39,12 +39,19 @@ inline bool stacked(const std::vector<std::int64_t>& o, std::int64_t batch_size)
 }
 }  // namespace matmul_fast_detail
 
-// Runs f(t, n0, width, scratch) over the column panels of `batches` products with `cols` output
-// columns and a reduction of `depth` (kernels/fast/gemm.hpp), scratch private to the thread.
+// Work of `batches` products [M x K] [K x N] (core/parallel.hpp's units): the multiply-adds, and
+// B read once per product (what dominates when M is a few rows).
+inline double gemm_work(std::int64_t batches, std::int64_t M, std::int64_t N, std::int64_t K) noexcept {
+  return static_cast<double>(batches) * (kMacWork * static_cast<double>(M) * static_cast<double>(N * K) + static_cast<double>(N * K));
+}
+
+// Runs f(t, n0, width, scratch) over the column panels of `batches` products of `rows` rows,
+// `cols` output columns and a reduction of `depth` (kernels/fast/gemm.hpp), scratch private to
+// the thread.
 template <class F>
-void for_each_panel(std::int64_t batches, std::int64_t cols, std::int64_t depth, F&& f) {
+void for_each_panel(std::int64_t batches, std::int64_t rows, std::int64_t cols, std::int64_t depth, F&& f) {
   const std::int64_t panels = (cols + detail::kPanelWidth - 1) / detail::kPanelWidth;
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (worth_parallel(batches * panels, gemm_work(batches, rows, cols, depth)))
   for (std::int64_t task = 0; task < batches * panels; ++task) {
     const std::int64_t t = task / panels, n0 = task % panels * detail::kPanelWidth;
     float* scratch = conv_detail::workspace(gemm_panel_scratch(depth), conv_detail::kPrivate);
@@ -56,12 +63,13 @@ void for_each_panel(std::int64_t batches, std::int64_t cols, std::int64_t depth,
 // in parts of at most 256, columns of at most 384, cut by shape only. Column tiles keep both
 // threads busy on a ViT's 197-row products (row parts alone split them 112 + 85): Eigen's GEMM
 // on ViT-B/16's shapes at 2 threads went from 200-220 to 255-295 GFLOP/s.
+// `depth`: the reduction, for the work estimate.
 template <class F>
-void for_each_tile(std::int64_t batches, std::int64_t rows, std::int64_t cols, F&& f) {
+void for_each_tile(std::int64_t batches, std::int64_t rows, std::int64_t cols, std::int64_t depth, F&& f) {
   using conv_detail::split;
   const conv_detail::Split rs = split(rows, 256), cs = split(cols, 384);
   const std::int64_t per_batch = rs.parts * cs.parts;
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (worth_parallel(batches * per_batch, gemm_work(batches, rows, cols, depth)))
   for (std::int64_t task = 0; task < batches * per_batch; ++task) {
     const std::int64_t t = task / per_batch, i = task % per_batch / cs.parts, j = task % cs.parts;
     f(t, rs.begin(i), rs.end(i), cs.begin(j), cs.end(j));
@@ -95,7 +103,7 @@ inline void matmul_forward(Tensor<float>& y, const Tensor<float>& a, const Tenso
   const float* ad = a.data();
   const float* bd = b.data();
   float* yd = y.data();
-  for_each_panel(batches, N, K, [&](std::int64_t t, std::int64_t n0, std::int64_t width, float* scratch) {
+  for_each_panel(batches, M, N, K, [&](std::int64_t t, std::int64_t n0, std::int64_t width, float* scratch) {
     const float* at = ad + oa[static_cast<std::size_t>(t)];
     const float* bt = bd + ob[static_cast<std::size_t>(t)];
     if (bias)
@@ -121,7 +129,7 @@ inline void matmul_backward_a(Tensor<float>& da, const Tensor<float>& dy, const 
   const float* bd = b.data();
   float* d = da.data();
   // da = dy b^T: B(c, k) = b[k * N + c]
-  for_each_panel(batches, K, N, [&](std::int64_t t, std::int64_t k0, std::int64_t width, float* scratch) {
+  for_each_panel(batches, M, K, N, [&](std::int64_t t, std::int64_t k0, std::int64_t width, float* scratch) {
     gemm_panel<xsimd::default_arch>(M, N, g + t * M * N, N, bd + ob[static_cast<std::size_t>(t)], 1, N, k0, width,
                                     d + t * M * K, K, scratch);
   });
@@ -136,7 +144,7 @@ inline void matmul_backward_b(Tensor<float>& db, const Tensor<float>& dy, const 
   const float* g = dy.data();
   const float* ad = a.data();
   float* d = db.data();
-  for_each_tile(batches, K, N, [&](std::int64_t t, std::int64_t k0, std::int64_t k1, std::int64_t n0, std::int64_t n1) {
+  for_each_tile(batches, K, N, M, [&](std::int64_t t, std::int64_t k0, std::int64_t k1, std::int64_t n0, std::int64_t n1) {
     ConstMatMap am(ad + oa[static_cast<std::size_t>(t)] + k0, M, k1 - k0, Stride(K));
     ConstMatMap gm(g + t * M * N + n0, M, n1 - n0, Stride(N));
     MatMap dm(d + t * K * N + k0 * N + n0, k1 - k0, n1 - n0, Stride(N));
@@ -154,7 +162,7 @@ inline void matmul_backward_b_shared(Tensor<float>& db, const Tensor<float>& dy,
   const float* g = dy.data();
   const float* ad = a.data();
   float* d = db.data();
-  for_each_tile(1, K, N, [&](std::int64_t, std::int64_t k0, std::int64_t k1, std::int64_t n0, std::int64_t n1) {
+  for_each_tile(1, K, N, rows, [&](std::int64_t, std::int64_t k0, std::int64_t k1, std::int64_t n0, std::int64_t n1) {
     ConstMatMap am(ad + k0, rows, k1 - k0, Stride(K));
     ConstMatMap gm(g + n0, rows, n1 - n0, Stride(N));
     MatMap dm(d + k0 * N + n0, k1 - k0, n1 - n0, Stride(N));

@@ -47,7 +47,7 @@ inline Nhwc16 to_nhwc16(const Tensor<float>& x) {
   const std::int64_t Cp = b.stride();
   const float* src = x.data();
   float* dst = b.data.data();
-  parallel_for(0, N * H, [&](std::int64_t nh) {
+  parallel_for(0, N * H, static_cast<double>(W * Cp), [&](std::int64_t nh) {
     const std::int64_t n = nh / H, h = nh % H;
     float* row = dst + nh * W * Cp;
     for (std::int64_t w = 0; w < W; ++w) std::memset(row + w * Cp + C, 0, static_cast<std::size_t>(Cp - C) * sizeof(float));
@@ -65,7 +65,7 @@ inline Tensor<float> to_nchw(const Nhwc16& b) {
   auto y = Tensor<float>::uninitialized(Shape{N, C, H, W});
   const float* src = b.data.data();
   float* dst = y.data();
-  parallel_for(0, N * C, [&](std::int64_t nc) {
+  parallel_for(0, N * C, static_cast<double>(H * W), [&](std::int64_t nc) {
     const std::int64_t n = nc / C, c = nc % C;
     const float* s = src + n * H * W * Cp + c;
     float* d = dst + nc * H * W;
@@ -89,7 +89,7 @@ Nhwc16 max_pool2d_nhwc16(const Nhwc16& x, const Pool2dParams& p) {
   Nhwc16 y = Nhwc16::uninitialized(N, x.channels, OH, OW);
   const float* src = x.data.data();
   float* dst = y.data.data();
-  parallel_for(0, N * OH, [&](std::int64_t noh) {
+  parallel_for(0, N * OH, static_cast<double>(OW * Cp * p.kernel_h * p.kernel_w), [&](std::int64_t noh) {
     const std::int64_t n = noh / OH, oh = noh % OH;
     const std::int64_t h0 = std::max<std::int64_t>(0, oh * p.stride_h - p.pad_h);
     const std::int64_t h1 = std::min<std::int64_t>(H, oh * p.stride_h - p.pad_h + p.kernel_h);

@@ -27,7 +27,7 @@ inline constexpr std::int64_t kBlock = std::int64_t{1} << 15;
 template <class Arch, class Vec, class Scal>
 void map_blocks(std::int64_t n, Vec&& vec, Scal&& scal) noexcept {
   constexpr std::int64_t S = xsimd::batch<float, Arch>::size;
-  parallel_for(0, (n + kBlock - 1) / kBlock, [&](std::int64_t blk) {
+  parallel_for(0, (n + kBlock - 1) / kBlock, static_cast<double>(kBlock), [&](std::int64_t blk) {
     const std::int64_t i0 = blk * kBlock, i1 = std::min(n, i0 + kBlock);
     std::int64_t i = i0;
     for (; i + S <= i1; i += S) vec(i);
@@ -49,7 +49,7 @@ void channel_affine_forward(Tensor<float>& y, const Tensor<float>& x, const Tens
   const std::int64_t N = x.dim(0), C = x.dim(1), inner = x.shape().stride(1);
   const float* xd = x.data();
   float* yd = y.data();
-  parallel_for(0, N * C, [&](std::int64_t nc) {
+  parallel_for(0, N * C, static_cast<double>(inner), [&](std::int64_t nc) {
     const std::int64_t c = nc % C;
     const float s = scale[c], t = shift[c];
     const B sb(s), tb(t);
@@ -74,7 +74,7 @@ void channel_affine_backward_data(Tensor<float>& dx, const Tensor<float>& dy, co
   const std::int64_t N = dy.dim(0), C = dy.dim(1), inner = dy.shape().stride(1);
   const float* gd = dy.data();
   float* dd = dx.data();
-  parallel_for(0, N * C, [&](std::int64_t nc) {
+  parallel_for(0, N * C, static_cast<double>(inner), [&](std::int64_t nc) {
     const float s = scale[nc % C];
     const B sb(s);
     const float* g = gd + nc * inner;
@@ -95,7 +95,7 @@ void channel_affine_backward_params(Tensor<float>& dscale, Tensor<float>& dshift
   const bool want_scale = !dscale.empty();
   const float* gd = dy.data();
   const float* xd = x.data();
-  parallel_for(0, C, [&](std::int64_t c) {
+  parallel_for(0, C, 2.0 * static_cast<double>(N * inner), [&](std::int64_t c) {
     B ds(0.0f), db(0.0f);
     float ds_tail = 0.0f, db_tail = 0.0f;
     for (std::int64_t n = 0; n < N; ++n) {

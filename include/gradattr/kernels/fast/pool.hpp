@@ -238,7 +238,7 @@ void max_pool2d_forward(Tensor<float>& y, Tensor<std::int32_t>& argmax, const Te
   const float* xd = x.data();
   float* yd = y.data();
   std::int32_t* ad = argmax.data();
-  parallel_for(0, NC, [&](std::int64_t i) {
+  parallel_for(0, NC, static_cast<double>(H * W), [&](std::int64_t i) {
     if (vgg)
       pool_detail::max_pool_2x2s2_plane<Arch>(yd + i * OH * OW, ad + i * OH * OW, xd + i * H * W, W, OH, OW);
     else if (simd)
@@ -257,7 +257,7 @@ inline void max_pool2d_backward(Tensor<float>& dx, const Tensor<float>& dy, cons
   float* dxd = dx.data();
   const float* dyd = dy.data();
   const std::int32_t* ad = argmax.data();
-  parallel_for(0, NC, [&](std::int64_t i) {
+  parallel_for(0, NC, static_cast<double>(HW), [&](std::int64_t i) {
     float* d = dxd + i * HW;
     std::memset(d, 0, static_cast<std::size_t>(HW) * sizeof(float));
     const float* g = dyd + i * OHW;
@@ -272,7 +272,7 @@ inline void avg_pool2d_forward(Tensor<float>& y, const Tensor<float>& x, const P
   const std::int64_t NC = x.dim(0) * x.dim(1), H = x.dim(2), W = x.dim(3), OH = y.dim(2), OW = y.dim(3);
   const float* xd = x.data();
   float* yd = y.data();
-  parallel_for(0, NC, [&](std::int64_t i) {
+  parallel_for(0, NC, static_cast<double>(H * W), [&](std::int64_t i) {
     reference::avg_pool2d_plane_forward(yd + i * OH * OW, xd + i * H * W, H, W, OH, OW, p, count_include_pad);
   });
 }
@@ -281,7 +281,7 @@ inline void avg_pool2d_backward(Tensor<float>& dx, const Tensor<float>& dy, cons
   const std::int64_t NC = dx.dim(0) * dx.dim(1), H = dx.dim(2), W = dx.dim(3), OH = dy.dim(2), OW = dy.dim(3);
   float* dxd = dx.data();
   const float* dyd = dy.data();
-  parallel_for(0, NC, [&](std::int64_t i) {
+  parallel_for(0, NC, static_cast<double>(H * W), [&](std::int64_t i) {
     reference::avg_pool2d_plane_backward(dxd + i * H * W, dyd + i * OH * OW, H, W, OH, OW, p, count_include_pad);
   });
 }
@@ -294,13 +294,13 @@ inline void adaptive_avg_pool2d_forward(Tensor<float>& y, const Tensor<float>& x
   float* yd = y.data();
   if (H == OH && W == OW) {
     // acc = 0 + v, then / 1: v itself, except that -0 becomes +0.
-    parallel_for(0, NC, [&](std::int64_t i) {
+    parallel_for(0, NC, static_cast<double>(H * W), [&](std::int64_t i) {
       for (std::int64_t j = 0; j < H * W; ++j) yd[i * H * W + j] = 0.0f + xd[i * H * W + j];
     });
     return;
   }
   const bool exact = H % OH == 0 && W % OW == 0;
-  parallel_for(0, NC, [&](std::int64_t i) {
+  parallel_for(0, NC, static_cast<double>(H * W), [&](std::int64_t i) {
     const float* plane = xd + i * H * W;
     float* out = yd + i * OH * OW;
     for (std::int64_t oh = 0; oh < OH; ++oh) {
@@ -324,12 +324,12 @@ inline void adaptive_avg_pool2d_backward(Tensor<float>& dx, const Tensor<float>&
   float* dxd = dx.data();
   const float* dyd = dy.data();
   if (H == OH && W == OW) {
-    parallel_for(0, NC, [&](std::int64_t i) {
+    parallel_for(0, NC, static_cast<double>(H * W), [&](std::int64_t i) {
       for (std::int64_t j = 0; j < H * W; ++j) dxd[i * H * W + j] = 0.0f + dyd[i * H * W + j];
     });
     return;
   }
-  parallel_for(0, NC, [&](std::int64_t i) {
+  parallel_for(0, NC, static_cast<double>(H * W), [&](std::int64_t i) {
     float* plane = dxd + i * H * W;
     const float* g = dyd + i * OH * OW;
     std::memset(plane, 0, static_cast<std::size_t>(H * W) * sizeof(float));

@@ -66,7 +66,7 @@ void log_softmax(Tensor<float>& y, const Tensor<float>& x) noexcept {
   const std::int64_t C = x.shape().dim(-1), N = x.numel() / C;
   const float* xd = x.data();
   float* yd = y.data();
-  parallel_for(0, N, [&](std::int64_t n) {
+  parallel_for(0, N, kTranscendentalWork * static_cast<double>(C), [&](std::int64_t n) {
     const float* xr = xd + n * C;
     float* yr = yd + n * C;
     float m, s;
@@ -88,7 +88,7 @@ void softmax(Tensor<float>& y, const Tensor<float>& x) noexcept {
   const std::int64_t C = x.shape().dim(-1), N = x.numel() / C;
   const float* xd = x.data();
   float* yd = y.data();
-  parallel_for(0, N, [&](std::int64_t n) {
+  parallel_for(0, N, kTranscendentalWork * static_cast<double>(C), [&](std::int64_t n) {
     const float* xr = xd + n * C;
     float* yr = yd + n * C;
     float m, s;
@@ -109,7 +109,7 @@ void softmax_backward(Tensor<float>& dx, const Tensor<float>& dy, const Tensor<f
   const float* gd = dy.data();
   const float* yd = y.data();
   float* dxd = dx.data();
-  parallel_for(0, N, [&](std::int64_t n) {
+  parallel_for(0, N, 2.0 * static_cast<double>(C), [&](std::int64_t n) {
     const float* g = gd + n * C;
     const float* yr = yd + n * C;
     float* d = dxd + n * C;

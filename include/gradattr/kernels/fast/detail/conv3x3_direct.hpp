@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "gradattr/core/aligned.hpp"
+#include "gradattr/core/parallel.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -84,10 +85,7 @@ void conv3x3_direct(const Conv3x3DirectArgs& a) noexcept {
   const std::int64_t ldi = 3 * ldr;              // one input channel's 3 rows
   const std::int64_t ob = (O + kDirectKB - 1) / kDirectKB;
   const std::int64_t per = I * ldi + kDirectKB * Wp;
-  int threads = 1;
-#ifdef _OPENMP
-  if (!omp_in_parallel()) threads = static_cast<int>(std::min<std::int64_t>(omp_get_max_threads(), N * H));
-#endif
+  const int threads = threads_for(N * H, kMacWork * static_cast<double>(N * H * W * I * O) * 9.0);
   auto ws = make_aligned_buffer<float>(static_cast<std::size_t>(per * threads));
   auto body = [&](int tid, std::int64_t item) {
     const std::int64_t n = item / H, h = item % H;

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "gradattr/core/aligned.hpp"
+#include "gradattr/core/parallel.hpp"
 #include "gradattr/kernels/fast/detail/panel_gemm.hpp"
 
 #ifdef _OPENMP
@@ -100,7 +101,7 @@ WinogradFilterPack winograd_pack_filters(std::int64_t C, std::int64_t K, Tap g_t
     }
   };
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (nblk > 1 && !omp_in_parallel())
+#pragma omp parallel for schedule(static) if (worth_parallel(nblk, static_cast<double>(C * K) * 216.0))
 #endif
   for (std::int64_t blk = 0; blk < nblk; ++blk) block(blk);
   return f;
@@ -502,10 +503,8 @@ void winograd_run_items(std::int64_t items, int threads, MakeWorker make_worker,
 
 template <class Arch>
 void winograd_conv3x3(const WinogradArgs& a, const WinogradFilterPack& f) noexcept {
-  int threads = 1;
-#ifdef _OPENMP
-  if (!omp_in_parallel()) threads = omp_get_max_threads();
-#endif
+  // Winograd F(4x4, 3x3) does about a quarter of the direct convolution's multiply-adds.
+  int threads = threads_for(a.N * a.H, kMacWork * static_cast<double>(a.N * a.H * a.W * a.C * a.K) * 9.0 / 4.0);
   const WinogradPlan p = winograd_plan(a.N, a.C, a.K, a.H, a.W, threads);
   const std::int64_t Cp = winograd_round_up(a.C, kWinoPad);
   const std::int64_t items = a.N * p.items();

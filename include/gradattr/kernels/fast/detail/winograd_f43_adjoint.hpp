@@ -285,10 +285,7 @@ struct WinogradAdjointWorker {
 template <class Arch>
 void winograd_conv3x3_adjoint(const WinogradAdjointArgs& a, const WinogradFilterPack& f,
                               const WinogradPlan* forced = nullptr) noexcept {
-  int threads = 1;
-#ifdef _OPENMP
-  if (!omp_in_parallel()) threads = omp_get_max_threads();
-#endif
+  int threads = threads_for(a.N * a.H, kMacWork * static_cast<double>(a.N * a.H * a.W * a.R * a.P) * 9.0 / 4.0);
   const WinogradPlan p = forced ? *forced : winograd_plan(a.N, a.R, a.P, a.H, a.W, threads, /*whole_rows=*/true);
   const std::int64_t Rp = f.Kp, Pp = winograd_round_up(a.P, kWinoPad);
   const std::int64_t items = a.N * p.items();
