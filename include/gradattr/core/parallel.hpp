@@ -13,7 +13,8 @@
 // with kMacWork. A loop below parallel_threshold() units runs on the calling thread.
 // Gradattr never lets Eigen open a team of its own (core/detail/eigen.hpp).
 #include <atomic>
-#include <cstddef>
+#include <strings.h>  // strcasecmp (POSIX)
+
 #include <cstdint>
 #include <cstdlib>
 
@@ -57,12 +58,8 @@ inline constexpr std::int64_t kPassiveParallelThreshold = std::int64_t{1} << 18;
 
 namespace parallel_detail {
 inline bool passive_wait() noexcept {
-  const char* p = std::getenv("OMP_WAIT_POLICY");
-  if (!p) return false;
-  const char want[] = "passive";
-  for (std::size_t i = 0; i < sizeof want - 1; ++i)
-    if (p[i] == '\0' || (p[i] | 0x20) != want[i]) return false;  // ASCII case-insensitive
-  return p[sizeof want - 1] == '\0';
+  const char* p = std::getenv("OMP_WAIT_POLICY");  // OpenMP reads it case-insensitively
+  return p && ::strcasecmp(p, "passive") == 0;
 }
 inline std::int64_t threshold_from_environment() noexcept {
   // GRADATTR_PARALLEL_WORK=N overrides the default (0: every loop of 2 or more items goes
