@@ -471,21 +471,24 @@ TEST_CASE("layout kernels move elements where their definitions say, at 1, 2, 3 
       return y;
     });
   }
-  // transpose: y(i_perm) = x(i)
+  // transpose: y(i_perm) = x(i); the second shape's strided rows are longer than one strip of
+  // the kernel (16) and not a multiple of it
   const auto x = random_tensor<float>(Shape{3, 5, 7, 9}, 30);
-  for (const std::vector<std::int64_t>& perm : {std::vector<std::int64_t>{0, 2, 3, 1}, {3, 2, 1, 0}, {1, 0, 3, 2}, {0, 1, 2, 3}}) {
-    Shape ys;
-    for (auto p : perm) ys.push(x.dim(static_cast<int>(p)));
-    require_thread_invariant([&] {
-      auto y = Tensor<float>::full(ys, 1e30f);
-      kernels::transpose<float>(y, x, perm);
-      for (std::int64_t i = 0; i < x.numel(); ++i) {
-        std::int64_t idx[4], rem = i;
-        for (int d = 3; d >= 0; --d) idx[d] = rem % x.dim(d), rem /= x.dim(d);
-        REQUIRE(y(idx[perm[0]], idx[perm[1]], idx[perm[2]], idx[perm[3]]) == x[i]);
-      }
-      return y;
-    });
+  for (const auto& xt : {x, random_tensor<float>(Shape{2, 37, 3, 19}, 31)}) {
+    for (const std::vector<std::int64_t>& perm : {std::vector<std::int64_t>{0, 2, 3, 1}, {3, 2, 1, 0}, {1, 0, 3, 2}, {0, 1, 2, 3}, {2, 3, 1, 0}}) {
+      Shape ys;
+      for (auto p : perm) ys.push(xt.dim(static_cast<int>(p)));
+      require_thread_invariant([&] {
+        auto y = Tensor<float>::full(ys, 1e30f);
+        kernels::transpose<float>(y, xt, perm);
+        for (std::int64_t i = 0; i < xt.numel(); ++i) {
+          std::int64_t idx[4], rem = i;
+          for (int d = 3; d >= 0; --d) idx[d] = rem % xt.dim(d), rem /= xt.dim(d);
+          REQUIRE(y(idx[perm[0]], idx[perm[1]], idx[perm[2]], idx[perm[3]]) == xt[i]);
+        }
+        return y;
+      });
+    }
   }
   // strided gather / scatter: y(i) = x(start + i * step)
   const std::array<std::int64_t, 4> start{1, 0, 2, 1}, step{1, 2, 2, 3};

@@ -202,6 +202,19 @@ TEST_CASE("transpose: gradients and values", "[autodiff][ops][transpose]") {
   const auto r = transpose(V(kink_free_random(Shape{3, 7}, 18)), {}).value();
   REQUIRE(r.shape() == Shape{7, 3});
   check_gradients([](const Vars& v) { return weighted_sum(transpose(v[0], {})); }, {kink_free_random(Shape{3, 1, 7}, 19)});
+  // moving only extent-1 dimensions keeps the elements' order: the result is a view (a
+  // reshape), with its values and gradient (torch's batch-first attention: [1, T, D] <-> [T, 1, D])
+  const auto t = kink_free_random(Shape{1, 6, 1, 5}, 20);
+  for (const auto& perm : std::vector<std::vector<std::int64_t>>{{1, 0, 2, 3}, {2, 1, 3, 0}, {0, 2, 1, 3}}) {
+    REQUIRE(kernels::transpose_keeps_order(t.shape(), perm));
+    const auto v = transpose(V(t), perm).value();
+    REQUIRE(v.data() == t.data());
+    REQUIRE(v.shape() == Shape{t.dim(static_cast<int>(perm[0])), t.dim(static_cast<int>(perm[1])),
+                               t.dim(static_cast<int>(perm[2])), t.dim(static_cast<int>(perm[3]))});
+    check_gradients([&](const Vars& vs) { return weighted_sum(transpose(vs[0], perm)); }, {t});
+  }
+  REQUIRE_FALSE(kernels::transpose_keeps_order(t.shape(), std::vector<std::int64_t>{3, 1, 2, 0}));
+  REQUIRE_FALSE(kernels::transpose_keeps_order(Shape{2, 3}, std::vector<std::int64_t>{1, 0}));
 }
 
 TEST_CASE("matmul: numpy semantics, gradients for both operands", "[autodiff][ops][matmul]") {

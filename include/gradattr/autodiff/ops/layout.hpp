@@ -56,18 +56,25 @@ struct Transpose {
   static constexpr const char* name = "transpose";
   Shape x_shape;
   std::vector<std::int64_t> inverse;  // perm^-1
+  bool as_reshape = false;            // kernels::transpose_keeps_order: a view, as Reshape
 
   Tensor<T> forward(const Tensor<T>& x, std::vector<std::int64_t> perm) {
     const Shape ys = kernels::transpose_output_shape(x.shape(), perm);
     x_shape = x.shape();
     inverse.assign(perm.size(), 0);
     for (std::size_t k = 0; k < perm.size(); ++k) inverse[static_cast<std::size_t>(perm[k])] = static_cast<std::int64_t>(k);
+    as_reshape = kernels::transpose_keeps_order(x_shape, perm);
+    if (as_reshape) return x.reshape(ys);  // no copy: the elements' order does not change
     Tensor<T> y = Tensor<T>::uninitialized(ys);
     kernels::transpose(y, x, std::span<const std::int64_t>(perm));
     return y;
   }
   void backward(const Tensor<T>& dy, BackwardContext<T>& ctx) const {
     if (!ctx.needs(0)) return;
+    if (as_reshape) {
+      ctx.accumulate(0, dy.reshape(x_shape));
+      return;
+    }
     Tensor<T> dx = ctx.buffer(x_shape);
     kernels::transpose(dx, dy, std::span<const std::int64_t>(inverse));
     ctx.accumulate(0, std::move(dx));
