@@ -1,6 +1,9 @@
 // The 3x3 / stride 1 / pad 1 fast path (Winograd F(4x4,3x3)) on every VGG19 conv shape, batch 1,
-// forward (bias + fused ReLU, prepared filters) and backward-data. GFLOP/s count the direct-
-// convolution FLOPs 2*N*Co*Ci*9*H*W so the numbers compare with direct implementations.
+// forward (bias + fused ReLU, prepared filters) and backward-data; backward-weights (im2col +
+// GEMM, kernels::conv2d_backward_weights as the recorded path calls it) and VGG19's three dense
+// layers in all three directions: the per-layer rows of docs/benchmarks.md's roofline. GFLOP/s
+// count the direct-convolution FLOPs 2*N*Co*Ci*9*H*W so the numbers compare with direct
+// implementations (Winograd does fewer: its rate can pass the machine's FMA peak).
 // BM_vgg19_conv_forward_total runs the 16 convs of VGG19 in sequence (the sum to compare with
 // PyTorch's 0.265 s full forward).
 //   OMP_NUM_THREADS=2 ./bench_conv3x3 --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
@@ -8,6 +11,8 @@
 
 #include <vector>
 
+#include "gradattr/kernels/conv2d.hpp"
+#include "gradattr/kernels/dense.hpp"
 #include "gradattr/kernels/fast/conv3x3.hpp"
 
 using namespace gradattr;
@@ -58,6 +63,39 @@ void BM_conv3x3_backward_data(benchmark::State& state) {
     benchmark::DoNotOptimize(dx.data());
   }
   state.counters["GFLOP/s"] = benchmark::Counter(direct_flops(1, l) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_conv3x3_backward_weights(benchmark::State& state) {
+  const Layer l{state.range(0), state.range(1), state.range(2)};
+  auto dy = seeded({1, l.co, l.hw, l.hw}, 1.0f), x = seeded({1, l.ci, l.hw, l.hw}, 1.0f);
+  auto dw = Tensor<float>::uninitialized({l.co, l.ci, 3, 3}), db = Tensor<float>::uninitialized({l.co});
+  kernels::Conv2dParams p;
+  p.pad_h = p.pad_w = 1;
+  for (auto _ : state) {
+    kernels::conv2d_backward_weights(dw, db, dy, x, p);
+    benchmark::DoNotOptimize(dw.data());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(direct_flops(1, l) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// VGG19's dense layers at batch 1 (fc6 25088 -> 4096, fc7 4096 -> 4096, fc8 4096 -> 1000):
+// direction 0 forward, 1 backward-data, 2 backward-weights. Each reads its whole weight (or
+// writes its whole weight gradient) for 2 FLOPs per element: memory-bound at batch 1, so the
+// counters give GB/s of weight traffic beside GFLOP/s.
+void BM_dense(benchmark::State& state) {
+  const std::int64_t in = state.range(0), out = state.range(1), direction = state.range(2);
+  auto x = seeded({1, in}, 1.0f), w = seeded({out, in}, 0.01f), b = seeded({out}, 0.1f), dy = seeded({1, out}, 1.0f);
+  auto y = Tensor<float>::uninitialized({1, out}), dx = Tensor<float>::uninitialized({1, in});
+  auto dw = Tensor<float>::uninitialized({out, in}), db = Tensor<float>::uninitialized({out});
+  for (auto _ : state) {
+    if (direction == 0) kernels::linear_forward(y, x, w, b);
+    if (direction == 1) kernels::linear_backward_data(dx, dy, w);
+    if (direction == 2) kernels::linear_backward_weights(dw, db, dy, x);
+    benchmark::ClobberMemory();
+  }
+  const double flops = 2.0 * static_cast<double>(in * out);
+  state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GB/s"] = benchmark::Counter(4.0 * static_cast<double>(in * out) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 struct Net {
@@ -112,6 +150,14 @@ void vgg_shapes(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_conv3x3_forward)->Apply(vgg_shapes);
 BENCHMARK(BM_conv3x3_backward_data)->Apply(vgg_shapes);
+BENCHMARK(BM_conv3x3_backward_weights)->Apply(vgg_shapes);
+BENCHMARK(BM_dense)
+    ->ArgNames({"in", "out", "dir"})
+    ->ArgsProduct({{25088}, {4096}, {0, 1, 2}})
+    ->ArgsProduct({{4096}, {4096}, {0, 1, 2}})
+    ->ArgsProduct({{4096}, {1000}, {0, 1, 2}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(BM_vgg19_conv_forward_total)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_vgg19_conv_backward_data_total)->Unit(benchmark::kMillisecond)->UseRealTime();
 

@@ -177,7 +177,9 @@ def run_torch(args, workload, env):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def run_gradattr(args, workload, env):
+def run_gradattr(args, workload, env, extra=()):
+    """`gradattr bench` of one workload in its own process: median/min/max seconds and peak MB.
+    extra: more bench options (benchmarks/compare_methods.py passes --steps and --repeat)."""
     # /usr/bin/time is not always installed: measure max RSS of the child with a tiny wrapper.
     cmd = [sys.executable, "-c",
            "import resource,subprocess,sys;"
@@ -185,8 +187,8 @@ def run_gradattr(args, workload, env):
            "print('peak_mb', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024.0);"
            "sys.exit(r.returncode)",
            args.gradattr, "bench", "--size", str(args.size), "--batch", str(args.batch),
-           "--repeat", str(args.repeat), "--threads", str(args.threads), "--workload", workload]
-    cmd += ["--weights", args.onnx] if args.model else ["--arch", "vgg19"]
+           "--repeat", str(args.repeat), "--threads", str(args.threads), "--workload", workload, *extra]
+    cmd += ["--weights", args.onnx] if getattr(args, "model", None) else ["--arch", "vgg19"]
     out, _ = run_child(cmd, env)
     m = re.search(r"^(\S+) batch=(\d+) median_s=([\d.e+-]+) min_s=([\d.e+-]+) max_s=([\d.e+-]+)", out, re.M)
     pk = re.search(r"^peak_mb ([\d.]+)", out, re.M)

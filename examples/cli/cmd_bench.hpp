@@ -85,7 +85,7 @@ inline long minor_faults() noexcept {
 }
 
 inline const std::vector<std::string>& bench_workloads() {
-  static const std::vector<std::string> all = {"forward", "input-grad", "gradcam", "full", "rsi-gradcam", "ig"};
+  static const std::vector<std::string> all = {"forward", "input-grad", "gradcam", "full", "rsi-gradcam", "ig", "smoothgrad", "scorecam"};
   return all;
 }
 
@@ -101,7 +101,8 @@ inline int run_bench(const BenchArgs& a) {
     for (const auto& w : bench_workloads())
       if (w == a.workload) workloads = {w};
     if (workloads.empty())
-      throw UsageError("--workload: unknown workload '" + a.workload + "' (valid: forward, input-grad, gradcam, full, rsi-gradcam, ig, all)");
+      throw UsageError("--workload: unknown workload '" + a.workload +
+                       "' (valid: forward, input-grad, gradcam, full, rsi-gradcam, ig, smoothgrad, scorecam, all)");
   }
   if (!a.weights.empty()) check_arch_name(a.arch);
   if (a.threads > 0) omp_set_num_threads(a.threads);

@@ -107,8 +107,10 @@ int main(int argc, char** argv) {
   b->add_option("--repeat", bench.repeat, "timed runs after one warm-up")->capture_default_str();
   b->add_option("--threads", bench.threads, "OpenMP threads (default: OpenMP's)");
   add_precise_flag(b);
-  b->add_option("--workload", bench.workload, "forward|input-grad|gradcam|full|rsi-gradcam|ig|all")->capture_default_str();
-  b->add_option("--steps", bench.steps, "path steps for rsi-gradcam and ig, 1 to 100000")->capture_default_str();
+  b->add_option("--workload", bench.workload, "forward|input-grad|gradcam|full|rsi-gradcam|ig|smoothgrad|scorecam|all")
+      ->capture_default_str();
+  b->add_option("--steps", bench.steps, "path steps for rsi-gradcam and ig, noisy samples for smoothgrad, 1 to 100000")
+      ->capture_default_str();
   b->add_flag("--profile", bench.profile, "after the timed runs, one run with time per op type (forward nodes of a graph model, every backward)");
 
 #ifdef GRADATTR_CLI_SWEEP

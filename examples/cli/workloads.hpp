@@ -5,7 +5,9 @@
 //   input-grad   forward + ∂z_c/∂x (the whole network recorded, backward-data only)
 //   gradcam      forward_until(the default CAM layer) unrecorded + recorded head + ∂z_c/∂A + the map
 //   full         forward + backward with every weight gradient and the input gradient
-//   rsi-gradcam  RsiGradCam<Post> with `steps` path points;  ig: IntegratedGradients<Post>
+//   rsi-gradcam  RsiGradCam<Post> with `steps` path points;  ig: IntegratedGradients<Post>;
+//   smoothgrad   SmoothGrad<Post> with `steps` noisy samples;  scorecam: ScoreCam<Post>, 32 masked
+//                images per forward (the method-level rows of benchmarks/compare_methods.py)
 #include <cstdint>
 #include <functional>
 #include <stdexcept>
@@ -91,14 +93,16 @@ std::function<void()> bench_workload(const std::string& w, const M& model, const
       targets.push_back(xv);
       (void)ad::grad_once(tape, out.logits, targets, seed);
     };
-  if (w == "rsi-gradcam" || w == "ig")
+  if (w == "rsi-gradcam" || w == "ig" || w == "smoothgrad" || w == "scorecam")
     return [&, w, steps] {
       gradattr::RunOptions o;
       o.steps = steps;
-      (void)gradattr::run_method(w == "ig" ? gradattr::Method::IntegratedGradients : gradattr::Method::RsiGradCam,
-                                 gradattr::ScoreKind::Post, model, x, gradattr::Target{}, o);
+      o.samples = steps;
+      if (w == "scorecam") o.batch_size = 32;
+      (void)gradattr::run_method(gradattr::parse_method(w), gradattr::ScoreKind::Post, model, x, gradattr::Target{}, o);
     };
-  throw gradattr::ArgumentError("--workload: unknown workload '" + w + "' (valid: forward, input-grad, gradcam, full, rsi-gradcam, ig, all)");
+  throw gradattr::ArgumentError("--workload: unknown workload '" + w +
+                                "' (valid: forward, input-grad, gradcam, full, rsi-gradcam, ig, smoothgrad, scorecam, all)");
 }
 
 }  // namespace gradattr_cli

@@ -757,7 +757,7 @@ void group_valid() {
            std::vector<std::string> names;
            std::istringstream in(r.out);
            for (std::string line; std::getline(in, line);) names.push_back(line.substr(0, line.find(' ')));
-           const std::vector<std::string> want = {"forward", "input-grad", "gradcam", "full", "rsi-gradcam", "ig"};
+           const std::vector<std::string> want = {"forward", "input-grad", "gradcam", "full", "rsi-gradcam", "ig", "smoothgrad", "scorecam"};
            if (names != want) problems.push_back("bench --workload all ran:\n" + r.out);
          }});
   // --json: one JSON object with the numbers of the text output.
