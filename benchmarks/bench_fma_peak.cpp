@@ -4,7 +4,8 @@
 // (an FMA is 2 FLOPs), on 1 thread and on every OpenMP thread (best of 5 runs of ~0.2 s each).
 // The roof of the roofline in docs/benchmarks.md ("ONNX Runtime as the anchor").
 //   OMP_WAIT_POLICY=PASSIVE ./build/benchmarks/bench_fma_peak [threads...]   (default: 1 and 2)
-// Prints one line per thread count:  fma_peak isa=<avx512|avx2> threads=<T> gflops=<G>
+// Prints one line per thread count:  fma_peak isa=<avx512|avx2> threads=<T> gflops=<G>, then
+// the memory roof:                   read_bandwidth threads=<T> gbps=<GB/s> (read_gbps below)
 // (A plain main: benchmarks/CMakeLists.txt links Google Benchmark into every bench_*; unused here.)
 #include <immintrin.h>
 #include <omp.h>
@@ -26,6 +27,7 @@ constexpr const char* kIsa = "avx512";
 inline Vec vset(float x) { return _mm512_set1_ps(x); }
 inline Vec vfma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
 inline Vec vadd(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+inline Vec vload(const float* p) { return _mm512_loadu_ps(p); }
 inline float vsum(Vec a) { return _mm512_reduce_add_ps(a); }
 #elif defined(__AVX2__) && defined(__FMA__)
 using Vec = __m256;
@@ -34,6 +36,7 @@ constexpr const char* kIsa = "avx2";
 inline Vec vset(float x) { return _mm256_set1_ps(x); }
 inline Vec vfma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
 inline Vec vadd(Vec a, Vec b) { return _mm256_add_ps(a, b); }
+inline Vec vload(const float* p) { return _mm256_loadu_ps(p); }
 inline float vsum(Vec a) {
   alignas(32) float t[8];
   _mm256_store_ps(t, a);
@@ -74,6 +77,32 @@ double peak_gflops(int threads, long iters, float a, float b, float& sink) {
   return best;
 }
 
+// Best read bandwidth (GB/s) of 5 passes over a 1 GiB buffer (far beyond the caches), the
+// threads summing disjoint halves with vector loads: the memory roof of the roofline, what
+// bounds a dense layer at batch 1 (every weight read once for 2 FLOPs).
+double read_gbps(int threads, float& sink) {
+  const std::size_t n = (std::size_t{1} << 30) / sizeof(float);
+  std::vector<float> buf(n, 1e-9f);  // touched here: no page faults in the timed passes
+  double best = 0;
+  for (int run = 0; run < 5; ++run) {
+    std::vector<float> out(static_cast<std::size_t>(threads));
+    const auto t0 = std::chrono::steady_clock::now();
+#pragma omp parallel num_threads(threads)
+    {
+      const int t = omp_get_thread_num();
+      const std::size_t per = n / static_cast<std::size_t>(threads) / kLanes * kLanes, begin = per * static_cast<std::size_t>(t);
+      Vec acc[4] = {vset(0), vset(0), vset(0), vset(0)};
+      for (std::size_t i = begin; i < begin + per; i += 4 * kLanes)
+        for (int k = 0; k < 4; ++k) acc[k] = vadd(acc[k], vload(buf.data() + i + static_cast<std::size_t>(k) * kLanes));
+      out[static_cast<std::size_t>(t)] = vsum(vadd(vadd(acc[0], acc[1]), vadd(acc[2], acc[3])));
+    }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    for (float v : out) sink += v;
+    best = std::max(best, static_cast<double>(n / static_cast<std::size_t>(threads) * static_cast<std::size_t>(threads)) * sizeof(float) / s * 1e-9);
+  }
+  return best;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -97,6 +126,7 @@ int main(int argc, char** argv) {
   }
   for (int t : threads)
     std::printf("fma_peak isa=%s threads=%d gflops=%.1f\n", kIsa, t, peak_gflops(t, iters, a, b, sink));
+  for (int t : threads) std::printf("read_bandwidth threads=%d gbps=%.1f\n", t, read_gbps(t, sink));
   std::fflush(stdout);
   std::fprintf(stderr, "(checksum %g)\n", static_cast<double>(sink));
   return 0;
