@@ -1,4 +1,6 @@
 #include <catch2/catch.hpp>
+#include <cstdlib>
+#include <string>
 
 #include "gradattr/core/allocator.hpp"
 #include "gradattr/core/tensor.hpp"
@@ -92,6 +94,27 @@ TEST_CASE("tune_allocator_for_tensors applies its settings on glibc, and tensors
       CHECK(t[0] == 1.5f);
       CHECK(t[n - 1] == 1.5f);
     }
+}
+
+TEST_CASE("GRADATTR_BUFFER_CACHE_MB sets the buffer cache's budget; a bad value keeps the default", "[core]") {
+  const char* before = std::getenv("GRADATTR_BUFFER_CACHE_MB");
+  const std::string saved = before ? before : "";
+  auto budget_for = [](const char* v) {
+    ::setenv("GRADATTR_BUFFER_CACHE_MB", v, 1);
+    return gradattr::buffer_cache_budget_from_environment();
+  };
+  CHECK(budget_for("4096") == std::size_t{4096} << 20);
+  CHECK(budget_for("0") == 0);
+  CHECK(gradattr::default_buffer_cache_budget() > 0);
+  CHECK(gradattr::default_buffer_cache_budget() <= gradattr::kBufferCacheBudget);
+  for (const char* bad : {"", "-1", "12x", "lots", "99999999999"}) {
+    INFO(bad);
+    CHECK(budget_for(bad) == gradattr::default_buffer_cache_budget());
+  }
+  if (before)
+    ::setenv("GRADATTR_BUFFER_CACHE_MB", saved.c_str(), 1);
+  else
+    ::unsetenv("GRADATTR_BUFFER_CACHE_MB");
 }
 
 TEST_CASE("BufferCache: a freed large buffer is reused by the next of its size, within the budget", "[core]") {

@@ -13,7 +13,11 @@
 // Above 32 MiB, where glibc must mmap, freed tensors are kept by gradattr's own cache
 // (core/detail/buffer_cache.hpp, up to kBufferCacheBudget) and reused by the next tensor of the
 // same size: VGG19's weight-gradient pass, 124k minor faults per call -> ~0.
+#include <algorithm>
 #include <cstddef>
+#include <cstdlib>
+
+#include <unistd.h>
 
 #include "gradattr/core/detail/buffer_cache.hpp"
 
@@ -23,9 +27,30 @@
 
 namespace gradattr {
 
-// The most bytes of freed large buffers kept for reuse once tuned (VGG19's full backward frees
-// ~480 MB of them per call).
-inline constexpr std::size_t kBufferCacheBudget = std::size_t{1} << 30;
+// The most bytes of freed large buffers kept for reuse once tuned, by default: 4 GiB, or a
+// quarter of the machine's memory if that is less. VGG19's full backward frees ~480 MB of them per
+// call; its input gradient at batch 32 ~3 GB, whose buffers a 1 GiB cache (the earlier default)
+// gave back to the system to be faulted in again, 793k minor faults and 28% of the time per call
+// (docs/benchmarks.md, "Batches and input sizes"). GRADATTR_BUFFER_CACHE_MB=N sets another (0:
+// no cache).
+inline constexpr std::size_t kBufferCacheBudget = std::size_t{4} << 30;
+
+inline std::size_t default_buffer_cache_budget() noexcept {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return kBufferCacheBudget;
+  return std::min(kBufferCacheBudget, static_cast<std::size_t>(pages) / 4 * static_cast<std::size_t>(page));
+}
+
+// The budget tune_allocator_for_tensors sets: GRADATTR_BUFFER_CACHE_MB if it is a whole number of
+// MiB, else default_buffer_cache_budget().
+inline std::size_t buffer_cache_budget_from_environment() noexcept {
+  const char* e = std::getenv("GRADATTR_BUFFER_CACHE_MB");
+  if (!e || !*e) return default_buffer_cache_budget();
+  char* end = nullptr;
+  const unsigned long long mb = std::strtoull(e, &end, 10);
+  if (!end || *end != '\0' || e[0] == '-' || mb > (std::size_t{1} << 24)) return default_buffer_cache_budget();
+  return static_cast<std::size_t>(mb) << 20;
+}
 
 // True if the settings were applied (glibc); false elsewhere, where nothing changes (also under
 // a sanitizer that replaces malloc: its mallopt applies nothing).
@@ -36,7 +61,7 @@ inline bool tune_allocator_for_tensors() noexcept {
   ok = mallopt(M_TOP_PAD, 64 << 20) == 1 && ok;
   // Only where glibc's settings apply: under a sanitizer (whose mallopt applies nothing) every
   // free must reach it.
-  if (ok) detail::BufferCache::instance().set_budget(kBufferCacheBudget);
+  if (ok) detail::BufferCache::instance().set_budget(buffer_cache_budget_from_environment());
   return ok;
 #else
   return false;
