@@ -45,7 +45,6 @@ import json
 import os
 import statistics
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -177,17 +176,7 @@ def tool_worker(args):
             sys.path.insert(0, getattr(args, tool.replace("-", "_")))
             __import__(module)
     model, x = build(args)
-    fn = method_fn(args, model, x)
-    if args.warmup:
-        fn()
-    times = []
-    for _ in range(args.repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    import resource
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(json.dumps({"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "peak_mb": peak_mb}))
+    cp.time_calls(method_fn(args, model, x), args.repeat, warmup=bool(args.warmup))
 
 
 def run_tool(args, method, tool, repeat, warmup, env):

@@ -150,9 +150,16 @@ def torch_worker(args):
     for p in model.parameters():
         p.requires_grad_(args.workload == "full")
     fn = {"forward": forward, "input-grad": input_grad, "gradcam": gradcam, "full": full}[args.workload]
-    fn()  # warm-up
+    time_calls(fn, args.repeat)
+
+
+def time_calls(fn, repeat, warmup=True):
+    """A worker's measurement: one warm-up call (unless warmup is false), `repeat` timed calls,
+    printed as one JSON line (median/min/max seconds and this process's peak MB)."""
+    if warmup:
+        fn()
     times = []
-    for _ in range(args.repeat):
+    for _ in range(repeat):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)

@@ -84,11 +84,6 @@ inline long minor_faults() noexcept {
   return getrusage(RUSAGE_SELF, &u) == 0 ? u.ru_minflt : 0;
 }
 
-inline const std::vector<std::string>& bench_workloads() {
-  static const std::vector<std::string> all = {"forward", "input-grad", "gradcam", "full", "rsi-gradcam", "ig", "smoothgrad", "scorecam"};
-  return all;
-}
-
 inline int run_bench(const BenchArgs& a) {
   if (a.size && *a.size < 32) throw UsageError("--size must be at least 32, got " + std::to_string(*a.size));
   if (a.batch < 1) throw UsageError("--batch must be at least 1");
@@ -101,8 +96,7 @@ inline int run_bench(const BenchArgs& a) {
     for (const auto& w : bench_workloads())
       if (w == a.workload) workloads = {w};
     if (workloads.empty())
-      throw UsageError("--workload: unknown workload '" + a.workload +
-                       "' (valid: forward, input-grad, gradcam, full, rsi-gradcam, ig, smoothgrad, scorecam, all)");
+      throw UsageError("--workload: unknown workload '" + a.workload + "' (valid: " + bench_workload_list() + ", all)");
   }
   if (!a.weights.empty()) check_arch_name(a.arch);
   if (a.threads > 0) omp_set_num_threads(a.threads);

@@ -46,6 +46,18 @@ std::string workload_cam_layer(const M& model) {
   else return model.resolve_layer("last_conv");
 }
 
+// The workloads, in the order `--workload all` runs them: the one list.
+inline const std::vector<std::string>& bench_workloads() {
+  static const std::vector<std::string> all = {"forward", "input-grad", "gradcam", "full", "rsi-gradcam", "ig", "smoothgrad", "scorecam"};
+  return all;
+}
+// "forward, input-grad, ...": for error messages.
+inline std::string bench_workload_list() {
+  std::string s;
+  for (const auto& w : bench_workloads()) s += (s.empty() ? "" : ", ") + w;
+  return s;
+}
+
 inline std::vector<std::int64_t> top_classes(const gradattr::Tensor<float>& z) {
   std::vector<std::int64_t> c(static_cast<std::size_t>(z.dim(0)));
   for (std::int64_t n = 0; n < z.dim(0); ++n) {
@@ -101,8 +113,7 @@ std::function<void()> bench_workload(const std::string& w, const M& model, const
       if (w == "scorecam") o.batch_size = 32;
       (void)gradattr::run_method(gradattr::parse_method(w), gradattr::ScoreKind::Post, model, x, gradattr::Target{}, o);
     };
-  throw gradattr::ArgumentError("--workload: unknown workload '" + w +
-                                "' (valid: forward, input-grad, gradcam, full, rsi-gradcam, ig, smoothgrad, scorecam, all)");
+  throw gradattr::ArgumentError("--workload: unknown workload '" + w + "' (valid: " + bench_workload_list() + ", all)");
 }
 
 }  // namespace gradattr_cli

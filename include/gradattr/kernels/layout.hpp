@@ -117,8 +117,8 @@ void transpose(Tensor<T>& y, const Tensor<T>& x, std::span<const std::int64_t> p
     }
     // A strided innermost read (a matrix transpose: a ViT's k^T, [T, H, d] -> [H, d, T]) in
     // strips of kStrip output columns: the strip's kStrip source rows stay in L1 while every c
-    // reads the next element of each, where one c at a time re-fetched them from L2 (235 -> ~40 us
-    // per ViT-B/16 block).
+    // reads the next element of each, where one c at a time re-fetched them from L2 (235 -> 80 us
+    // per ViT-B/16 block, docs/benchmarks.md).
     constexpr std::int64_t kStrip = 16;
     for (std::int64_t d0 = 0; d0 < yd4[3]; d0 += kStrip) {
       const std::int64_t d1 = std::min(yd4[3], d0 + kStrip);
