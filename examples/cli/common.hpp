@@ -264,12 +264,15 @@ inline LoadedInput image_input(const gradattr::io::Image& img, const InputSpec& 
     in.picture = gradattr::io::denormalize(in.x, o.mean, o.std);
     return in;
   }
-  // Grey models (the shipped Fashion-MNIST VGG): exact resize, luminance, [0, 1].
+  // Grey models (the shipped Fashion-MNIST VGG): exact resize, luminance, [0, 1]. A grey pixel is
+  // its own luminance, byte / 255 exactly as io::read_idx_images gives it (the weighted sum is
+  // an ulp off for 39 of the 256 bytes: tests/cli/cli_api.cpp).
   auto small = gradattr::io::resize_image(img, spec.height, spec.width);
   in.x = gradattr::Tensor<float>(gradattr::Shape{1, 1, spec.height, spec.width});
   for (int i = 0; i < spec.height * spec.width; ++i) {
     const auto* p = &small.rgb[static_cast<std::size_t>(i) * 3];
-    in.x[i] = (0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2]) / 255.0f;
+    const float lum = p[0] == p[1] && p[1] == p[2] ? static_cast<float>(p[0]) : 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2];
+    in.x[i] = lum / 255.0f;
   }
   in.picture = small;
   return in;

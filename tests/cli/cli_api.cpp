@@ -24,6 +24,7 @@
 #include <gradattr/models/vgg_safetensors.hpp>
 
 #include "io/io_testing.hpp"
+#include "common.hpp"    // examples/cli: image_input
 #include "progress.hpp"  // examples/cli
 
 namespace fs = std::filesystem;
@@ -349,4 +350,24 @@ TEST_CASE("an output on standard output whose reader has gone is an error (exit 
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 1);
   CHECK(msg.find("gradattr: write_npy: write error on standard output: Broken pipe\n") != std::string::npos);
+}
+
+TEST_CASE("a grey picture's input to a grey model is byte / 255 exactly, as the IDX reader gives it") {
+  // Every byte value as a grey pixel (R = G = B), 16 x 16. The weighted luminance sum was an ulp
+  // off for 39 of them (this test, before the fix); the sweep of an IDX file must see the same
+  // numbers as io::read_idx_images.
+  gradattr::io::Image img;
+  img.width = img.height = 16;
+  for (int v = 0; v < 256; ++v)
+    for (int c = 0; c < 3; ++c) img.rgb.push_back(static_cast<std::uint8_t>(v));
+  gradattr_cli::InputSpec spec;
+  spec.grey = true;
+  spec.height = spec.width = 16;
+  const auto in = gradattr_cli::image_input(img, spec);
+  int off = 0;
+  for (int v = 0; v < 256; ++v) off += in.x[v] != static_cast<float>(v) / 255.f;
+  CHECK(off == 0);
+  // a coloured pixel keeps its luminance
+  img.rgb[0] = 255, img.rgb[1] = 0, img.rgb[2] = 0;
+  CHECK(gradattr_cli::image_input(img, spec).x[0] == Approx(0.299f).epsilon(1e-6));
 }
