@@ -28,10 +28,10 @@ namespace gradattr_cli {
 struct SweepArgs {
   std::string weights, images, manifest, idx, labels, out;
   std::string methods = "gradcam", scores = "post", cls = "top", variant, metrics, layer, shard, limit;
-  std::string steps = "50", samples = "50", metric_steps = "20", metric_score = "post";
+  std::string steps = "50", samples = "50", metric_steps = "20", metric_batch = "16", metric_score = "post";
   std::string prefetch = "2";  // images read ahead (one process); not part of the run's options
   unsigned long long seed = 0;
-  bool save_maps = false, new_run = false;
+  bool save_maps = false, new_run = false, random_baseline = false;
 };
 
 inline std::vector<std::string> split_list(const std::string& s) {
@@ -119,6 +119,7 @@ inline std::vector<gradattr::sweep::Job> sweep_jobs(const SweepArgs& a) {
     for (const auto& v : vs)
       for (auto s : scores) jobs.push_back({methods[k], v, s});
   }
+  if (a.random_baseline) jobs.push_back({methods[0], "", scores[0], true});
   return jobs;
 }
 
@@ -202,7 +203,11 @@ inline SweepSetup prepare_sweep(const SweepArgs& a) {
   co.run.seed = a.seed;
   co.metrics = metrics;
   co.metric_steps = parse_count("--metric-steps", a.metric_steps, 10000);
-  co.metric_score = flag_value("--metric-score", [&] { return gradattr::parse_score_kind(a.metric_score); });
+  co.metric_batch = parse_count("--metric-batch", a.metric_batch, 4096);
+  co.metric_scores = unique_list("--metric-score", a.metric_score, [](const std::string& n) { return gradattr::parse_score_kind(n); });
+  if (co.metric_scores.empty()) throw UsageError("--metric-score is empty (valid: " + gradattr::score::score_names_list() + ")");
+  if (a.random_baseline && metrics.empty())
+    throw UsageError("--random-baseline is the reference of --metrics deletion,insertion: give --metrics too");
   co.save_maps = a.save_maps;
   bool any_layer_method = false;
   for (const auto& j : jobs) any_layer_method = any_layer_method || gradattr::is_layer_method(j.method);
@@ -240,7 +245,7 @@ inline SweepSetup prepare_sweep(const SweepArgs& a) {
   info.model_sha256 = model_sha;
   std::string variants_text;
   for (std::size_t k = 0; k < jobs.size(); ++k)  // each (method, variant) once: the scores are their own option
-    if (k == 0 || jobs[k].method != jobs[k - 1].method || jobs[k].variant != jobs[k - 1].variant)
+    if (!jobs[k].random_map && (k == 0 || jobs[k].method != jobs[k - 1].method || jobs[k].variant != jobs[k - 1].variant))
       variants_text += (variants_text.empty() ? "" : ",") + std::string(gradattr::to_string(jobs[k].method)) + ":" + jobs[k].variant;
   info.options = {{"source", sw::to_string(src.spec().kind)}, {"path", src.spec().path}, {"--labels", a.labels},
                   {"--methods", a.methods},  {"--variant", variants_text}, {"--scores", a.scores},
@@ -250,6 +255,8 @@ inline SweepSetup prepare_sweep(const SweepArgs& a) {
                   {"--save-maps", a.save_maps}, {"--limit", limit}};
   // Only when given, so databases made before the flag existed still resume.
   if (exact_convolutions()) info.options["--precise"] = true;
+  if (co.metric_batch != 16) info.options["--metric-batch"] = co.metric_batch;
+  if (a.random_baseline) info.options["--random-baseline"] = true;
   info.shard = a.shard.empty() ? "" : std::to_string(s.shard.i) + "/" + std::to_string(s.shard.n);
   info.seed = a.seed;
   info.host = host_name();
@@ -294,14 +301,14 @@ inline std::vector<gradattr::sweep::ResultRow> sweep_rows(const SweepSetup& s, c
   namespace sw = gradattr::sweep;
   std::vector<sw::ResultRow> rows;
   for (const auto& j : s.jobs) {
-    const std::string m(gradattr::to_string(j.method)), sc(gradattr::score::to_string(j.score));
-    if (done.count({in.rec.index, m, j.variant, sc})) continue;
+    const auto [m, v, sc] = sw::job_key(j);
+    if (done.count({in.rec.index, m, v, sc})) continue;
     if (!in.error.empty()) {
       sw::ResultRow r;
-      r.method = m, r.variant = j.variant, r.score = sc, r.error = in.error;
+      r.method = m, r.variant = v, r.score = sc, r.error = in.error;
       rows.push_back(std::move(r));
     } else {
-      rows.push_back(sw::compute_row(s.lm->model, in.x, j, in.target, s.co));
+      rows.push_back(sw::compute_row(s.lm->model, in.x, j, in.target, s.co, in.rec.index));
     }
   }
   return rows;
@@ -321,9 +328,10 @@ inline std::int64_t failed_rows(const std::vector<gradattr::sweep::ResultRow>& r
 
 // Whether image i still has a job missing from `done`.
 inline bool sweep_todo(const SweepSetup& s, std::int64_t i, const std::set<gradattr::sweep::ResultKey>& done) {
-  for (const auto& j : s.jobs)
-    if (!done.count({i, std::string(gradattr::to_string(j.method)), j.variant, std::string(gradattr::score::to_string(j.score))}))
-      return true;
+  for (const auto& j : s.jobs) {
+    const auto [m, v, sc] = gradattr::sweep::job_key(j);
+    if (!done.count({i, m, v, sc})) return true;
+  }
   return false;
 }
 

@@ -133,7 +133,9 @@ int main(int argc, char** argv) {
   sw->add_option("--seed", sweep.seed, "SmoothGrad noise seed")->capture_default_str();
   sw->add_option("--metrics", sweep.metrics, "comma-separated: deletion,insertion (AUC of the curves)");
   sw->add_option("--metric-steps", sweep.metric_steps, "steps of the deletion/insertion curves, 1 to 10000")->capture_default_str();
-  sw->add_option("--metric-score", sweep.metric_score, "the curves' evaluation score space")->capture_default_str();
+  sw->add_option("--metric-score", sweep.metric_score, "comma-separated: the curves' evaluation score spaces (each metric under each)")->capture_default_str();
+  sw->add_option("--metric-batch", sweep.metric_batch, "perturbed images per forward of a curve, 1 to 4096")->capture_default_str();
+  sw->add_flag("--random-baseline", sweep.random_baseline, "add a row per image for a seeded uniform random map (the faithfulness reference)");
   sw->add_flag("--save-maps", sweep.save_maps, "store each raw map (float32 BLOB + shape)");
   sw->add_option("--limit", sweep.limit, "only the first K images of the list");
   sw->add_option("--shard", sweep.shard, "i/n: only images i, i+n, i+2n, ... (0 <= i < n)");

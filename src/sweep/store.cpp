@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <map>
 #include <ostream>
+#include <sstream>
 
 #include "gradattr/io/detail/file.hpp"
 #include "gradattr/io/npy.hpp"
@@ -21,8 +22,9 @@ namespace gradattr::sweep {
 
 namespace {
 
-// Version 1 of the schema (docs/sweep.md, "Schema"). A change to it bumps kSchemaVersion.
-constexpr const char* kSchema = R"sql(
+// The schema (docs/sweep.md, "Schema"): version 1's tables, then what version 2 added. A change
+// to it bumps kSchemaVersion.
+constexpr const char* kSchemaV1 = R"sql(
 CREATE TABLE run (
   id INTEGER PRIMARY KEY,
   gradattr_version TEXT NOT NULL,
@@ -83,6 +85,25 @@ CREATE TABLE results (
 );
 )sql";
 
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE curve_aucs (
+  result_id INTEGER NOT NULL REFERENCES results(id),
+  metric TEXT NOT NULL,
+  evaluation TEXT NOT NULL,
+  auc REAL,
+  PRIMARY KEY (result_id, metric, evaluation)
+);
+)sql";
+
+// A version-1 database's AUCs as curve_aucs rows: its one evaluation space is the run's
+// --metric-score; a NaN AUC (stored as NULL) cannot be told from a metric not computed, and is
+// left out. Used to upgrade such a file (an INSERT) and, read-only, as a TEMP view of that name.
+constexpr const char* kV1CurveAucs =
+    "SELECT r.id, m.metric, json_extract(run.options, '$.\"--metric-score\"'), "
+    "CASE m.metric WHEN 'deletion' THEN r.deletion_auc ELSE r.insertion_auc END AS auc "
+    "FROM results r JOIN run ON r.run_id = run.id JOIN (SELECT 'deletion' AS metric UNION ALL SELECT 'insertion') m "
+    "WHERE auc IS NOT NULL";
+
 std::string now_utc() {
   const std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -97,16 +118,18 @@ std::int64_t scalar_int(const sql::Db& db, const std::string& q) {
   return s.step() ? s.int64(0) : 0;
 }
 
-// The database's schema version, checked: IoError naming the file otherwise.
-void check_schema(const sql::Db& db) {
+// The database's schema version (1 or 2), checked: IoError naming the file otherwise.
+std::int64_t check_schema(const sql::Db& db) {
   const std::int64_t v = scalar_int(db, "PRAGMA user_version");
   if (v > kSchemaVersion)
     throw IoError("database '" + db.path() + "' has schema version " + std::to_string(v) + ", newer than this gradattr reads (" +
                   std::to_string(kSchemaVersion) + ")");
-  if (v < kSchemaVersion || scalar_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
-                                           "('run', 'session', 'images', 'results')") != 4)
+  const std::int64_t tables = scalar_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
+                                             "('run', 'session', 'images', 'results', 'curve_aucs')");
+  if (v < 1 || tables != (v >= 2 ? 5 : 4))
     throw IoError("database '" + db.path() + "' is not a gradattr sweep database (PRAGMA user_version " + std::to_string(v) +
                   ", docs/sweep.md)");
+  return v;
 }
 
 std::string option_text(const nlohmann::ordered_json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
@@ -130,7 +153,8 @@ std::string first_difference(const RunInfo& stored, const RunInfo& asked, bool c
 }
 
 RunInfo read_run(const sql::Db& db, std::int64_t run) {
-  sql::Stmt s(db, "SELECT gradattr_version, gradattr_commit, model, model_sha256, options, shard, seed, host, threads FROM run WHERE id = ?");
+  sql::Stmt s(db, "SELECT gradattr_version, gradattr_commit, model, model_sha256, options, shard, seed, host, threads, started, ended "
+                  "FROM run WHERE id = ?");
   s.bind(1, run);
   if (!s.step()) throw Error("database '" + db.path() + "' has no run " + std::to_string(run));
   RunInfo r;
@@ -147,6 +171,8 @@ RunInfo read_run(const sql::Db& db, std::int64_t run) {
   r.seed = static_cast<std::uint64_t>(s.int64(6));
   r.host = s.text(7);
   r.threads = static_cast<int>(s.int64(8));
+  r.started = s.text(9);
+  r.ended = s.is_null(10) ? "" : s.text(10);
   return r;
 }
 
@@ -184,6 +210,24 @@ constexpr const char* kResultColumns =
     "method, variant, score, class, y_c, z_c, s, gradient_norm, completeness_gap, deletion_auc, insertion_auc, seconds, map, "
     "map_shape, error";
 
+void insert_auc(const sql::Db& db, std::int64_t result_id, const std::string& metric, const std::string& evaluation,
+                std::optional<double> auc) {
+  sql::Stmt s(db, "INSERT INTO curve_aucs (result_id, metric, evaluation, auc) VALUES (?, ?, ?, ?)");
+  s.bind(1, result_id).bind(2, metric).bind(3, evaluation);
+  if (auc && !std::isnan(*auc)) s.bind(4, *auc);
+  else s.bind_null(4);
+  s.run();
+}
+
+// A result's curve AUCs, keyed by (metric, evaluation).
+std::map<std::pair<std::string, std::string>, std::optional<double>> read_aucs(const sql::Db& db, std::int64_t result_id) {
+  std::map<std::pair<std::string, std::string>, std::optional<double>> out;
+  sql::Stmt s(db, "SELECT metric, evaluation, auc FROM curve_aucs WHERE result_id = ?");
+  s.bind(1, result_id);
+  while (s.step()) out[{s.text(0), s.text(1)}] = s.opt_real(2);
+  return out;
+}
+
 void insert_result(const sql::Db& db, std::int64_t run, std::int64_t image_id, const ResultRow& r) {
   sql::Stmt s(db, std::string("INSERT INTO results (run_id, image_id, ") + kResultColumns +
                       ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
@@ -212,6 +256,8 @@ void insert_result(const sql::Db& db, std::int64_t run, std::int64_t image_id, c
   if (r.error.empty()) s.bind_null(17);
   else s.bind(17, r.error);
   s.run();
+  const std::int64_t id = sqlite3_last_insert_rowid(db.get());
+  for (const auto& a : r.aucs) insert_auc(db, id, a.metric, a.evaluation, a.auc);
 }
 
 }  // namespace
@@ -244,11 +290,18 @@ Store Store::open_or_create(const std::string& path) {
   if (!existed || (tables == 0 && scalar_int(db, "PRAGMA user_version") == 0)) {
     db.exec("PRAGMA journal_mode = WAL");
     sql::Transaction t(db);
-    db.exec(kSchema);
+    db.exec(kSchemaV1);
+    db.exec(kSchemaV2);
     db.exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
     t.commit();
   } else {
-    check_schema(db);
+    if (check_schema(db) == 1) {  // upgrade: add curve_aucs, holding the AUCs already stored
+      sql::Transaction t(db);
+      db.exec(kSchemaV2);
+      db.exec(std::string("INSERT INTO curve_aucs (result_id, metric, evaluation, auc) ") + kV1CurveAucs);
+      db.exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
+      t.commit();
+    }
     db.exec("PRAGMA journal_mode = WAL");
   }
   // WAL + NORMAL: a commit survives the process being killed; a power cut may lose the last
@@ -265,13 +318,17 @@ Store Store::open_read_only(const std::string& path) {
   // WAL back into the file and removes it; a read-only one would leave -wal and -shm behind.
   auto* impl = new Impl{sql::Db(path, ::access(path.c_str(), W_OK) == 0 ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY), 0};
   Store st(impl);
+  std::int64_t version = 0;
   try {
-    check_schema(impl->db);
+    version = check_schema(impl->db);
   } catch (const IoError& e) {
     const std::string m = e.what();
     if (m.find("not a database") != std::string::npos) throw IoError(m + " (not an SQLite database?)");
     throw;
   }
+  // Version 1, unchanged on disk: its AUCs read through a view of version 2's table (the TEMP
+  // schema is this connection's own, writable even when the file is not).
+  if (version == 1) impl->db.exec(std::string("CREATE TEMP VIEW curve_aucs (result_id, metric, evaluation, auc) AS ") + kV1CurveAucs);
   return st;
 }
 
@@ -338,8 +395,62 @@ RunSummary Store::summary(std::int64_t run) const {
   return RunSummary{s.int64(0), s.int64(3), s.int64(2), s.int64(1)};
 }
 
+std::vector<Store::StoredResult> Store::results(std::int64_t run, bool with_maps) const {
+  const sql::Db& db = impl_->db;
+  sql::Stmt s(db, std::string("SELECT i.idx, r.id, ") + kResultColumns +
+                      " FROM results r JOIN images i ON r.image_id = i.id WHERE r.run_id = ? ORDER BY i.idx, r.method, r.variant, r.score");
+  s.bind(1, run);
+  sql::Stmt a(db, "SELECT metric, evaluation, auc FROM curve_aucs WHERE result_id = ? ORDER BY metric, evaluation");
+  std::vector<StoredResult> out;
+  while (s.step()) {
+    StoredResult sr;
+    sr.image = s.int64(0);
+    ResultRow& r = sr.row;
+    // kResultColumns from column 2: method, variant, score, class, y_c, z_c, s, gradient_norm,
+    // completeness_gap, deletion_auc, insertion_auc, seconds, map, map_shape, error
+    r.method = s.text(2);
+    r.variant = s.text(3);
+    r.score = s.text(4);
+    r.cls = s.opt_int64(5);
+    r.y_c = s.opt_real(6);
+    r.z_c = s.opt_real(7);
+    r.s = s.opt_real(8);
+    r.gradient_norm = s.opt_real(9);
+    r.completeness_gap = s.opt_real(10);
+    r.deletion = s.opt_real(11);
+    r.insertion = s.opt_real(12);
+    r.seconds = s.real(13);
+    if (with_maps && !s.is_null(14)) {
+      const auto blob = s.blob(14);
+      r.map.resize(blob.size() / sizeof(float));
+      std::memcpy(r.map.data(), blob.data(), r.map.size() * sizeof(float));
+      try {
+        r.map_shape = nlohmann::json::parse(s.text(15)).get<std::vector<std::int64_t>>();
+      } catch (const nlohmann::json::exception&) {
+        throw FormatError("database '" + db.path() + "': malformed map_shape '" + s.text(15) + "'");
+      }
+    }
+    if (!s.is_null(16)) r.error = s.text(16);
+    a.bind(1, s.int64(1));
+    while (a.step()) r.aucs.push_back({a.text(0), a.text(1), a.is_null(2) ? std::nan("") : a.real(2)});
+    a.reset();
+    out.push_back(std::move(sr));
+  }
+  return out;
+}
+
 std::vector<std::int64_t> Store::runs() const { return run_ids(impl_->db); }
 RunInfo Store::run_info(std::int64_t run) const { return read_run(impl_->db, run); }
+
+std::vector<std::string> option_items(const RunInfo& run, const std::string& key) {
+  std::vector<std::string> out;
+  const auto it = run.options.find(key);
+  if (it == run.options.end() || !it->is_string()) return out;
+  std::stringstream ss(it->get<std::string>());
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
 
 std::string run_difference(const RunInfo& stored, const RunInfo& asked, bool compare_shard) {
   return first_difference(stored, asked, compare_shard);
@@ -471,13 +582,15 @@ MergeSummary merge_databases(const std::vector<std::string>& inputs, const std::
           dst_id = upsert_image(db, run, rec);
           ++summary.images;
         }
-        sql::Stmt rs(src, std::string("SELECT ") + kResultColumns + " FROM results WHERE image_id = ?");
+        // the result columns, then the row's id (column 15: its curve_aucs)
+        sql::Stmt rs(src, std::string("SELECT ") + kResultColumns + ", id FROM results WHERE image_id = ?");
         rs.bind(1, im.int64(0));
         while (rs.step()) {
-          sql::Stmt old(db, std::string("SELECT ") + kResultColumns + " FROM results WHERE image_id = ? AND method = ? AND variant = ? AND score = ?");
+          const auto aucs = read_aucs(src, rs.int64(15));
+          sql::Stmt old(db, std::string("SELECT ") + kResultColumns + ", id FROM results WHERE image_id = ? AND method = ? AND variant = ? AND score = ?");
           old.bind(1, dst_id).bind(2, rs.text(0)).bind(3, rs.text(1)).bind(4, rs.text(2));
           if (old.step()) {
-            if (!same_result(old, rs))
+            if (!same_result(old, rs) || read_aucs(db, old.int64(15)) != aucs)
               throw Error("'" + inputs[k] + "' and an earlier input disagree on image " + std::to_string(rec.index) + " " + rs.text(0) +
                           (rs.text(1).empty() ? "" : "/" + rs.text(1)) + " score " + rs.text(2));
             ++summary.duplicates;
@@ -497,6 +610,8 @@ MergeSummary merge_databases(const std::vector<std::string>& inputs, const std::
             else put_r.bind(i, rs.text(c));
           }
           put_r.run();
+          const std::int64_t id = sqlite3_last_insert_rowid(db.get());
+          for (const auto& [key, auc] : aucs) insert_auc(db, id, key.first, key.second, auc);
           ++summary.rows;
         }
       }
@@ -526,12 +641,14 @@ std::string csv_field(const std::string& s) {
   return q + "\"";
 }
 
-std::string csv_number(sql::Stmt& s, int c) {
-  if (s.is_null(c)) return {};
+// A number as CSV text, round-trip exact; empty for none.
+std::string csv_real(std::optional<double> v) {
+  if (!v) return {};
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", s.real(c));
+  std::snprintf(buf, sizeof buf, "%.17g", *v);
   return buf;
 }
+std::string csv_number(sql::Stmt& s, int c) { return csv_real(s.opt_real(c)); }
 
 }  // namespace
 
@@ -549,12 +666,26 @@ std::int64_t export_results(const std::string& path, const ExportOptions& o) {
   }
   sql::Stmt s(db,
               "SELECT i.idx, i.name, i.label, i.sha256, r.method, r.variant, r.score, r.class, r.y_c, r.z_c, r.s, r.gradient_norm, "
-              "r.completeness_gap, r.deletion_auc, r.insertion_auc, r.seconds, r.error, r.map, r.map_shape "
+              "r.completeness_gap, r.deletion_auc, r.insertion_auc, r.seconds, r.error, r.map, r.map_shape, r.id "
               "FROM results r JOIN images i ON r.image_id = i.id WHERE r.run_id = ?1 AND (?2 = '' OR r.method = ?2) "
               "ORDER BY i.idx, r.method, r.variant, r.score");
   s.bind(1, run).bind(2, o.method);
   std::string csv = "image,name,label,sha256,method,variant,score,class,y_c,z_c,S,gradient_norm,completeness_gap,deletion_auc,"
-                    "insertion_auc,seconds,error,map_row\n";
+                    "insertion_auc,seconds,error,map_row";
+  // A run evaluated in several score spaces: one more column per (metric, evaluation space),
+  // <metric>_auc_<space>, in the order of --metrics and --metric-score.
+  std::vector<std::pair<std::string, std::string>> auc_columns;
+  {
+    const RunInfo info = read_run(db, run);
+    const auto spaces = option_items(info, "--metric-score");
+    if (spaces.size() > 1)
+      for (const auto& m : option_items(info, "--metrics"))
+        for (const auto& e : spaces) {
+          auc_columns.emplace_back(m, e);
+          csv += "," + m + "_auc_" + e;
+        }
+  }
+  csv += "\n";
   std::vector<float> maps;
   std::vector<std::int64_t> shape;
   std::string shape_owner;
@@ -592,6 +723,14 @@ std::int64_t export_results(const std::string& path, const ExportOptions& o) {
       maps.resize(at + static_cast<std::size_t>(n));
       std::memcpy(maps.data() + at, blob.data(), blob.size());
       line += std::to_string(map_rows++);
+    }
+    if (!auc_columns.empty()) {
+      const auto aucs = read_aucs(db, s.int64(19));
+      for (const auto& key : auc_columns) {
+        line += ',';
+        const auto a = aucs.find(key);
+        if (a != aucs.end()) line += csv_real(a->second);
+      }
     }
     csv += line + "\n";
   }

@@ -206,7 +206,7 @@ void group_sweep() {
   expect(full.one("SELECT DISTINCT map_shape FROM results WHERE method = 'gradcam' AND map IS NOT NULL") == "[7,7]", "full: Grad-CAM map shape");
   expect(full.one("SELECT DISTINCT length(map) FROM results WHERE method = 'ig' AND map IS NOT NULL") == std::to_string(28 * 28 * 4),
          "full: IG map bytes");
-  expect(full.one("PRAGMA user_version") == "1", "full: schema version");
+  expect(full.one("PRAGMA user_version") == "2", "full: schema version");
   expect(full.one("PRAGMA journal_mode") == "wal", "full: WAL mode");
   expect(full.one("SELECT count(*) FROM images WHERE name LIKE '%notes.txt'") == "0", "full: a .txt file was listed");
   // Every listed file has its SHA-256 (tests/sweep/sha256.cpp checks the digest itself), the
@@ -309,6 +309,61 @@ void group_sweep() {
   expect_failure("class out of range", run({"sweep", "--images", "imgs", "--class", "10", "--out", "x.sqlite"}), 2, "--class 10 is out of range");
   expect_failure("missing directory", run({"sweep", "--images", "nope", "--out", "x.sqlite"}), 1, "'nope' is not a directory");
   expect(!fs::exists(g_dir / "x.sqlite"), "bad command lines: a database was made");
+  // Curves under two evaluation spaces and the random-map reference (--random-baseline): one more
+  // row per image, an AUC per metric x space in curve_aucs; the row's deletion/insertion are the
+  // first space's. Two shards merged equal the single run, curve_aucs included.
+  const std::vector<std::string> faith = {"sweep", "--images", "imgs", "--methods", "gradcam", "--scores", "pre,post", "--metrics",
+                                          "deletion,insertion", "--metric-score", "pre,post", "--metric-steps", "4", "--metric-batch", "3",
+                                          "--random-baseline", "--save-maps"};
+  auto faith_with = [&](std::vector<std::string> extra) {
+    auto a = faith;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  const char* kAucs = "SELECT i.idx, r.method, r.score, a.metric, a.evaluation, a.auc FROM curve_aucs a JOIN results r ON a.result_id = r.id "
+                      "JOIN images i ON r.image_id = i.id ORDER BY 1, 2, 3, 4, 5";
+  expect_ok("faithfulness", run(faith_with({"--out", "faith.sqlite"})));
+  {
+    const Db f(g_dir / "faith.sqlite");
+    expect(f.one("SELECT count(*) FROM results") == "24", "faithfulness: rows (8 images x (2 scores + random))");
+    expect(f.one("SELECT count(*) FROM results WHERE method = 'random' AND score = 'none' AND variant = ''") == "8", "faithfulness: random rows");
+    expect(f.one("SELECT count(*) FROM curve_aucs") == std::to_string(7 * 3 * 4), "faithfulness: curve_aucs rows");
+    expect(f.one("SELECT count(*) FROM results r JOIN curve_aucs a ON a.result_id = r.id AND a.evaluation = 'pre' WHERE "
+                 "(a.metric = 'deletion' AND a.auc IS NOT r.deletion_auc) OR (a.metric = 'insertion' AND a.auc IS NOT r.insertion_auc)") == "0",
+           "faithfulness: deletion_auc/insertion_auc are not the first evaluation space's");
+    expect(f.one("SELECT count(*) FROM curve_aucs a JOIN curve_aucs b ON a.result_id = b.result_id AND a.metric = b.metric "
+                 "AND a.evaluation = 'pre' AND b.evaluation = 'post' WHERE a.auc = b.auc") == "0",
+           "faithfulness: the Pre and Post curves are the same");
+    expect(f.one("SELECT DISTINCT map_shape FROM results WHERE method = 'random' AND map IS NOT NULL") == "[28,28]", "faithfulness: random map shape");
+    expect(f.one("SELECT json_extract(options, '$.\"--metric-batch\"') || ',' || json_extract(options, '$.\"--random-baseline\"') FROM run") == "3,1",
+           "faithfulness: the run's options");
+    // a run made without the new flags records neither (older databases still resume)
+    expect(full.one("SELECT json_type(options, '$.\"--metric-batch\"') IS NULL AND json_type(options, '$.\"--random-baseline\"') IS NULL FROM run") == "1",
+           "faithfulness: a default run records --metric-batch or --random-baseline");
+    expect_ok("faithfulness shard 0/2", run(faith_with({"--shard", "0/2", "--out", "fs0.sqlite"})));
+    expect_ok("faithfulness shard 1/2", run(faith_with({"--shard", "1/2", "--out", "fs1.sqlite"})));
+    expect_ok("faithfulness merge", run({"merge", "fs0.sqlite", "fs1.sqlite", "--out", "fmerged.sqlite"}));
+    const Db m(g_dir / "fmerged.sqlite");
+    expect(m.rows(kRows) == f.rows(kRows), "faithfulness: the merged shards' rows differ from the single run's");
+    expect(m.rows(kAucs) == f.rows(kAucs), "faithfulness: the merged shards' curve AUCs differ from the single run's");
+  }
+  expect_ok("faithfulness export", run({"export", "faith.sqlite", "--csv", "faith.csv"}));
+  {
+    std::ifstream in(g_dir / "faith.csv");
+    std::string header;
+    std::getline(in, header);
+    expect(header.find(",map_row,deletion_auc_pre,deletion_auc_post,insertion_auc_pre,insertion_auc_post") != std::string::npos,
+           "faithfulness export: header " + header);
+  }
+  expect_failure("random baseline without metrics", run({"sweep", "--images", "imgs", "--random-baseline", "--out", "x.sqlite"}), 2,
+                 "--random-baseline");
+  expect_failure("metric score twice",
+                 run({"sweep", "--images", "imgs", "--metrics", "deletion", "--metric-score", "post,post", "--out", "x.sqlite"}), 2,
+                 "--metric-score lists post twice");
+  expect_failure("metric batch 0", run({"sweep", "--images", "imgs", "--metrics", "deletion", "--metric-batch", "0", "--out", "x.sqlite"}), 2,
+                 "--metric-batch");
+  expect(!fs::exists(g_dir / "x.sqlite"), "faithfulness: a bad command line made a database");
+
   // Not a database: refused, the file left as it was.
   std::ofstream(g_dir / "text.sqlite") << "hello, not a database\n";
   expect_failure("not a database", run({"sweep", "--images", "imgs", "--limit", "1", "--out", "text.sqlite"}), 1, "text.sqlite");

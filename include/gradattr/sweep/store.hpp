@@ -1,5 +1,5 @@
 #pragma once
-// The sweep's results database (docs/sweep.md has the schema, version 1): one SQLite file in
+// The sweep's results database (docs/sweep.md has the schema, version 2): one SQLite file in
 // WAL mode holding the run (what made the results), the images and one row per (image, method,
 // variant, score). Each image's rows are committed in one transaction, so an interrupted sweep
 // loses at most the image in progress and a rerun resumes where it stopped.
@@ -27,7 +27,9 @@
 
 namespace gradattr::sweep {
 
-inline constexpr int kSchemaVersion = 1;  // PRAGMA user_version of the files written here
+// PRAGMA user_version of the files written here. Version 1 (no curve_aucs table) is still read,
+// and upgraded in place when a sweep resumes into it (docs/sweep.md, "Schema versions").
+inline constexpr int kSchemaVersion = 2;
 
 // What made the results: compared on resume (options, model_sha256, shard) and on merge
 // (options, model_sha256).
@@ -39,7 +41,12 @@ struct RunInfo {
   std::uint64_t seed = 0;
   std::string host;
   int threads = 0;                    // OpenMP threads (recorded, not compared)
+  std::string started, ended;         // UTC, ISO 8601 (read from a database; ended empty while running)
 };
+
+// The items of one of the run's comma-separated options ("--methods", "--metric-score", ...), in
+// order; empty when the run does not have it.
+std::vector<std::string> option_items(const RunInfo& run, const std::string& key);
 
 // A database holding another run: the message names the first option that differs.
 struct OptionsMismatch : Error {
@@ -54,10 +61,18 @@ struct ImageRecord {
   std::string sha256;                   // empty when the file could not be read
 };
 
+// One deletion or insertion curve's AUC under one evaluation score space (table curve_aucs).
+struct CurveAuc {
+  std::string metric, evaluation;  // "deletion" | "insertion"; "pre", "post", "log", "centered"
+  double auc = 0;
+};
+
 struct ResultRow {
   std::string method, variant, score;   // variant: "" for a method without variants
   std::optional<std::int64_t> cls;
-  std::optional<double> y_c, z_c, s, gradient_norm, completeness_gap, deletion, insertion;
+  std::optional<double> y_c, z_c, s, gradient_norm, completeness_gap;
+  std::optional<double> deletion, insertion;  // the AUCs under the first evaluation score space
+  std::vector<CurveAuc> aucs;                 // every curve's AUC (metric x evaluation space)
   double seconds = 0;
   std::vector<float> map;               // the raw map, when --save-maps
   std::vector<std::int64_t> map_shape;
@@ -92,6 +107,13 @@ class Store {
 
   // What the run holds now: images with rows, rows, failed rows and the images they belong to.
   RunSummary summary(std::int64_t run) const;
+  // Every result row of `run` with its image's index, ordered by image index, method, variant,
+  // score; the curve AUCs included, the maps only when with_maps.
+  struct StoredResult {
+    std::int64_t image = 0;
+    ResultRow row;
+  };
+  std::vector<StoredResult> results(std::int64_t run, bool with_maps = false) const;
   std::vector<std::int64_t> runs() const;
   RunInfo run_info(std::int64_t run) const;
   const std::string& path() const;
