@@ -14,8 +14,12 @@
 # written as .part then renamed: E7 one model on 56x56 canvases (--canvas 56, 3 epochs, ~2.5 min),
 # E10 label smoothing 0.1 and 0.2 with seeds 1 and 2 (4 epochs, as the E4 seeds; smoothing 0 reuses
 # the E4 seed models 1 and 2, which are trained with the same settings).
+# E5 and E11's faithfulness part run on the sweep engine: `gradattr sweep` into $SWEEPS/e5.sqlite
+# and e11.sqlite (default build-paper/sweeps; not committed), then paper_experiments reads them. Set
+# SWEEP_LAUNCH (e.g. "mpirun -np 4", or "srun") to run those sweeps distributed (docs/sweep.md).
 # Every <exp>_run.md records the commit (`git describe --dirty --always`, taken once at the start),
-# the command and the wall time; run from a clean tree so that the commit names the source.
+# the command and the wall time; run from a clean tree so that the commit names the source (the
+# sweeps record the CLI build's commit, and E5/E11 refuse a sweep of another).
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build-paper}
@@ -51,8 +55,11 @@ case ",$ONLY," in *",e11,"*) ONNX=ON ;; *) ONNX=OFF ;; esac
 if [ ! -f "$BUILD/CMakeCache.txt" ] || ! grep -q "^GRADATTR_WITH_ONNX:BOOL=$ONNX" "$BUILD/CMakeCache.txt"; then
   cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DGRADATTR_WITH_ONNX=$ONNX
 fi
-cmake --build "$BUILD" --target paper_experiments train_fashion -j "$JOBS"
+cmake --build "$BUILD" --target paper_experiments train_fashion gradattr_cli -j "$JOBS"
 P=$BUILD/examples/paper/paper_experiments
+G=$BUILD/examples/cli/gradattr
+FASHION=/usr/share/datasets/fashion-mnist
+SWEEPS=${SWEEPS:-build-paper/sweeps}  # E5's and E11's sweep databases (not committed; relative, as W)
 W=examples/data/fashion_vgg.safetensors  # relative: the *_run.md commands do not name this machine's paths
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 mkdir -p "$OUT"
@@ -93,8 +100,25 @@ e1() {
   $P e1 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --steps 16 --ks 0.01,1,100,10000 --figure-k 100 \
     --vgg19-limit 1 --vgg19-ks 0.01,100,10000 --vgg19-methods gradcam,gradcam++,hirescam,saliency
 }
-# E5: deletion / insertion, explanation x evaluation score space per method.
-e5() { $P e5 --commit "$COMMIT" --weights "$W" --out "$OUT" $(lim 1000) --steps 50 --curve-steps 28; }
+# sweep NAME ARGS...: `gradattr sweep ARGS --out $SWEEPS/NAME.sqlite` from a fresh database (a
+# half-done one from an interrupted run is resumed by hand: rerun the same command). Prefixed by
+# $SWEEP_LAUNCH when set, e.g. SWEEP_LAUNCH="mpirun -np 4" (docs/sweep.md, "MPI"): the report's
+# sweeps then scale out as any sweep does.
+sweep() {
+  name=$1; shift
+  mkdir -p "$SWEEPS"
+  rm -f "$SWEEPS/$name.sqlite" "$SWEEPS/$name.sqlite-wal" "$SWEEPS/$name.sqlite-shm"
+  ${SWEEP_LAUNCH:-} "$G" sweep --idx "$FASHION/t10k-images-idx3-ubyte.gz" --class top --seed 0 \
+    --metrics deletion,insertion --metric-steps 28 --metric-batch 32 --random-baseline "$@" --out "$SWEEPS/$name.sqlite"
+}
+# The general methods (every method but the attention ones), in the library's order.
+GENERAL=gradcam,gradcam+,gradcam++,hirescam,xgradcam,layercam,scorecam,rsi-gradcam,integrated-gradcam,saliency,inputxgrad,ig,smoothgrad
+# E5: deletion / insertion, explanation x evaluation score space per method: a sweep, then its tables.
+e5() {
+  sweep e5 $(lim 1000) --weights "$W" --methods "$GENERAL" --scores pre,post,log,centered --steps 50 --samples 50 \
+    --metric-score pre,post,log,centered
+  $P e5 --commit "$COMMIT" --sweep "$SWEEPS/e5.sqlite" --weights "$W" --out "$OUT"
+}
 # E8: sanity checks (Adebayo et al. 2018): cascading randomisation of the shipped model from the top
 # (classifier, conv3, conv2, conv1), and a model trained on shuffled labels (trained when missing:
 # 60 epochs on the first 2000 training images (small enough to be partly memorised), seed 1,
@@ -126,8 +150,13 @@ e10() {
 # layout loaded from ONNX: trained on Fashion-MNIST and random (tools/train_vit_fashion.py wrote
 # both; committed). Path methods at M = 16; the random ViT on the first 100 images.
 e11() {
-  $P e11 --commit "$COMMIT" --vit examples/data/vit_fashion.onnx --vit-random examples/data/vit_fashion_random.onnx \
-    --out "$OUT" $(lim 1000) --steps 16 --random-limit 100 --curve-steps 28
+  V=examples/data/vit_fashion.onnx
+  L=vit.encoder.layers.encoder_layer_1
+  # faithfulness at the model's default CAM layer (as before the sweep: the twin's layer is E11's own)
+  sweep e11 $(lim 1000) --weights "$V" --methods "$GENERAL,rollout,attention-relevance" --scores pre,post,log,centered \
+    --steps 16 --samples 16 --metric-score post
+  $P e11 --commit "$COMMIT" --vit "$V" --vit-random examples/data/vit_fashion_random.onnx --layer "$L" \
+    --out "$OUT" $(lim 1000) --steps 16 --random-limit 100 --faithfulness-sweep "$SWEEPS/e11.sqlite"
 }
 
 # run_lane E...: the wanted experiments of the list, one after another; under set -e the first

@@ -68,10 +68,6 @@ E11Result run_e11(const E11Options& o, const TestSet& ts) {
     twin(random, "vit-random/patch", xr, 1, nullptr, nullptr);
     twin(random, "vit-random/class", xr, 0, nullptr, nullptr);
   }
-  if (o.faithfulness)
-    r.e5_rows = run_e5(trained, ts, r.methods, o.steps, o.curve_steps, o.seed,
-                       [&](const std::string& s) { o.log("e11 faithfulness: " + s); }, &r.e5_samples,
-                       {policy_index(ScoreKind::Post)});  // the E11 tables use Post only
   return r;
 #endif
 }

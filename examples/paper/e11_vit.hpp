@@ -12,10 +12,11 @@
 //               × Pre/Post/Log/Centered × K: does attention relevance inherit the Pre
 //               vulnerability? (run_e1 over the graph model.)
 //   faithful    E5's deletion/insertion AUC per method × explanation score space on the trained
-//               ViT, evaluated with Post (y_c) (run_e5).
+//               ViT, evaluated with Post (y_c): a `gradattr sweep` of the trained ViT's ONNX
+//               file, read by e5_from_sweep (e5_faithfulness.hpp); main.cpp does it, not run_e11.
 //
-// The computation lives in e11_vit.cpp (its own translation unit, compiled in parallel with
-// main.cpp and only when the ONNX importer is built); main.cpp writes the tables.
+// The twins' computation lives in e11_vit.cpp (its own translation unit, compiled in parallel
+// with main.cpp and only when the ONNX importer is built); main.cpp writes the tables.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -32,8 +33,6 @@ struct E11Options {
   std::int64_t steps = 16;
   std::uint64_t seed = 0;
   std::int64_t random_limit = 100;  // images for the random-weights model (its maps say less)
-  std::int64_t curve_steps = 28;
-  bool faithfulness = true;
   Log log = no_log;
 };
 
@@ -41,8 +40,6 @@ struct E11Result {
   std::vector<E1Row> twin_rows;  // model "vit-trained/patch", "vit-trained/class", "vit-random/patch", ...
   E1Samples twin_samples;        // the trained ViT, patch-token twin: the statistics
   E1Figure figure;               // the trained ViT, patch-token twin, image 0
-  std::vector<E5Row> e5_rows;    // the trained ViT
-  E5Samples e5_samples;
   std::int64_t n = 0, correct = 0;  // the trained ViT's accuracy on the images
   std::string layer;                // canonical
   std::vector<Method> methods;

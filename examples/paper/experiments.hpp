@@ -8,7 +8,8 @@
 //   E2 information gain    ∂L/∂x = −∂ log y_c/∂x (metrics::check_information_gain), float and double
 //   E3 saturation          1 − y_c on the test set; degenerate / collapsed maps on saturated images
 //   E4 training seeds      mean pairwise Spearman of displayed maps across independently trained models
-//   E5 faithfulness        deletion / insertion AUC per method × explanation × evaluation policy
+//   E5 faithfulness        deletion / insertion AUC per method × explanation × evaluation policy,
+//                          read from a `gradattr sweep` database (e5_faithfulness.hpp)
 //   E6 Grad-CAM++ vs +     Spearman and top-10% IoU per policy
 #include <algorithm>
 #include <array>
@@ -572,126 +573,6 @@ inline Table e4_table(const std::vector<E4Row>& rows) {
   for (const auto& r : rows)
     t.add({r.method, r.policy, std::to_string(r.models), std::to_string(r.n), fmt(r.spearman_mean), fmt(r.spearman_std, 3),
            std::to_string(r.undefined), fmt(r.iou10_mean)});
-  return t;
-}
-
-// =============================================================================================
-// E5: faithfulness (deletion / insertion)
-
-struct E5Row {
-  std::string method, explanation_policy, evaluation_policy;
-  std::int64_t n = 0;
-  double deletion_auc = 0, insertion_auc = 0;
-};
-
-// Per-image AUCs of E5: key (method, curve, evaluation policy), one vector per explanation
-// policy; the random map's per image [curve 0 deletion / 1 insertion][evaluation policy].
-struct E5Samples {
-  StatsInput auc;
-  std::array<std::array<std::vector<double>, kNP>, 2> random;
-};
-
-// `evaluate`: the evaluation score spaces (indices into kPolicies); empty: all of them. Each costs
-// a deletion and an insertion curve per map, so E11, whose tables use Post only, asks for Post.
-template <class Model>
-std::vector<E5Row> run_e5(const Model& model, const TestSet& ts, const std::vector<Method>& methods_in, std::int64_t steps,
-                          std::int64_t curve_steps, std::uint64_t seed, const Log& log = no_log, E5Samples* samples = nullptr,
-                          const std::vector<std::size_t>& evaluate = {}) {
-  std::array<bool, kNP> eval_on{};
-  for (std::size_t vi = 0; vi < kNP; ++vi)
-    eval_on[vi] = evaluate.empty() || std::find(evaluate.begin(), evaluate.end(), vi) != evaluate.end();
-  std::vector<Method> methods =
-      methods_in.empty() ? std::vector<Method>(gradattr::kGeneralMethods.begin(), gradattr::kGeneralMethods.end()) : methods_in;
-  const gradattr::RunOptions ro = run_options(steps, seed);
-  const std::size_t M = methods.size() + 1;  // + a random ordering (seeded), the reference
-  // [method][expl][eval] sums
-  std::vector<std::array<std::array<double, kNP>, kNP>> del(M), ins(M);
-  // per image [method][curve][eval][expl]
-  std::vector<std::array<std::array<std::array<std::vector<double>, kNP>, kNP>, 2>> per(M);
-  for (auto& a : del) for (auto& b : a) b.fill(0);
-  for (auto& a : ins) for (auto& b : a) b.fill(0);
-  std::mt19937_64 rng(seed ^ 0x5EEDull);
-  std::uniform_real_distribution<float> U(0.f, 1.f);
-  gradattr::metrics::PerturbationOptions<float> po;
-  po.steps = curve_steps;
-  po.batch_size = 32;
-  for (std::int64_t n = 0; n < ts.size(); ++n) {
-    const Tensor<float> x = ts.image(n);
-    const auto H = x.dim(2), W = x.dim(3);
-    const Tensor<float> z0 = model.forward(x);
-    const std::int64_t cls = gradattr::Target{}.resolve(z0, "e5")[0];
-    if (samples)
-      samples->auc.saturated.push_back(-std::expm1(static_cast<double>(gradattr::LogSoftmax::score(z0, std::vector<std::int64_t>{cls})[0])) <
-                                       gradattr::score::kSaturationThreshold);
-    for (std::size_t mi = 0; mi < M; ++mi)
-      for (std::size_t ei = 0; ei < kNP; ++ei) {
-        Tensor<float> map;
-        if (mi < methods.size()) {
-          map = gradattr::run_method(methods[mi], kPolicies[ei], model, x, gradattr::Target{cls}, ro).displayed(H, W);
-        } else {
-          if (ei > 0) { del[mi][ei] = del[mi][0]; ins[mi][ei] = ins[mi][0]; continue; }
-          map = Tensor<float>::uninitialized({1, H, W});
-          for (auto& v : map) v = U(rng);
-        }
-        for (std::size_t vi = 0; vi < kNP; ++vi) {
-          if (!eval_on[vi]) continue;
-          const double d = gradattr::metrics::perturbation_curve(kPolicies[vi], model, gradattr::metrics::Perturbation::Deletion, x, map, gradattr::Target{cls}, po).auc;
-          const double i = gradattr::metrics::perturbation_curve(kPolicies[vi], model, gradattr::metrics::Perturbation::Insertion, x, map, gradattr::Target{cls}, po).auc;
-          del[mi][ei][vi] += d;
-          ins[mi][ei][vi] += i;
-          per[mi][0][vi][ei].push_back(d);
-          per[mi][1][vi][ei].push_back(i);
-        }
-      }
-    log("e5: image " + std::to_string(n + 1) + "/" + std::to_string(ts.size()));
-  }
-  std::vector<E5Row> rows;
-  const double N = static_cast<double>(ts.size());
-  for (std::size_t mi = 0; mi < M; ++mi)
-    for (std::size_t ei = 0; ei < (mi < methods.size() ? kNP : std::size_t{1}); ++ei)
-      for (std::size_t vi = 0; vi < kNP; ++vi) {
-        if (!eval_on[vi]) continue;
-        E5Row r;
-        r.method = mi < methods.size() ? method_name(methods[mi]) : "random";
-        r.explanation_policy = mi < methods.size() ? policy_name(kPolicies[ei]) : "-";
-        r.evaluation_policy = policy_name(kPolicies[vi]);
-        r.n = ts.size();
-        r.deletion_auc = del[mi][ei][vi] / N;
-        r.insertion_auc = ins[mi][ei][vi] / N;
-        rows.push_back(r);
-      }
-  if (samples) {
-    samples->auc.key_header = {"method", "curve", "evaluation"};
-    for (std::size_t mi = 0; mi < methods.size(); ++mi)
-      for (int c = 0; c < 2; ++c)
-        for (std::size_t vi = 0; vi < kNP; ++vi)
-          if (eval_on[vi]) samples->auc.cells.push_back({{method_name(methods[mi]), c ? "insertion" : "deletion", policy_name(kPolicies[vi])}, per[mi][static_cast<std::size_t>(c)][vi]});
-    for (int c = 0; c < 2; ++c)
-      for (std::size_t vi = 0; vi < kNP; ++vi) samples->random[static_cast<std::size_t>(c)][vi] = per[M - 1][static_cast<std::size_t>(c)][vi][0];
-  }
-  return rows;
-}
-
-inline Table e5_table(const std::vector<E5Row>& rows) {
-  Table t({"method", "explanation_policy", "evaluation_policy", "N", "deletion_auc", "insertion_auc"});
-  for (const auto& r : rows)
-    t.add({r.method, r.explanation_policy, r.evaluation_policy, std::to_string(r.n), fmt(r.deletion_auc), fmt(r.insertion_auc)});
-  return t;
-}
-
-// The explanation × evaluation matrices in one wide table: a row per (method, explanation
-// policy), deletion and insertion AUC per evaluation policy (rows come kNP per explanation).
-inline Table e5_wide(const std::vector<E5Row>& rows) {
-  std::vector<std::string> h{"method", "explained with"};
-  for (const char* c : {"del", "ins"})
-    for (ScoreKind k : kPolicies) h.push_back(std::string(c) + " (eval " + policy_name(k) + ")");
-  Table t(h);
-  for (std::size_t i = 0; i + kNP - 1 < rows.size(); i += kNP) {
-    std::vector<std::string> r{rows[i].method, rows[i].explanation_policy};
-    for (std::size_t v = 0; v < kNP; ++v) r.push_back(fmt(rows[i + v].deletion_auc));
-    for (std::size_t v = 0; v < kNP; ++v) r.push_back(fmt(rows[i + v].insertion_auc));
-    t.add(r);
-  }
   return t;
 }
 

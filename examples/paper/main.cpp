@@ -6,13 +6,14 @@
 //   paper_experiments e2 [--limit N]
 //   paper_experiments e3 [--limit N] [--per-group G]
 //   paper_experiments e4 --models a.safetensors,b.safetensors,... [--limit N]
-//   paper_experiments e5 [--limit N] [--curve-steps S]
+//   paper_experiments e5 --sweep e5.sqlite     (a `gradattr sweep` database: e5_faithfulness.hpp)
 //   paper_experiments e6 [--limit N]
 //   paper_experiments e8 [--limit N] [--shuffled-weights M.safetensors] [--randomise-seed S]
 //   paper_experiments e9 [--limit N] [--fractions 0.1,...,0.9] [--noise 0.01] [--curve-steps S]
 //   paper_experiments e7 --weights canvas56.safetensors [--limit N] [--canvas 56] [--composite-seed S]
 //   paper_experiments e10 --smoothing 0,0.1,0.2 --models e0s1,e0s2,e1s1,e1s2,... [--limit N]
-//   paper_experiments e11 --vit vit_fashion.onnx --vit-random vit_fashion_random.onnx [--limit N] (ONNX build)
+//   paper_experiments e11 --vit vit_fashion.onnx --vit-random vit_fashion_random.onnx [--limit N]
+//                         [--faithfulness-sweep e11.sqlite]   (ONNX build)
 //
 // Common options: --weights (default examples/data/fashion_vgg.safetensors; a seeded random
 // model of the same shape when the file is missing, and the tables say so), --data (the
@@ -32,6 +33,7 @@
 #include "e10_smoothing.hpp"
 #include "e7_composites.hpp"
 #include "e11_vit.hpp"
+#include "e5_faithfulness.hpp"
 #include "experiments.hpp"
 #include "report.hpp"
 
@@ -227,7 +229,7 @@ void e1_report(const std::vector<E1Row>& rows, const E1Samples& smp, const fs::p
 }
 
 // E11's tables and values (e11_vit.hpp): the twin on the ViTs, its statistics, faithfulness.
-void e11_report(const E11Result& r, const fs::path& out, Values& v) {
+void e11_report(const E11Result& r, const E5Result* faith, const fs::path& out, Values& v) {
   v.set("e11.N", std::to_string(r.n));
   v.set("e11.accuracy", static_cast<double>(r.correct) / static_cast<double>(std::max<std::int64_t>(r.n, 1)), 3);
   v.set("e11.layer", r.layer);
@@ -259,11 +261,11 @@ void e11_report(const E11Result& r, const fs::path& out, Values& v) {
   for (char c : r.twin_samples.spearman.saturated) nsat += c;
   v.set("e11.n_saturated", std::to_string(nsat));
   v.set("e11.n_unsaturated", std::to_string(static_cast<std::int64_t>(r.twin_samples.spearman.saturated.size()) - nsat));
-  if (!r.e5_rows.empty()) {
-    const StatsOut fo = write_stats(r.e5_samples.auc, out, "e11_auc");
+  if (faith) {
+    const StatsOut fo = write_stats(faith->samples.auc, out, "e11_auc");
     const auto post = [](const Samples& c) { return c.key[2] == "post"; };
-    ci_wide(subset(r.e5_samples.auc, post), fo.ci, 0).write(out, "e11_auc_ci_eval_post");
-    cmp_wide(subset(r.e5_samples.auc, post), fo.cmp, 0).write(out, "e11_auc_vs_pre_eval_post");
+    ci_wide(subset(faith->samples.auc, post), fo.ci, 0).write(out, "e11_auc_ci_eval_post");
+    cmp_wide(subset(faith->samples.auc, post), fo.cmp, 0).write(out, "e11_auc_vs_pre_eval_post");
     std::vector<CmpRow> rs;
     for (const auto& c : fo.cmp)
       if (c.key[2] == "post") rs.push_back(c);
@@ -271,7 +273,7 @@ void e11_report(const E11Result& r, const fs::path& out, Values& v) {
     count_values(v, "e11.auc_eval_post", rs);
     for (int c = 0; c < 2; ++c)
       v.ci("e11.random." + std::string(c ? "insertion" : "deletion") + ".eval_post",
-           st::bootstrap_mean_ci(r.e5_samples.random[static_cast<std::size_t>(c)][policy_index(ScoreKind::Post)], boot_options()));
+           st::bootstrap_mean_ci(faith->samples.random[static_cast<std::size_t>(c)][policy_index(ScoreKind::Post)], boot_options()));
   }
 }
 
@@ -338,10 +340,12 @@ int main(int argc, char** argv) {
 
   // E5
   Common c5;
-  auto* e5 = app.add_subcommand("e5", "faithfulness: deletion / insertion AUC");
-  add_common(e5, c5, 50);
-  std::int64_t curve_steps = 28;
-  e5->add_option("--curve-steps", curve_steps, "points of each deletion/insertion curve (-1)")->capture_default_str();
+  auto* e5 = app.add_subcommand("e5", "faithfulness: deletion / insertion AUC, from a gradattr sweep database");
+  std::string e5_sweep;
+  e5->add_option("--sweep", e5_sweep, "the sweep's database (e5_faithfulness.hpp says what it must have been run with)")->required();
+  e5->add_option("--out", c5.out, "output directory")->capture_default_str();
+  e5->add_option("--weights", c5.weights, "the model the sweep explained (checked against its SHA-256)")->capture_default_str();
+  e5->add_option("--commit", c5.commit, "the commit to record in e5_run.md (default: git describe --dirty --always); the sweep's must equal it");
 
   // report: docs/report.md from the template and the generated files
   auto* rep = app.add_subcommand("report", "write docs/report.md from docs/report/report.template.md and docs/report/*");
@@ -408,13 +412,15 @@ int main(int argc, char** argv) {
   c11.steps = 16;
   std::string e11_vit = "examples/data/vit_fashion.onnx", e11_random = "examples/data/vit_fashion_random.onnx";
   std::string e11_layer = "vit.encoder.layers.encoder_layer_1", e11_ks = "0.01,1,100,10000";
-  std::int64_t e11_random_limit = 100, e11_curve_steps = 28;
+  std::int64_t e11_random_limit = 100;
+  std::string e11_faith_sweep;
   e11->add_option("--vit", e11_vit, "the trained ViT (.onnx)")->capture_default_str();
   e11->add_option("--vit-random", e11_random, "the same layout with random weights (.onnx); empty: skipped")->capture_default_str();
   e11->add_option("--layer", e11_layer, "CAM and shift layer (a token layer)")->capture_default_str();
   e11->add_option("--ks", e11_ks, "K values of the twin")->capture_default_str();
   e11->add_option("--random-limit", e11_random_limit, "images for the random-weights ViT")->capture_default_str();
-  e11->add_option("--curve-steps", e11_curve_steps, "points of each deletion/insertion curve (-1: skip faithfulness)")->capture_default_str();
+  e11->add_option("--faithfulness-sweep", e11_faith_sweep,
+                  "a gradattr sweep database of --vit (e5_faithfulness.hpp); empty: faithfulness skipped");
 
   try {
     app.parse(argc, argv);
@@ -572,11 +578,11 @@ int main(int argc, char** argv) {
                      "target: the true label of each image (the same class for every model); per image, the mean Spearman over the model pairs; stratum: saturated under the first model",
                      since(t0), v, ts.size());
     } else if (*e5) {
-      std::string what;
-      const auto model = fashion_model<float>(c5.weights, c5.seed, &what);
-      const TestSet ts = load_test_set(c5.data, c5.limit);
-      E5Samples e5s;
-      const auto rows = run_e5(model, ts, parse_methods(c5.methods), c5.steps, curve_steps, c5.seed, log, &e5s);
+      const E5Result e5r = e5_from_sweep_of(e5_sweep, c5.weights, c5.commit.empty() ? git_describe() : c5.commit);
+      const E5Samples& e5s = e5r.samples;
+      const auto& rows = e5r.rows;
+      c5.steps = e5r.run.options.value("--steps", std::int64_t{0});
+      c5.seed = e5r.run.seed;
       Values v;
       {
         const StatsOut so = write_stats(e5s.auc, c5.out, "e5_auc");
@@ -600,9 +606,17 @@ int main(int argc, char** argv) {
       }
       e5_table(rows).write(c5.out, "e5_faithfulness");
       e5_wide(rows).write(c5.out, "e5_faithfulness_wide");
-      write_run_info(c5, "e5", command, what,
-                     "curves: " + std::to_string(curve_steps) + " steps, baseline 0 (black) for both deletion and insertion; class = top class; 'random' = a seeded uniform random map",
-                     since(t0), v, ts.size());
+      const double sweep_s = sweep_seconds(e5r.run);
+      v.set("e5.sweep_command", sweep_command(e5r.run));
+      v.set("e5.sweep_seconds", fmt(sweep_s, 3));
+      write_run_info(c5, "e5", command, c5.weights,
+                     "sweep: `" + sweep_command(e5r.run) + "` (" + e5_sweep + ", made by gradattr " + e5r.run.commit + " on " +
+                         std::to_string(e5r.run.threads) + " OpenMP thread(s), " + fmt(sweep_s, 3) +
+                         " s; the wall time below is the sweep's and this aggregation's)\n\ncurves: " +
+                         std::to_string(e5r.run.options.value("--metric-steps", std::int64_t{0})) +
+                         " steps, baseline 0 (black) for both deletion and insertion; class = top class; 'random' = the sweep's seeded "
+                         "per-image uniform random map",
+                     sweep_s + since(t0), v, e5r.n);
     } else if (*e6) {
       std::string what;
       const auto model = fashion_model<float>(c6.weights, c6.seed, &what);
@@ -716,18 +730,29 @@ int main(int argc, char** argv) {
       o.steps = c11.steps;
       o.seed = c11.seed;
       o.random_limit = e11_random_limit;
-      o.curve_steps = e11_curve_steps;
-      o.faithfulness = e11_curve_steps != -1;
       o.log = log;
+      // The faithfulness sweep is checked first: a wrong database fails before the twins' minutes.
+      std::optional<E5Result> faith;
+      if (!e11_faith_sweep.empty()) faith = e5_from_sweep_of(e11_faith_sweep, e11_vit, c11.commit.empty() ? git_describe() : c11.commit);
       const E11Result r = run_e11(o, ts);
       Values v;
-      e11_report(r, c11.out, v);
+      e11_report(r, faith ? &*faith : nullptr, c11.out, v);
+      double faith_s = 0;
+      std::string faith_text = "faithfulness: not run";
+      if (faith) {
+        faith_s = sweep_seconds(faith->run);
+        v.set("e11.sweep_command", sweep_command(faith->run));
+        v.set("e11.sweep_seconds", fmt(faith_s, 3));
+        faith_text = "faithfulness: deletion/insertion evaluated with " + faith->run.options.value("--metric-score", std::string()) + ", " +
+                     std::to_string(faith->run.options.value("--metric-steps", std::int64_t{0})) + " steps, black baseline, from the sweep `" +
+                     sweep_command(faith->run) + "` (" + e11_faith_sweep + ", " + fmt(faith_s, 3) + " s, included in the wall time below)";
+      }
       write_png(fs::path(c11.out) / "e11_panel.png", e1_panel(r.figure, 100));
       write_run_info(c11, "e11", command, e11_vit + (e11_random.empty() ? "" : ", " + e11_random),
                      "layer " + r.layer + " (CAM and shift layer; tokens [1, 17, 48]); twins t = K Σ_d A_{p,d} with p = 1 (top-left patch) and p = 0 (class token); K in {" +
                          e11_ks + "}; random-weights ViT on the first " + std::to_string(std::min<std::int64_t>(e11_random_limit, ts.size())) +
-                         " images; class = top class; faithfulness: deletion/insertion evaluated with post, " + std::to_string(e11_curve_steps) + " steps, black baseline",
-                     since(t0), v, ts.size());
+                         " images; class = top class; " + faith_text,
+                     faith_s + since(t0), v, ts.size());
     } else if (*rep) {
       const bool summary_ok = write_or_check_summary(rep_dir, rep_check);
       if (!summary_ok) std::fprintf(stderr, "paper_experiments report --check: summary_verdicts / summary_values differ from summarize()\n");

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "examples/paper/e10_smoothing.hpp"
+#include "examples/paper/e5_faithfulness.hpp"
 #include "examples/paper/e7_composites.hpp"
 #include "examples/paper/experiments.hpp"
 #include "examples/paper/report.hpp"
@@ -296,31 +297,80 @@ TEST_CASE("E4 reduced: pairwise agreement across models equals a direct recomput
   }
 }
 
-TEST_CASE("E5 reduced: deletion/insertion AUCs equal a direct recomputation", "[paper]") {
+// A sweep database of `ts` as `gradattr sweep` writes it (examples/cli/cmd_sweep.hpp: the same
+// library calls, sweep::compute_row into sweep::Store, and the option names E5 checks), --class
+// top, --random-baseline, --metrics deletion,insertion.
+struct SweepSpec {
+  std::vector<Method> methods = {Method::GradCam};
+  std::vector<ScoreKind> evaluate = {kPolicies.begin(), kPolicies.end()};
+  std::int64_t steps = 8, curve_steps = 8, batch = 32;
+  bool random_baseline = true;
+  std::string commit = "test";
+};
+std::string make_e5_sweep(const std::string& name, const TestSet& ts, const SweepSpec& sp) {
+  namespace sw = gradattr::sweep;
+  const std::string path = (std::filesystem::temp_directory_path() / ("gradattr_test_paper_" + std::to_string(getpid()) + "_" + name)).string();
+  std::filesystem::remove(path);
+  sw::ComputeOptions co;
+  co.run = run_options(sp.steps, 0);
+  co.metrics = {gradattr::metrics::Perturbation::Deletion, gradattr::metrics::Perturbation::Insertion};
+  co.metric_steps = sp.curve_steps;
+  co.metric_batch = sp.batch;
+  co.metric_scores = sp.evaluate;
+  std::vector<sw::Job> jobs;
+  std::string methods, scores, evaluate;
+  for (Method m : sp.methods) {
+    methods += (methods.empty() ? "" : ",") + method_name(m);
+    for (ScoreKind k : kPolicies) jobs.push_back({m, "", k});
+  }
+  for (ScoreKind k : kPolicies) scores += (scores.empty() ? "" : ",") + policy_name(k);
+  for (ScoreKind k : sp.evaluate) evaluate += (evaluate.empty() ? "" : ",") + policy_name(k);
+  if (sp.random_baseline) jobs.push_back({sp.methods[0], "", kPolicies[0], true});
+  sw::RunInfo info;
+  info.commit = sp.commit;
+  info.model = kWeights;
+  info.model_sha256 = gradattr::io::sha256_file(kWeights);
+  info.options = {{"--methods", methods}, {"--scores", scores}, {"--class", "top"}, {"--steps", sp.steps}, {"--seed", 0},
+                  {"--metrics", "deletion,insertion"}, {"--metric-steps", sp.curve_steps}, {"--metric-score", evaluate}};
+  if (sp.random_baseline) info.options["--random-baseline"] = true;
+  sw::Store st = sw::Store::open_or_create(path);
+  const auto run = st.begin_run(info, false);
+  for (std::int64_t n = 0; n < ts.size(); ++n) {
+    std::vector<sw::ResultRow> rows;
+    for (const auto& j : jobs) rows.push_back(sw::compute_row(model(), ts.image(n), j, gradattr::Target{}, co, n));
+    st.commit_image(run, sw::ImageRecord{n, "t10k#" + std::to_string(n), n, ts.labels[static_cast<std::size_t>(n)], ""}, rows);
+  }
+  st.end_run(run, true, st.summary(run));
+  return path;
+}
+
+TEST_CASE("E5 reduced: the AUCs read from a sweep equal a direct recomputation", "[paper]") {
   const TestSet two = first_two();
   constexpr std::int64_t kCurveSteps = 8;
-  constexpr std::uint64_t kSeed = 0;
-  E5Samples samples;
-  const auto rows = run_e5(model(), two, {Method::GradCam}, 8, kCurveSteps, kSeed, no_log, &samples);
+  const std::string db = make_e5_sweep("e5.sqlite", two, {});
+  const E5Result res = e5_from_sweep(db);
+  const auto& rows = res.rows;
+  const E5Samples& samples = res.samples;
+  CHECK(res.n == 2);
+  REQUIRE(res.methods == std::vector<Method>{Method::GradCam});
   REQUIRE(samples.auc.cells.size() == 2 * kNP);  // (deletion, insertion) × evaluation policy
   REQUIRE(rows.size() == kNP * kNP + kNP);  // every explanation × evaluation score space, then the random map
   // [explanation policy or the random map][evaluation policy]
   double del[kNP + 1][kNP] = {}, ins[kNP + 1][kNP] = {};
-  std::mt19937_64 rng(kSeed ^ 0x5EEDull);  // the random ordering's stream (experiments.hpp)
-  std::uniform_real_distribution<float> U(0.f, 1.f);
   for (std::int64_t n = 0; n < two.size(); ++n) {
     const auto x = two.image(n);
     const Tensor<float> z = model().forward(x);
     std::int64_t cls = 0;
     for (std::int64_t j = 1; j < z.dim(1); ++j)
       if (z(0, j) > z(0, cls)) cls = j;
+    const double oneminus = 1 - score_of(ScoreKind::Post, z, 0, cls);
+    if (std::abs(oneminus - 1e-4) > 1e-6) CHECK((samples.auc.saturated[static_cast<std::size_t>(n)] != 0) == (oneminus < 1e-4));
     for (std::size_t e = 0; e < kNP + 1; ++e) {
       Tensor<float> map;
       if (e < kNP) {
         map = cam<gradattr::GradCam>(kPolicies[e], model(), x, gradattr::Target{cls}).displayed(28, 28);
       } else {
-        map = Tensor<float>::uninitialized({1, 28, 28});
-        for (auto& v : map) v = U(rng);
+        map = gradattr::sweep::random_map(0, n, 28, 28);  // the sweep's seeded map of image n (tests/sweep checks it)
       }
       const auto d = ref_auc(model(), x, map, cls, true, kCurveSteps), i = ref_auc(model(), x, map, cls, false, kCurveSteps);
       for (std::size_t v = 0; v < kNP; ++v) del[e][v] += d[v] / 2, ins[e][v] += i[v] / 2;
@@ -345,6 +395,41 @@ TEST_CASE("E5 reduced: deletion/insertion AUCs equal a direct recomputation", "[
     CHECK(0.5 * (dv[0] + dv[1]) == Approx(del[e][v]).epsilon(1e-5).margin(1e-6));
     CHECK(0.5 * (iv[0] + iv[1]) == Approx(ins[e][v]).epsilon(1e-5).margin(1e-6));
   }
+  std::filesystem::remove(db);
+}
+
+TEST_CASE("E5 from a sweep evaluated in one score space: only its rows", "[paper]") {
+  const TestSet two = first_two();
+  SweepSpec sp;
+  sp.evaluate = {ScoreKind::Post};
+  const std::string db = make_e5_sweep("e5post.sqlite", two, sp);
+  const E5Result res = e5_from_sweep(db);
+  CHECK(res.rows.size() == kNP + 1);
+  for (const auto& r : res.rows) CHECK(r.evaluation_policy == "post");
+  CHECK(res.samples.auc.cells.size() == 2);
+  CHECK(res.samples.random[0][policy_index(ScoreKind::Post)].size() == 2);
+  CHECK(res.samples.random[0][policy_index(ScoreKind::Pre)].empty());
+  std::filesystem::remove(db);
+}
+
+TEST_CASE("E5 refuses a sweep it cannot read, naming the database and the reason", "[paper]") {
+  const TestSet one = load_test_set(kDefaultData, 1);
+  SweepSpec sp;
+  sp.random_baseline = false;
+  sp.steps = 2;
+  sp.curve_steps = 2;
+  const std::string db = make_e5_sweep("e5norandom.sqlite", one, sp);
+  CHECK_THROWS_WITH(e5_from_sweep(db), Catch::Contains(db) && Catch::Contains("--random-baseline"));
+  std::filesystem::remove(db);
+  sp.random_baseline = true;
+  sp.commit = "abc123";
+  const std::string db2 = make_e5_sweep("e5commit.sqlite", one, sp);
+  CHECK_NOTHROW(e5_from_sweep_of(db2, kWeights, "abc123"));
+  CHECK_THROWS_WITH(e5_from_sweep_of(db2, kWeights, "def456"), Catch::Contains("abc123") && Catch::Contains("def456"));
+  CHECK_THROWS_WITH(e5_from_sweep_of(db2, std::string(GRADATTR_SOURCE_DIR) + "/examples/data/vit_fashion.onnx", "abc123"),
+                    Catch::Contains("SHA-256"));
+  std::filesystem::remove(db2);
+  CHECK_THROWS_WITH(e5_from_sweep("/nonexistent/e5.sqlite"), Catch::Contains("/nonexistent/e5.sqlite"));
 }
 
 TEST_CASE("E6 reduced: Grad-CAM++/Grad-CAM+/Grad-CAM agreements equal a direct recomputation", "[paper]") {
