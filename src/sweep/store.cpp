@@ -228,6 +228,24 @@ std::map<std::pair<std::string, std::string>, std::optional<double>> read_aucs(c
   return out;
 }
 
+// A stored map: the float32 BLOB in column `blob_col`, its JSON shape in `shape_col`, checked
+// against each other (FormatError naming the database otherwise).
+void read_map(const sql::Stmt& s, int blob_col, int shape_col, const std::string& db_path, std::vector<float>& map,
+              std::vector<std::int64_t>& shape) {
+  const auto blob = s.blob(blob_col);
+  try {
+    shape = nlohmann::json::parse(s.text(shape_col)).get<std::vector<std::int64_t>>();
+  } catch (const nlohmann::json::exception&) {
+    throw FormatError("database '" + db_path + "': malformed map_shape '" + s.text(shape_col) + "'");
+  }
+  std::int64_t n = 1;
+  for (auto d : shape) n *= d;
+  if (static_cast<std::size_t>(n) * sizeof(float) != blob.size())
+    throw FormatError("database '" + db_path + "': a map of " + std::to_string(blob.size()) + " bytes for shape " + s.text(shape_col));
+  map.resize(static_cast<std::size_t>(n));
+  std::memcpy(map.data(), blob.data(), blob.size());
+}
+
 void insert_result(const sql::Db& db, std::int64_t run, std::int64_t image_id, const ResultRow& r) {
   sql::Stmt s(db, std::string("INSERT INTO results (run_id, image_id, ") + kResultColumns +
                       ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
@@ -420,16 +438,7 @@ std::vector<Store::StoredResult> Store::results(std::int64_t run, bool with_maps
     r.deletion = s.opt_real(11);
     r.insertion = s.opt_real(12);
     r.seconds = s.real(13);
-    if (with_maps && !s.is_null(14)) {
-      const auto blob = s.blob(14);
-      r.map.resize(blob.size() / sizeof(float));
-      std::memcpy(r.map.data(), blob.data(), r.map.size() * sizeof(float));
-      try {
-        r.map_shape = nlohmann::json::parse(s.text(15)).get<std::vector<std::int64_t>>();
-      } catch (const nlohmann::json::exception&) {
-        throw FormatError("database '" + db.path() + "': malformed map_shape '" + s.text(15) + "'");
-      }
-    }
+    if (with_maps && !s.is_null(14)) read_map(s, 14, 15, db.path(), r.map, r.map_shape);
     if (!s.is_null(16)) r.error = s.text(16);
     a.bind(1, s.int64(1));
     while (a.step()) r.aucs.push_back({a.text(0), a.text(1), a.is_null(2) ? std::nan("") : a.real(2)});
@@ -703,25 +712,15 @@ std::int64_t export_results(const std::string& path, const ExportOptions& o) {
     line += csv_field(s.text(16));
     line += ',';
     if (!s.is_null(17)) {
-      const auto blob = s.blob(17);
+      std::vector<float> one;
       std::vector<std::int64_t> sh;
-      try {
-        sh = nlohmann::json::parse(s.text(18)).get<std::vector<std::int64_t>>();
-      } catch (const nlohmann::json::exception&) {
-        throw FormatError("database '" + path + "': malformed map_shape '" + s.text(18) + "'");
-      }
-      std::int64_t n = 1;
-      for (auto d : sh) n *= d;
-      if (static_cast<std::size_t>(n) * sizeof(float) != blob.size())
-        throw FormatError("database '" + path + "': a map of " + std::to_string(blob.size()) + " bytes for shape " + s.text(18));
+      read_map(s, 17, 18, path, one, sh);
       const std::string who = "image " + std::to_string(s.int64(0)) + " " + s.text(4);
       if (!o.maps.empty() && map_rows > 0 && sh != shape)
         throw Error("export --maps: the maps have different shapes (" + s.text(18) + " for " + who + ", " +
                     nlohmann::json(shape).dump() + " for " + shape_owner + "): export one method at a time with --method");
       if (map_rows == 0) shape = sh, shape_owner = who;
-      const std::size_t at = maps.size();
-      maps.resize(at + static_cast<std::size_t>(n));
-      std::memcpy(maps.data() + at, blob.data(), blob.size());
+      maps.insert(maps.end(), one.begin(), one.end());
       line += std::to_string(map_rows++);
     }
     if (!auc_columns.empty()) {
